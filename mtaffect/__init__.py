@@ -1,0 +1,36 @@
+"""mtaffect: weakly-supervised multi-task multimodal affect recognition on the Hugging Face stack.
+
+Importing the package registers the model with ``AutoConfig``/``AutoModel``. Everything
+else is imported on first use, so ``import mtaffect`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# Public name -> module that defines it (imported on first attribute access).
+_LAZY: dict[str, str] = {
+    "EMOTION_LABELS": "mtaffect.tasks",
+    "TASK_NAMES": "mtaffect.tasks",
+    "CorpusInfo": "mtaffect.data.schema",
+    "SchemaError": "mtaffect.data.schema",
+    "build_features": "mtaffect.data.schema",
+    "validate_corpus": "mtaffect.data.schema",
+    "get_corpus_info": "mtaffect.data.schema",
+    "MTAffectCollator": "mtaffect.data.collator",
+    "make_synthetic_corpus": "mtaffect.data.corpora.synthetic",
+    "make_synthetic_family": "mtaffect.data.corpora.synthetic",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mtaffect' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_LAZY))

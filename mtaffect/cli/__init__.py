@@ -1,0 +1,1 @@
+"""The ``mtaffect`` command: one module per sub-command, each exposing ``register(subparsers)``."""

@@ -1,0 +1,1 @@
+"""Data: the unified schema, corpus loaders, weak labels, batching and feature extraction."""

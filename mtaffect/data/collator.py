@@ -1,0 +1,133 @@
+"""Batching: pad each modality's ``[T, D]`` sequences and stack every label tensor.
+
+A batch holds examples of **one feature set** (the model's input projection is chosen
+per batch), but may mix corpora that share it. Mixing feature sets in one batch would
+need a projection call per sub-batch and ragged bookkeeping for little gain, so the
+sampler groups by feature set instead and the collator refuses mixed batches.
+
+Every label tensor is always present (masked where unknown): the Trainer drops loss and
+labels from evaluation when any name in ``label_names`` is missing from a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from mtaffect.data.schema import LABEL_COLUMNS, MODALITIES, NUM_EMOTIONS, feature_column
+
+_BOOL_COLUMNS = {name for name in LABEL_COLUMNS if name.endswith("_mask") or name.endswith("multilabel")}
+_LONG_COLUMNS = {"sentiment_class"}
+_VECTOR_COLUMNS = {"emotion", "emotion_mask", "emotion_weak", "emotion_weak_mask"}
+
+
+def mask_key(modality: str) -> str:
+    """Batch key of a modality's attention mask (True on real frames)."""
+    return f"{modality}_mask"
+
+
+@dataclass
+class MTAffectCollator:
+    """Turn a list of unified-schema rows into model inputs.
+
+    Args:
+        feature_dims (`dict[str, int]`, *optional*):
+            Dims per modality, used to shape a modality whose sequences are all empty in a
+            batch. Read from the dataset's features when built with :meth:`for_dataset`.
+        max_length (`int`, *optional*):
+            Truncate sequences longer than this (keeps the first frames).
+        pad_to_multiple_of (`int`, *optional*):
+            Round the padded length up, which helps tensor-core kernels on GPU.
+    """
+
+    feature_dims: dict[str, int] = field(default_factory=dict)
+    max_length: int | None = None
+    pad_to_multiple_of: int | None = None
+
+    @classmethod
+    def for_dataset(cls, dataset: Any, **kwargs: Any) -> MTAffectCollator:
+        from mtaffect.data.schema import feature_dims
+
+        return cls(feature_dims=feature_dims(dataset.features), **kwargs)
+
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        if not rows:
+            raise ValueError("Cannot collate an empty batch.")
+        feature_sets = {str(row.get("feature_set", "")) for row in rows}
+        if len(feature_sets) > 1:
+            raise ValueError(
+                f"A batch mixes feature sets {sorted(feature_sets)}; the model projects one "
+                "feature set per batch. Use MultiTaskTrainer's sampler (it groups batches by "
+                "feature set) or one DataLoader per corpus."
+            )
+        batch: dict[str, Any] = {"feature_set": feature_sets.pop()}
+        for modality in MODALITIES:
+            column = feature_column(modality)
+            if column in rows[0]:
+                values, mask = self._pad([row[column] for row in rows], modality)
+                batch[column] = values
+                batch[mask_key(modality)] = mask
+        for name in LABEL_COLUMNS:
+            batch[name] = self._stack(name, [row[name] for row in rows])
+        return batch
+
+    def _pad(self, sequences: list[Any], modality: str) -> tuple[torch.Tensor, torch.Tensor]:
+        arrays = [_as_2d(seq, self.feature_dims.get(modality)) for seq in sequences]
+        dims = {a.shape[1] for a in arrays if a.shape[0] > 0}
+        if len(dims) > 1:
+            raise ValueError(f"{modality} features in one batch have different dims {sorted(dims)}.")
+        dim = dims.pop() if dims else self.feature_dims.get(modality)
+        if dim is None:
+            raise ValueError(
+                f"Every {modality} sequence in the batch is empty and the collator does not know "
+                "the feature dim: build it with MTAffectCollator.for_dataset(dataset)."
+            )
+        if self.max_length is not None:
+            arrays = [a[: self.max_length] for a in arrays]
+        length = max(max(a.shape[0] for a in arrays), 1)
+        if self.pad_to_multiple_of:
+            step = self.pad_to_multiple_of
+            length = -(-length // step) * step
+        values = torch.zeros(len(arrays), length, dim, dtype=torch.float32)
+        mask = torch.zeros(len(arrays), length, dtype=torch.bool)
+        for i, array in enumerate(arrays):
+            n = array.shape[0]
+            if n:
+                values[i, :n] = torch.from_numpy(array.reshape(n, dim))
+                mask[i, :n] = True
+        return values, mask
+
+    @staticmethod
+    def _stack(name: str, values: list[Any]) -> torch.Tensor:
+        if name in _BOOL_COLUMNS:
+            dtype = torch.bool
+        elif name in _LONG_COLUMNS:
+            dtype = torch.long
+        else:
+            dtype = torch.float32
+        if isinstance(values[0], torch.Tensor):
+            tensor = torch.stack([v.to(dtype) for v in values])
+        else:
+            tensor = torch.as_tensor(np.asarray(values), dtype=dtype)
+        if name in _VECTOR_COLUMNS and tensor.shape[-1] != NUM_EMOTIONS:
+            raise ValueError(f"Column {name!r} must have {NUM_EMOTIONS} entries, got {tensor.shape[-1]}.")
+        return tensor
+
+
+def _as_2d(sequence: Any, dim: int | None) -> np.ndarray:
+    if isinstance(sequence, torch.Tensor):
+        array = sequence.detach().cpu().numpy()
+    elif isinstance(sequence, np.ndarray) and sequence.dtype == object:
+        array = np.stack(sequence) if len(sequence) else np.zeros((0, dim or 0), np.float32)
+    else:
+        array = np.asarray(sequence, dtype=np.float32)
+    array = array.astype(np.float32, copy=False)
+    if array.ndim == 1 and array.size == 0:
+        return np.zeros((0, dim or 0), dtype=np.float32)
+    if array.ndim != 2:
+        raise ValueError(f"Expected a [T, D] feature sequence, got shape {array.shape}.")
+    return array
