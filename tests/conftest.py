@@ -1,0 +1,39 @@
+"""Shared test setup: an isolated HF_HOME, offline hub, and tiny synthetic corpora.
+
+The environment is set before any Hugging Face library is imported (they read it at import).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+_HF_HOME = tempfile.mkdtemp(prefix="mtaffect-test-hf-home-")
+os.environ.setdefault("HF_HOME", _HF_HOME)
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("WANDB_DISABLED", "true")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+SHARED_CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+
+
+@pytest.fixture(scope="session")
+def tiny_family():
+    """The four synthetic corpora at ~10% size (seed 0): fast enough for any test."""
+    from mtaffect.data.corpora.synthetic import make_synthetic_family
+
+    return make_synthetic_family(seed=0, size_scale=0.1, max_length=8)
+
+
+@pytest.fixture(scope="session")
+def shared_corpora() -> Path:
+    """Folder of the real public corpus files (MELD CSVs, MUStARD json); skips where absent."""
+    if not SHARED_CORPORA.is_dir():
+        pytest.skip(f"{SHARED_CORPORA} is absent (real public corpora are not part of a clone)")
+    return SHARED_CORPORA
