@@ -1,0 +1,90 @@
+"""The collator pads each modality, builds masks and stacks every label tensor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mtaffect.data.collator import MTAffectCollator
+from mtaffect.data.schema import LABEL_COLUMNS, unknown_labels
+
+
+def _row(length: int, dims=(3, 2), feature_set="fs", **labels):
+    row = {
+        "feature_set": feature_set,
+        "text_features": np.arange(length * dims[0], dtype=np.float32).reshape(length, dims[0]),
+        "audio_features": np.full((length, dims[1]), 2.0, np.float32),
+    }
+    row.update(unknown_labels())
+    row.update(labels)
+    return row
+
+
+def test_padding_and_masks():
+    collator = MTAffectCollator()
+    batch = collator([_row(2), _row(4), _row(1)])
+    assert batch["feature_set"] == "fs"
+    assert batch["text_features"].shape == (3, 4, 3)
+    assert batch["audio_features"].shape == (3, 4, 2)
+    assert batch["text_mask"].tolist() == [
+        [True, True, False, False],
+        [True, True, True, True],
+        [True, False, False, False],
+    ]
+    # Real frames copied exactly, padding is zero.
+    assert torch.equal(batch["text_features"][0, :2], torch.arange(6, dtype=torch.float32).reshape(2, 3))
+    assert batch["text_features"][0, 2:].abs().sum() == 0
+    assert "visual_features" not in batch
+
+
+def test_every_label_tensor_is_present_with_the_right_dtype():
+    batch = MTAffectCollator()([_row(2, sentiment=1.5, sentiment_mask=True, sentiment_class=2), _row(3)])
+    assert set(LABEL_COLUMNS) <= set(batch)
+    assert batch["emotion"].shape == (2, 7) and batch["emotion"].dtype == torch.float32
+    assert batch["emotion_mask"].dtype == torch.bool
+    assert batch["sentiment_class"].dtype == torch.long
+    assert batch["sentiment"].tolist() == [1.5, 0.0]
+    assert batch["sentiment_mask"].tolist() == [True, False]
+    assert batch["sentiment_class"].tolist() == [2, -1]
+
+
+def test_empty_sequences_and_all_empty_modality():
+    rows = [_row(0), _row(2)]
+    batch = MTAffectCollator()(rows)
+    assert batch["text_mask"].tolist() == [[False, False], [True, True]]
+    empty = [_row(0), _row(0)]
+    with pytest.raises(ValueError, match="for_dataset"):
+        MTAffectCollator()(empty)
+    batch = MTAffectCollator(feature_dims={"text": 3, "audio": 2})(empty)
+    assert batch["text_features"].shape == (2, 1, 3)
+    assert not batch["text_mask"].any()
+
+
+def test_truncation_and_multiple_of():
+    batch = MTAffectCollator(max_length=3, pad_to_multiple_of=4)([_row(5), _row(1)])
+    assert batch["text_features"].shape == (2, 4, 3)
+    assert batch["text_mask"].sum(1).tolist() == [3, 1]
+
+
+def test_mixed_feature_sets_are_refused():
+    with pytest.raises(ValueError, match="mixes feature sets"):
+        MTAffectCollator()([_row(2, feature_set="a"), _row(2, feature_set="b")])
+
+
+def test_wrong_rank_is_refused():
+    row = _row(2)
+    row["text_features"] = np.zeros((2, 3, 1), np.float32)
+    with pytest.raises(ValueError, match=r"\[T, D\]"):
+        MTAffectCollator()([row])
+
+
+def test_collates_rows_of_a_real_corpus(tiny_family):
+    split = tiny_family["synthetic_meld"]["train"].with_format("numpy")
+    collator = MTAffectCollator.for_dataset(split)
+    batch = collator([split[i] for i in range(4)])
+    assert batch["text_features"].shape[-1] == 300 and batch["audio_features"].shape[-1] == 74
+    assert "visual_features" not in batch
+    assert batch["emotion_mask"].all()  # MELD annotates all seven labels
+    lengths = [len(split[i]["text_features"]) for i in range(4)]
+    assert batch["text_mask"].sum(1).tolist() == lengths
