@@ -1,0 +1,707 @@
+"""The literature's affect metrics, as pure functions of numpy arrays.
+
+Each function computes one metric family exactly as the field does, so mtaffect numbers can
+be put next to published ones:
+
+* :func:`sentiment_regression_metrics` — CMU-MOSI/MOSEI, named as MMSA (``metricsTop.py``)
+  names them: ``Has0_acc_2`` / ``Has0_F1_score`` (negative vs non-negative, ``>= 0`` on both
+  sides), ``Non0_acc_2`` / ``Non0_F1_score`` (negative vs positive, examples whose truth is
+  exactly 0 dropped, ``> 0``), ``Mult_acc_5`` / ``Mult_acc_7`` (clip to [-2, 2] / [-3, 3],
+  then ``np.round``, which rounds halves to even as MMSA does), ``MAE`` and ``Corr`` (Pearson
+  r). F1 is scikit-learn's weighted F1. Unlike MMSA we do not round results to 4 decimals.
+* :func:`sentiment_class_metrics` — 3-class corpora (MELD): accuracy, weighted and macro F1
+  on the class view :func:`mtaffect.tasks.sentiment_score_to_class`.
+* :func:`emotion_multilabel_metrics` — CMU-MOSEI emotions (Zadeh et al. 2018; MulT; Dai et
+  al.): per label, the weighted accuracy ``(TP * N / P + TN) / (2 * N)`` of Tong et al.
+  (ACL 2017, P17-1142), which equals balanced accuracy ``(TP / P + TN / N) / 2``, and the
+  weighted F1 of that label's binary problem; both also averaged over labels.
+* :func:`emotion_multiclass_metrics` — single-label corpora: accuracy, macro and weighted F1
+  over classes (MELD reports weighted F1) and, IEMOCAP style (MulT, Dai et al.), per class
+  the binary class-vs-rest accuracy and weighted F1, plus their means.
+* :func:`sarcasm_metrics` — MUStARD: accuracy and weighted precision / recall / F1.
+
+:func:`compute_corpus_metrics` maps model outputs plus the unified schema's label columns to
+all of these (only rows whose mask is on), and :func:`make_compute_metrics` wraps it as a
+Trainer ``compute_metrics``.
+
+Edge cases are defined, not left to warnings:
+
+* empty input, mismatched lengths, non-finite values -> ``ValueError``;
+* ``Corr`` is ``0.0`` when it is undefined (a constant prediction or truth, or one example):
+  a collapsed regressor carries no linear information, and a number keeps seed averages and
+  JSON reports valid (MMSA's ``np.corrcoef`` gives ``nan`` there);
+* ``Non0_acc_2`` / ``Non0_F1_score`` are ``nan`` when no truth is non-zero: the metric is
+  defined on an empty set, and 0 or 1 would be a made-up score;
+* a class absent from the truth has zero weight in weighted F1 (scikit-learn), and weighted
+  (balanced) accuracy is the mean recall over the classes present in the truth, i.e. the
+  recall of the only class when one is absent (scikit-learn's ``balanced_accuracy_score``);
+* F1 terms that divide by zero are 0 (``zero_division=0``, scikit-learn's default value,
+  without its warning).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from scipy.special import expit
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
+from mtaffect.tasks import EMOTION_LABELS, sentiment_score_to_class
+
+logger = logging.getLogger(__name__)
+
+#: Metric families, also the config names of the ``evaluate`` module.
+METRIC_FAMILIES: tuple[str, ...] = (
+    "sentiment",
+    "sentiment_class",
+    "emotion_multilabel",
+    "emotion_multiclass",
+    "sarcasm",
+)
+
+#: Model output names :func:`compute_corpus_metrics` reads (``MTAffectOutput`` fields).
+OUTPUT_NAMES: tuple[str, ...] = ("emotion_logits", "sentiment_score", "sarcasm_logits")
+
+#: Gold label columns of the unified schema :func:`compute_corpus_metrics` reads, in schema order.
+GOLD_LABEL_COLUMNS: tuple[str, ...] = (
+    "emotion",
+    "emotion_mask",
+    "emotion_multilabel",
+    "sentiment",
+    "sentiment_mask",
+    "sentiment_class",
+    "sarcasm",
+    "sarcasm_mask",
+)
+
+
+@dataclass(frozen=True)
+class PrimaryMetric:
+    """A metric used to rank models: its key in :func:`compute_corpus_metrics` output."""
+
+    key: str
+    greater_is_better: bool = True
+
+
+#: Per task, the metric that ranks models, in order of preference: the first one present (and
+#: not nan) in a corpus' metrics is used. Regression sentiment uses the negative-vs-positive F1
+#: (``Non0_F1_score``, the "F1" most MOSI/MOSEI papers headline); 3-class sentiment (MELD),
+#: emotion (both families) and sarcasm use weighted F1, the metric those corpora report.
+PRIMARY_METRICS: dict[str, tuple[PrimaryMetric, ...]] = {
+    "emotion": (PrimaryMetric("emotion_weighted_f1"),),
+    "sentiment": (PrimaryMetric("sentiment_Non0_F1_score"), PrimaryMetric("sentiment_weighted_f1")),
+    "sarcasm": (PrimaryMetric("sarcasm_weighted_f1"),),
+}
+
+#: Key :func:`compute_corpus_metrics` stores :func:`primary_score` under.
+PRIMARY_SCORE_KEY = "primary_score"
+
+# Metric names (suffixes) where a smaller value is better; everything else is higher-better.
+_LOWER_IS_BETTER = ("MAE",)
+
+
+def greater_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` (any key, prefixed or not) is better.
+
+    >>> greater_is_better("sentiment_MAE"), greater_is_better("eval_meld_emotion_weighted_f1")
+    (False, True)
+    """
+    return not any(metric == name or metric.endswith("_" + name) for name in _LOWER_IS_BETTER)
+
+
+# --------------------------------------------------------------------------------------------
+# Input checks
+
+
+def _as_array(values: Any, name: str, ndim: int | tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+    values = _tensor_to_numpy(values)
+    try:
+        array = np.asarray(values, dtype=dtype)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name}: cannot read as a numeric array ({error}).") from None
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if array.ndim == 2 and 1 in allowed and array.shape[1] == 1:
+        array = array[:, 0]  # [N, 1] column vectors (a regression head's raw output)
+    if array.ndim not in allowed:
+        raise ValueError(
+            f"{name}: expected a {' or '.join(f'{d}-D' for d in allowed)} array, got shape {array.shape}."
+        )
+    if array.shape[0] == 0:
+        raise ValueError(f"{name}: no examples to score (empty array).")
+    if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+        bad = int(np.sum(~np.isfinite(array)))
+        raise ValueError(f"{name}: {bad} non-finite value(s) (nan/inf); metrics need finite numbers.")
+    return array
+
+
+def _tensor_to_numpy(values: Any) -> Any:
+    """A torch tensor as numpy (bf16/fp16 as float32), without importing torch; anything else as is."""
+    if hasattr(values, "detach") and hasattr(values, "is_floating_point"):
+        values = values.detach().cpu()
+        return (values.float() if values.is_floating_point() else values).numpy()
+    return values
+
+
+def _same_length(first: np.ndarray, second: np.ndarray, names: str) -> None:
+    if first.shape[0] != second.shape[0]:
+        raise ValueError(f"{names}: different numbers of examples ({first.shape[0]} vs {second.shape[0]}).")
+
+
+def _check_probabilities(probs: np.ndarray, name: str) -> None:
+    if probs.min() < 0.0 or probs.max() > 1.0:
+        raise ValueError(
+            f"{name}: values outside [0, 1] (min {probs.min():.3g}, max {probs.max():.3g}); these look like "
+            "logits. Apply a sigmoid first (scipy.special.expit) or use compute_corpus_metrics, which does."
+        )
+
+
+def _check_binary(truth: np.ndarray, name: str) -> None:
+    if not np.all((truth == 0) | (truth == 1)):
+        raise ValueError(f"{name}: gold labels must be 0 or 1, got values {np.unique(truth)[:10].tolist()}.")
+
+
+# --------------------------------------------------------------------------------------------
+# Building blocks
+
+
+def weighted_f1(truth: np.ndarray, pred: np.ndarray) -> float:
+    """scikit-learn's support-weighted F1 (``average='weighted'``), 0 where a term divides by zero."""
+    return float(f1_score(truth, pred, average="weighted", zero_division=0.0))
+
+
+def weighted_accuracy(truth: np.ndarray, pred: np.ndarray) -> float:
+    """Weighted accuracy of a binary problem (Tong et al. 2017), i.e. balanced accuracy.
+
+    ``(TP * N / P + TN) / (2 * N) == (TP / P + TN / N) / 2``: the mean of the recalls of the
+    positive and the negative class, so a rare emotion is not won by always predicting
+    "absent". With one class absent from ``truth`` it is that present class' recall.
+
+    >>> weighted_accuracy(np.array([1, 0, 0, 0]), np.array([1, 1, 0, 0]))  # (1/1 + 2/3) / 2
+    0.8333333333333333
+    """
+    truth = np.asarray(truth).astype(bool)
+    pred = np.asarray(pred).astype(bool)
+    recalls = []
+    if truth.any():
+        recalls.append(np.sum(pred & truth) / np.sum(truth))
+    if (~truth).any():
+        recalls.append(np.sum(~pred & ~truth) / np.sum(~truth))
+    return float(np.mean(recalls))
+
+
+def pearson_r(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Pearson correlation; ``0.0`` where undefined (constant input or a single example)."""
+    x = np.asarray(pred, dtype=np.float64) - np.mean(pred)
+    y = np.asarray(truth, dtype=np.float64) - np.mean(truth)
+    denominator = math.sqrt(float(np.dot(x, x)) * float(np.dot(y, y)))
+    if denominator == 0.0:
+        return 0.0
+    return float(np.clip(np.dot(x, y) / denominator, -1.0, 1.0))
+
+
+def _multiclass_accuracy(pred: np.ndarray, truth: np.ndarray, bound: float) -> float:
+    # MMSA's Acc-k: clip both sides to [-bound, bound], round to integers, compare.
+    pred_classes = np.round(np.clip(pred, -bound, bound))
+    truth_classes = np.round(np.clip(truth, -bound, bound))
+    return float(np.mean(pred_classes == truth_classes))
+
+
+# --------------------------------------------------------------------------------------------
+# Metric families
+
+
+def sentiment_regression_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """MOSI/MOSEI sentiment metrics of predicted vs gold scores on the [-3, 3] scale.
+
+    Returns ``Has0_acc_2``, ``Has0_F1_score``, ``Non0_acc_2``, ``Non0_F1_score``,
+    ``Mult_acc_5``, ``Mult_acc_7``, ``MAE``, ``Corr`` (see the module docstring for the
+    definitions and the edge cases).
+
+    >>> m = sentiment_regression_metrics(np.array([1.2, -0.4, 0.0, 2.6]), np.array([1.0, -1.0, 0.0, 3.0]))
+    >>> m["Has0_acc_2"], m["Non0_acc_2"], m["Mult_acc_7"], round(m["MAE"], 2)
+    (1.0, 1.0, 0.75, 0.3)
+    """
+    pred = _as_array(pred, "sentiment predictions", 1)
+    truth = _as_array(truth, "sentiment labels", 1)
+    _same_length(pred, truth, "sentiment predictions/labels")
+
+    has0_truth, has0_pred = truth >= 0, pred >= 0
+    nonzero = truth != 0
+    if nonzero.any():
+        non0_truth, non0_pred = truth[nonzero] > 0, pred[nonzero] > 0
+        non0_acc = float(accuracy_score(non0_truth, non0_pred))
+        non0_f1 = weighted_f1(non0_truth, non0_pred)
+    else:
+        logger.warning("Every sentiment label is exactly 0: Non0_acc_2 and Non0_F1_score are nan.")
+        non0_acc = non0_f1 = float("nan")
+    return {
+        "Has0_acc_2": float(accuracy_score(has0_truth, has0_pred)),
+        "Has0_F1_score": weighted_f1(has0_truth, has0_pred),
+        "Non0_acc_2": non0_acc,
+        "Non0_F1_score": non0_f1,
+        "Mult_acc_5": _multiclass_accuracy(pred, truth, 2.0),
+        "Mult_acc_7": _multiclass_accuracy(pred, truth, 3.0),
+        "MAE": float(np.mean(np.abs(pred - truth))),
+        "Corr": pearson_r(pred, truth),
+    }
+
+
+def sentiment_class_metrics(
+    pred: np.ndarray,
+    truth_classes: np.ndarray,
+    prediction_type: Literal["auto", "score", "class", "logits"] = "auto",
+) -> dict[str, float]:
+    """3-class sentiment (MELD): ``accuracy``, ``weighted_f1``, ``macro_f1``.
+
+    Args:
+        pred: predicted scores (mapped with :func:`mtaffect.tasks.sentiment_score_to_class`:
+            clip to [-1, 1] and round, so |s| <= 0.5 is neutral), class ids 0/1/2, or
+            ``[N, 3]`` logits (argmax).
+        truth_classes: gold class ids, 0 negative, 1 neutral, 2 positive.
+        prediction_type: ``"auto"`` reads ``[N, 3]`` as logits, an integer array as class ids
+            and a float array as scores; pass it explicitly when that guess could be wrong.
+
+    Macro F1 averages the classes present in the truth or the predictions (scikit-learn).
+    """
+    raw = _as_array(pred, "sentiment predictions", (1, 2), dtype=None)
+    truth = _as_array(truth_classes, "sentiment classes", 1, dtype=None)
+    if not np.all(np.isin(truth, (0, 1, 2))):
+        raise ValueError(
+            f"sentiment classes must be 0 (negative), 1 (neutral) or 2 (positive); got {np.unique(truth)[:10].tolist()} "
+            "(rows with sentiment_class -1 have no class and must be left out)."
+        )
+    if prediction_type == "auto":
+        if raw.ndim == 2:
+            prediction_type = "logits"
+        else:
+            prediction_type = "class" if np.issubdtype(raw.dtype, np.integer) else "score"
+    if prediction_type == "logits":
+        if raw.ndim != 2 or raw.shape[1] != 3:
+            raise ValueError(f"sentiment logits must have shape [N, 3], got {raw.shape}.")
+        classes = np.argmax(raw, axis=1)
+    elif raw.ndim != 1:
+        raise ValueError(f"sentiment {prediction_type} predictions must be 1-D, got shape {raw.shape}.")
+    elif prediction_type == "class":
+        classes = raw.astype(np.int64)
+        if not np.all(np.isin(classes, (0, 1, 2))) or not np.all(classes == raw):
+            raise ValueError(
+                f"sentiment class predictions must be 0, 1 or 2; got {np.unique(raw)[:10].tolist()}."
+            )
+    elif prediction_type == "score":
+        classes = sentiment_score_to_class(raw.astype(np.float64))
+    else:
+        raise ValueError(
+            f"prediction_type must be 'auto', 'score', 'class' or 'logits', got {prediction_type!r}."
+        )
+    truth = truth.astype(np.int64)
+    _same_length(classes, truth, "sentiment predictions/classes")
+    return {
+        "accuracy": float(accuracy_score(truth, classes)),
+        "weighted_f1": weighted_f1(truth, classes),
+        "macro_f1": float(f1_score(truth, classes, average="macro", zero_division=0.0)),
+    }
+
+
+def _label_selection(
+    label_mask: np.ndarray | Sequence[bool] | None, num_labels: int, num_rows: int, label_names: Sequence[str]
+) -> np.ndarray:
+    """Per-row label mask ``[N, L]`` from a corpus-level ``[L]`` or per-row ``[N, L]`` mask."""
+    if len(label_names) != num_labels:
+        raise ValueError(f"label_names has {len(label_names)} names for {num_labels} label columns.")
+    if label_mask is None:
+        return np.ones((num_rows, num_labels), dtype=bool)
+    mask = np.asarray(label_mask, dtype=bool)
+    if mask.ndim == 1:
+        mask = np.broadcast_to(mask, (num_rows, mask.shape[0]))
+    if mask.shape != (num_rows, num_labels):
+        raise ValueError(
+            f"label_mask must have shape [{num_labels}] or [{num_rows}, {num_labels}], got {mask.shape}."
+        )
+    if not mask.any():
+        raise ValueError("label_mask selects no emotion label: nothing to score.")
+    return mask
+
+
+def emotion_multilabel_metrics(
+    probs: np.ndarray,
+    truth: np.ndarray,
+    label_mask: np.ndarray | Sequence[bool] | None = None,
+    label_names: Sequence[str] = EMOTION_LABELS,
+    threshold: float = 0.5,
+) -> dict[str, float]:
+    """Multi-label emotion metrics (CMU-MOSEI convention), per label and averaged.
+
+    A label is predicted present where ``prob > threshold`` and is gold-present where
+    ``truth > 0`` (MOSEI stores intensities; the unified schema stores 0/1). For every label
+    the mask selects (``[L]`` for the corpus, or ``[N, L]`` per row, then only the rows where
+    it is on count), returns ``<label>_weighted_acc`` (:func:`weighted_accuracy`) and
+    ``<label>_weighted_f1`` (weighted F1 of that label's present/absent problem), and their
+    unweighted means over labels, ``weighted_acc`` and ``weighted_f1``.
+    """
+    probs = _as_array(probs, "emotion probabilities", 2)
+    truth = _as_array(truth, "emotion labels", 2)
+    if probs.shape != truth.shape:
+        raise ValueError(f"emotion probabilities {probs.shape} and labels {truth.shape} differ in shape.")
+    _check_probabilities(probs, "emotion probabilities")
+    mask = _label_selection(label_mask, probs.shape[1], probs.shape[0], label_names)
+    metrics: dict[str, float] = {}
+    accuracies, f1s = [], []
+    for j, name in enumerate(label_names):
+        rows = mask[:, j]
+        if not rows.any():
+            continue
+        gold, predicted = truth[rows, j] > 0, probs[rows, j] > threshold
+        accuracies.append(weighted_accuracy(gold, predicted))
+        f1s.append(weighted_f1(gold, predicted))
+        metrics[f"{name}_weighted_acc"] = accuracies[-1]
+        metrics[f"{name}_weighted_f1"] = f1s[-1]
+    metrics["weighted_acc"] = float(np.mean(accuracies))
+    metrics["weighted_f1"] = float(np.mean(f1s))
+    return metrics
+
+
+def emotion_multiclass_metrics(
+    scores: np.ndarray,
+    truth: np.ndarray,
+    label_mask: np.ndarray | Sequence[bool] | None = None,
+    label_names: Sequence[str] = EMOTION_LABELS,
+) -> dict[str, float]:
+    """Single-label emotion metrics (IEMOCAP, MELD).
+
+    The prediction is the argmax of ``scores`` (logits or probabilities) over the labels the
+    mask selects only (a per-row ``[N, L]`` mask is reduced to the labels any row selects), so
+    a model never loses points for a class the corpus does not annotate. ``truth`` is one-hot
+    ``[N, L]`` or class ids ``[N]`` into ``label_names``.
+
+    Returns ``accuracy``, ``macro_f1`` (classes present in truth or predictions),
+    ``weighted_f1`` (MELD's headline), and IEMOCAP style, per class ``<label>_acc`` and
+    ``<label>_f1`` (accuracy and weighted F1 of the binary class-vs-rest problem, as MulT and
+    Dai et al. score IEMOCAP) with their means ``mean_class_acc`` and ``mean_class_f1``.
+    """
+    scores = _as_array(scores, "emotion scores", 2)
+    num_rows, num_labels = scores.shape
+    allowed = np.flatnonzero(_label_selection(label_mask, num_labels, num_rows, label_names).any(axis=0))
+    gold = _gold_classes(truth, num_rows, num_labels, allowed, label_names)
+    predicted = allowed[np.argmax(scores[:, allowed], axis=1)]
+    metrics = {
+        "accuracy": float(accuracy_score(gold, predicted)),
+        "macro_f1": float(f1_score(gold, predicted, average="macro", zero_division=0.0)),
+        "weighted_f1": weighted_f1(gold, predicted),
+    }
+    accuracies, f1s = [], []
+    for j in allowed:
+        gold_j, predicted_j = gold == j, predicted == j
+        accuracies.append(float(np.mean(gold_j == predicted_j)))
+        f1s.append(weighted_f1(gold_j, predicted_j))
+        metrics[f"{label_names[j]}_acc"] = accuracies[-1]
+        metrics[f"{label_names[j]}_f1"] = f1s[-1]
+    metrics["mean_class_acc"] = float(np.mean(accuracies))
+    metrics["mean_class_f1"] = float(np.mean(f1s))
+    return metrics
+
+
+def _gold_classes(
+    truth: Any, num_rows: int, num_labels: int, allowed: np.ndarray, label_names: Sequence[str]
+) -> np.ndarray:
+    truth = _as_array(truth, "emotion labels", (1, 2))
+    if truth.shape[0] != num_rows:
+        raise ValueError(
+            f"emotion scores/labels: different numbers of examples ({num_rows} vs {truth.shape[0]})."
+        )
+    if truth.ndim == 2:
+        if truth.shape[1] != num_labels:
+            raise ValueError(f"one-hot emotion labels have {truth.shape[1]} columns, scores {num_labels}.")
+        positives = truth > 0
+        counts = positives.sum(axis=1)
+        if np.any(counts != 1):
+            row = int(np.flatnonzero(counts != 1)[0])
+            raise ValueError(
+                f"single-label emotion row {row} has {int(counts[row])} positive labels (needs exactly 1); "
+                "multi-label rows belong to emotion_multilabel_metrics."
+            )
+        gold = np.argmax(positives, axis=1)
+    else:
+        gold = truth.astype(np.int64)
+        if not np.all(gold == truth) or gold.min() < 0 or gold.max() >= num_labels:
+            raise ValueError(
+                f"emotion class ids must be integers in [0, {num_labels}), got {np.unique(truth)[:10].tolist()}."
+            )
+    outside = ~np.isin(gold, allowed)
+    if outside.any():
+        names = sorted({label_names[int(g)] for g in gold[outside]})
+        raise ValueError(
+            f"gold emotion {names} is not selected by label_mask; the mask must cover every gold class."
+        )
+    return gold
+
+
+def sarcasm_metrics(probs: np.ndarray, truth: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """MUStARD metrics: ``accuracy``, ``weighted_precision``, ``weighted_recall``, ``weighted_f1``.
+
+    Sarcastic is predicted where ``prob > threshold``; ``truth`` is 0/1.
+    """
+    probs = _as_array(probs, "sarcasm probabilities", 1)
+    truth = _as_array(truth, "sarcasm labels", 1)
+    _same_length(probs, truth, "sarcasm probabilities/labels")
+    _check_probabilities(probs, "sarcasm probabilities")
+    _check_binary(truth, "sarcasm labels")
+    gold, predicted = truth.astype(np.int64), (probs > threshold).astype(np.int64)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        gold, predicted, average="weighted", zero_division=0.0
+    )
+    return {
+        "accuracy": float(accuracy_score(gold, predicted)),
+        "weighted_precision": float(precision),
+        "weighted_recall": float(recall),
+        "weighted_f1": float(f1),
+    }
+
+
+_FAMILY_FUNCTIONS: dict[str, Callable[..., dict[str, float]]] = {
+    "sentiment": sentiment_regression_metrics,
+    "sentiment_class": sentiment_class_metrics,
+    "emotion_multilabel": emotion_multilabel_metrics,
+    "emotion_multiclass": emotion_multiclass_metrics,
+    "sarcasm": sarcasm_metrics,
+}
+
+
+def task_metrics(
+    family: str, predictions: np.ndarray, references: np.ndarray, **kwargs: Any
+) -> dict[str, float]:
+    """Compute one metric family by name (one of :data:`METRIC_FAMILIES`).
+
+    ``kwargs`` go to the family's function (``label_mask``, ``label_names``, ``threshold``,
+    ``prediction_type``). Predictions are what that function expects: scores for sentiment,
+    probabilities for multi-label emotion and sarcasm, logits or probabilities for
+    single-label emotion.
+
+    >>> task_metrics("sarcasm", np.array([0.9, 0.2]), np.array([1, 0]))["weighted_f1"]
+    1.0
+    """
+    if family not in _FAMILY_FUNCTIONS:
+        raise ValueError(f"Unknown metric family {family!r}: expected one of {', '.join(METRIC_FAMILIES)}.")
+    return _FAMILY_FUNCTIONS[family](predictions, references, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# A corpus' model outputs + label columns -> every metric that applies
+
+
+def _column(labels: Mapping[str, Any], name: str, required_by: str) -> np.ndarray:
+    if name not in labels or labels[name] is None:
+        raise ValueError(
+            f"labels has {required_by!r} but not {name!r}; pass every gold label column and its mask."
+        )
+    return _to_numpy(labels[name])
+
+
+def _to_numpy(values: Any) -> np.ndarray:
+    return np.asarray(_tensor_to_numpy(values))
+
+
+def compute_corpus_metrics(
+    outputs: Mapping[str, Any],
+    labels: Mapping[str, Any],
+    threshold: float = 0.5,
+    include_primary: bool = True,
+) -> dict[str, float]:
+    """Every metric that applies to one corpus' predictions, keys prefixed by task.
+
+    Args:
+        outputs: model outputs by name — ``emotion_logits`` ``[N, 7]``, ``sentiment_score``
+            ``[N]``, ``sarcasm_logits`` ``[N]``; a missing or ``None`` output (a task the model
+            does not have) skips that task.
+        labels: the unified schema's gold label columns (:data:`GOLD_LABEL_COLUMNS`) for the
+            same N rows. A task is scored on the rows where its mask is on; a task with no
+            such row is skipped.
+        threshold: probability threshold of multi-label emotion and sarcasm.
+        include_primary: add :data:`PRIMARY_SCORE_KEY` (:func:`primary_score` of the result).
+
+    Emotion rows with ``emotion_multilabel`` get :func:`emotion_multilabel_metrics` on the
+    sigmoid of the logits, the others :func:`emotion_multiclass_metrics` (one corpus is one
+    or the other; a mix raises). Sentiment rows with ``sentiment_class >= 0`` get
+    :func:`sentiment_class_metrics` of the predicted score's class view, rows with a real
+    score (``sentiment_class == -1``) :func:`sentiment_regression_metrics`.
+
+    Returns e.g. ``emotion_weighted_f1``, ``emotion_anger_weighted_acc``,
+    ``sentiment_Has0_acc_2``, ``sentiment_MAE``, ``sentiment_weighted_f1``,
+    ``sarcasm_weighted_f1``, ``primary_score``.
+    """
+    metrics: dict[str, float] = {}
+    emotion_logits = outputs.get("emotion_logits")
+    if emotion_logits is not None and labels.get("emotion") is not None:
+        metrics.update(_prefixed("emotion", _emotion_metrics(_to_numpy(emotion_logits), labels, threshold)))
+    sentiment_score = outputs.get("sentiment_score")
+    if sentiment_score is not None and labels.get("sentiment") is not None:
+        metrics.update(_prefixed("sentiment", _sentiment_metrics(_to_numpy(sentiment_score), labels)))
+    sarcasm_logits = outputs.get("sarcasm_logits")
+    if sarcasm_logits is not None and labels.get("sarcasm") is not None:
+        mask = _column(labels, "sarcasm_mask", "sarcasm").astype(bool).reshape(-1)
+        if mask.any():
+            logits = _as_array(sarcasm_logits, "sarcasm_logits", 1)
+            _same_length(logits, mask, "sarcasm_logits/sarcasm_mask")
+            truth = _column(labels, "sarcasm", "sarcasm").reshape(-1)[mask]
+            metrics.update(_prefixed("sarcasm", sarcasm_metrics(expit(logits[mask]), truth, threshold)))
+    if not metrics:
+        logger.warning("No task has both a model output and a gold label in these rows: no metric computed.")
+    elif include_primary:
+        metrics[PRIMARY_SCORE_KEY] = primary_score(metrics)
+    return metrics
+
+
+def _prefixed(task: str, metrics: Mapping[str, float]) -> dict[str, float]:
+    return {f"{task}_{name}": value for name, value in metrics.items()}
+
+
+def _emotion_metrics(logits: np.ndarray, labels: Mapping[str, Any], threshold: float) -> dict[str, float]:
+    logits = _as_array(logits, "emotion_logits", 2)
+    truth = _column(labels, "emotion", "emotion")
+    mask = _column(labels, "emotion_mask", "emotion").astype(bool)
+    multilabel = _column(labels, "emotion_multilabel", "emotion").astype(bool).reshape(-1)
+    if not (logits.shape == truth.shape == mask.shape and multilabel.shape[0] == logits.shape[0]):
+        raise ValueError(
+            f"emotion_logits {logits.shape}, emotion {truth.shape}, emotion_mask {mask.shape} and "
+            f"emotion_multilabel {multilabel.shape} must describe the same rows and labels."
+        )
+    rows = mask.any(axis=1)
+    if not rows.any():
+        return {}
+    kinds = set(multilabel[rows].tolist())
+    if len(kinds) > 1:
+        raise ValueError(
+            "These rows mix multi-label and single-label emotion annotation (emotion_multilabel differs); "
+            "evaluate each corpus separately."
+        )
+    if kinds.pop():
+        return emotion_multilabel_metrics(
+            expit(logits[rows]), truth[rows], mask[rows], EMOTION_LABELS, threshold
+        )
+    return emotion_multiclass_metrics(logits[rows], truth[rows], mask[rows], EMOTION_LABELS)
+
+
+def _sentiment_metrics(score: np.ndarray, labels: Mapping[str, Any]) -> dict[str, float]:
+    score = _as_array(score, "sentiment_score", 1)
+    truth = _column(labels, "sentiment", "sentiment").reshape(-1)
+    mask = _column(labels, "sentiment_mask", "sentiment").astype(bool).reshape(-1)
+    classes = labels.get("sentiment_class")
+    classes = np.full(mask.shape, -1) if classes is None else _to_numpy(classes).reshape(-1)
+    if not (score.shape == truth.shape == mask.shape == classes.shape):
+        raise ValueError(
+            f"sentiment_score {score.shape}, sentiment {truth.shape}, sentiment_mask {mask.shape} and "
+            f"sentiment_class {classes.shape} must describe the same rows."
+        )
+    metrics: dict[str, float] = {}
+    regression_rows = mask & (classes < 0)
+    if regression_rows.any():
+        metrics.update(sentiment_regression_metrics(score[regression_rows], truth[regression_rows]))
+    class_rows = mask & (classes >= 0)
+    if class_rows.any():
+        metrics.update(
+            sentiment_class_metrics(score[class_rows], classes[class_rows], prediction_type="score")
+        )
+    return metrics
+
+
+def primary_score(metrics: Mapping[str, float], prefix: str = "") -> float:
+    """Mean over tasks of each task's primary metric (:data:`PRIMARY_METRICS`), higher is better.
+
+    For every task, the first of its primary keys present in ``metrics`` (as
+    ``prefix + key``) with a finite value is used, negated when lower is better; tasks with
+    none are left out, and the result is ``nan`` if no task has one. Use ``prefix`` to read a
+    Trainer's logged metrics, e.g. ``prefix="eval_mosei_"``.
+
+    >>> primary_score({"emotion_weighted_f1": 0.6, "sarcasm_weighted_f1": 0.8})
+    0.7
+    """
+    values = []
+    for candidates in PRIMARY_METRICS.values():
+        for candidate in candidates:
+            value = metrics.get(prefix + candidate.key)
+            if value is not None and math.isfinite(value):
+                values.append(value if candidate.greater_is_better else -value)
+                break
+    return float(np.mean(values)) if values else float("nan")
+
+
+# --------------------------------------------------------------------------------------------
+# Trainer glue
+
+
+def make_compute_metrics(
+    output_names: Sequence[str | None] = OUTPUT_NAMES,
+    label_names: Sequence[str] = GOLD_LABEL_COLUMNS,
+    threshold: float = 0.5,
+    include_primary: bool = True,
+) -> Callable[[Any], dict[str, float]]:
+    """A ``compute_metrics`` for ``transformers.Trainer`` that calls :func:`compute_corpus_metrics`.
+
+    The returned function takes an ``EvalPrediction``-like object (``.predictions``,
+    ``.label_ids``, or a ``(predictions, label_ids)`` pair):
+
+    * ``predictions``: a dict keyed by output name, or a tuple/list in ``output_names`` order
+      (``None`` in ``output_names`` skips that position, e.g. ``pooled_output``; a tuple
+      must have exactly ``len(output_names)`` items — model outputs that are ``None`` vanish
+      from the Trainer's tuples, so list only the outputs the model returns), or one array
+      when ``output_names`` names one output.
+    * ``label_ids``: a dict keyed by column, or a tuple/list in ``label_names`` order (the
+      Trainer's ``args.label_names`` order), or one array when ``label_names`` has one name.
+
+    An item may also be a list of per-batch arrays (``eval_do_concat_batches=False``).
+    """
+    output_names = tuple(output_names)
+    label_names = tuple(label_names)
+
+    def compute_metrics(eval_prediction: Any) -> dict[str, float]:
+        if hasattr(eval_prediction, "predictions"):
+            predictions, label_ids = eval_prediction.predictions, eval_prediction.label_ids
+        else:
+            predictions, label_ids = eval_prediction
+        outputs = _by_name(predictions, output_names, "predictions", "output_names")
+        labels = _by_name(label_ids, label_names, "label_ids", "label_names")
+        return compute_corpus_metrics(outputs, labels, threshold=threshold, include_primary=include_primary)
+
+    return compute_metrics
+
+
+def _by_name(values: Any, names: tuple[str | None, ...], what: str, argument: str) -> dict[str, Any]:
+    if values is None:
+        raise ValueError(
+            f"EvalPrediction.{what} is None: the Trainer collected no {what}. Set TrainingArguments.label_names "
+            "to the gold label columns and make every batch carry all of them."
+        )
+    if isinstance(values, list) and values and isinstance(values[0], (tuple, list, Mapping)):
+        # eval_do_concat_batches=False: one structure per batch; name each, then join the batches.
+        batches = [_by_name(batch, names, what, argument) for batch in values]
+        return {name: np.concatenate([_to_numpy(batch[name]) for batch in batches]) for name in batches[0]}
+    if isinstance(values, list) and len(names) == 1 and values and hasattr(values[0], "shape"):
+        return {names[0]: np.concatenate([_to_numpy(batch) for batch in values])} if names[0] else {}
+    if isinstance(values, Mapping):
+        return dict(values)
+    if isinstance(values, (tuple, list)):
+        if len(values) != len(names):
+            raise ValueError(
+                f"EvalPrediction.{what} has {len(values)} items but {argument} names {len(names)} "
+                f"({list(names)}); give one name (or None to skip) per item, in order."
+            )
+        return {name: value for name, value in zip(names, values) if name is not None}
+    if len(names) != 1 or names[0] is None:
+        raise ValueError(
+            f"EvalPrediction.{what} is a single array; {argument} must then name exactly one item."
+        )
+    return {names[0]: values}
+
+
+def evaluate_module_path() -> str:
+    """Path of the ``evaluate`` metric script shipped with mtaffect.
+
+    >>> import evaluate  # doctest: +SKIP
+    >>> metric = evaluate.load(evaluate_module_path(), "sentiment")  # doctest: +SKIP
+    """
+    return str(Path(__file__).with_name("metrics_module") / "mtaffect_metrics.py")
