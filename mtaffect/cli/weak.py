@@ -1,0 +1,164 @@
+"""``mtaffect weak-label``: fill a saved corpus' missing task labels with a teacher's predictions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mtaffect.tasks import TASK_NAMES
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "weak-label",
+        help="write a teacher's weak labels for one task into a saved corpus (new folder)",
+        description=(
+            "Label the rows of a saved unified corpus (a folder from save_to_disk) that have no gold "
+            "label for TASK with a teacher's predictions, and save the result as a new DatasetDict. "
+            "Results are cached next to the input's Arrow files (as any datasets.map), so re-running "
+            "the same command is free; --no-cache writes nothing there."
+        ),
+    )
+    parser.add_argument("--teacher", help="teacher checkpoint folder (save_pretrained); not needed with --ablation hide")
+    parser.add_argument("--task", required=True, choices=TASK_NAMES, help="task to label")
+    parser.add_argument("--input", required=True, help="saved corpus folder (load_from_disk)")
+    parser.add_argument("--output", required=True, help="new folder for the labelled corpus (must not exist or be empty)")
+    parser.add_argument("--mode", choices=("soft", "hard"), default="soft", help="soft probabilities/score or hard labels")
+    parser.add_argument(
+        "--threshold", type=float, default=None, help="confidence in [0, 1] below which the weak mask stays off"
+    )
+    parser.add_argument(
+        "--ablation",
+        choices=("replace", "hide"),
+        default=None,
+        help="replace: hide the gold TASK labels and label every row; hide: only hide the gold labels",
+    )
+    parser.add_argument(
+        "--overwrite-gold", action="store_true", help="same as --ablation replace"
+    )
+    parser.add_argument(
+        "--label-gold",
+        action="store_true",
+        help="also label rows with a gold label (gold kept), to measure the teacher against it",
+    )
+    parser.add_argument(
+        "--sentiment-confidence",
+        choices=("boundary", "mc_dropout"),
+        default="boundary",
+        help="how sentiment confidence is computed (see mtaffect.data.weak_labels)",
+    )
+    parser.add_argument("--batch-size", type=int, default=256, help="rows per teacher forward")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the datasets cache")
+    parser.add_argument("--report", default=None, help="also write the teacher-quality report as JSON to this file")
+    parser.set_defaults(func=_weak_label)
+
+
+def _check_paths(source: Path, target: Path) -> None:
+    if not source.is_dir():
+        raise FileNotFoundError(f"{source}: no such corpus folder (expected a folder written by save_to_disk).")
+    source_resolved, target_resolved = source.resolve(), target.resolve()
+    if target_resolved == source_resolved or source_resolved in target_resolved.parents:
+        raise ValueError(f"--output {target} is inside --input {source}: choose a new folder; the input is never modified.")
+    if target_resolved in source_resolved.parents:
+        raise ValueError(f"--output {target} contains --input {source}: choose a new folder.")
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise FileExistsError(f"--output {target} exists and is not an empty folder: choose a new one.")
+
+
+def _weak_label(args: argparse.Namespace) -> int:
+    from datasets import DatasetDict, load_from_disk
+
+    from mtaffect.data.weak_labels import add_weak_labels, weak_label_quality
+
+    source, target = Path(args.input), Path(args.output)
+    _check_paths(source, target)
+    ablation = args.ablation
+    if args.overwrite_gold:
+        if ablation not in (None, "replace"):
+            raise ValueError("--overwrite-gold means --ablation replace; it contradicts --ablation hide.")
+        ablation = "replace"
+    if ablation != "hide" and not args.teacher:
+        raise ValueError("--teacher is required (unless --ablation hide).")
+    corpus = load_from_disk(str(source))
+    labelled = add_weak_labels(
+        corpus,
+        None if ablation == "hide" else args.teacher,
+        args.task,
+        mode=args.mode,
+        threshold=args.threshold,
+        ablation=ablation,
+        label_gold=args.label_gold,
+        batch_size=args.batch_size,
+        device=args.device,
+        cache=not args.no_cache,
+        sentiment_confidence=args.sentiment_confidence,
+    )
+    _save(labelled, target)
+    splits = labelled.items() if isinstance(labelled, DatasetDict) else [("dataset", labelled)]
+    for name, split in splits:
+        print(_summary(name, split, args.task))
+    report: dict[str, Any] = {}
+    if ablation != "hide":
+        gold = corpus if ablation == "replace" else None
+        quality = weak_label_quality(labelled, args.task, gold=gold)
+        report = quality if isinstance(labelled, DatasetDict) else {"dataset": quality}
+        for name, split_report in report.items():
+            if split_report.get("n_compared"):
+                print(_quality_line(name, split_report))
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
+    print(f"saved to {target}")
+    return 0
+
+
+def _save(dataset: Any, target: Path) -> None:
+    """Save into a temporary sibling folder, then rename: no half-written output on failure."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        dataset.save_to_disk(str(staging / "data"))
+        if target.exists():
+            target.rmdir()  # checked empty above
+        os.replace(staging / "data", target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _summary(name: str, split: Any, task: str) -> str:
+    import numpy as np
+
+    table = split.with_format("numpy", columns=[f"{task}_weak_mask", f"{task}_weak_confidence", f"{task}_mask"])
+    weak = np.asarray(table[f"{task}_weak_mask"], dtype=bool)
+    gold = np.asarray(table[f"{task}_mask"], dtype=bool)
+    weak_rows = weak.any(1) if weak.ndim == 2 else weak
+    gold_rows = gold.any(1) if gold.ndim == 2 else gold
+    confidence = np.asarray(table[f"{task}_weak_confidence"])
+    mean = f", mean confidence {confidence[weak_rows].mean():.3f}" if weak_rows.any() else ""
+    return (
+        f"[{name}] {split.num_rows} rows: {int(gold_rows.sum())} gold {task}, "
+        f"{int(weak_rows.sum())} weak {task}{mean}"
+    )
+
+
+def _quality_line(name: str, report: dict[str, Any]) -> str:
+    keys = ("accuracy", "weighted_f1", "weighted_acc", "Corr", "MAE")
+    parts = []
+    for key in keys:
+        if key in report and math.isfinite(report[key]):
+            chance = report.get(f"majority_{key}")
+            parts.append(f"{key} {report[key]:.3f}" + (f" (majority {chance:.3f})" if chance is not None else ""))
+    return f"[{name}] teacher vs gold on {report['n_compared']} rows: " + ", ".join(parts)
+
+
+def _json_default(value: Any) -> Any:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)

@@ -1,0 +1,922 @@
+"""Weak labels: a single-task teacher fills a task's labels where a corpus has no gold label.
+
+Each corpus is annotated for some tasks only (MOSEI: sentiment + emotion, IEMOCAP: emotion,
+MUStARD: sarcasm). A *teacher* (an :class:`~mtaffect.modeling_mtaffect.MTAffectForMultiTaskAffect`
+trained on the corpora that carry a task's gold label, see :func:`mtaffect.teachers.train_teacher`)
+predicts that task on the other corpora; :func:`add_weak_labels` writes its predictions into the
+schema's weak columns with ``datasets.map``:
+
+==========================  =============================================================
+column                      written value
+==========================  =============================================================
+``emotion_weak`` [7]        soft: teacher probabilities over the union labels, restricted to
+                            the labels the teacher was trained on (0 elsewhere): softmax over
+                            those labels for a single-label teacher, sigmoid per label for a
+                            multi-label one. hard: one-hot argmax (single-label) or
+                            ``p >= 0.5`` per label (multi-label).
+``emotion_weak_mask`` [7]   the teacher's known labels (all off below the threshold)
+``emotion_weak_multilabel`` whether the teacher is multi-label
+``sentiment_weak``          soft: the predicted score, clipped to [-3, 3]; hard: rounded to the
+                            nearest integer (the 7-class view ``Mult_acc_7`` scores)
+``sarcasm_weak``            soft: P(sarcastic); hard: ``P >= 0.5`` as 0/1
+``<task>_weak_mask``        on where the teacher labelled the row and its confidence reached
+                            ``threshold``
+``<task>_weak_confidence``  see below, always in [0, 1], computed from the soft prediction
+==========================  =============================================================
+
+Confidence (what the ``threshold`` option compares against):
+
+* emotion, single-label teacher: the top probability (softmax over the known labels), so
+  ``1/k`` for a teacher torn between its ``k`` labels and 1 for a certain one;
+* emotion, multi-label teacher: mean over known labels of ``|2p - 1|`` (0 when every label
+  sits at p = 0.5, 1 when every label is decided);
+* sarcasm: ``|2p - 1|``;
+* sentiment, ``sentiment_confidence="boundary"`` (default, free): how far the score is from the
+  nearest boundary of the three-class view (``±0.5``, see
+  :func:`mtaffect.tasks.sentiment_score_to_class`), ``min(1, 2 * distance)``. It says how stable
+  the *class* the score implies is, not how close the score is to the truth: a regression head
+  has no likelihood, so a confidently wrong score still gets 1.
+* sentiment, ``sentiment_confidence="mc_dropout"``: the fraction of ``mc_samples`` forward passes
+  with dropout on whose three-class view agrees with the deterministic prediction's class, a
+  real (if crude) model-uncertainty estimate that costs ``mc_samples`` extra forwards.
+
+Where the teacher writes: only on rows whose gold label for ``task`` is missing (emotion:
+no label of ``emotion_mask`` set) unless ``label_gold=True`` (also label gold rows, keeping
+the gold, so :func:`weak_label_quality` can compare them) or an ablation is asked for:
+
+* ``ablation="replace"``: hide the gold labels of ``task`` (value 0, mask off, class -1) and
+  write the teacher's labels on every row: "weak instead of gold" for the paper's claim that
+  weak labels are as good as gold ones when the tasks correlate;
+* ``ablation="hide"``: hide the gold labels of ``task`` and write nothing (no teacher needed):
+  the "no auxiliary labels" control.
+
+Rows below the threshold keep the teacher's prediction and confidence for inspection, with
+their mask off, so no loss uses them. Gold columns are never modified outside an ablation,
+and every call returns a new dataset: the input (and its files) is left as it was.
+
+Caching: the result is cached by a fingerprint of (the dataset's fingerprint, a sha256 of the
+teacher's weights and config, the options) through ``datasets.map(new_fingerprint=...)``, in
+the dataset's own cache folder (next to its Arrow files). Re-running the same call reloads
+the cache file without running the teacher; another teacher or option recomputes. Datasets
+that live in memory (built with ``from_dict``, not loaded from disk) have no cache folder:
+they are labelled again on every call (``datasets`` behaves the same way for every ``map``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import torch
+from datasets import Dataset, DatasetDict
+
+from mtaffect.data.collator import MTAffectCollator, mask_key
+from mtaffect.data.schema import (
+    NUM_EMOTIONS,
+    SchemaError,
+    feature_column,
+    feature_dims,
+    get_corpus_info,
+    unknown_labels,
+)
+from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_RANGE, check_task, normalize_emotion
+
+if TYPE_CHECKING:
+    from torch import nn
+
+logger = logging.getLogger(__name__)
+
+#: Bumped whenever the labelling arithmetic changes, so old cache files are not reused.
+WEAK_LABELS_VERSION = "1"
+#: Key of the teacher record in a model's config (``config.mtaffect_teacher[task]``).
+TEACHER_CONFIG_KEY = "mtaffect_teacher"
+
+WeakMode = Literal["soft", "hard"]
+Ablation = Literal["replace", "hide"]
+SentimentConfidence = Literal["boundary", "mc_dropout"]
+
+#: Weak columns a teacher writes, per task.
+WEAK_COLUMNS: dict[str, tuple[str, ...]] = {
+    "emotion": ("emotion_weak", "emotion_weak_mask", "emotion_weak_multilabel", "emotion_weak_confidence"),
+    "sentiment": ("sentiment_weak", "sentiment_weak_mask", "sentiment_weak_confidence"),
+    "sarcasm": ("sarcasm_weak", "sarcasm_weak_mask", "sarcasm_weak_confidence"),
+}
+#: Gold columns of each task (what an ablation hides).
+GOLD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "emotion": ("emotion", "emotion_mask", "emotion_multilabel"),
+    "sentiment": ("sentiment", "sentiment_mask", "sentiment_class"),
+    "sarcasm": ("sarcasm", "sarcasm_mask"),
+}
+_NUMPY_DTYPES = {"bool": np.bool_, "int64": np.int64, "float32": np.float32}
+
+
+class TeacherError(ValueError):
+    """A teacher cannot label this task or this corpus (wrong task, feature set, broken checkpoint)."""
+
+
+# --------------------------------------------------------------------------------------------
+# The teacher record: what a teacher knows, stored in its config so it survives save/load.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TeacherRecord:
+    """What a teacher was trained on, kept in ``config.mtaffect_teacher[task]``.
+
+    Args:
+        task: the task it labels.
+        corpora: names of its training corpora.
+        trained_on: feature set -> modalities its training data had; only these input
+            projections were trained, so only these can be used to label another corpus.
+        emotion_labels: (emotion) the union labels its training corpora annotated.
+        emotion_multilabel: (emotion) sigmoid per label (True) or softmax over its labels.
+    """
+
+    task: str
+    corpora: list[str] = field(default_factory=list)
+    trained_on: dict[str, list[str]] = field(default_factory=dict)
+    emotion_labels: list[str] = field(default_factory=list)
+    emotion_multilabel: bool = False
+
+    @property
+    def emotion_label_mask(self) -> np.ndarray:
+        known = set(self.emotion_labels)
+        return np.array([name in known for name in EMOTION_LABELS], dtype=bool)
+
+
+def teacher_record_from_corpora(task: str, corpora: Mapping[str, Dataset | DatasetDict]) -> TeacherRecord:
+    """Describe a teacher for ``task`` trained on the ``train`` splits of ``corpora``.
+
+    Reads which feature sets and modalities the corpora have and, for emotion, the union of
+    the labels they annotate (from ``emotion_mask``) and whether they are multi-label.
+    Raises if no corpus has a gold label for ``task`` or if emotion corpora mix multi-label
+    and single-label annotation (one activation cannot serve both).
+    """
+    check_task(task)
+    record = TeacherRecord(task=task)
+    kinds: dict[str, bool] = {}
+    known = np.zeros(NUM_EMOTIONS, dtype=bool)
+    for name, corpus in corpora.items():
+        split = _train_split(name, corpus)
+        table = split.with_format("numpy", columns=[*GOLD_COLUMNS[task], "feature_set"])
+        gold = _gold_rows(table[:], task)
+        if not gold.any():
+            raise TeacherError(
+                f"Corpus {name!r} has no gold {task} label in its train split: a {task} teacher "
+                f"is trained only on corpora annotated for {task}."
+            )
+        dims = feature_dims(split.features)
+        for feature_set in split.unique("feature_set"):
+            modalities = record.trained_on.setdefault(feature_set, [])
+            modalities.extend(m for m in dims if m not in modalities)
+        record.corpora.append(name)
+        if task == "emotion":
+            rows = table[:]
+            known |= np.asarray(rows["emotion_mask"], dtype=bool)[gold].any(0)
+            multilabel = np.asarray(rows["emotion_multilabel"], dtype=bool)[gold]
+            kinds[name] = bool(multilabel.any())
+            if multilabel.any() and not multilabel.all():
+                raise TeacherError(f"Corpus {name!r} mixes multi-label and single-label emotion rows.")
+    if task == "emotion":
+        if len(set(kinds.values())) > 1:
+            multi = sorted(n for n, k in kinds.items() if k)
+            single = sorted(n for n, k in kinds.items() if not k)
+            raise TeacherError(
+                f"Emotion teacher corpora mix multi-label ({', '.join(multi)}) and single-label "
+                f"({', '.join(single)}) annotation: train one teacher per kind, the teacher's "
+                "activation (sigmoid or softmax) must match how its labels were annotated."
+            )
+        record.emotion_labels = [label for label, on in zip(EMOTION_LABELS, known) if on]
+        record.emotion_multilabel = next(iter(kinds.values()))
+    return record
+
+
+def record_teacher(model: nn.Module, record: TeacherRecord) -> None:
+    """Store ``record`` in ``model.config`` (saved with ``save_pretrained``)."""
+    records = dict(getattr(model.config, TEACHER_CONFIG_KEY, None) or {})
+    records[record.task] = asdict(record)
+    setattr(model.config, TEACHER_CONFIG_KEY, records)
+
+
+def get_teacher_record(model: nn.Module, task: str) -> TeacherRecord:
+    """The teacher record of ``task`` in ``model.config``; checks the model predicts ``task``.
+
+    A model without a record (not made by ``train_teacher``) can still label sentiment or
+    sarcasm (with a warning: nothing tells which input projections were trained); emotion
+    needs the record because the label space and activation cannot be guessed.
+    """
+    config = model.config
+    tasks = list(getattr(config, "tasks", []) or [])
+    if task not in tasks:
+        raise TeacherError(
+            f"The teacher predicts {tasks} (config.tasks); it cannot label {task!r}. "
+            f"Use a teacher trained for {task} (mtaffect.teachers.train_teacher(task={task!r}, ...))."
+        )
+    records = getattr(config, TEACHER_CONFIG_KEY, None) or {}
+    if task in records:
+        payload = dict(records[task])
+        try:
+            record = TeacherRecord(**payload)
+        except TypeError as error:
+            raise TeacherError(f"config.{TEACHER_CONFIG_KEY}[{task!r}] is malformed: {error}.") from error
+        for label in record.emotion_labels:
+            normalize_emotion(label)
+        return record
+    if task == "emotion":
+        raise TeacherError(
+            f"The model has no teacher record for emotion (config.{TEACHER_CONFIG_KEY}): which "
+            "labels it knows and whether it is multi-label cannot be guessed. Train it with "
+            "mtaffect.teachers.train_teacher, or call record_teacher(model, "
+            "teacher_record_from_corpora('emotion', its_training_corpora))."
+        )
+    logger.warning(
+        "The model has no teacher record for %s: assuming every feature set it was built for was trained.",
+        task,
+    )
+    built = getattr(config, "feature_sets", {}) or {}
+    return TeacherRecord(task=task, trained_on={name: list(dims) for name, dims in built.items()})
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and checking a teacher.
+# --------------------------------------------------------------------------------------------
+
+
+def load_teacher(teacher: nn.Module | str | os.PathLike, task: str) -> nn.Module:
+    """Return a teacher model for ``task`` from a model or a ``save_pretrained`` folder.
+
+    Errors name the folder and the problem: missing folder, unreadable config, a config of
+    another model type, missing/corrupt/incomplete weights, a model that does not predict
+    ``task``.
+    """
+    check_task(task)
+    if isinstance(teacher, (str, os.PathLike)):
+        model = _load_checkpoint(Path(teacher))
+    else:
+        model = teacher
+        if not hasattr(model, "config") or not callable(model):
+            raise TeacherError(f"teacher must be a model or a checkpoint folder, got {type(teacher).__name__}.")
+    get_teacher_record(model, task)
+    return model
+
+
+def _load_checkpoint(path: Path) -> nn.Module:
+    from mtaffect.configuration_mtaffect import MTAffectConfig
+    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such teacher folder (expected a save_pretrained checkpoint).")
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise TeacherError(f"{path}: no config.json; a teacher is a folder written by save_pretrained.")
+    try:
+        payload = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise TeacherError(f"{config_file}: not valid JSON ({error}); re-save the teacher.") from error
+    model_type = payload.get("model_type") if isinstance(payload, dict) else None
+    if model_type != MTAffectConfig.model_type:
+        raise TeacherError(
+            f"{config_file}: model_type is {model_type!r}, expected {MTAffectConfig.model_type!r} "
+            "(an mtaffect teacher saved with save_pretrained)."
+        )
+    try:
+        config = MTAffectConfig.from_pretrained(path)
+        model, info = MTAffectForMultiTaskAffect.from_pretrained(path, config=config, output_loading_info=True)
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
+        raise TeacherError(f"{path}: cannot load the teacher ({type(error).__name__}: {error}).") from error
+    except Exception as error:  # safetensors raises its own error type for corrupt files
+        if type(error).__name__ != "SafetensorError":
+            raise
+        raise TeacherError(f"{path}: corrupt weights file ({error}); re-save the teacher.") from error
+    problems = {k: v for k, v in info.items() if k in ("missing_keys", "mismatched_keys") and v}
+    if problems:
+        raise TeacherError(
+            f"{path}: the weights do not match the config ({problems}); the checkpoint is "
+            "incomplete or was saved from another architecture."
+        )
+    return model
+
+
+def check_teacher_for_dataset(model: nn.Module, record: TeacherRecord, dataset: Dataset) -> list[str]:
+    """Modalities of ``dataset`` the teacher can use; raises if it cannot label it at all.
+
+    A teacher owns one input projection per feature set (name + dims) it was built for, and
+    only those its training data went through were trained. Modalities the teacher never
+    saw in training are left out (treated as missing), with a log line.
+    """
+    corpus = _corpus_name(dataset)
+    dims = feature_dims(dataset.features)
+    built: dict[str, dict[str, int]] = {
+        name: dict(value) for name, value in (getattr(model.config, "feature_sets", {}) or {}).items()
+    }
+    used: list[str] | None = None
+    for feature_set in dataset.unique("feature_set"):
+        if feature_set not in built:
+            raise TeacherError(
+                f"The teacher was built for feature sets {sorted(built)}; corpus {corpus!r} uses "
+                f"{feature_set!r} ({dims}): extract the same features for both (mtaffect extract)."
+            )
+        expected = built[feature_set]
+        wrong = {m: (d, expected.get(m)) for m, d in dims.items() if m in expected and expected[m] != d}
+        if wrong:
+            raise TeacherError(
+                f"Corpus {corpus!r} has feature set {feature_set!r} with dims {dims}, but the teacher "
+                f"was built for {feature_set!r} = {expected}: extract the same features for both "
+                "(mtaffect extract)."
+            )
+        if feature_set not in record.trained_on:
+            raise TeacherError(
+                f"The teacher was built for feature sets {sorted(built)} but trained only on "
+                f"{sorted(record.trained_on)}; corpus {corpus!r} uses {feature_set!r}, whose input "
+                "projection was never trained: extract the same features for both (mtaffect extract)."
+            )
+        trained = set(record.trained_on[feature_set]) & set(expected)
+        usable = [m for m in dims if m in trained]
+        if not usable:
+            raise TeacherError(
+                f"Corpus {corpus!r} has modalities {sorted(dims)} but the teacher was trained on "
+                f"{sorted(trained)} for feature set {feature_set!r}: no modality in common."
+            )
+        dropped = sorted(set(dims) - set(usable))
+        if dropped:
+            logger.info("Teacher never saw %s for %s: labelling %s without them.", dropped, feature_set, corpus)
+        used = usable if used is None else [m for m in used if m in usable]
+    return used or []
+
+
+# --------------------------------------------------------------------------------------------
+# Fingerprints.
+# --------------------------------------------------------------------------------------------
+
+
+def teacher_fingerprint(model: nn.Module) -> str:
+    """sha256 of a model's weights (every tensor of its state dict, by name) and its config."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        data = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}|{data.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(data.view(torch.uint8).numpy().tobytes())
+    config = {k: v for k, v in model.config.to_dict().items() if not k.startswith("_") and k != "transformers_version"}
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def _weak_fingerprint(dataset: Dataset, teacher_hash: str, options: dict[str, Any]) -> str:
+    payload = json.dumps(
+        {"version": WEAK_LABELS_VERSION, "dataset": dataset._fingerprint, "teacher": teacher_hash, **options},
+        sort_keys=True,
+    )
+    return "weak-" + hashlib.sha256(payload.encode()).hexdigest()[:40]
+
+
+# --------------------------------------------------------------------------------------------
+# Turning teacher outputs into weak labels.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Labeller:
+    """Everything the ``map`` function needs: built once per call, reused for every batch."""
+
+    model: nn.Module
+    record: TeacherRecord
+    task: str
+    mode: WeakMode
+    threshold: float | None
+    ablation: Ablation | None
+    label_gold: bool
+    modalities: list[str]
+    device: torch.device
+    sentiment_confidence: SentimentConfidence
+    mc_samples: int
+    collator: MTAffectCollator
+    forward_calls: int = 0
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        n = len(batch["feature_set"])
+        out = {name: np.asarray(batch[name]).copy() for name in WEAK_COLUMNS[self.task]}
+        gold = _gold_rows(batch, self.task)
+        if self.ablation is not None:
+            out.update(_hidden_gold(self.task, n))
+        if self.ablation == "hide":
+            return out
+        target = np.ones(n, dtype=bool) if (self.ablation == "replace" or self.label_gold) else ~gold
+        if target.any():
+            rows = np.flatnonzero(target)
+            predictions = self.predict(batch, rows)
+            for name, values in predictions.items():
+                out[name][rows] = values
+        return out
+
+    def predict(self, batch: dict[str, Any], rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Weak-label columns for ``rows`` of ``batch`` (one teacher forward, or more for MC dropout)."""
+        inputs = self.model_inputs(batch, rows)
+        self.forward_calls += 1
+        output = self.model(**inputs)
+        if self.task == "emotion":
+            return self._emotion(output.emotion_logits)
+        if self.task == "sarcasm":
+            return self._sarcasm(output.sarcasm_logits)
+        return self._sentiment(output.sentiment_score, inputs)
+
+    def model_inputs(self, batch: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
+        columns = [feature_column(m) for m in self.modalities]
+        feature_sets = batch["feature_set"]
+        collated = self.collator(
+            [
+                {"feature_set": feature_sets[i], **{c: batch[c][i] for c in columns}, **_UNKNOWN_ROW}
+                for i in rows
+            ]
+        )
+        inputs: dict[str, Any] = {"feature_set": collated["feature_set"]}
+        for modality in self.modalities:
+            for key in (feature_column(modality), mask_key(modality)):
+                inputs[key] = collated[key].to(self.device, non_blocking=True)
+        return inputs
+
+    def _emotion(self, logits: torch.Tensor) -> dict[str, np.ndarray]:
+        known = torch.as_tensor(self.record.emotion_label_mask, device=logits.device)
+        logits = logits.float()
+        if self.record.emotion_multilabel:
+            probs = torch.sigmoid(logits) * known
+            confidence = ((2 * probs - 1).abs() * known).sum(1) / known.sum()
+            hard = (probs >= 0.5).float() * known
+        else:
+            probs = torch.softmax(logits.masked_fill(~known, float("-inf")), dim=1)
+            confidence = probs.max(1).values
+            hard = torch.nn.functional.one_hot(probs.argmax(1), NUM_EMOTIONS).float()
+        values = hard if self.mode == "hard" else probs
+        confidence = confidence.clamp(0, 1).cpu().numpy().astype(np.float32)
+        mask = np.repeat(self.record.emotion_label_mask[None, :], len(confidence), 0)
+        mask &= self._passes(confidence)[:, None]
+        return {
+            "emotion_weak": values.cpu().numpy().astype(np.float32),
+            "emotion_weak_mask": mask,
+            "emotion_weak_multilabel": np.full(len(confidence), self.record.emotion_multilabel),
+            "emotion_weak_confidence": confidence,
+        }
+
+    def _sarcasm(self, logits: torch.Tensor) -> dict[str, np.ndarray]:
+        probs = torch.sigmoid(logits.float().reshape(-1)).cpu().numpy().astype(np.float32)
+        confidence = np.abs(2 * probs - 1).astype(np.float32)
+        values = (probs >= 0.5).astype(np.float32) if self.mode == "hard" else probs
+        return {"sarcasm_weak": values, "sarcasm_weak_mask": self._passes(confidence), "sarcasm_weak_confidence": confidence}
+
+    def _sentiment(self, score: torch.Tensor, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
+        low, high = SENTIMENT_RANGE
+        scores = score.float().reshape(-1).clamp(low, high).cpu().numpy()
+        if self.sentiment_confidence == "mc_dropout":
+            confidence = self._mc_agreement(scores, inputs)
+        else:
+            distance = np.minimum(np.abs(scores - 0.5), np.abs(scores + 0.5))
+            confidence = np.minimum(1.0, 2.0 * distance)
+        confidence = confidence.astype(np.float32)
+        values = np.round(scores) if self.mode == "hard" else scores
+        return {
+            "sentiment_weak": values.astype(np.float32),
+            "sentiment_weak_mask": self._passes(confidence),
+            "sentiment_weak_confidence": confidence,
+        }
+
+    def _mc_agreement(self, scores: np.ndarray, inputs: dict[str, Any]) -> np.ndarray:
+        reference = _three_class(scores)
+        agree = np.zeros(len(scores), dtype=np.float64)
+        with _dropout_on(self.model):
+            for _ in range(self.mc_samples):
+                self.forward_calls += 1
+                sample = self.model(**inputs).sentiment_score.float().reshape(-1).cpu().numpy()
+                agree += _three_class(sample) == reference
+        return agree / self.mc_samples
+
+    def _passes(self, confidence: np.ndarray) -> np.ndarray:
+        if self.threshold is None:
+            return np.ones(len(confidence), dtype=bool)
+        return confidence >= self.threshold
+
+
+_UNKNOWN_ROW = unknown_labels()
+
+
+def _three_class(scores: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(scores, -1.0, 1.0)).astype(np.int64)
+
+
+@contextmanager
+def _dropout_on(model: nn.Module):
+    """Train mode for everything but batch norm (MC dropout), restored afterwards."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    states = {module: module.training for module in model.modules()}
+    try:
+        for module in model.modules():
+            module.train(not isinstance(module, _BatchNorm))
+        yield
+    finally:
+        for module, training in states.items():
+            module.training = training
+
+
+def _has_dropout(model: nn.Module) -> bool:
+    return any(
+        isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()
+    )
+
+
+def _gold_rows(batch: Mapping[str, Any], task: str) -> np.ndarray:
+    mask = np.asarray(batch[f"{task}_mask"], dtype=bool)
+    return mask.any(1) if mask.ndim == 2 else mask
+
+
+def _hidden_gold(task: str, n: int) -> dict[str, np.ndarray]:
+    """Gold columns of ``task`` set to "unknown" (the schema's value 0 / class -1, mask off)."""
+    unknown = unknown_labels()
+    out = {}
+    for name in GOLD_COLUMNS[task]:
+        value = np.asarray(unknown[name])
+        out[name] = np.repeat(value[None], n, 0) if value.ndim else np.full(n, value)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The public entry points.
+# --------------------------------------------------------------------------------------------
+
+
+def add_weak_labels(
+    dataset: Dataset | DatasetDict,
+    teacher: nn.Module | str | os.PathLike | None,
+    task: str,
+    mode: WeakMode = "soft",
+    threshold: float | None = None,
+    ablation: Ablation | None = None,
+    label_gold: bool = False,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    cache: bool = True,
+    sentiment_confidence: SentimentConfidence = "boundary",
+    mc_samples: int = 8,
+    seed: int = 0,
+    desc: str | None = None,
+) -> Dataset | DatasetDict:
+    """Write ``teacher``'s labels for ``task`` into the weak columns where gold is missing.
+
+    Args:
+        dataset: a unified-schema ``Dataset`` or ``DatasetDict`` (every split is labelled).
+        teacher: a model or a ``save_pretrained`` folder predicting ``task`` (``None`` only
+            with ``ablation="hide"``).
+        task: ``"emotion"``, ``"sentiment"`` or ``"sarcasm"``.
+        mode: ``"soft"`` (probabilities / score) or ``"hard"`` (argmax or ``>= 0.5`` / 0-1 /
+            score rounded to an integer); see the module docstring.
+        threshold: confidence in [0, 1] below which the weak mask is left off.
+        ablation: ``"replace"`` (hide gold, label every row) or ``"hide"`` (hide gold only).
+        label_gold: also label rows that have a gold label (gold kept), for
+            :func:`weak_label_quality`.
+        batch_size: rows per ``map`` batch and teacher forward.
+        device: where the teacher runs (default: CUDA if available, else CPU). The model is
+            moved back to its original device and train/eval mode afterwards.
+        cache: reuse / write the ``datasets`` cache file (datasets loaded from disk only);
+            ``False`` recomputes in memory and writes nothing.
+        sentiment_confidence: ``"boundary"`` or ``"mc_dropout"`` (see the module docstring).
+        mc_samples: forward passes for ``"mc_dropout"``.
+        seed: seeds the dropout masks of ``"mc_dropout"``.
+        desc: progress-bar text.
+
+    Returns:
+        A new dataset of the same type with the weak columns (and, in an ablation, the gold
+        columns) of ``task`` rewritten; the input is not modified.
+
+    >>> labelled = add_weak_labels(meld, "teachers/sarcasm", "sarcasm", threshold=0.5)  # doctest: +SKIP
+    >>> labelled["train"]["sarcasm_weak_mask"][:3]  # doctest: +SKIP
+    [True, False, True]
+    """
+    check_task(task)
+    if mode not in ("soft", "hard"):
+        raise ValueError(f"mode must be 'soft' or 'hard', got {mode!r}.")
+    if ablation not in (None, "replace", "hide"):
+        raise ValueError(f"ablation must be None, 'replace' or 'hide', got {ablation!r}.")
+    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
+        raise ValueError(f"threshold must be a confidence in [0, 1] or None, got {threshold!r}.")
+    if sentiment_confidence not in ("boundary", "mc_dropout"):
+        raise ValueError(f"sentiment_confidence must be 'boundary' or 'mc_dropout', got {sentiment_confidence!r}.")
+    if batch_size < 1 or mc_samples < 1:
+        raise ValueError("batch_size and mc_samples must be >= 1.")
+    if ablation == "hide" and teacher is not None:
+        logger.info("ablation='hide' hides the gold %s labels; the teacher is not used.", task)
+    if ablation != "hide" and teacher is None:
+        raise ValueError("A teacher is required unless ablation='hide'.")
+    splits = dataset.items() if isinstance(dataset, DatasetDict) else [(None, dataset)]
+    for split_name, split in splits:
+        _check_columns(split, task, split_name)
+
+    model = None if ablation == "hide" else load_teacher(teacher, task)
+    options: dict[str, Any] = {"task": task, "ablation": ablation}
+    if model is not None:
+        options.update(mode=mode, threshold=threshold, label_gold=label_gold)
+        if task == "sentiment":
+            options.update(sentiment_confidence=sentiment_confidence)
+            if sentiment_confidence == "mc_dropout":
+                options.update(mc_samples=mc_samples, seed=seed)
+                if not _has_dropout(model):
+                    raise TeacherError(
+                        "sentiment_confidence='mc_dropout' needs a teacher with dropout > 0; this one "
+                        "has none, every pass would agree. Use 'boundary'."
+                    )
+    teacher_hash = teacher_fingerprint(model) if model is not None else "none"
+
+    def run(split: Dataset, name: str | None) -> Dataset:
+        return _label_split(split, name, model, task, options, teacher_hash, batch_size, device, cache, desc)
+
+    if model is None:
+        return _map_splits(dataset, run)
+    with _teacher_ready(model, device) as ready_device:
+        device = ready_device
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return _map_splits(dataset, run)
+
+
+def _map_splits(dataset: Dataset | DatasetDict, run: Any) -> Dataset | DatasetDict:
+    if isinstance(dataset, DatasetDict):
+        return DatasetDict({name: run(split, name) for name, split in dataset.items()})
+    return run(dataset, None)
+
+
+@contextmanager
+def _teacher_ready(model: nn.Module, device: str | torch.device | None):
+    """Teacher in eval mode on ``device`` under ``inference_mode``; restored afterwards."""
+    target = torch.device(device) if device is not None else _default_device()
+    parameter = next(model.parameters(), None)
+    original = parameter.device if parameter is not None else torch.device("cpu")
+    was_training = model.training
+    model.to(target)
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield target
+    finally:
+        model.to(original)
+        model.train(was_training)
+
+
+def _default_device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _label_split(
+    split: Dataset,
+    split_name: str | None,
+    model: nn.Module | None,
+    task: str,
+    options: dict[str, Any],
+    teacher_hash: str,
+    batch_size: int,
+    device: torch.device | str | None,
+    cache: bool,
+    desc: str | None,
+) -> Dataset:
+    record = get_teacher_record(model, task) if model is not None else TeacherRecord(task=task)
+    modalities = check_teacher_for_dataset(model, record, split) if model is not None else []
+    labeller = _Labeller(
+        model=model,  # type: ignore[arg-type]
+        record=record,
+        task=task,
+        mode=options.get("mode", "soft"),
+        threshold=options.get("threshold"),
+        ablation=options["ablation"],
+        label_gold=options.get("label_gold", False),
+        modalities=modalities,
+        device=torch.device(device) if device is not None else torch.device("cpu"),
+        sentiment_confidence=options.get("sentiment_confidence", "boundary"),
+        mc_samples=options.get("mc_samples", 1),
+        collator=MTAffectCollator.for_dataset(split),
+    )
+    fingerprint = _weak_fingerprint(split, teacher_hash, options)
+    input_columns = ["feature_set", *GOLD_COLUMNS[task][1:2], *WEAK_COLUMNS[task]]
+    input_columns += [feature_column(m) for m in modalities]
+    original_format = split.format
+    source = split.with_format("numpy", columns=input_columns)
+    kwargs: dict[str, Any] = {"new_fingerprint": fingerprint}
+    if not cache:
+        kwargs.update(keep_in_memory=True, load_from_cache_file=False)
+    elif split.cache_files:
+        kwargs["cache_file_name"] = _cache_file(split, fingerprint)
+    where = f" ({split_name})" if split_name else ""
+    result = source.map(
+        labeller,
+        batched=True,
+        batch_size=batch_size,
+        features=split.features,
+        desc=desc or f"weak {task} labels{where}",
+        **kwargs,
+    )
+    logger.info(
+        "%s weak labels for %s%s: %d teacher forward calls (0 = cache hit).",
+        task, _corpus_name(split), where, labeller.forward_calls,
+    )
+    result = result.with_format(
+        type=original_format["type"],
+        columns=original_format["columns"],
+        output_all_columns=original_format["output_all_columns"],
+        **original_format["format_kwargs"],
+    )
+    _note_provenance(result, task, options, teacher_hash)
+    return result
+
+
+def _cache_file(split: Dataset, fingerprint: str) -> str:
+    """``cache-<fingerprint>.arrow`` next to the dataset's files, or in the HF cache if read-only."""
+    folder = Path(split.cache_files[0]["filename"]).parent
+    if not os.access(folder, os.W_OK):
+        from datasets import config
+
+        folder = Path(config.HF_DATASETS_CACHE) / "mtaffect_weak_labels"
+        folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / f"cache-{fingerprint}.arrow")
+
+
+def _note_provenance(dataset: Dataset, task: str, options: dict[str, Any], teacher_hash: str) -> None:
+    """Record in the corpus metadata which teacher and options produced the weak labels."""
+    info = get_corpus_info(dataset)
+    if info.corpus == "unknown":
+        return
+    info.notes.setdefault("weak_labels", {})[task] = {**options, "teacher_sha256": teacher_hash}
+    if options["ablation"] is not None and task in info.tasks:
+        info.tasks = [t for t in info.tasks if t != task]
+    dataset.info.description = info.to_json()
+
+
+def _check_columns(split: Dataset, task: str, split_name: str | None) -> None:
+    missing = [c for c in (*GOLD_COLUMNS[task], *WEAK_COLUMNS[task], "feature_set") if c not in split.column_names]
+    if missing:
+        where = f"split {split_name!r}" if split_name else "dataset"
+        raise SchemaError(
+            f"{where} lacks the unified-schema columns {missing}; convert the corpus with an "
+            "mtaffect loader (mtaffect.data.corpora) first."
+        )
+
+
+def _corpus_name(dataset: Dataset) -> str:
+    info = get_corpus_info(dataset)
+    if info.corpus != "unknown":
+        return info.corpus
+    sources = dataset.unique("source") if "source" in dataset.column_names else []
+    return ",".join(sorted(sources)) or "dataset"
+
+
+def _train_split(name: str, corpus: Dataset | DatasetDict) -> Dataset:
+    if isinstance(corpus, DatasetDict):
+        if "train" not in corpus:
+            raise TeacherError(f"Corpus {name!r} has no 'train' split (splits: {sorted(corpus)}).")
+        return corpus["train"]
+    return corpus
+
+
+
+# --------------------------------------------------------------------------------------------
+# Teacher quality: weak vs gold where both exist.
+# --------------------------------------------------------------------------------------------
+
+
+def weak_label_quality(
+    dataset: Dataset | DatasetDict,
+    task: str,
+    gold: Dataset | DatasetDict | None = None,
+) -> dict[str, Any]:
+    """How well the weak labels of ``task`` agree with the gold ones, where both exist.
+
+    Compares rows whose weak mask is on (confident enough) and whose gold label is known, read
+    from ``dataset`` itself (label it with ``add_weak_labels(..., label_gold=True)``) or from
+    ``gold``, the same rows before an ``ablation="replace"`` (ids must match). Metrics come
+    from :mod:`mtaffect.metrics`, chosen by the gold annotation's kind:
+
+    * emotion, single-label gold: ``accuracy``, ``weighted_f1``, ``macro_f1`` of the weak
+      argmax over the labels both the teacher and the corpus know (rows whose gold class the
+      teacher does not know are left out and counted in ``n_gold_label_unknown_to_teacher``);
+      multi-label gold: per-label ``weighted_acc`` / ``weighted_f1`` of ``p > 0.5``, averaged;
+    * sentiment: ``Corr`` (Pearson r) and ``MAE`` against the gold score, the MMSA binary and
+      7-class accuracies for score-labelled rows, and 3-class ``accuracy`` / ``weighted_f1``
+      for class-labelled rows (MELD);
+    * sarcasm: ``accuracy``, ``weighted_f1`` (and precision / recall).
+
+    Every metric also comes as ``majority_<metric>``: the same metric for a constant
+    prediction of the gold majority class (the gold mean for MAE), the chance level to beat.
+    Also ``n_compared``, ``n_gold``, ``coverage`` (``n_compared / n_gold``) and
+    ``mean_confidence``. A ``DatasetDict`` gives one report per split.
+    """
+    check_task(task)
+    if isinstance(dataset, DatasetDict):
+        if gold is not None and not isinstance(gold, DatasetDict):
+            raise TypeError("gold must be a DatasetDict when dataset is one.")
+        return {
+            name: weak_label_quality(split, task, None if gold is None else gold[name])
+            for name, split in dataset.items()
+        }
+    if isinstance(gold, DatasetDict):
+        raise TypeError("gold must be a Dataset when dataset is one.")
+    _check_columns(dataset, task, None)
+    weak = dataset.with_format("numpy", columns=["id", *WEAK_COLUMNS[task]])[:]
+    if gold is not None:
+        _check_columns(gold, task, None)
+        if gold.num_rows != dataset.num_rows or gold["id"] != dataset["id"]:
+            raise ValueError("gold must hold the same rows (same ids, same order) as dataset.")
+    truth = (gold if gold is not None else dataset).with_format("numpy", columns=list(GOLD_COLUMNS[task]))[:]
+    gold_rows = _gold_rows(truth, task)
+    weak_rows = _gold_rows(weak, f"{task}_weak")
+    rows = gold_rows & weak_rows
+    report: dict[str, Any] = {
+        "task": task,
+        "n_gold": int(gold_rows.sum()),
+        "n_compared": int(rows.sum()),
+    }
+    report["coverage"] = report["n_compared"] / report["n_gold"] if report["n_gold"] else float("nan")
+    if not rows.any():
+        logger.warning(
+            "No row has both a gold and a weak %s label: label the gold rows with "
+            "add_weak_labels(..., label_gold=True) or pass gold= (the dataset before ablation='replace').",
+            task,
+        )
+        return report
+    report["mean_confidence"] = float(np.mean(weak[f"{task}_weak_confidence"][rows]))
+    if task == "emotion":
+        report.update(_emotion_quality(weak, truth, rows))
+    elif task == "sentiment":
+        report.update(_sentiment_quality(weak, truth, rows))
+    else:
+        from mtaffect.metrics import sarcasm_metrics
+
+        probs, labels = weak["sarcasm_weak"][rows].astype(np.float64), truth["sarcasm"][rows]
+        majority = float(np.mean(labels) > 0.5)
+        report.update(sarcasm_metrics(probs, labels))
+        report.update(_majority(sarcasm_metrics(np.full(len(labels), majority), labels)))
+    return report
+
+
+def _majority(metrics: Mapping[str, float]) -> dict[str, float]:
+    return {f"majority_{name}": value for name, value in metrics.items()}
+
+
+def _emotion_quality(weak: Mapping[str, Any], truth: Mapping[str, Any], rows: np.ndarray) -> dict[str, Any]:
+    from mtaffect.metrics import emotion_multiclass_metrics, emotion_multilabel_metrics
+
+    probs = np.asarray(weak["emotion_weak"], dtype=np.float64)[rows]
+    known = np.asarray(weak["emotion_weak_mask"], dtype=bool)[rows]
+    labels = np.asarray(truth["emotion"], dtype=np.float64)[rows]
+    shared = known & np.asarray(truth["emotion_mask"], dtype=bool)[rows]
+    multilabel = np.asarray(truth["emotion_multilabel"], dtype=bool)[rows]
+    if multilabel.any() != multilabel.all():
+        raise ValueError("The gold rows mix multi-label and single-label emotion: compare each corpus separately.")
+    if not shared.any():
+        raise ValueError("The teacher's emotion labels and the corpus' gold labels have no label in common.")
+    if multilabel.all():
+        majority = np.broadcast_to((labels * shared).sum(0) > shared.sum(0) / 2, labels.shape).astype(np.float64)
+        return {
+            **emotion_multilabel_metrics(probs, labels, shared),
+            **_majority(emotion_multilabel_metrics(majority, labels, shared)),
+        }
+    inside = (labels * shared).sum(1) > 0
+    out: dict[str, Any] = {"n_gold_label_unknown_to_teacher": int((~inside).sum())}
+    if not inside.any():
+        raise ValueError("No gold emotion of these rows is a label the teacher knows.")
+    probs, labels, shared = probs[inside], labels[inside], shared[inside]
+    counts = labels.sum(0)
+    majority = np.zeros_like(labels)
+    majority[:, int(np.argmax(counts))] = 1.0
+    out.update(emotion_multiclass_metrics(probs, labels, shared))
+    out.update(_majority(emotion_multiclass_metrics(majority, labels, shared)))
+    return out
+
+
+def _sentiment_quality(weak: Mapping[str, Any], truth: Mapping[str, Any], rows: np.ndarray) -> dict[str, Any]:
+    from mtaffect.metrics import sentiment_class_metrics, sentiment_regression_metrics
+
+    scores = np.asarray(weak["sentiment_weak"], dtype=np.float64)
+    gold_scores = np.asarray(truth["sentiment"], dtype=np.float64)
+    classes = np.asarray(truth["sentiment_class"], dtype=np.int64)
+    out: dict[str, Any] = {}
+    regression = rows & (classes < 0)
+    if regression.any():
+        pred, labels = scores[regression], gold_scores[regression]
+        out.update(sentiment_regression_metrics(pred, labels))
+        out.update(_majority(sentiment_regression_metrics(np.full(len(labels), labels.mean()), labels)))
+    labelled = rows & (classes >= 0)
+    if labelled.any():
+        pred, labels = scores[labelled], classes[labelled]
+        on_scale = sentiment_regression_metrics(pred, gold_scores[labelled])
+        out.update(sentiment_class_metrics(pred, labels, prediction_type="score"))
+        majority = np.full(len(labels), int(np.bincount(labels, minlength=3).argmax()))
+        out.update(_majority(sentiment_class_metrics(majority, labels, prediction_type="class")))
+        if not regression.any():
+            out.update(Corr=on_scale["Corr"], MAE=on_scale["MAE"])
+    return out
