@@ -1,0 +1,451 @@
+"""Configuration of the mtaffect multi-task multimodal affect model.
+
+Every architectural and loss choice lives here, so a checkpoint's ``config.json`` says
+exactly which model it is and which losses trained it.
+
+This module is copied next to checkpoints for ``trust_remote_code`` loading, where the
+``mtaffect`` package may be absent: it imports only the standard library and
+``transformers`` at module level. The label spaces below are therefore copies of the ones
+in :mod:`mtaffect.tasks` and :mod:`mtaffect.data.schema` (a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from transformers import PretrainedConfig
+
+logger = logging.getLogger(__name__)
+
+#: The union emotion label space (same order as ``mtaffect.tasks.EMOTION_LABELS``).
+DEFAULT_EMOTION_LABELS: tuple[str, ...] = (
+    "anger",
+    "disgust",
+    "fear",
+    "happiness",
+    "sadness",
+    "surprise",
+    "neutral",
+)
+#: Tasks the model can have a head for (same as ``mtaffect.tasks.TASK_NAMES``).
+TASK_NAMES: tuple[str, ...] = ("emotion", "sentiment", "sarcasm")
+#: Modalities a feature set can have, in the order the model fuses them.
+MODALITIES: tuple[str, ...] = ("text", "audio", "visual")
+#: Sentiment scores live on the MOSI/MOSEI scale (same as ``mtaffect.tasks.SENTIMENT_RANGE``).
+DEFAULT_SENTIMENT_RANGE: tuple[float, float] = (-3.0, 3.0)
+
+ENCODER_TYPES: tuple[str, ...] = ("transformer", "bilstm", "mean")
+FUSION_TYPES: tuple[str, ...] = ("concat", "late")
+WEAK_LABEL_MODES: tuple[str, ...] = ("soft", "hard")
+SINGLE_LABEL_LOSSES: tuple[str, ...] = ("ce", "bce")
+
+# Names a feature set cannot take: they are attributes of torch's ModuleDict, which holds
+# the per-feature-set input projections.
+_RESERVED_FEATURE_SET_NAMES = frozenset(
+    {"keys", "items", "values", "update", "pop", "clear", "training", "forward", "type", "float", "double", "half"}
+)
+
+
+class MTAffectConfig(PretrainedConfig):
+    r"""
+    Configuration of [`MTAffectForMultiTaskAffect`]: a shared multimodal encoder with one head
+    per affect task (emotion, sentiment, sarcasm), trained with masked, optionally weak labels.
+
+    Args:
+        feature_sets (`dict[str, dict[str, int]]`, *optional*):
+            The feature sets the model accepts: feature-set name -> modality (`"text"`, `"audio"`,
+            `"visual"`) -> feature dim. Each gets its own input projection into the shared space;
+            everything after it is shared. Corpora processed by the same extractors share a
+            feature set (e.g. `{"cmu": {"text": 300, "audio": 74, "visual": 35}}`). Build it from
+            data with [`MTAffectConfig.from_corpora`]. A model needs at least one.
+        modalities (`list[str]`, *optional*):
+            Modalities the model has an encoder for, in fusion order. Defaults to every modality
+            of `feature_sets` (in the order text, audio, visual). List more if feature sets with
+            other modalities will be added later: the concat fusion's size depends on it.
+        hidden_size (`int`, *optional*, defaults to 64):
+            Width of the shared space (projections, encoders, pooled representation).
+        encoder_type (`str`, *optional*, defaults to `"transformer"`):
+            Per-modality encoder: `"transformer"` (Transformer encoder pooled by a learned [CLS]
+            token), `"bilstm"` (bidirectional LSTM, final states of both directions) or `"mean"`
+            (masked mean of the frames followed by an MLP).
+        num_layers (`int`, *optional*, defaults to 1):
+            Layers of the per-modality encoder (Transformer layers, LSTM layers or MLP layers).
+        num_heads (`int`, *optional*, defaults to 4):
+            Attention heads of the Transformer encoder; must divide `hidden_size`.
+        intermediate_size (`int`, *optional*):
+            Feed-forward width of the Transformer layers. Defaults to `4 * hidden_size`.
+        dropout (`float`, *optional*, defaults to 0.1):
+            Dropout probability used throughout (projections, encoders, fusion, heads).
+        fusion (`str`, *optional*, defaults to `"concat"`):
+            How modalities are combined: `"concat"` concatenates the pooled vector of every
+            modality (a learned "missing modality" embedding stands in for an absent one) and
+            passes it through an MLP; `"late"` gives every task one head per modality and mixes
+            their logits with learned softmax weights per task (over the modalities present),
+            like the late-fusion baselines of the paper's authors.
+        max_length (`int`, *optional*):
+            Frames kept per modality; longer sequences are cut to their first `max_length`
+            frames in `forward` (bounds the Transformer's quadratic cost). `None` keeps all.
+        tasks (`list[str]`, *optional*):
+            Enabled tasks, a subset of `"emotion"`, `"sentiment"`, `"sarcasm"`; defaults to all
+            three. A single-task model (a teacher) enables one. Labels of other tasks are ignored.
+        emotion_labels (`list[str]`, *optional*):
+            Names of the emotion head's outputs; defaults to the union label space of
+            `mtaffect.tasks.EMOTION_LABELS` (anger, disgust, fear, happiness, sadness, surprise,
+            neutral), which is what the unified corpora store.
+        sentiment_range (`tuple[float, float]`, *optional*, defaults to `(-3.0, 3.0)`):
+            Range of the sentiment score; the head's output is squashed into it (scaled tanh).
+        emotion_pos_weight (`list[float]`, *optional*):
+            Positive-class weight per emotion label for the multi-label BCE loss (counters
+            label imbalance, e.g. negatives/positives per label). `None` weights all labels 1.
+        emotion_single_label_loss (`str`, *optional*, defaults to `"ce"`):
+            Loss of single-label emotion rows (IEMOCAP, MELD): `"ce"` (softmax cross-entropy over
+            the labels the corpus annotates) or `"bce"` (one-vs-rest BCE, like multi-label rows).
+        weak_loss_weight (`float`, *optional*, defaults to 1.0):
+            λ, the weight of every weak-label loss relative to the gold one. `0` skips weak
+            labels entirely.
+        weak_label_mode (`str`, *optional*, defaults to `"soft"`):
+            `"soft"` trains on the teacher's probabilities; `"hard"` on thresholded (multi-label
+            emotion, sarcasm) or arg-maxed (single-label emotion) labels. Weak sentiment scores
+            are regression targets and are used as they are in both modes.
+        weak_hard_threshold (`float`, *optional*, defaults to 0.5):
+            Probability at or above which a weak multi-label emotion or sarcasm label counts as
+            positive in `"hard"` mode.
+        weak_use_confidence (`bool`, *optional*, defaults to `False`):
+            Weight each weak-label row's loss by the teacher's confidence (`<task>_weak_confidence`).
+        weak_confidence_threshold (`float`, *optional*, defaults to 0.0):
+            Ignore weak labels whose confidence is below this value.
+        task_loss_weights (`dict[str, float]`, *optional*):
+            Weight of each task in the total loss; enabled tasks missing from it get 1.0.
+        initializer_range (`float`, *optional*, defaults to 0.02):
+            Standard deviation of the normal initialisation of linear layers and embeddings.
+
+    Example:
+
+    >>> config = MTAffectConfig(feature_sets={"cmu": {"text": 300, "audio": 74}}, hidden_size=16, tasks=["sentiment"])
+    >>> config.modalities, config.task_loss_weights
+    (['text', 'audio'], {'sentiment': 1.0})
+    """
+
+    model_type = "mtaffect"
+    # Outputs the Trainer must not gather as predictions (the rest are the per-task logits).
+    keys_to_ignore_at_inference = ["pooled_output", "task_losses"]
+
+    def __init__(
+        self,
+        feature_sets: Mapping[str, Mapping[str, int]] | None = None,
+        modalities: Sequence[str] | None = None,
+        hidden_size: int = 64,
+        encoder_type: str = "transformer",
+        num_layers: int = 1,
+        num_heads: int = 4,
+        intermediate_size: int | None = None,
+        dropout: float = 0.1,
+        fusion: str = "concat",
+        max_length: int | None = None,
+        tasks: Sequence[str] | None = None,
+        emotion_labels: Sequence[str] | None = None,
+        sentiment_range: Sequence[float] = DEFAULT_SENTIMENT_RANGE,
+        emotion_pos_weight: Sequence[float] | None = None,
+        emotion_single_label_loss: str = "ce",
+        weak_loss_weight: float = 1.0,
+        weak_label_mode: str = "soft",
+        weak_hard_threshold: float = 0.5,
+        weak_use_confidence: bool = False,
+        weak_confidence_threshold: float = 0.0,
+        task_loss_weights: Mapping[str, float] | None = None,
+        initializer_range: float = 0.02,
+        **kwargs: Any,
+    ) -> None:
+        self.feature_sets = _check_feature_sets(feature_sets or {})
+        self.modalities = _check_modalities(modalities, self.feature_sets)
+        self.hidden_size = _positive_int("hidden_size", hidden_size)
+        self.encoder_type = _choice("encoder_type", encoder_type, ENCODER_TYPES)
+        self.num_layers = _positive_int("num_layers", num_layers)
+        self.num_heads = _positive_int("num_heads", num_heads)
+        if self.encoder_type == "transformer" and self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"num_heads={self.num_heads} must divide hidden_size={self.hidden_size} for the "
+                "transformer encoder: pick e.g. num_heads=1, 2 or 4 and a hidden_size that is a multiple of it."
+            )
+        if self.encoder_type == "bilstm" and self.hidden_size % 2:
+            raise ValueError(
+                f"hidden_size={self.hidden_size} must be even for the bilstm encoder "
+                "(each direction gets hidden_size / 2 units)."
+            )
+        self.intermediate_size = (
+            4 * self.hidden_size if intermediate_size is None else _positive_int("intermediate_size", intermediate_size)
+        )
+        self.dropout = _probability("dropout", dropout, allow_one=False)
+        self.fusion = _choice("fusion", fusion, FUSION_TYPES)
+        self.max_length = None if max_length is None else _positive_int("max_length", max_length)
+
+        self.tasks = _check_tasks(tasks)
+        labels = list(DEFAULT_EMOTION_LABELS if emotion_labels is None else emotion_labels)
+        if not labels or not all(isinstance(name, str) and name for name in labels) or len(set(labels)) != len(labels):
+            raise ValueError(f"emotion_labels must be a non-empty list of distinct names, got {emotion_labels!r}.")
+        self.emotion_labels = labels
+        self.sentiment_range = _check_range(sentiment_range)
+        if emotion_pos_weight is not None:
+            weights = [_finite_float("emotion_pos_weight", w) for w in emotion_pos_weight]
+            if len(weights) != len(labels) or any(w <= 0 for w in weights):
+                raise ValueError(
+                    f"emotion_pos_weight must hold one positive weight per emotion label ({len(labels)}: "
+                    f"{labels}), got {list(emotion_pos_weight)!r}."
+                )
+            emotion_pos_weight = weights
+        self.emotion_pos_weight = emotion_pos_weight
+        self.emotion_single_label_loss = _choice(
+            "emotion_single_label_loss", emotion_single_label_loss, SINGLE_LABEL_LOSSES
+        )
+
+        self.weak_loss_weight = _finite_float("weak_loss_weight", weak_loss_weight)
+        if self.weak_loss_weight < 0:
+            raise ValueError(f"weak_loss_weight (λ) must be >= 0, got {weak_loss_weight!r}; use 0 to ignore weak labels.")
+        self.weak_label_mode = _choice("weak_label_mode", weak_label_mode, WEAK_LABEL_MODES)
+        self.weak_hard_threshold = _probability("weak_hard_threshold", weak_hard_threshold, allow_one=False)
+        if not isinstance(weak_use_confidence, bool):
+            raise ValueError(f"weak_use_confidence must be True or False, got {weak_use_confidence!r}.")
+        self.weak_use_confidence = weak_use_confidence
+        self.weak_confidence_threshold = _probability(
+            "weak_confidence_threshold", weak_confidence_threshold, allow_one=True
+        )
+        self.task_loss_weights = _check_task_loss_weights(task_loss_weights, self.tasks)
+        self.initializer_range = _finite_float("initializer_range", initializer_range)
+        if self.initializer_range <= 0:
+            raise ValueError(f"initializer_range must be > 0, got {initializer_range!r}.")
+        super().__init__(**kwargs)
+
+    @property
+    def num_emotion_labels(self) -> int:
+        return len(self.emotion_labels)
+
+    def check_feature_set(self, name: str) -> dict[str, int]:
+        """Dims of feature set ``name``; a ``ValueError`` naming the known ones if it is unknown."""
+        if name not in self.feature_sets:
+            known = ", ".join(repr(k) for k in self.feature_sets) or "none"
+            raise ValueError(
+                f"Unknown feature set {name!r}: this model was built for {known}. Features from another "
+                "extractor need their own input projection: add it with "
+                "model.add_feature_set(name, dims) (then fine-tune), or build the config with "
+                "MTAffectConfig.from_corpora(...) including that corpus."
+            )
+        return self.feature_sets[name]
+
+    @classmethod
+    def from_corpora(
+        cls,
+        corpora: Any,
+        tasks: Sequence[str] | None = None,
+        emotion_pos_weight: Sequence[float] | str | None = None,
+        **kwargs: Any,
+    ) -> MTAffectConfig:
+        """Build a config whose feature sets (and, by default, tasks) are those of unified corpora.
+
+        Args:
+            corpora: a unified ``Dataset`` / ``DatasetDict``, a list of them, or a dict name -> one.
+            tasks: enabled tasks; defaults to every task some corpus has gold labels for.
+            emotion_pos_weight: a list, or ``"balanced"`` to use negatives / positives per label,
+                counted on the multi-label rows of the ``train`` splits (labels without such rows get 1).
+            **kwargs: any other :class:`MTAffectConfig` argument.
+
+        >>> from mtaffect.data.corpora.synthetic import make_synthetic_family
+        >>> family = make_synthetic_family(size_scale=0.05)
+        >>> config = MTAffectConfig.from_corpora(family, hidden_size=16)
+        >>> config.feature_sets, config.tasks
+        ({'synthetic-cmu': {'text': 300, 'audio': 74, 'visual': 35}}, ['emotion', 'sentiment', 'sarcasm'])
+        """
+        # Imported here (inside try, which transformers' remote-code import check skips) so this
+        # file still loads next to a checkpoint where mtaffect is not installed.
+        try:
+            from datasets import Dataset, DatasetDict
+
+            from mtaffect.data.schema import feature_dims, get_corpus_info, gold_tasks
+        except ImportError as error:  # pragma: no cover - only without the mtaffect package
+            raise ImportError("MTAffectConfig.from_corpora needs the mtaffect package: pip install mtaffect.") from error
+
+        if isinstance(corpora, (Dataset, DatasetDict)):
+            named = {"corpus": corpora}
+        elif isinstance(corpora, Mapping):
+            named = dict(corpora)
+        elif isinstance(corpora, Iterable):
+            named = {f"corpus_{i}": corpus for i, corpus in enumerate(corpora)}
+        else:
+            raise ValueError(f"Expected a Dataset, DatasetDict, or a list or dict of them; got {type(corpora).__name__}.")
+        if not named:
+            raise ValueError("from_corpora needs at least one corpus.")
+        feature_sets: dict[str, dict[str, int]] = {}
+        owner: dict[tuple[str, str], str] = {}
+        found_tasks: set[str] = set()
+        train_splits = []
+        for name, corpus in named.items():
+            if not isinstance(corpus, (Dataset, DatasetDict)):
+                raise ValueError(f"Corpus {name!r} is a {type(corpus).__name__}, expected a Dataset or DatasetDict.")
+            splits = list(corpus.values()) if isinstance(corpus, DatasetDict) else [corpus]
+            if not splits:
+                raise ValueError(f"Corpus {name!r} has no split.")
+            train_splits.append(corpus["train"] if isinstance(corpus, DatasetDict) and "train" in corpus else splits[0])
+            feature_set = get_corpus_info(corpus).feature_set
+            if feature_set in ("", "unknown") and "feature_set" in splits[0].column_names and len(splits[0]):
+                feature_set = splits[0][0]["feature_set"]
+            if not feature_set or feature_set == "unknown":
+                raise ValueError(
+                    f"Corpus {name!r} does not say which feature set it uses: load it with an mtaffect "
+                    "loader (they record it) or fill its 'feature_set' column."
+                )
+            for split in splits:
+                for modality, dim in feature_dims(split.features).items():
+                    previous = feature_sets.setdefault(feature_set, {}).setdefault(modality, dim)
+                    owner.setdefault((feature_set, modality), name)
+                    if previous != dim:
+                        raise ValueError(
+                            f"Feature set {feature_set!r} has {modality} dim {previous} in corpus "
+                            f"{owner[(feature_set, modality)]!r} but {dim} in corpus {name!r}: corpora "
+                            "extracted differently must use different feature_set names."
+                        )
+                found_tasks.update(gold_tasks(split))
+        if tasks is None:
+            tasks = [task for task in TASK_NAMES if task in found_tasks]
+            if not tasks:
+                raise ValueError("None of the corpora has gold labels: pass tasks=[...] explicitly.")
+        if isinstance(emotion_pos_weight, str):
+            if emotion_pos_weight != "balanced":
+                raise ValueError(f"emotion_pos_weight must be a list or 'balanced', got {emotion_pos_weight!r}.")
+            labels = kwargs.get("emotion_labels") or DEFAULT_EMOTION_LABELS
+            emotion_pos_weight = _balanced_pos_weight(train_splits, len(labels))
+        return cls(feature_sets=feature_sets, tasks=tasks, emotion_pos_weight=emotion_pos_weight, **kwargs)
+
+
+def _balanced_pos_weight(splits: Iterable[Any], num_labels: int) -> list[float]:
+    """Negatives / positives per emotion label over the multi-label rows of ``splits``."""
+    import numpy as np
+
+    positives = np.zeros(num_labels)
+    known = np.zeros(num_labels)
+    for split in splits:
+        table = split.with_format("numpy")
+        rows = np.asarray(table["emotion_multilabel"], dtype=bool)
+        if not rows.any():
+            continue
+        mask = np.asarray(table["emotion_mask"], dtype=bool)[rows]
+        values = np.asarray(table["emotion"], dtype=np.float64)[rows]
+        if mask.shape[1] != num_labels:
+            raise ValueError(f"The corpora have {mask.shape[1]} emotion labels, the config {num_labels}.")
+        positives += (values * mask).sum(0)
+        known += mask.sum(0)
+    weights = np.ones(num_labels)
+    usable = (positives > 0) & (known > positives)
+    weights[usable] = (known[usable] - positives[usable]) / positives[usable]
+    return [float(w) for w in weights]
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    return int(value)
+
+
+def _finite_float(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    return float(value)
+
+
+def _probability(name: str, value: Any, allow_one: bool) -> float:
+    number = _finite_float(name, value)
+    if number < 0 or number > 1 or (number == 1 and not allow_one):
+        bound = "[0, 1]" if allow_one else "[0, 1)"
+        raise ValueError(f"{name} must lie in {bound}, got {value!r}.")
+    return number
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"Unknown {name} {value!r}: expected one of {', '.join(map(repr, choices))}.")
+    return value
+
+
+def _check_feature_sets(feature_sets: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+    if not isinstance(feature_sets, Mapping):
+        raise ValueError(
+            f"feature_sets must be a dict feature-set name -> {{modality: dim}}, got {type(feature_sets).__name__}."
+        )
+    checked: dict[str, dict[str, int]] = {}
+    for name, dims in feature_sets.items():
+        if not isinstance(name, str) or not name or "." in name or name in _RESERVED_FEATURE_SET_NAMES:
+            raise ValueError(
+                f"Invalid feature set name {name!r}: use a non-empty string without '.' that is not one of "
+                f"{sorted(_RESERVED_FEATURE_SET_NAMES)} (it names parameters in the state dict)."
+            )
+        if not isinstance(dims, Mapping) or not dims:
+            raise ValueError(
+                f"Feature set {name!r} must map at least one modality to its dim, e.g. {{'text': 300}}; got {dims!r}."
+            )
+        for modality, dim in dims.items():
+            if modality not in MODALITIES:
+                raise ValueError(
+                    f"Feature set {name!r} has unknown modality {modality!r}: expected one of {', '.join(MODALITIES)}."
+                )
+            if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim <= 0:
+                raise ValueError(f"Feature set {name!r}: the {modality} dim must be a positive int, got {dim!r}.")
+        checked[name] = {m: int(dims[m]) for m in MODALITIES if m in dims}
+    return checked
+
+
+def _check_modalities(modalities: Sequence[str] | None, feature_sets: dict[str, dict[str, int]]) -> list[str]:
+    used = {m for dims in feature_sets.values() for m in dims}
+    if modalities is None:
+        return [m for m in MODALITIES if m in used]
+    if isinstance(modalities, str):
+        modalities = [modalities]
+    unknown = [m for m in modalities if m not in MODALITIES]
+    if unknown or len(set(modalities)) != len(modalities):
+        raise ValueError(f"modalities must be distinct names from {', '.join(MODALITIES)}; got {list(modalities)!r}.")
+    missing = sorted(used - set(modalities))
+    if missing:
+        raise ValueError(
+            f"modalities={list(modalities)!r} lacks {missing}, which the feature sets use; add them or leave "
+            "modalities unset (it defaults to every modality of the feature sets)."
+        )
+    return [m for m in MODALITIES if m in modalities]
+
+
+def _check_tasks(tasks: Sequence[str] | None) -> list[str]:
+    if tasks is None:
+        return list(TASK_NAMES)
+    if isinstance(tasks, str):
+        tasks = [tasks]
+    for task in tasks:
+        if task not in TASK_NAMES:
+            raise ValueError(f"Unknown task {task!r}: expected a subset of {', '.join(TASK_NAMES)}.")
+    if not tasks:
+        raise ValueError(f"tasks must enable at least one of {', '.join(TASK_NAMES)}.")
+    return [task for task in TASK_NAMES if task in tasks]
+
+
+def _check_range(value: Sequence[float]) -> list[float]:
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"sentiment_range must be two numbers (low, high), got {value!r}.") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"sentiment_range must be finite with low < high, got {value!r}.")
+    return [low, high]
+
+
+def _check_task_loss_weights(weights: Mapping[str, float] | None, tasks: list[str]) -> dict[str, float]:
+    weights = dict(weights or {})
+    for task, weight in weights.items():
+        if task not in TASK_NAMES:
+            raise ValueError(f"task_loss_weights has unknown task {task!r}: expected keys from {', '.join(TASK_NAMES)}.")
+        if _finite_float(f"task_loss_weights[{task!r}]", weight) < 0:
+            raise ValueError(f"task_loss_weights[{task!r}] must be >= 0, got {weight!r}.")
+    return {task: float(weights.get(task, 1.0)) for task in tasks}
+
+
+# `save_pretrained` writes `auto_map` and copies this file next to the weights, so a
+# checkpoint loads with `trust_remote_code=True` without mtaffect installed.
+MTAffectConfig.register_for_auto_class()

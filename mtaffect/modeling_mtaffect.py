@@ -1,0 +1,936 @@
+"""The mtaffect model: one shared multimodal encoder, one head per affect task.
+
+Read top to bottom, this file is the architecture:
+
+1. **Input projections** — one ``Linear`` per (feature set, modality) maps a corpus'
+   features (e.g. GloVe 300-d text, COVAREP 74-d audio) into the shared ``hidden_size``
+   space. This is the only part that knows which extractor produced the features.
+2. **Modality encoders** — one per modality, shared by every feature set: a Transformer
+   pooled by a learned [CLS] token, a BiLSTM, or a masked mean + MLP.
+3. **Missing modalities** — a modality absent from the batch, or a row whose sequence is
+   empty, is replaced by a learned "missing" embedding, so nothing divides by zero.
+4. **Fusion** — ``concat``: concatenate the modality vectors and mix them with an MLP;
+   ``late``: keep modalities apart and let every task head mix per-modality logits.
+5. **Task heads** — emotion (logits over the union label space), sentiment (a score
+   squashed into the sentiment range), sarcasm (one logit).
+6. **Masked losses** — gold and weak labels, each averaged over the labels that are known
+   only, combined as ``sum_t w_t * (gold_t + λ * weak_t)``.
+
+Like the configuration, this module is copied next to checkpoints for
+``trust_remote_code`` loading: it imports only torch, transformers, the standard library
+and the configuration module.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils.rnn import pack_padded_sequence
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_mtaffect import MODALITIES, MTAffectConfig, _check_feature_sets
+
+logger = logging.getLogger(__name__)
+
+#: Three-class view of sentiment (same as ``mtaffect.tasks.SENTIMENT_CLASSES``).
+SENTIMENT_CLASSES: tuple[str, ...] = ("negative", "neutral", "positive")
+
+
+def sentiment_score_to_class(scores: torch.Tensor) -> torch.Tensor:
+    """0 negative, 1 neutral, 2 positive: clip to [-1, 1] and round (``mtaffect.tasks``' rule)."""
+    return (torch.round(scores.clamp(-1.0, 1.0)) + 1).long()
+
+
+# --------------------------------------------------------------------------------------
+# Outputs
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class MTAffectModelOutput(ModelOutput):
+    """Output of the shared encoder [`MTAffectModel`].
+
+    Args:
+        pooled_output (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
+            The fused representation of each example.
+        modality_states (`torch.FloatTensor` of shape `(batch_size, num_modalities, hidden_size)`):
+            Pooled vector per modality (in `config.modalities` order); a missing modality holds
+            the learned missing-modality embedding.
+        modality_present (`torch.BoolTensor` of shape `(batch_size, num_modalities)`):
+            Whether each example has a non-empty sequence for each modality.
+    """
+
+    pooled_output: torch.FloatTensor | None = None
+    modality_states: torch.FloatTensor | None = None
+    modality_present: torch.BoolTensor | None = None
+
+
+@dataclass
+class MTAffectOutput(ModelOutput):
+    """Output of [`MTAffectForMultiTaskAffect`]. Fields of disabled tasks are `None`.
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*, returned when labels are given):
+            `sum_t task_loss_weights[t] * (gold_t + λ * weak_t)` over enabled tasks. A zero that
+            is still connected to the graph when no label in the batch is known.
+        emotion_logits (`torch.FloatTensor` of shape `(batch_size, num_emotion_labels)`):
+            One logit per label of `config.emotion_labels` (softmax for a single-label view,
+            sigmoid for a multi-label one).
+        sentiment_score (`torch.FloatTensor` of shape `(batch_size,)`):
+            Predicted sentiment score, inside `config.sentiment_range`.
+        sarcasm_logits (`torch.FloatTensor` of shape `(batch_size,)`):
+            Logit of "sarcastic".
+        pooled_output (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
+            The fused representation the heads read.
+        task_losses (`dict[str, torch.FloatTensor]`, *optional*):
+            Unweighted mean loss per term, for logging: `"<task>"` (gold) and `"<task>_weak"`
+            (weak, only when λ > 0). A term appears only if the batch has at least one known
+            label for it.
+    """
+
+    loss: torch.FloatTensor | None = None
+    emotion_logits: torch.FloatTensor | None = None
+    sentiment_score: torch.FloatTensor | None = None
+    sarcasm_logits: torch.FloatTensor | None = None
+    pooled_output: torch.FloatTensor | None = None
+    task_losses: dict[str, torch.Tensor] | None = None
+
+
+# --------------------------------------------------------------------------------------
+# 1. Input projection: feature set x modality -> shared space
+# --------------------------------------------------------------------------------------
+
+
+class MTAffectFeatureProjection(nn.Module):
+    """Map one feature set's modality (``[B, T, dim]``) into the shared space (``[B, T, hidden]``).
+
+    The LayerNorm puts features of very different scales (GloVe vs. COVAREP vs. Facet) on
+    a common footing before the shared encoder sees them.
+    """
+
+    def __init__(self, input_dim: int, config: MTAffectConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(input_dim, config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.norm(self.dense(features)))
+
+
+# --------------------------------------------------------------------------------------
+# 2. Modality encoders: [B, T, hidden] + mask [B, T] -> [B, hidden]
+# --------------------------------------------------------------------------------------
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the frames where ``mask`` is True; an all-masked row gives zeros, not NaN."""
+    weights = mask.unsqueeze(-1).to(values.dtype)
+    return (values * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+def sinusoidal_positions(length: int, dim: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Fixed sine/cosine position codes (``[length, dim]``): no length limit, nothing to learn."""
+    half = (dim + 1) // 2
+    positions = torch.arange(length, device=device, dtype=torch.float32).unsqueeze(1)
+    frequencies = torch.exp(torch.arange(half, device=device, dtype=torch.float32) * (-math.log(10000.0) / half))
+    angles = positions * frequencies
+    return torch.cat([angles.sin(), angles.cos()], dim=1)[:, :dim].to(dtype)
+
+
+class MTAffectTransformerEncoder(nn.Module):
+    """Transformer encoder over the frames, read out through a learned [CLS] token.
+
+    The [CLS] token is always attendable, so a row whose frames are all padding still has
+    one key to attend to and attention never sees an all-masked row (which would be NaN).
+    """
+
+    def __init__(self, config: MTAffectConfig) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        layer = nn.TransformerEncoderLayer(
+            d_model=config.hidden_size,
+            nhead=config.num_heads,
+            dim_feedforward=config.intermediate_size,
+            dropout=config.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(
+            layer, config.num_layers, norm=nn.LayerNorm(config.hidden_size), enable_nested_tensor=False
+        )
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        batch_size, length, dim = hidden.shape
+        hidden = hidden + sinusoidal_positions(length, dim, hidden.device, hidden.dtype)
+        hidden = torch.cat([self.cls_token.expand(batch_size, -1, -1), hidden], dim=1)
+        keep = torch.cat([mask.new_ones(batch_size, 1), mask], dim=1)
+        return self.encoder(hidden, src_key_padding_mask=~keep)[:, 0]
+
+
+class MTAffectBiLSTMEncoder(nn.Module):
+    """Bidirectional LSTM over the real frames; the final states of both directions are the output."""
+
+    def __init__(self, config: MTAffectConfig) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(
+            config.hidden_size,
+            config.hidden_size // 2,
+            num_layers=config.num_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # Packing skips padding; an empty row is run over one (padding) frame and replaced by
+        # the missing-modality embedding afterwards. Frames must be left-aligned (the collator's layout).
+        lengths = mask.sum(1).clamp(min=1).cpu()
+        packed = pack_padded_sequence(hidden, lengths, batch_first=True, enforce_sorted=False)
+        _, (final, _) = self.lstm(packed)
+        return torch.cat([final[-2], final[-1]], dim=-1)
+
+
+class MTAffectMeanEncoder(nn.Module):
+    """Masked mean of the frames followed by ``num_layers`` feed-forward layers: the simplest baseline."""
+
+    def __init__(self, config: MTAffectConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for _ in range(config.num_layers):
+            layers += [nn.Linear(config.hidden_size, config.hidden_size), nn.GELU(), nn.Dropout(config.dropout)]
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.mlp(masked_mean(hidden, mask))
+
+
+MODALITY_ENCODERS: dict[str, type[nn.Module]] = {
+    "transformer": MTAffectTransformerEncoder,
+    "bilstm": MTAffectBiLSTMEncoder,
+    "mean": MTAffectMeanEncoder,
+}
+
+
+# --------------------------------------------------------------------------------------
+# 4. Fusion: modality vectors [B, M, hidden] -> pooled [B, hidden]
+# --------------------------------------------------------------------------------------
+
+
+def _mixable(present: torch.Tensor) -> torch.Tensor:
+    """Modalities to combine per row: the present ones, or all of them (their missing embeddings) if none is."""
+    return present | ~present.any(dim=1, keepdim=True)
+
+
+class MTAffectConcatFusion(nn.Module):
+    """Concatenate every modality's vector (missing ones hold the learned embedding) and mix with an MLP."""
+
+    def __init__(self, config: MTAffectConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(len(config.modalities) * config.hidden_size, config.hidden_size)
+        self.activation = nn.GELU()
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, modality_states: torch.Tensor, modality_present: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.activation(self.dense(modality_states.flatten(1))))
+
+
+class MTAffectLateFusion(nn.Module):
+    """Late fusion mixes per-modality *logits* in the heads; the pooled vector is the mean of the present modalities."""
+
+    def __init__(self, config: MTAffectConfig) -> None:
+        super().__init__()
+
+    def forward(self, modality_states: torch.Tensor, modality_present: torch.Tensor) -> torch.Tensor:
+        weights = _mixable(modality_present).unsqueeze(-1).to(modality_states.dtype)
+        return (modality_states * weights).sum(1) / weights.sum(1)
+
+
+FUSIONS: dict[str, type[nn.Module]] = {"concat": MTAffectConcatFusion, "late": MTAffectLateFusion}
+
+
+# --------------------------------------------------------------------------------------
+# Pre-trained model base
+# --------------------------------------------------------------------------------------
+
+
+class MTAffectPreTrainedModel(PreTrainedModel):
+    """Weight initialisation and the `save_pretrained`/`from_pretrained` plumbing shared by the mtaffect models."""
+
+    config_class = MTAffectConfig
+    base_model_prefix = "mtaffect"
+    main_input_name = "text_features"
+    supports_gradient_checkpointing = False
+    _no_split_modules = ["MTAffectTransformerEncoder", "MTAffectBiLSTMEncoder", "MTAffectMeanEncoder"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        # Linear, LayerNorm, LSTM and attention layers get transformers' defaults; the
+        # parameters this file creates by hand are initialised here.
+        super()._init_weights(module)
+        std = self.config.initializer_range
+        if isinstance(module, MTAffectTransformerEncoder):
+            init.normal_(module.cls_token, mean=0.0, std=std)
+        elif isinstance(module, MTAffectModel):
+            init.normal_(module.missing_modality_embeddings, mean=0.0, std=std)
+        elif isinstance(module, MTAffectTaskHead) and module.modality_weights is not None:
+            init.zeros_(module.modality_weights)
+
+
+# --------------------------------------------------------------------------------------
+# The shared encoder: projections -> modality encoders -> missing modalities -> fusion
+# --------------------------------------------------------------------------------------
+
+
+class MTAffectModel(MTAffectPreTrainedModel):
+    """The shared multimodal encoder: features of any known feature set -> one pooled vector per example.
+
+    >>> config = MTAffectConfig(feature_sets={"cmu": {"text": 300, "audio": 74}}, hidden_size=16)
+    >>> model = MTAffectModel(config)
+    >>> out = model("cmu", text_features=torch.randn(2, 5, 300), audio_features=torch.randn(2, 7, 74))
+    >>> out.pooled_output.shape, out.modality_present.tolist()
+    (torch.Size([2, 16]), [[True, True], [True, True]])
+    """
+
+    def __init__(self, config: MTAffectConfig) -> None:
+        super().__init__(config)
+        if not config.feature_sets:
+            raise ValueError(
+                "config.feature_sets is empty: the model needs the dims of at least one feature set, e.g. "
+                "MTAffectConfig(feature_sets={'cmu': {'text': 300, 'audio': 74, 'visual': 35}}) or "
+                "MTAffectConfig.from_corpora(corpora)."
+            )
+        self.projections = nn.ModuleDict(
+            {
+                name: nn.ModuleDict({m: MTAffectFeatureProjection(dim, config) for m, dim in dims.items()})
+                for name, dims in config.feature_sets.items()
+            }
+        )
+        self.encoders = nn.ModuleDict({m: MODALITY_ENCODERS[config.encoder_type](config) for m in config.modalities})
+        self.missing_modality_embeddings = nn.Parameter(torch.zeros(len(config.modalities), config.hidden_size))
+        self.fusion = FUSIONS[config.fusion](config)
+        self.post_init()
+
+    def forward(
+        self,
+        feature_set: str,
+        text_features: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+        audio_features: torch.Tensor | None = None,
+        audio_mask: torch.Tensor | None = None,
+        visual_features: torch.Tensor | None = None,
+        visual_mask: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+    ) -> MTAffectModelOutput | tuple[torch.Tensor, ...]:
+        r"""
+        Args:
+            feature_set (`str`):
+                Name of the feature set all examples of the batch use (a key of `config.feature_sets`).
+            {text,audio,visual}_features (`torch.FloatTensor` of shape `(batch_size, length, dim)`, *optional*):
+                Left-aligned, zero-padded feature sequences; omit a modality the corpus lacks.
+            {text,audio,visual}_mask (`torch.BoolTensor` of shape `(batch_size, length)`, *optional*):
+                True on real frames; defaults to all True. An all-False row counts as missing.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        feature_set = _single_feature_set(feature_set)
+        dims = self.config.check_feature_set(feature_set)
+        given = {
+            "text": (text_features, text_mask),
+            "audio": (audio_features, audio_mask),
+            "visual": (visual_features, visual_mask),
+        }
+        given = {m: pair for m, pair in given.items() if pair[0] is not None}
+        if not given:
+            raise ValueError(
+                f"No features given: pass at least one of {[f'{m}_features' for m in dims]} "
+                f"(feature set {feature_set!r})."
+            )
+        for modality in given:
+            if modality not in dims:
+                raise ValueError(
+                    f"Feature set {feature_set!r} has no {modality} modality (it has {dims}), but "
+                    f"{modality}_features was given: drop it from the batch or register a feature set "
+                    "that includes it with model.add_feature_set(name, dims)."
+                )
+        batch_size = _batch_size(given)
+
+        states, present = [], []
+        for index, modality in enumerate(self.config.modalities):
+            missing = self.missing_modality_embeddings[index].expand(batch_size, -1)
+            if modality not in given:
+                states.append(missing)
+                present.append(torch.zeros(batch_size, dtype=torch.bool, device=missing.device))
+                continue
+            features, mask = self._prepare(feature_set, dims, modality, *given[modality], batch_size)
+            hidden = self.projections[feature_set][modality](features)
+            pooled = self.encoders[modality](hidden, mask)
+            row_present = mask.any(dim=1)
+            states.append(torch.where(row_present.unsqueeze(-1), pooled, missing))
+            present.append(row_present)
+        modality_states = torch.stack(states, dim=1)
+        modality_present = torch.stack(present, dim=1)
+        pooled_output = self.fusion(modality_states, modality_present)
+
+        output = MTAffectModelOutput(
+            pooled_output=pooled_output, modality_states=modality_states, modality_present=modality_present
+        )
+        return output if return_dict else output.to_tuple()
+
+    def _prepare(
+        self,
+        feature_set: str,
+        dims: Mapping[str, int],
+        modality: str,
+        features: torch.Tensor,
+        mask: torch.Tensor | None,
+        batch_size: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Check shapes against the feature set, default and truncate the mask, move to the model's device/dtype."""
+        expected = dims[modality]
+        if features.dim() != 3 or features.shape[-1] != expected:
+            raise ValueError(
+                f"{modality}_features has shape {tuple(features.shape)}, but feature set {feature_set!r} expects "
+                f"[batch, length, {expected}]: these features were extracted differently; give their corpus its "
+                "own feature_set name and add it with model.add_feature_set(name, dims)."
+            )
+        if mask is None:
+            mask = torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
+        if tuple(mask.shape) != tuple(features.shape[:2]):
+            raise ValueError(
+                f"{modality}_mask has shape {tuple(mask.shape)}, expected {tuple(features.shape[:2])} "
+                f"(batch, length of {modality}_features)."
+            )
+        if self.config.max_length is not None:
+            features, mask = features[:, : self.config.max_length], mask[:, : self.config.max_length]
+        if features.shape[1] == 0:
+            # A batch whose sequences are all empty: one padding frame keeps every encoder's shapes valid.
+            features = features.new_zeros(batch_size, 1, expected)
+            mask = mask.new_zeros(batch_size, 1)
+        return features.to(device=self.device, dtype=self.dtype), mask.to(device=self.device, dtype=torch.bool)
+
+    def add_feature_set(self, name: str, dims: Mapping[str, int]) -> None:
+        """Add an input projection for a new feature set (e.g. to fine-tune on a corpus with other extractors).
+
+        Its modalities must be among ``config.modalities`` (the shared encoders and fusion are
+        sized for them). The new projection is freshly initialised and recorded in the config,
+        so ``save_pretrained`` keeps it.
+        """
+        if name in self.config.feature_sets:
+            if dict(dims) == self.config.feature_sets[name]:
+                return
+            raise ValueError(
+                f"Feature set {name!r} already exists with dims {self.config.feature_sets[name]}; "
+                f"use another name for dims {dict(dims)}."
+            )
+        checked = _check_feature_sets({name: dims})[name]
+        extra = [m for m in checked if m not in self.config.modalities]
+        if extra:
+            raise ValueError(
+                f"Feature set {name!r} has modalities {extra} this model has no encoder for "
+                f"(config.modalities={self.config.modalities}); build a new model whose config lists them."
+            )
+        projections = nn.ModuleDict({m: MTAffectFeatureProjection(dim, self.config) for m, dim in checked.items()})
+        projections.apply(self._init_weights)
+        self.projections[name] = projections.to(device=self.device, dtype=self.dtype)
+        self.config.feature_sets = {**self.config.feature_sets, name: checked}
+
+
+def _single_feature_set(feature_set: Any) -> str:
+    if isinstance(feature_set, str):
+        return feature_set
+    if isinstance(feature_set, Sequence) and feature_set and all(isinstance(f, str) for f in feature_set):
+        names = set(feature_set)
+        if len(names) == 1:
+            return names.pop()
+        raise ValueError(
+            f"A batch mixes feature sets {sorted(names)}; batch each feature set separately "
+            "(MTAffectCollator and MultiTaskTrainer's sampler do)."
+        )
+    raise ValueError(f"feature_set must be the name of the batch's feature set (a str), got {feature_set!r}.")
+
+
+def _batch_size(given: Mapping[str, tuple[torch.Tensor, torch.Tensor | None]]) -> int:
+    sizes = {m: int(features.shape[0]) for m, (features, _) in given.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"The modalities of one batch have different batch sizes: {sizes}.")
+    return next(iter(sizes.values()))
+
+
+# --------------------------------------------------------------------------------------
+# 5. Task heads
+# --------------------------------------------------------------------------------------
+
+
+class MTAffectTaskHead(nn.Module):
+    """Output layer of one task.
+
+    With ``concat`` fusion it reads the pooled vector. With ``late`` fusion it has one layer
+    per modality and mixes their logits with learned weights (softmax over the modalities
+    present in each example), as the authors' late-fusion baselines do.
+    """
+
+    def __init__(self, config: MTAffectConfig, out_features: int) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(config.dropout)
+        self.modality_weights: nn.Parameter | None = None
+        if config.fusion == "late":
+            self.modality_heads = nn.ModuleDict(
+                {m: nn.Linear(config.hidden_size, out_features) for m in config.modalities}
+            )
+            self.modality_weights = nn.Parameter(torch.zeros(len(config.modalities)))
+        else:
+            self.dense = nn.Linear(config.hidden_size, out_features)
+
+    def forward(self, encoded: MTAffectModelOutput) -> torch.Tensor:
+        if self.modality_weights is None:
+            return self.dense(self.dropout(encoded.pooled_output))
+        states = encoded.modality_states
+        logits = torch.stack(
+            [head(self.dropout(states[:, i])) for i, head in enumerate(self.modality_heads.values())], dim=1
+        )
+        mixable = _mixable(encoded.modality_present)
+        weights = self.modality_weights.expand_as(mixable).masked_fill(~mixable, float("-inf")).softmax(dim=-1)
+        return (weights.unsqueeze(-1) * logits).sum(dim=1)
+
+
+# --------------------------------------------------------------------------------------
+# 6. Masked losses (pure functions of tensors; every mean runs over known labels only)
+# --------------------------------------------------------------------------------------
+
+
+def masked_emotion_loss(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    label_mask: torch.Tensor,
+    multilabel: torch.Tensor,
+    row_weight: torch.Tensor | None = None,
+    pos_weight: torch.Tensor | None = None,
+    single_label_loss: str = "ce",
+    soft: bool = False,
+    threshold: float = 0.5,
+) -> torch.Tensor | None:
+    """Emotion loss over the known labels; ``None`` when no label is known.
+
+    * multi-label rows: BCE (with ``pos_weight``) averaged over their known labels;
+    * single-label rows: cross-entropy over the softmax of the known labels only (logits of
+      labels the corpus does not annotate are left out), averaged over rows.
+
+    A batch mixing both averages the two parts weighted by their number of rows. Targets are
+    0/1 (gold), probabilities (``soft=True``: soft BCE / soft CE after renormalising over the
+    known labels) or probabilities to binarise at ``threshold`` / arg-max (``soft=False``).
+    ``row_weight`` (e.g. teacher confidence) scales each row's terms; the denominators still
+    count rows/labels, so a low weight shrinks the loss instead of cancelling out.
+    """
+    label_mask = label_mask.bool()
+    rows = label_mask.any(dim=-1)
+    multilabel = multilabel.bool() & rows
+    single = rows & ~multilabel
+    if single_label_loss == "bce":
+        multilabel, single = rows, torch.zeros_like(rows)
+    weight = row_weight if row_weight is not None else torch.ones_like(targets[:, 0])
+    targets = targets.to(logits.dtype)
+
+    parts: list[tuple[torch.Tensor, int]] = []  # (mean loss, number of rows)
+    if multilabel.any():
+        known = label_mask[multilabel]
+        target = targets[multilabel]
+        if not soft:
+            target = (target >= threshold).to(logits.dtype)
+        losses = F.binary_cross_entropy_with_logits(
+            logits[multilabel], target, pos_weight=pos_weight, reduction="none"
+        )
+        losses = losses * weight[multilabel].unsqueeze(-1)
+        parts.append((losses[known].sum() / known.sum(), int(multilabel.sum())))
+    if single.any():
+        known = label_mask[single]
+        target = targets[single] * known
+        usable = target.sum(dim=-1) > 0  # a row whose known labels all have zero mass carries no label
+        if usable.any():
+            known, target = known[usable], target[usable]
+            log_probs = logits[single][usable].masked_fill(~known, float("-inf")).log_softmax(dim=-1)
+            log_probs = log_probs.masked_fill(~known, 0.0)
+            if soft:
+                losses = -(target / target.sum(dim=-1, keepdim=True) * log_probs).sum(dim=-1)
+            else:
+                losses = -log_probs.gather(1, target.argmax(dim=-1, keepdim=True)).squeeze(1)
+            losses = losses * weight[single][usable]
+            parts.append((losses.mean(), int(usable.sum())))
+    if not parts:
+        return None
+    total_rows = sum(n for _, n in parts)
+    return sum(loss * (n / total_rows) for loss, n in parts)
+
+
+def masked_l1_loss(
+    prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, row_weight: torch.Tensor | None = None
+) -> torch.Tensor | None:
+    """Mean absolute error over the rows where ``mask`` is True; ``None`` when none is."""
+    mask = mask.bool()
+    if not mask.any():
+        return None
+    losses = (prediction - target.to(prediction.dtype)).abs()
+    if row_weight is not None:
+        losses = losses * row_weight
+    return losses[mask].mean()
+
+
+def masked_binary_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    row_weight: torch.Tensor | None = None,
+    soft: bool = True,
+    threshold: float = 0.5,
+) -> torch.Tensor | None:
+    """BCE over the rows where ``mask`` is True (targets binarised at ``threshold`` unless ``soft``)."""
+    mask = mask.bool()
+    if not mask.any():
+        return None
+    target = target.to(logits.dtype)
+    if not soft:
+        target = (target >= threshold).to(logits.dtype)
+    losses = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    if row_weight is not None:
+        losses = losses * row_weight
+    return losses[mask].mean()
+
+
+# --------------------------------------------------------------------------------------
+# The multi-task model
+# --------------------------------------------------------------------------------------
+
+
+class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
+    """The shared encoder plus one head per enabled task, trained with masked gold and weak labels.
+
+    A single-task model (a teacher) is this class with one task in ``config.tasks``.
+    ``forward`` takes exactly the batches of ``mtaffect.data.MTAffectCollator``.
+
+    >>> config = MTAffectConfig(feature_sets={"cmu": {"text": 300}}, hidden_size=16, tasks=["sentiment"])
+    >>> model = MTAffectForMultiTaskAffect(config)
+    >>> out = model("cmu", text_features=torch.randn(2, 4, 300), sentiment=torch.tensor([1.0, -2.0]))
+    >>> sorted(out.task_losses), out.sentiment_score.shape, out.emotion_logits is None
+    (['sentiment'], torch.Size([2]), True)
+    """
+
+    # forward computes its own (already averaged) loss: the Trainer must not rescale it.
+    accepts_loss_kwargs = False
+
+    def __init__(self, config: MTAffectConfig) -> None:
+        super().__init__(config)
+        self.mtaffect = MTAffectModel(config)
+        sizes = {"emotion": config.num_emotion_labels, "sentiment": 1, "sarcasm": 1}
+        self.heads = nn.ModuleDict({task: MTAffectTaskHead(config, sizes[task]) for task in config.tasks})
+        self.post_init()
+
+    def forward(
+        self,
+        feature_set: str,
+        text_features: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+        audio_features: torch.Tensor | None = None,
+        audio_mask: torch.Tensor | None = None,
+        visual_features: torch.Tensor | None = None,
+        visual_mask: torch.Tensor | None = None,
+        emotion: torch.Tensor | None = None,
+        emotion_mask: torch.Tensor | None = None,
+        emotion_multilabel: torch.Tensor | None = None,
+        sentiment: torch.Tensor | None = None,
+        sentiment_mask: torch.Tensor | None = None,
+        sentiment_class: torch.Tensor | None = None,
+        sarcasm: torch.Tensor | None = None,
+        sarcasm_mask: torch.Tensor | None = None,
+        emotion_weak: torch.Tensor | None = None,
+        emotion_weak_mask: torch.Tensor | None = None,
+        emotion_weak_multilabel: torch.Tensor | None = None,
+        emotion_weak_confidence: torch.Tensor | None = None,
+        sentiment_weak: torch.Tensor | None = None,
+        sentiment_weak_mask: torch.Tensor | None = None,
+        sentiment_weak_confidence: torch.Tensor | None = None,
+        sarcasm_weak: torch.Tensor | None = None,
+        sarcasm_weak_mask: torch.Tensor | None = None,
+        sarcasm_weak_confidence: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+    ) -> MTAffectOutput | tuple[Any, ...]:
+        r"""
+        Args:
+            feature_set, {text,audio,visual}_features, {text,audio,visual}_mask:
+                See [`MTAffectModel.forward`].
+            emotion (`torch.FloatTensor` of shape `(batch_size, num_emotion_labels)`, *optional*):
+                Gold emotion: one-hot (single-label rows) or multi-hot (multi-label rows).
+            emotion_mask (`torch.BoolTensor` of shape `(batch_size, num_emotion_labels)`, *optional*):
+                Which labels each row's corpus annotates; defaults to all when `emotion` is given.
+            emotion_multilabel (`torch.BoolTensor` of shape `(batch_size,)`, *optional*):
+                BCE (True) or softmax CE (False, the default) for each row.
+            sentiment, sentiment_mask (`(batch_size,)`, *optional*):
+                Gold sentiment score and where it is known (defaults to all when `sentiment` is given).
+            sentiment_class (`(batch_size,)`, *optional*):
+                The 3-class label, carried for metrics; the loss uses the score.
+            sarcasm, sarcasm_mask (`(batch_size,)`, *optional*):
+                Gold sarcasm (0/1) and where it is known.
+            emotion_weak, sentiment_weak, sarcasm_weak and their `_mask`, `_confidence`, `_multilabel`:
+                A teacher's labels (emotion probabilities, a score, a probability) with where they
+                are known and the teacher's confidence; used with weight `config.weak_loss_weight`.
+            return_dict (`bool`, *optional*):
+                Return an [`MTAffectOutput`] (default) or a plain tuple.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        encoded = self.mtaffect(
+            feature_set,
+            text_features=text_features,
+            text_mask=text_mask,
+            audio_features=audio_features,
+            audio_mask=audio_mask,
+            visual_features=visual_features,
+            visual_mask=visual_mask,
+            return_dict=True,
+        )
+        outputs = {task: head(encoded) for task, head in self.heads.items()}
+        emotion_logits = outputs.get("emotion")
+        sentiment_score = None
+        if "sentiment" in outputs:
+            low, high = self.config.sentiment_range
+            sentiment_score = (low + high) / 2 + (high - low) / 2 * torch.tanh(outputs["sentiment"].squeeze(-1))
+        sarcasm_logits = outputs["sarcasm"].squeeze(-1) if "sarcasm" in outputs else None
+
+        labels = {
+            "emotion": (emotion, emotion_mask, emotion_multilabel),
+            "sentiment": (sentiment, sentiment_mask),
+            "sarcasm": (sarcasm, sarcasm_mask),
+            "emotion_weak": (emotion_weak, emotion_weak_mask, emotion_weak_multilabel, emotion_weak_confidence),
+            "sentiment_weak": (sentiment_weak, sentiment_weak_mask, sentiment_weak_confidence),
+            "sarcasm_weak": (sarcasm_weak, sarcasm_weak_mask, sarcasm_weak_confidence),
+        }
+        loss, task_losses = None, None
+        if any(labels[key][0] is not None for task in self.config.tasks for key in (task, f"{task}_weak")):
+            predictions = {"emotion": emotion_logits, "sentiment": sentiment_score, "sarcasm": sarcasm_logits}
+            task_losses = self._task_losses(predictions, labels)
+            # Zero times every head's output keeps each head in the graph (with an exact zero
+            # gradient) when its labels are all missing, so DDP and the Trainer always get a
+            # differentiable loss.
+            loss = sum(0.0 * output.sum() for output in outputs.values())
+            weak_weight = self.config.weak_loss_weight
+            for task in self.config.tasks:
+                weight = self.config.task_loss_weights[task]
+                if task in task_losses:
+                    loss = loss + weight * task_losses[task]
+                if f"{task}_weak" in task_losses:
+                    loss = loss + weight * weak_weight * task_losses[f"{task}_weak"]
+
+        output = MTAffectOutput(
+            loss=loss,
+            emotion_logits=emotion_logits,
+            sentiment_score=sentiment_score,
+            sarcasm_logits=sarcasm_logits,
+            pooled_output=encoded.pooled_output,
+            task_losses=task_losses,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def _task_losses(
+        self, predictions: dict[str, torch.Tensor | None], labels: dict[str, tuple[torch.Tensor | None, ...]]
+    ) -> dict[str, torch.Tensor]:
+        """Mean gold and weak loss per enabled task, for the terms with at least one known label."""
+        config = self.config
+        reference = next(p for p in predictions.values() if p is not None)
+        batch_size, device = reference.shape[0], reference.device
+
+        def tensor(value: torch.Tensor | None, shape: tuple[int, ...], fill: float | bool) -> torch.Tensor:
+            if value is None:
+                dtype = torch.bool if isinstance(fill, bool) else reference.dtype
+                return torch.full(shape, fill, dtype=dtype, device=device)
+            if tuple(value.shape) != shape:
+                raise ValueError(
+                    f"A label tensor has shape {tuple(value.shape)}, expected {shape} "
+                    f"(batch size, and {config.num_emotion_labels} emotion labels where per label)."
+                )
+            value = value.to(device)
+            return value.bool() if isinstance(fill, bool) else value
+
+        emotion_shape = (batch_size, config.num_emotion_labels)
+        row = (batch_size,)
+        soft = config.weak_label_mode == "soft"
+        threshold = config.weak_hard_threshold
+        weak = config.weak_loss_weight > 0
+        losses: dict[str, torch.Tensor | None] = {}
+
+        def weak_rows(mask: torch.Tensor | None, confidence: torch.Tensor | None, shape: tuple[int, ...]):
+            """Known weak labels above the confidence threshold, and the per-row weight."""
+            known = tensor(mask, shape, True)
+            confidence = tensor(confidence, row, 1.0).to(reference.dtype)
+            keep = confidence >= config.weak_confidence_threshold
+            known = known & (keep.unsqueeze(-1) if known.dim() == 2 else keep)
+            return known, (confidence if config.weak_use_confidence else None)
+
+        if "emotion" in config.tasks:
+            pos_weight = None
+            if config.emotion_pos_weight is not None:
+                pos_weight = torch.tensor(config.emotion_pos_weight, dtype=reference.dtype, device=device)
+            logits = predictions["emotion"]
+            value, mask, multilabel = labels["emotion"]
+            if value is not None:
+                losses["emotion"] = masked_emotion_loss(
+                    logits,
+                    tensor(value, emotion_shape, 0.0),
+                    tensor(mask, emotion_shape, True),
+                    tensor(multilabel, row, False),
+                    pos_weight=pos_weight,
+                    single_label_loss=config.emotion_single_label_loss,
+                    soft=True,  # gold targets are already 0/1
+                )
+            value, mask, multilabel, confidence = labels["emotion_weak"]
+            if weak and value is not None:
+                known, weight = weak_rows(mask, confidence, emotion_shape)
+                losses["emotion_weak"] = masked_emotion_loss(
+                    logits,
+                    tensor(value, emotion_shape, 0.0),
+                    known,
+                    tensor(multilabel, row, False),
+                    row_weight=weight,
+                    pos_weight=pos_weight,
+                    single_label_loss=config.emotion_single_label_loss,
+                    soft=soft,
+                    threshold=threshold,
+                )
+        if "sentiment" in config.tasks:
+            score = predictions["sentiment"]
+            value, mask = labels["sentiment"]
+            if value is not None:
+                losses["sentiment"] = masked_l1_loss(score, tensor(value, row, 0.0), tensor(mask, row, True))
+            value, mask, confidence = labels["sentiment_weak"]
+            if weak and value is not None:
+                known, weight = weak_rows(mask, confidence, row)
+                losses["sentiment_weak"] = masked_l1_loss(score, tensor(value, row, 0.0), known, weight)
+        if "sarcasm" in config.tasks:
+            logits = predictions["sarcasm"]
+            value, mask = labels["sarcasm"]
+            if value is not None:
+                losses["sarcasm"] = masked_binary_loss(logits, tensor(value, row, 0.0), tensor(mask, row, True))
+            value, mask, confidence = labels["sarcasm_weak"]
+            if weak and value is not None:
+                known, weight = weak_rows(mask, confidence, row)
+                losses["sarcasm_weak"] = masked_binary_loss(
+                    logits, tensor(value, row, 0.0), known, weight, soft=soft, threshold=threshold
+                )
+        return {name: value for name, value in losses.items() if value is not None}
+
+    # ----------------------------------------------------------------------------------
+    # Inference helpers
+    # ----------------------------------------------------------------------------------
+
+    def add_feature_set(self, name: str, dims: Mapping[str, int]) -> None:
+        """Add an input projection for a new feature set; see [`MTAffectModel.add_feature_set`]."""
+        self.mtaffect.add_feature_set(name, dims)
+
+    @torch.no_grad()
+    def predict_proba(
+        self,
+        batch: Mapping[str, Any],
+        emotion_multilabel: bool = False,
+        emotion_labels: Sequence[str] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Per-task probabilities and scores for a collated batch (label keys are ignored).
+
+        Returns a dict with, for each enabled task: ``"emotion"`` ``[B, n]`` probabilities over
+        ``emotion_labels`` (default: all of ``config.emotion_labels``) — a softmax over them
+        (single-label view, e.g. IEMOCAP's 4 classes) or, with ``emotion_multilabel=True``,
+        independent sigmoids (MOSEI's view); ``"sentiment"`` ``[B]`` scores and
+        ``"sentiment_class"`` ``[B]`` (0 negative, 1 neutral, 2 positive: clipped to [-1, 1] and
+        rounded); ``"sarcasm"`` ``[B]`` probabilities. The model is run in eval mode and
+        restored to its previous mode afterwards.
+        """
+        inputs = {"feature_set": batch["feature_set"]}
+        for modality in MODALITIES:
+            for key in (f"{modality}_features", f"{modality}_mask"):
+                if batch.get(key) is not None:
+                    inputs[key] = torch.as_tensor(batch[key]).to(self.device)
+        was_training = self.training
+        self.eval()
+        try:
+            output = self(**inputs, return_dict=True)
+        finally:
+            self.train(was_training)
+        result: dict[str, torch.Tensor] = {}
+        if output.emotion_logits is not None:
+            logits = output.emotion_logits
+            if emotion_labels is not None:
+                unknown = [name for name in emotion_labels if name not in self.config.emotion_labels]
+                if unknown or not emotion_labels:
+                    raise ValueError(
+                        f"emotion_labels must be a non-empty subset of {self.config.emotion_labels}; got {list(emotion_labels)}."
+                    )
+                logits = logits[:, [self.config.emotion_labels.index(name) for name in emotion_labels]]
+            result["emotion"] = logits.sigmoid() if emotion_multilabel else logits.softmax(dim=-1)
+        if output.sentiment_score is not None:
+            result["sentiment"] = output.sentiment_score
+            result["sentiment_class"] = sentiment_score_to_class(output.sentiment_score)
+        if output.sarcasm_logits is not None:
+            result["sarcasm"] = output.sarcasm_logits.sigmoid()
+        return result
+
+    def predict(
+        self,
+        batch: Mapping[str, Any],
+        emotion_multilabel: bool = False,
+        emotion_labels: Sequence[str] | None = None,
+        threshold: float = 0.5,
+    ) -> list[dict[str, Any]]:
+        """Labelled predictions, one dict per example of a collated batch.
+
+        Each dict has, for each enabled task:
+
+        * ``"emotion"``: ``{"label": top label, "labels": [...], "scores": {label: probability}}``;
+          ``labels`` is ``[top label]`` in the single-label view (softmax, the default) and every
+          label with probability >= ``threshold`` with ``emotion_multilabel=True`` (sigmoids);
+        * ``"sentiment"``: ``{"score": float, "label": "negative" | "neutral" | "positive"}``;
+        * ``"sarcasm"``: ``{"score": probability, "label": probability >= threshold}``.
+
+        See :meth:`predict_proba` for the arguments.
+        """
+        probabilities = self.predict_proba(batch, emotion_multilabel=emotion_multilabel, emotion_labels=emotion_labels)
+        names = list(emotion_labels) if emotion_labels is not None else list(self.config.emotion_labels)
+        columns = {key: value.detach().cpu().tolist() for key, value in probabilities.items()}
+        size = len(next(iter(columns.values())))
+        predictions = []
+        for i in range(size):
+            example: dict[str, Any] = {}
+            if "emotion" in columns:
+                scores = dict(zip(names, columns["emotion"][i]))
+                top = max(scores, key=scores.get)
+                chosen = [n for n, p in scores.items() if p >= threshold] if emotion_multilabel else [top]
+                example["emotion"] = {"label": top, "labels": chosen, "scores": scores}
+            if "sentiment" in columns:
+                example["sentiment"] = {
+                    "score": columns["sentiment"][i],
+                    "label": SENTIMENT_CLASSES[columns["sentiment_class"][i]],
+                }
+            if "sarcasm" in columns:
+                example["sarcasm"] = {"score": columns["sarcasm"][i], "label": columns["sarcasm"][i] >= threshold}
+            predictions.append(example)
+        return predictions
+
+
+# `save_pretrained` copies this file (and the configuration) next to the weights and writes
+# `auto_map`, so `AutoModel.from_pretrained(path, trust_remote_code=True)` works without mtaffect.
+MTAffectForMultiTaskAffect.register_for_auto_class("AutoModel")
+
+__all__ = [
+    "MTAffectForMultiTaskAffect",
+    "MTAffectModel",
+    "MTAffectModelOutput",
+    "MTAffectOutput",
+    "MTAffectPreTrainedModel",
+    "masked_binary_loss",
+    "masked_emotion_loss",
+    "masked_l1_loss",
+]
