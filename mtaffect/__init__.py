@@ -9,7 +9,34 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from transformers import AutoConfig, AutoModel
+
+from mtaffect.configuration_mtaffect import MTAffectConfig
+from mtaffect.modeling_mtaffect import (
+    MTAffectForMultiTaskAffect,
+    MTAffectModel,
+    MTAffectModelOutput,
+    MTAffectOutput,
+    MTAffectPreTrainedModel,
+)
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "MTAffectConfig",
+    "MTAffectForMultiTaskAffect",
+    "MTAffectModel",
+    "MTAffectModelOutput",
+    "MTAffectOutput",
+    "MTAffectPreTrainedModel",
+    "__version__",
+]
+
+# `AutoConfig.from_pretrained` / `AutoModel.from_pretrained` on an mtaffect checkpoint give
+# the config and the multi-task model (what a checkpoint is for), without trust_remote_code
+# when mtaffect is installed.
+AutoConfig.register(MTAffectConfig.model_type, MTAffectConfig, exist_ok=True)
+AutoModel.register(MTAffectConfig, MTAffectForMultiTaskAffect, exist_ok=True)
 
 # Public name -> module that defines it (imported on first attribute access).
 _LAZY: dict[str, str] = {
@@ -24,6 +51,8 @@ _LAZY: dict[str, str] = {
     "make_synthetic_corpus": "mtaffect.data.corpora.synthetic",
     "make_synthetic_family": "mtaffect.data.corpora.synthetic",
 }
+
+__all__ += list(_LAZY)
 
 
 def __getattr__(name: str) -> Any:
