@@ -86,8 +86,8 @@ class MTAffectConfig(PretrainedConfig):
             passes it through an MLP; `"late"` gives every task one head per modality and mixes
             their logits with learned softmax weights per task (over the modalities present),
             like the late-fusion baselines of the paper's authors.
-        max_length (`int`, *optional*):
-            Frames kept per modality; longer sequences are cut to their first `max_length`
+        max_frames (`int`, *optional*):
+            Frames kept per modality; longer sequences are cut to their first `max_frames`
             frames in `forward` (bounds the Transformer's quadratic cost). `None` keeps all.
         tasks (`list[str]`, *optional*):
             Enabled tasks, a subset of `"emotion"`, `"sentiment"`, `"sarcasm"`; defaults to all
@@ -145,7 +145,7 @@ class MTAffectConfig(PretrainedConfig):
         intermediate_size: int | None = None,
         dropout: float = 0.1,
         fusion: str = "concat",
-        max_length: int | None = None,
+        max_frames: int | None = None,
         tasks: Sequence[str] | None = None,
         emotion_labels: Sequence[str] | None = None,
         sentiment_range: Sequence[float] = DEFAULT_SENTIMENT_RANGE,
@@ -181,7 +181,7 @@ class MTAffectConfig(PretrainedConfig):
         )
         self.dropout = _probability("dropout", dropout, allow_one=False)
         self.fusion = _choice("fusion", fusion, FUSION_TYPES)
-        self.max_length = None if max_length is None else _positive_int("max_length", max_length)
+        self.max_frames = None if max_frames is None else _positive_int("max_frames", max_frames)
 
         self.tasks = _check_tasks(tasks)
         labels = list(DEFAULT_EMOTION_LABELS if emotion_labels is None else emotion_labels)

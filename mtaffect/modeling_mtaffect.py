@@ -410,8 +410,8 @@ class MTAffectModel(MTAffectPreTrainedModel):
                 f"{modality}_mask has shape {tuple(mask.shape)}, expected {tuple(features.shape[:2])} "
                 f"(batch, length of {modality}_features)."
             )
-        if self.config.max_length is not None:
-            features, mask = features[:, : self.config.max_length], mask[:, : self.config.max_length]
+        if self.config.max_frames is not None:
+            features, mask = features[:, : self.config.max_frames], mask[:, : self.config.max_frames]
         if features.shape[1] == 0:
             # A batch whose sequences are all empty: one padding frame keeps every encoder's shapes valid.
             features = features.new_zeros(batch_size, 1, expected)
