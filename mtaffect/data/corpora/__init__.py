@@ -1,1 +1,48 @@
-"""Corpus loaders, one module per published format."""
+"""Corpus loaders, one module per published format, behind one registry.
+
+>>> from mtaffect.data.corpora import load_corpus, list_corpora
+>>> sorted({entry.format for entry in list_corpora()})
+['cmu_sdk', 'meld', 'mmsa', 'mult', 'mustard', 'synthetic']
+
+``load_corpus(name, path, format=None, **options)`` reads a corpus as published (MMSA and
+MulT pickles, CMU-MultimodalSDK ``.csd`` files, MUStARD's json, MELD's CSVs) into the
+unified schema; ``combine_corpora`` prepares several for multi-task training. Adding a
+corpus or a format is one module with one :func:`register_corpus` call, imported below.
+"""
+
+from __future__ import annotations
+
+from mtaffect.data.corpora.combine import combine_corpora
+from mtaffect.data.corpora.errors import CorpusFormatError, UnsafePickleError
+from mtaffect.data.corpora.registry import (
+    CorpusFormat,
+    CorpusOption,
+    corpus_names,
+    detect_format,
+    get_format,
+    list_corpora,
+    load_corpus,
+    register_corpus,
+)
+
+# Format modules register their loaders on import (one module + one register_corpus call each).
+from mtaffect.data.corpora import synthetic_registration  # noqa: E402,F401  isort: skip
+from mtaffect.data.corpora import mmsa  # noqa: E402,F401  isort: skip
+from mtaffect.data.corpora import mult  # noqa: E402,F401  isort: skip
+from mtaffect.data.corpora import cmu_sdk  # noqa: E402,F401  isort: skip
+from mtaffect.data.corpora import mustard  # noqa: E402,F401  isort: skip
+from mtaffect.data.corpora import meld  # noqa: E402,F401  isort: skip
+
+__all__ = [
+    "CorpusFormat",
+    "CorpusFormatError",
+    "CorpusOption",
+    "UnsafePickleError",
+    "combine_corpora",
+    "corpus_names",
+    "detect_format",
+    "get_format",
+    "list_corpora",
+    "load_corpus",
+    "register_corpus",
+]

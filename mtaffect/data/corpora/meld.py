@@ -1,0 +1,223 @@
+"""MELD: ``train_sent_emo.csv``, ``dev_sent_emo.csv``, ``test_sent_emo.csv`` + features.
+
+Columns: ``Sr No., Utterance, Speaker, Emotion, Sentiment, Dialogue_ID, Utterance_ID,
+Season, Episode, StartTime, EndTime``; an utterance's clip is ``dia<D>_utt<U>.mp4``, which
+is also its id here (ids repeat across splits: each split is its own folder of clips).
+
+Labels: MELD is gold for two tasks. Emotion is single-label over all 7 union labels (MELD's
+``joy`` is ``happiness``); sentiment's 3 classes are stored as ``sentiment_class``
+(0 negative, 1 neutral, 2 positive) and as the score -1/0/1 (``SENTIMENT_CLASS_SCORES``),
+so the sentiment head's class view round-trips.
+
+Text: the CSVs are read as UTF-8 and, failing that, as Windows-1252; C1 control
+characters (the ``\\x92`` of some releases, a Windows-1252 quote that went through Latin-1)
+and UTF-8-read-as-1252 mojibake (``â€™``) are repaired, so the utterance keeps its
+apostrophes. The text itself is never dropped.
+
+Features: pass ``features=`` (see :mod:`mtaffect.data.corpora.user_features`; keys
+``train/dia0_utt0`` in one file, or one file per split keyed ``dia0_utt0``), or leave it
+out to extract text features with ``mtaffect.data.extract.TextExtractor``. Extra columns:
+``dialogue_id``, ``utterance_id`` (for conversational context).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+from datasets import Value
+
+from mtaffect.data.corpora.base import CorpusPlan, batched, unique_ids
+from mtaffect.data.corpora.errors import CorpusFormatError
+from mtaffect.data.corpora.registry import register_corpus
+from mtaffect.data.corpora.user_features import FeatureProvider, make_text_extractor, open_feature_sources
+from mtaffect.data.schema import CorpusInfo
+from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASS_SCORES, SENTIMENT_CLASSES, normalize_emotion
+
+logger = logging.getLogger(__name__)
+
+#: Unified split -> (MELD's split name, CSV file).
+MELD_FILES: dict[str, tuple[str, str]] = {
+    "train": ("train", "train_sent_emo.csv"),
+    "validation": ("dev", "dev_sent_emo.csv"),
+    "test": ("test", "test_sent_emo.csv"),
+}
+REQUIRED_COLUMNS: tuple[str, ...] = ("Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID")
+_BATCH = 256
+
+OPTIONS = {
+    "features": "folder or {modality: file | {split: file}} of per-utterance features; None = extract text",
+    "transpose": "modalities whose files store [D, T]",
+    "missing_features": "'error' (default) or 'drop' utterances absent from a feature file",
+    "extract_text": "None = extract text features only when features is None; True/False forces it",
+    "extractor": "options passed to mtaffect.data.extract.TextExtractor",
+    "feature_set": "feature-set name (default: extract-<extractor> or meld-user-<dims>)",
+}
+
+_C1 = {code: bytes([code]).decode("cp1252") for code in range(0x80, 0xA0) if code not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}
+
+
+def repair_text(text: str) -> str:
+    """Undo the two encoding accidents found in MELD releases; leave anything else alone.
+
+    >>> repair_text("You\\x92re") == "You\\u2019re", repair_text("Youâ€™re") == "You\\u2019re"
+    (True, True)
+    """
+    if any("\x80" <= ch <= "\x9f" for ch in text):
+        text = text.translate(_C1)
+    if "â€" in text or "Ã" in text:
+        try:
+            text = text.encode("cp1252").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+    return text
+
+
+def read_meld_csv(file: Path) -> list[dict[str, Any]]:
+    """Rows of one MELD CSV with checked, typed fields."""
+    try:
+        raw = file.read_bytes()
+    except OSError as error:
+        raise CorpusFormatError(file, f"cannot be read ({error.strerror or error}).") from None
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        content = raw.decode("latin-1")  # every byte decodes; C1 characters are repaired per field
+        logger.warning("%s is not UTF-8; read as Windows-1252.", file)
+    try:
+        reader = csv.DictReader(io.StringIO(content, newline=""))
+        header = [name.strip() for name in (reader.fieldnames or [])]
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise CorpusFormatError(file, f"lacks the column(s) {missing} (header: {header}).")
+        reader.fieldnames = header
+        records = list(reader)
+    except csv.Error as error:
+        raise CorpusFormatError(file, f"not a readable CSV ({error}).") from None
+    rows = []
+    for line, record in enumerate(records, start=2):
+        if None in record:
+            raise CorpusFormatError(file, f"line {line} has more fields than the header.")
+        if any(record.get(c) is None for c in REQUIRED_COLUMNS):
+            raise CorpusFormatError(file, f"line {line} has fewer fields than the header.")
+        try:
+            dialogue, utterance = int(record["Dialogue_ID"]), int(record["Utterance_ID"])
+        except ValueError:
+            raise CorpusFormatError(
+                file, f"line {line}: Dialogue_ID / Utterance_ID must be integers, found {record['Dialogue_ID']!r} / {record['Utterance_ID']!r}."
+            ) from None
+        try:
+            emotion = normalize_emotion(record["Emotion"])
+        except ValueError:
+            raise CorpusFormatError(
+                file, f"line {line}: unknown emotion {record['Emotion']!r} (MELD uses anger, disgust, fear, joy, neutral, sadness, surprise)."
+            ) from None
+        sentiment = record["Sentiment"].strip().lower()
+        if sentiment not in SENTIMENT_CLASSES:
+            raise CorpusFormatError(file, f"line {line}: unknown sentiment {record['Sentiment']!r} (expected {', '.join(SENTIMENT_CLASSES)}).")
+        rows.append(
+            {
+                "id": f"dia{dialogue}_utt{utterance}",
+                "text": repair_text(record["Utterance"]),
+                "speaker": repair_text(record["Speaker"]),
+                "emotion": emotion,
+                "sentiment": SENTIMENT_CLASSES.index(sentiment),
+                "dialogue_id": dialogue,
+                "utterance_id": utterance,
+            }
+        )
+    if not rows:
+        raise CorpusFormatError(file, "has a header but no utterances.")
+    return rows
+
+
+def looks_like_meld(path: Path) -> bool:
+    names = {name for _, name in MELD_FILES.values()}
+    return path.name in names if path.is_file() else any((path / name).is_file() for name in names)
+
+
+def _load_meld(
+    path: Path,
+    features: Any = None,
+    transpose: Any = None,
+    missing_features: str = "error",
+    extract_text: bool | None = None,
+    extractor: dict[str, Any] | None = None,
+    feature_set: str | None = None,
+) -> CorpusPlan:
+    folder = path if path.is_dir() else path.parent
+    splits = {}
+    for split, (_, name) in MELD_FILES.items():
+        file = folder / name
+        if not file.is_file():
+            raise CorpusFormatError(folder, f"missing {name} (MELD needs train_sent_emo.csv, dev_sent_emo.csv, test_sent_emo.csv).")
+        splits[split] = read_meld_csv(file)
+    if extract_text is None:
+        extract_text = features is None
+    aliases = {meld: split for split, (meld, _) in MELD_FILES.items()}
+    sources = open_feature_sources(features, folder, transpose, split_aliases=aliases)
+    text_extractor = make_text_extractor(extractor, folder) if extract_text else None
+    provider = FeatureProvider(sources, text_extractor, missing_features, folder)
+    info = CorpusInfo(
+        corpus="meld",
+        feature_set=feature_set or provider.default_feature_set("meld"),
+        dims=provider.dims,
+        tasks=["emotion", "sentiment"],
+        emotion_labels=list(EMOTION_LABELS),
+        extractors=provider.extractors(),
+        notes={
+            "format": "meld",
+            "split_names": {"validation": "dev"},
+            "sentiment_scores": dict(zip(SENTIMENT_CLASSES, SENTIMENT_CLASS_SCORES)),
+            "split_sizes_before_drops": {k: len(v) for k, v in splits.items()},
+        },
+    )
+    extra = {"dialogue_id": Value("int64"), "utterance_id": Value("int64")}
+    return CorpusPlan(info, list(splits), _batches(splits, provider, info.notes, folder), folder, extra)
+
+
+def _batches(splits: dict[str, list[dict[str, Any]]], provider: FeatureProvider, notes: dict[str, Any], folder: Path):
+    full_mask = [True] * len(EMOTION_LABELS)
+    try:
+        for split, rows in splits.items():
+            meld_split = MELD_FILES[split][0]
+            ids = unique_ids([r["id"] for r in rows], folder / MELD_FILES[split][1], split)
+            for part in batched(len(rows), _BATCH):
+                chunk, chunk_ids = rows[part], ids[part]
+                keys = [[f"{meld_split}/{i}", f"{split}/{i}", i] for i in chunk_ids]
+                columns, keep = provider.fill(split, keys, [r["text"] for r in chunk])
+                batch: dict[str, Any] = {
+                    "id": chunk_ids,
+                    "text": [r["text"] for r in chunk],
+                    "speaker": [r["speaker"] for r in chunk],
+                    "emotion": [[float(name == r["emotion"]) for name in EMOTION_LABELS] for r in chunk],
+                    "emotion_mask": [full_mask] * len(chunk),
+                    "emotion_multilabel": [False] * len(chunk),
+                    "sentiment": [SENTIMENT_CLASS_SCORES[r["sentiment"]] for r in chunk],
+                    "sentiment_mask": [True] * len(chunk),
+                    "sentiment_class": [r["sentiment"] for r in chunk],
+                    "dialogue_id": [r["dialogue_id"] for r in chunk],
+                    "utterance_id": [r["utterance_id"] for r in chunk],
+                    **columns,
+                }
+                if not all(keep):
+                    batch = {key: [v for v, k in zip(values, keep) if k] for key, values in batch.items()}
+                if batch["id"]:
+                    yield split, batch
+    finally:
+        provider.close()
+    if provider.dropped:
+        notes["dropped_without_features"] = provider.dropped
+        logger.warning("MELD: dropped %d utterances without features.", provider.dropped)
+
+
+register_corpus(
+    "meld",
+    "meld",
+    detect=looks_like_meld,
+    description="MELD: the three *_sent_emo.csv files; 7 single-label emotions + 3-class sentiment, features user-supplied or extracted",
+    options=OPTIONS,
+)(_load_meld)

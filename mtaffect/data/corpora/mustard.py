@@ -1,0 +1,232 @@
+"""MUStARD (sarcasm): ``sarcasm_data.json`` + ``split_indices.p`` + features.
+
+``sarcasm_data.json`` maps an utterance id to ``utterance``, ``speaker``, ``context``,
+``context_speakers``, ``show`` and ``sarcasm``. ``split_indices.p`` (a Python 2 pickle,
+read with the restricted unpickler) holds 5 ``(train_indices, test_indices)`` folds of
+552/138 positions in the json's key order.
+
+Protocols (``protocol=``):
+
+* ``"fold"`` (default, speaker-dependent 5-fold CV): ``fold=k`` (0-4) of ``split_indices.p``;
+* ``"speaker_independent"``: every FRIENDS utterance is the test set (356), the other
+  shows (BBT, GOLDENGIRLS, SARCASMOHOLICS) are train/validation.
+
+Validation: MUStARD defines none, so ``validation_fraction`` (default 0.1) of the training
+ids are set aside, stratified by label: within each class, ids are ordered by a hash of
+``(seed, id)`` and the first ``round(fraction * class size)`` go to validation. The choice
+depends only on the ids, so it is the same on every machine. ``validation_fraction=0``
+gives no validation split.
+
+Features: MUStARD publishes none in the json. Pass ``features=`` (see
+:mod:`mtaffect.data.corpora.user_features`; ids are the json keys, MUStARD's own
+``audio_features.p`` needs ``transpose=["audio"]``), or leave it out to extract text
+features from the utterances with ``mtaffect.data.extract.TextExtractor`` (``extractor=``
+passes its options). Extra columns: ``show``, ``context``, ``context_speakers``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from datasets import List, Value
+
+from mtaffect.data.corpora.base import CorpusPlan, batched, stable_fraction
+from mtaffect.data.corpora.errors import CorpusFormatError
+from mtaffect.data.corpora.registry import register_corpus
+from mtaffect.data.corpora.safe_pickle import load_pickle
+from mtaffect.data.corpora.user_features import FeatureProvider, make_text_extractor, open_feature_sources
+from mtaffect.data.schema import CorpusInfo
+
+logger = logging.getLogger(__name__)
+
+JSON_NAME = "sarcasm_data.json"
+SPLITS_NAME = "split_indices.p"
+REQUIRED_KEYS: tuple[str, ...] = ("utterance", "speaker", "context", "context_speakers", "show", "sarcasm")
+SPEAKER_INDEPENDENT_TEST_SHOW = "FRIENDS"
+_BATCH = 256
+
+OPTIONS = {
+    "protocol": "'fold' (5-fold CV from split_indices.p, default) or 'speaker_independent' (FRIENDS = test)",
+    "fold": "which of the 5 folds (0-4) when protocol='fold'",
+    "validation_fraction": "share of train set aside for validation, stratified by label (0 = none)",
+    "seed": "seed of the validation carve-out",
+    "features": "folder or {modality: file} of per-id features (.npz / .pkl / .h5); None = extract text",
+    "transpose": "modalities whose files store [D, T] (MUStARD's audio_features.p: ['audio'])",
+    "missing_features": "'error' (default) or 'drop' utterances absent from a feature file",
+    "extract_text": "None = extract text features only when features is None; True/False forces it",
+    "extractor": "options passed to mtaffect.data.extract.TextExtractor",
+    "feature_set": "feature-set name (default: extract-<extractor> or mustard-user-<dims>)",
+}
+
+
+def looks_like_mustard(path: Path) -> bool:
+    return path.name == JSON_NAME if path.is_file() else (path / JSON_NAME).is_file()
+
+
+def read_mustard_json(file: Path) -> dict[str, dict[str, Any]]:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CorpusFormatError(file, f"cannot be read ({error.strerror or error}).") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CorpusFormatError(file, f"not valid JSON ({error}).") from None
+    if not isinstance(data, dict) or not data:
+        raise CorpusFormatError(file, "should be a non-empty JSON object mapping utterance ids to records.")
+    for key, record in data.items():
+        if not isinstance(record, dict):
+            raise CorpusFormatError(file, f"record {key!r} should be an object, found {type(record).__name__}.")
+        missing = [k for k in REQUIRED_KEYS if k not in record]
+        if missing:
+            raise CorpusFormatError(file, f"record {key!r} lacks {missing}.")
+        if record["sarcasm"] not in (True, False, 0, 1):
+            raise CorpusFormatError(file, f"record {key!r}: 'sarcasm' should be true/false, found {record['sarcasm']!r}.")
+        if not isinstance(record["utterance"], str):
+            raise CorpusFormatError(file, f"record {key!r}: 'utterance' should be a string.")
+        for name in ("context", "context_speakers"):
+            if not isinstance(record[name], list):
+                raise CorpusFormatError(file, f"record {key!r}: {name!r} should be a list.")
+    return data
+
+
+def read_split_indices(file: Path, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    folds = load_pickle(file, encoding="latin1")
+    if not isinstance(folds, (list, tuple)) or not folds:
+        raise CorpusFormatError(file, f"should hold a list of (train, test) index pairs, found {type(folds).__name__}.")
+    checked = []
+    for k, pair in enumerate(folds):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise CorpusFormatError(file, f"fold {k} should be a (train_indices, test_indices) pair.")
+        arrays = []
+        for name, indices in zip(("train", "test"), pair):
+            array = np.asarray(indices)
+            if array.ndim != 1 or array.dtype.kind not in "iu":
+                raise CorpusFormatError(file, f"fold {k}: {name} indices should be a 1-D integer array, found {array.dtype} {array.shape}.")
+            if len(array) and (array.min() < 0 or array.max() >= n):
+                raise CorpusFormatError(file, f"fold {k}: {name} indices must lie in [0, {n}) (the json has {n} utterances).")
+            arrays.append(array.astype(np.int64))
+        if np.intersect1d(arrays[0], arrays[1]).size:
+            raise CorpusFormatError(file, f"fold {k}: train and test indices overlap.")
+        checked.append((arrays[0], arrays[1]))
+    return checked
+
+
+def carve_validation(ids: list[str], labels: list[bool], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Positions (train, validation) of a stratified, hash-ordered validation carve-out."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {fraction}.")
+    validation: list[int] = []
+    for label in (False, True):
+        members = [i for i, y in enumerate(labels) if bool(y) == label]
+        members.sort(key=lambda i: stable_fraction("mustard-validation", seed, ids[i]))
+        validation.extend(members[: int(round(fraction * len(members)))])
+    chosen = set(validation)
+    return [i for i in range(len(ids)) if i not in chosen], sorted(validation)
+
+
+def _load_mustard(
+    path: Path,
+    protocol: str = "fold",
+    fold: int = 0,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+    features: Any = None,
+    transpose: Any = None,
+    missing_features: str = "error",
+    extract_text: bool | None = None,
+    extractor: dict[str, Any] | None = None,
+    feature_set: str | None = None,
+) -> CorpusPlan:
+    folder = path if path.is_dir() else path.parent
+    file = path if path.is_file() else folder / JSON_NAME
+    if not file.is_file():
+        raise CorpusFormatError(folder, f"no {JSON_NAME} here.")
+    data = read_mustard_json(file)
+    ids = list(data)
+    if protocol == "fold":
+        split_file = folder / SPLITS_NAME
+        if not split_file.is_file():
+            raise CorpusFormatError(folder, f"protocol='fold' needs {SPLITS_NAME} next to {JSON_NAME}.")
+        folds = read_split_indices(split_file, len(ids))
+        if not isinstance(fold, int) or not 0 <= fold < len(folds):
+            raise ValueError(f"fold must be an int in [0, {len(folds) - 1}], got {fold!r}.")
+        train_pos, test_pos = folds[fold]
+        protocol_note: dict[str, Any] = {"protocol": "fold", "fold": fold, "num_folds": len(folds)}
+    elif protocol == "speaker_independent":
+        test_pos = np.array([i for i, k in enumerate(ids) if data[k]["show"] == SPEAKER_INDEPENDENT_TEST_SHOW], dtype=np.int64)
+        train_pos = np.array([i for i, k in enumerate(ids) if data[k]["show"] != SPEAKER_INDEPENDENT_TEST_SHOW], dtype=np.int64)
+        if not len(test_pos):
+            raise CorpusFormatError(file, f"protocol='speaker_independent' needs {SPEAKER_INDEPENDENT_TEST_SHOW} utterances; there are none.")
+        protocol_note = {"protocol": "speaker_independent", "test_show": SPEAKER_INDEPENDENT_TEST_SHOW}
+    else:
+        raise ValueError(f"protocol must be 'fold' or 'speaker_independent', got {protocol!r}.")
+    train_ids = [ids[i] for i in train_pos]
+    keep, held = carve_validation(train_ids, [bool(data[k]["sarcasm"]) for k in train_ids], validation_fraction, seed)
+    splits = {"train": [train_ids[i] for i in keep]}
+    if validation_fraction > 0:
+        splits["validation"] = [train_ids[i] for i in held]
+    splits["test"] = [ids[i] for i in test_pos]
+
+    if extract_text is None:
+        extract_text = features is None
+    sources = open_feature_sources(features, folder, transpose)
+    text_extractor = make_text_extractor(extractor, folder) if extract_text else None
+    provider = FeatureProvider(sources, text_extractor, missing_features, folder)
+    info = CorpusInfo(
+        corpus="mustard",
+        feature_set=feature_set or provider.default_feature_set("mustard"),
+        dims=provider.dims,
+        tasks=["sarcasm"],
+        emotion_labels=[],
+        extractors=provider.extractors(),
+        notes={
+            "format": "mustard",
+            **protocol_note,
+            "validation": {"fraction": validation_fraction, "seed": seed, "stratified": True},
+            "split_sizes_before_drops": {k: len(v) for k, v in splits.items()},
+        },
+    )
+    extra = {"show": Value("string"), "context": List(Value("string")), "context_speakers": List(Value("string"))}
+    return CorpusPlan(info, list(splits), _batches(data, splits, provider, info.notes), file, extra)
+
+
+def _batches(data, splits, provider: FeatureProvider, notes: dict[str, Any]):
+    try:
+        for split, ids in splits.items():
+            for rows in batched(len(ids), _BATCH):
+                chunk = ids[rows]
+                texts = [data[k]["utterance"] for k in chunk]
+                columns, keep = provider.fill(split, [[k] for k in chunk], texts)
+                records = [data[k] for k in chunk]
+                batch: dict[str, Any] = {
+                    "id": chunk,
+                    "text": texts,
+                    "speaker": [str(r["speaker"]) for r in records],
+                    "sarcasm": [float(bool(r["sarcasm"])) for r in records],
+                    "sarcasm_mask": [True] * len(chunk),
+                    "show": [str(r["show"]) for r in records],
+                    "context": [[str(c) for c in r["context"]] for r in records],
+                    "context_speakers": [[str(c) for c in r["context_speakers"]] for r in records],
+                    **columns,
+                }
+                if not all(keep):
+                    batch = {key: [v for v, k in zip(values, keep) if k] for key, values in batch.items()}
+                if batch["id"]:
+                    yield split, batch
+    finally:
+        provider.close()
+    if provider.dropped:
+        notes["dropped_without_features"] = provider.dropped
+        logger.warning("MUStARD: dropped %d utterances without features.", provider.dropped)
+
+
+register_corpus(
+    "mustard",
+    "mustard",
+    detect=looks_like_mustard,
+    description="MUStARD sarcasm: sarcasm_data.json + split_indices.p (5 folds or speaker-independent) + features",
+    options=OPTIONS,
+)(_load_mustard)

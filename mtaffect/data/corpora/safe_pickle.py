@@ -1,0 +1,135 @@
+"""A restricted unpickler: numpy arrays, dtypes, scalars and plain containers only.
+
+The MMSA, MulT and MUStARD releases ship as pickles, and ``pickle.load`` on a file from the
+internet runs whatever code the file names. :func:`load_pickle` resolves every global a
+pickle references against a fixed allow-list of objects (it never imports a module the
+file names) and refuses anything else with :class:`UnsafePickleError` *before* calling it,
+so a malicious file runs nothing.
+
+Allowed: ``numpy`` array reconstruction (``_reconstruct``, ``_frombuffer``, ``ndarray``,
+``dtype``, numpy scalars, under both the numpy 1 ``numpy.core`` and numpy 2 ``numpy._core``
+names), ``_codecs.encode`` restricted to latin-1 (how protocol-2 pickles written by Python 3
+spell ``bytes``), ``collections.OrderedDict`` and the ``set``/``frozenset``/``bytearray``/``complex``
+constructors protocol-2 pickles name. Builtin containers (dict, list, tuple,
+set, str, bytes, numbers) need no globals.
+
+>>> import io, pickle, numpy as np
+>>> load_pickle(io.BytesIO(pickle.dumps({"x": np.arange(3)})))["x"].tolist()
+[0, 1, 2]
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import logging
+import pickle
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from mtaffect.data.corpora.errors import CorpusFormatError, UnsafePickleError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["load_pickle", "ALLOWED_GLOBALS"]
+
+
+def _latin1_encode(text: str, encoding: str = "latin1", errors: str = "strict") -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles use it for bytes; any other codec is refused."""
+    if encoding.replace("-", "").replace("_", "").lower() not in ("latin1", "iso88591"):
+        raise pickle.UnpicklingError(f"_codecs.encode with codec {encoding!r} is not allowed")
+    return codecs.encode(text, "latin1", errors)
+
+
+def _numpy_objects() -> dict[tuple[str, str], Any]:
+    from numpy._core import multiarray, numeric
+
+    objects: dict[tuple[str, str], Any] = {}
+    for prefix in ("numpy.core", "numpy._core"):
+        objects[(f"{prefix}.multiarray", "_reconstruct")] = multiarray._reconstruct
+        objects[(f"{prefix}.multiarray", "scalar")] = multiarray.scalar
+        objects[(f"{prefix}.numeric", "_frombuffer")] = numeric._frombuffer
+    objects[("numpy", "ndarray")] = np.ndarray
+    objects[("numpy", "dtype")] = np.dtype
+    # numpy >= 1.25 may name the dtype classes themselves (np.dtypes.Float32DType, ...).
+    for name in dir(np.dtypes):
+        if name.endswith("DType") and name != "StringDType":
+            objects[("numpy.dtypes", name)] = getattr(np.dtypes, name)
+    return objects
+
+
+#: (module, name) -> the object a pickle may reference. Nothing outside this table is importable.
+ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
+    **_numpy_objects(),
+    ("_codecs", "encode"): _latin1_encode,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    # Protocol <= 2 spells these containers as globals (Python 2 module name included).
+    **{
+        (module, obj.__name__): obj
+        for module in ("builtins", "__builtin__")
+        for obj in (set, frozenset, bytearray, complex)
+    },
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file: IO[bytes], path: Path, encoding: str) -> None:
+        super().__init__(file, encoding=encoding)
+        self._path = path
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise UnsafePickleError(
+                self._path,
+                f"refusing to unpickle: it references {module}.{name}, which is not a numpy "
+                "array, dtype or plain container, and loading it could run code. Nothing was "
+                "executed. If you trust this file, convert it to numpy arrays in a dict "
+                "(or to .npz) yourself.",
+            ) from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise UnsafePickleError(self._path, "refusing to unpickle: it uses persistent ids (not a plain data pickle).")
+
+
+def load_pickle(source: str | Path | IO[bytes], encoding: str = "latin1") -> Any:
+    """Load a pickle of numpy arrays and plain containers, refusing anything else.
+
+    Args:
+        source: a path or a binary file object.
+        encoding: how Python 2 ``str`` objects are decoded. ``latin1`` (the default) is
+            what numpy arrays pickled by Python 2 need (MUStARD's ``split_indices.p``) and is
+            harmless for Python 3 pickles.
+
+    Raises:
+        UnsafePickleError: the pickle references code.
+        CorpusFormatError: the file is missing, truncated or not a pickle.
+    """
+    path = Path(getattr(source, "name", "<pickle>")) if not isinstance(source, (str, Path)) else Path(source)
+    if isinstance(source, (str, Path)):
+        if not path.is_file():
+            raise CorpusFormatError(path, "no such file.")
+        try:
+            file: IO[bytes] = open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - closed below
+        except OSError as error:
+            raise CorpusFormatError(path, f"cannot be opened ({error.strerror or error}).") from None
+    else:
+        file = source
+    try:
+        return _RestrictedUnpickler(file, path, encoding).load()
+    except CorpusFormatError:
+        raise
+    except EOFError:
+        raise CorpusFormatError(path, "the pickle ends early (truncated or empty file?).") from None
+    except MemoryError:
+        raise CorpusFormatError(path, "not enough memory to unpickle this file.") from None
+    except Exception as error:  # noqa: BLE001 - the unpickler raises many types on garbage
+        raise CorpusFormatError(
+            path, f"not a readable pickle ({type(error).__name__}: {error}); is the file truncated or corrupted?"
+        ) from None
+    finally:
+        if isinstance(source, (str, Path)):
+            file.close()
