@@ -511,6 +511,7 @@ def compute_corpus_metrics(
     labels: Mapping[str, Any],
     threshold: float = 0.5,
     include_primary: bool = True,
+    emotion_labels: Sequence[str] = EMOTION_LABELS,
 ) -> dict[str, float]:
     """Every metric that applies to one corpus' predictions, keys prefixed by task.
 
@@ -523,6 +524,8 @@ def compute_corpus_metrics(
             such row is skipped.
         threshold: probability threshold of multi-label emotion and sarcasm.
         include_primary: add :data:`PRIMARY_SCORE_KEY` (:func:`primary_score` of the result).
+        emotion_labels: names of the emotion columns, for the per-label keys (the model's
+            ``config.emotion_labels``; the unified schema's 7 union labels by default).
 
     Emotion rows with ``emotion_multilabel`` get :func:`emotion_multilabel_metrics` on the
     sigmoid of the logits, the others :func:`emotion_multiclass_metrics` (one corpus is one
@@ -537,7 +540,11 @@ def compute_corpus_metrics(
     metrics: dict[str, float] = {}
     emotion_logits = outputs.get("emotion_logits")
     if emotion_logits is not None and labels.get("emotion") is not None:
-        metrics.update(_prefixed("emotion", _emotion_metrics(_to_numpy(emotion_logits), labels, threshold)))
+        metrics.update(
+            _prefixed(
+                "emotion", _emotion_metrics(_to_numpy(emotion_logits), labels, threshold, emotion_labels)
+            )
+        )
     sentiment_score = outputs.get("sentiment_score")
     if sentiment_score is not None and labels.get("sentiment") is not None:
         metrics.update(_prefixed("sentiment", _sentiment_metrics(_to_numpy(sentiment_score), labels)))
@@ -560,7 +567,9 @@ def _prefixed(task: str, metrics: Mapping[str, float]) -> dict[str, float]:
     return {f"{task}_{name}": value for name, value in metrics.items()}
 
 
-def _emotion_metrics(logits: np.ndarray, labels: Mapping[str, Any], threshold: float) -> dict[str, float]:
+def _emotion_metrics(
+    logits: np.ndarray, labels: Mapping[str, Any], threshold: float, names: Sequence[str]
+) -> dict[str, float]:
     logits = _as_array(logits, "emotion_logits", 2)
     truth = _column(labels, "emotion", "emotion")
     mask = _column(labels, "emotion_mask", "emotion").astype(bool)
@@ -580,10 +589,8 @@ def _emotion_metrics(logits: np.ndarray, labels: Mapping[str, Any], threshold: f
             "evaluate each corpus separately."
         )
     if kinds.pop():
-        return emotion_multilabel_metrics(
-            expit(logits[rows]), truth[rows], mask[rows], EMOTION_LABELS, threshold
-        )
-    return emotion_multiclass_metrics(logits[rows], truth[rows], mask[rows], EMOTION_LABELS)
+        return emotion_multilabel_metrics(expit(logits[rows]), truth[rows], mask[rows], names, threshold)
+    return emotion_multiclass_metrics(logits[rows], truth[rows], mask[rows], names)
 
 
 def _sentiment_metrics(score: np.ndarray, labels: Mapping[str, Any]) -> dict[str, float]:
@@ -639,6 +646,7 @@ def make_compute_metrics(
     label_names: Sequence[str] = GOLD_LABEL_COLUMNS,
     threshold: float = 0.5,
     include_primary: bool = True,
+    emotion_labels: Sequence[str] = EMOTION_LABELS,
 ) -> Callable[[Any], dict[str, float]]:
     """A ``compute_metrics`` for ``transformers.Trainer`` that calls :func:`compute_corpus_metrics`.
 
@@ -653,9 +661,11 @@ def make_compute_metrics(
     * ``label_ids``: a dict keyed by column, or a tuple/list in ``label_names`` order (the
       Trainer's ``args.label_names`` order), or one array when ``label_names`` has one name.
 
-    An item may also be a list of per-batch arrays (``eval_do_concat_batches=False``).
+    An item may also be a list of per-batch arrays, tuples or dicts (``eval_do_concat_batches=False``).
+    ``threshold``, ``include_primary`` and ``emotion_labels`` go to :func:`compute_corpus_metrics`.
     """
     output_names = tuple(output_names)
+    emotion_labels = tuple(emotion_labels)
     label_names = tuple(label_names)
 
     def compute_metrics(eval_prediction: Any) -> dict[str, float]:
@@ -665,7 +675,13 @@ def make_compute_metrics(
             predictions, label_ids = eval_prediction
         outputs = _by_name(predictions, output_names, "predictions", "output_names")
         labels = _by_name(label_ids, label_names, "label_ids", "label_names")
-        return compute_corpus_metrics(outputs, labels, threshold=threshold, include_primary=include_primary)
+        return compute_corpus_metrics(
+            outputs,
+            labels,
+            threshold=threshold,
+            include_primary=include_primary,
+            emotion_labels=emotion_labels,
+        )
 
     return compute_metrics
 

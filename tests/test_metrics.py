@@ -491,6 +491,13 @@ def test_make_compute_metrics_with_trainer_eval_prediction():
     assert make_compute_metrics()(
         EvalPrediction(predictions=batches_pred, label_ids=batches_label)
     ) == approx(expected)
+    # ... also when the batches are dicts (MultiTaskTrainer's prediction_step passes dicts).
+    batch_dicts = [{n: v[s] for n, v in outputs.items()} for s in (slice(0, 4), slice(4, 6))]
+    label_dicts = [{n: v[s] for n, v in labels.items()} for s in (slice(0, 4), slice(4, 6))]
+    assert make_compute_metrics()(EvalPrediction(batch_dicts, label_dicts)) == approx(expected)
+    # Emotion names for the per-label keys can be the model's own.
+    renamed = make_compute_metrics(emotion_labels=[f"e{j}" for j in range(7)])((outputs, labels))
+    assert renamed["emotion_e0_weighted_acc"] == approx(expected["emotion_anger_weighted_acc"])
     # A single-task model returns one array.
     only = make_compute_metrics(("sentiment_score",), ("sentiment", "sentiment_mask", "sentiment_class"))
     single = only(
