@@ -328,10 +328,10 @@ def test_weak_loss_weight_zero_ignores_weak_labels(batches):
 
 def test_hard_mode_confidence_weighting_and_threshold(batches):
     weak = _with_weak_labels(batches["synthetic_mustard"])
-    weak["sarcasm_weak_mask"] = torch.zeros_like(weak["sarcasm_weak_mask"])  # leave only emotion_weak... and
-    weak["sarcasm_weak_mask"][:3] = True  # three weak sarcasm rows
-    logits_model = make_model(weak_label_mode="hard", weak_use_confidence=True, weak_confidence_threshold=0.2)
-    output = logits_model.eval()(**weak)
+    weak["sarcasm_weak_mask"] = torch.zeros_like(weak["sarcasm_weak_mask"])
+    weak["sarcasm_weak_mask"][:3] = True  # three weak sarcasm rows, confidences 0.1, 0.28, 0.46
+    hard_model = make_model(weak_label_mode="hard", weak_use_confidence=True, weak_confidence_threshold=0.2)
+    output = hard_model.eval()(**weak)
     z, p = output.sarcasm_logits.detach(), weak["sarcasm_weak"]
     confidence = weak["sarcasm_weak_confidence"]
     kept = weak["sarcasm_weak_mask"] & (confidence >= 0.2)  # the first row (confidence 0.1) is dropped
