@@ -1,0 +1,519 @@
+"""``MultiTaskTrainer``: the stock ``transformers.Trainer`` over several corpora at once.
+
+Users keep everything the Trainer does (progress bars, ``report_to``, checkpoints and
+exact resume, ``push_to_hub``, mixed precision, gradient accumulation, ``accelerate``
+multi-GPU). The subclass overrides only:
+
+* ``__init__`` -- ``train_dataset`` / ``eval_dataset`` are dicts corpus name -> ``Dataset``
+  (a ``DatasetDict`` works), the default collator batches each feature set with its own
+  dims, per-corpus metrics are on by default, and the arguments' loss settings are written
+  into ``model.config``;
+* ``get_train_dataloader`` -- a :class:`~mtaffect.training.sampler.MultiCorpusBatchSampler`
+  over a :class:`~mtaffect.training.sampler.CorpusConcatDataset`, rank-aware, so
+  accelerate's own batch sharding is switched off for it (as the Trainer does for its
+  ``BatchRebalanceSampler``);
+* ``compute_loss`` / ``log`` -- each task's gold and weak loss (``MTAffectOutput.task_losses``)
+  is summed on device and logged as ``loss_<task>`` / ``loss_<task>_weak`` next to ``loss``,
+  averaged over the batches since the last log that had labels for that term (one
+  host sync per log, not per step);
+* ``prediction_step`` -- predictions and labels travel as dicts keyed by output name and
+  label column, so ``compute_metrics`` receives them by name whatever tasks are enabled;
+* ``evaluate`` -- with a dict of eval corpora, each corpus gets its metrics under
+  ``eval_<corpus>_<metric>``; the aggregate ``eval_combined_score`` (mean over corpora of
+  :func:`mtaffect.metrics.primary_score`, higher is better) and ``eval_loss`` (mean of the
+  corpus losses) are added, logged once and passed to callbacks once, so they work as
+  ``metric_for_best_model`` and with ``EarlyStoppingCallback``.
+
+>>> from mtaffect import make_synthetic_family                        # doctest: +SKIP
+>>> from mtaffect.configuration_mtaffect import MTAffectConfig        # doctest: +SKIP
+>>> from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect  # doctest: +SKIP
+>>> family = make_synthetic_family(size_scale=0.2)                     # doctest: +SKIP
+>>> model = MTAffectForMultiTaskAffect(MTAffectConfig.from_corpora(family, hidden_size=32))  # doctest: +SKIP
+>>> args = MultiTaskTrainingArguments("out", corpus_sampling="temperature", eval_strategy="epoch",
+...                                   metric_for_best_model="combined_score", num_train_epochs=3)  # doctest: +SKIP
+>>> trainer = MultiTaskTrainer(model, args,
+...     train_dataset={name: corpus["train"] for name, corpus in family.items()},
+...     eval_dataset={name: corpus["validation"] for name, corpus in family.items()})  # doctest: +SKIP
+>>> trainer.train()                                                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import seed_worker, speed_metrics
+
+from mtaffect.data.collator import MTAffectCollator
+from mtaffect.data.schema import MODALITIES, feature_column, feature_dims, get_corpus_info
+from mtaffect.metrics import (
+    GOLD_LABEL_COLUMNS,
+    OUTPUT_NAMES,
+    PRIMARY_SCORE_KEY,
+    make_compute_metrics,
+    primary_score,
+)
+from mtaffect.tasks import TASK_NAMES
+from mtaffect.training.arguments import MultiTaskTrainingArguments
+from mtaffect.training.sampler import CorpusConcatDataset, MultiCorpusBatchSampler
+
+logger = logging.getLogger(__name__)
+
+#: Name of the aggregate evaluation metric (logged as ``eval_combined_score``).
+COMBINED_SCORE = "combined_score"
+#: The loss terms logged per task, in a fixed order (every process reduces the same tensor).
+LOSS_TERMS: tuple[str, ...] = tuple(term for task in TASK_NAMES for term in (task, f"{task}_weak"))
+
+__all__ = ["COMBINED_SCORE", "FeatureSetCollator", "MultiTaskTrainer"]
+
+
+class FeatureSetCollator:
+    """Collate each batch with the :class:`MTAffectCollator` of its feature set.
+
+    A batch never mixes feature sets, but corpora with different extractors have
+    different dims; the dims matter when every sequence of a modality in a batch is empty.
+    Unknown feature sets fall back to a collator that infers dims from the batch.
+
+    >>> collator = FeatureSetCollator({"cmu": MTAffectCollator(feature_dims={"text": 300})})
+    >>> sorted(collator.collators)
+    ['cmu']
+    """
+
+    def __init__(self, collators: Mapping[str, MTAffectCollator], default: MTAffectCollator | None = None) -> None:
+        self.collators = dict(collators)
+        self.default = default or MTAffectCollator()
+
+    @classmethod
+    def for_datasets(cls, datasets: Iterable[Any], **kwargs: Any) -> FeatureSetCollator:
+        """One collator per feature set of ``datasets`` (unified-schema ``Dataset`` objects)."""
+        dims_by_set: dict[str, dict[str, int]] = {}
+        for dataset in datasets:
+            dims = feature_dims(dataset.features)
+            for feature_set in _feature_sets_of(dataset):
+                known = dims_by_set.setdefault(feature_set, {})
+                for modality, dim in dims.items():
+                    # Corpora of one feature set may lack a modality, but never disagree on a dim.
+                    if known.setdefault(modality, dim) != dim:
+                        raise ValueError(
+                            f"Feature set {feature_set!r} has {modality} dim {known[modality]} in one dataset "
+                            f"and {dim} in another; corpora extracted differently need different feature_set names."
+                        )
+        collators = {name: MTAffectCollator(feature_dims=dims, **kwargs) for name, dims in dims_by_set.items()}
+        return cls(collators, default=MTAffectCollator(**kwargs))
+
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        if not rows:
+            raise ValueError("Cannot collate an empty batch.")
+        collator = self.collators.get(str(rows[0].get("feature_set", "")), self.default)
+        present = [{column for column in _FEATURE_COLUMNS if column in row} for row in rows]
+        union = set().union(*present)
+        if any(columns != union for columns in present):
+            # A mixed batch of corpora that share a feature set but not every modality (MELD
+            # has no visual features, MOSEI has): the lacking rows get an empty sequence, which
+            # the model treats as a missing modality, exactly as for a corpus without it.
+            rows = [_with_empty(row, union - columns, collator.feature_dims) for row, columns in zip(rows, present)]
+        return collator(rows)
+
+
+_FEATURE_COLUMNS = tuple(feature_column(modality) for modality in MODALITIES)
+
+
+def _with_empty(row: Mapping[str, Any], columns: set[str], dims: Mapping[str, int]) -> dict[str, Any]:
+    filled = dict(row)
+    for column in columns:
+        modality = column[: -len("_features")]
+        if modality not in dims:
+            raise ValueError(
+                f"Rows of one batch differ in {column!r} and the collator does not know its dim; "
+                "build the collator with FeatureSetCollator.for_datasets(...)."
+            )
+        filled[column] = np.zeros((0, dims[modality]), dtype=np.float32)
+    return filled
+
+
+def _feature_sets_of(dataset: Any) -> list[str]:
+    """The feature sets a unified dataset holds (normally exactly one)."""
+    info = get_corpus_info(dataset)
+    if info.feature_set not in ("", "unknown"):
+        return [info.feature_set]
+    if "feature_set" not in dataset.column_names:
+        raise ValueError(
+            "A dataset has no 'feature_set' column: MultiTaskTrainer needs unified-schema corpora "
+            "(mtaffect.data.schema); load them with an mtaffect loader."
+        )
+    return sorted(str(name) for name in dataset.unique("feature_set"))
+
+
+class _SamplerEpochCallback(TrainerCallback):
+    """Point the batch sampler at the epoch about to run.
+
+    ``Trainer._run_epoch`` calls ``set_epoch`` through accelerate's wrappers, but when it
+    resumes mid-epoch under DDP the sampler sits below ``SkipBatchSampler`` and
+    ``BatchSamplerShard``, which forward nothing. ``state.epoch`` at ``on_epoch_begin`` is
+    the index of that epoch (it is restored from the checkpoint on resume), so setting it
+    here keeps the resumed order exact on any number of processes.
+    """
+
+    def __init__(self, trainer: MultiTaskTrainer) -> None:
+        self.trainer = trainer
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        sampler = self.trainer.train_batch_sampler
+        if sampler is not None:
+            sampler.set_epoch(int(math.floor(state.epoch or 0.0)))
+
+
+class MultiTaskTrainer(Trainer):
+    """``Trainer`` for multi-task affect models over a dict of corpora (see the module docstring).
+
+    Args:
+        model: an ``MTAffectForMultiTaskAffect`` (any model taking the collator's batches and
+            returning ``loss`` and, optionally, ``task_losses`` works).
+        args (`MultiTaskTrainingArguments`): plain ``TrainingArguments`` are not accepted,
+            because sampling and loss settings live in the subclass.
+        train_dataset (`dict[str, Dataset]`): corpus name -> training split (unified schema).
+            A single ``Dataset`` is treated as one corpus.
+        eval_dataset (`dict[str, Dataset]` or `Dataset`, *optional*): a dict gives
+            per-corpus metrics ``eval_<corpus>_<metric>`` plus ``eval_combined_score``.
+        data_collator (*optional*): defaults to :class:`FeatureSetCollator` over all datasets.
+        compute_metrics (*optional*): defaults to :func:`mtaffect.metrics.make_compute_metrics`;
+            it receives ``EvalPrediction`` whose ``predictions`` is a dict output name ->
+            array and ``label_ids`` a dict label column -> array. Pass ``False`` for loss only.
+        **kwargs: any other ``Trainer`` argument (callbacks, optimizers, model_init...).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module | None = None,
+        args: MultiTaskTrainingArguments | None = None,
+        data_collator: Callable[..., Any] | None = None,
+        train_dataset: Mapping[str, Any] | Any | None = None,
+        eval_dataset: Mapping[str, Any] | Any | None = None,
+        compute_metrics: Callable[..., dict[str, float]] | bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if args is None:
+            args = MultiTaskTrainingArguments(output_dir="trainer_output")
+        if not isinstance(args, MultiTaskTrainingArguments):
+            raise TypeError(
+                f"MultiTaskTrainer needs MultiTaskTrainingArguments, got {type(args).__name__}: build "
+                "MultiTaskTrainingArguments(...) with the same fields (it subclasses TrainingArguments)."
+            )
+        if args.remove_unused_columns:
+            logger.warning("remove_unused_columns=True would drop label columns; MultiTaskTrainer sets it to False.")
+            args.remove_unused_columns = False
+        train_dataset = _as_corpora(train_dataset, "train_dataset") if train_dataset is not None else None
+        if isinstance(eval_dataset, Mapping):
+            eval_dataset = _as_corpora(eval_dataset, "eval_dataset")
+        elif eval_dataset is not None:
+            eval_dataset = _numpy_format(eval_dataset)
+        if data_collator is None:
+            datasets = list((train_dataset or {}).values())
+            if isinstance(eval_dataset, Mapping):
+                datasets += list(eval_dataset.values())
+            elif eval_dataset is not None:
+                datasets.append(eval_dataset)
+            data_collator = FeatureSetCollator.for_datasets(datasets)
+        if compute_metrics is None:
+            compute_metrics = make_compute_metrics()
+        elif compute_metrics is False:
+            compute_metrics = None
+        self.train_batch_sampler: MultiCorpusBatchSampler | None = None
+        self._loss_sums: torch.Tensor | None = None
+        self._loss_counts = [0] * len(LOSS_TERMS)
+        super().__init__(
+            model=model,
+            args=args,
+            data_collator=data_collator,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            compute_metrics=compute_metrics,
+            **kwargs,
+        )
+        if self.args.label_names is None:
+            # Every batch carries every gold column (masked where unknown), which the metrics need.
+            self.label_names = list(GOLD_LABEL_COLUMNS)
+        self.add_callback(_SamplerEpochCallback(self))
+        self.apply_config_overrides(self.model)
+
+    # ---- model config ------------------------------------------------------------------
+
+    def apply_config_overrides(self, model: nn.Module | None) -> None:
+        """Write the loss settings the arguments set explicitly into ``model.config``."""
+        config = getattr(model, "config", None)
+        overrides = self.args.model_config_overrides()
+        if config is None or not overrides:
+            return
+        for name, value in overrides.items():
+            if not hasattr(config, name):
+                raise ValueError(
+                    f"MultiTaskTrainingArguments.{name} is set but the model config has no {name!r}; "
+                    "use an MTAffectConfig model or leave the argument unset."
+                )
+            if name == "task_loss_weights":
+                tasks = list(getattr(config, "tasks", value))
+                unused = sorted(set(value) - set(tasks))
+                if unused:
+                    logger.warning(f"task_loss_weights names tasks the model does not have: {unused}.")
+                value = {task: float(value.get(task, 1.0)) for task in tasks}
+            setattr(config, name, value)
+        logger.info(f"Model config overridden by the training arguments: {overrides}")
+
+    def call_model_init(self, trial: Any = None) -> nn.Module:
+        model = super().call_model_init(trial)
+        if hasattr(self, "args"):
+            self.apply_config_overrides(model)
+        return model
+
+    # ---- training data -----------------------------------------------------------------
+
+    def get_train_batch_sampler(self, dataset: CorpusConcatDataset) -> MultiCorpusBatchSampler:
+        """The batch sampler of the training corpora; override to change the sampling."""
+        args = self.args
+        feature_sets = {}
+        for name, corpus in zip(dataset.names, dataset.datasets):
+            sets = _feature_sets_of(corpus)
+            if len(sets) != 1:
+                raise ValueError(
+                    f"Training corpus {name!r} holds several feature sets {sets}; split it by feature set "
+                    "(e.g. corpus.filter(lambda r: r['feature_set'] == ...)) so each batch has one."
+                )
+            feature_sets[name] = sets[0]
+        return MultiCorpusBatchSampler(
+            dataset.corpus_sizes(),
+            batch_size=self._train_batch_size,
+            sampling=args.corpus_sampling,
+            temperature=args.sampling_temperature,
+            composition=args.batch_composition,
+            feature_sets=feature_sets,
+            drop_last=args.dataloader_drop_last,
+            seed=args.data_seed if args.data_seed is not None else args.seed,
+            num_replicas=self.accelerator.num_processes,
+            rank=self.accelerator.process_index,
+        )
+
+    def get_train_dataloader(self) -> DataLoader:
+        if self.train_dataset is None:
+            raise ValueError("MultiTaskTrainer: training needs train_dataset (a dict corpus name -> Dataset).")
+        dataset = CorpusConcatDataset(self.train_dataset)
+        sampler = self.get_train_batch_sampler(dataset)
+        args = self.args
+        params: dict[str, Any] = {
+            "batch_sampler": sampler,
+            "collate_fn": self.data_collator,
+            "num_workers": args.dataloader_num_workers,
+            "pin_memory": args.dataloader_pin_memory,
+            "persistent_workers": args.dataloader_persistent_workers,
+            "worker_init_fn": partial(seed_worker, num_workers=args.dataloader_num_workers, rank=args.process_index),
+        }
+        if args.dataloader_num_workers > 0:
+            params["prefetch_factor"] = args.dataloader_prefetch_factor
+            if args.dataloader_multiprocessing_context is not None:
+                params["multiprocessing_context"] = args.dataloader_multiprocessing_context
+        # even_batches=True would pad the epoch with recycled examples; the sampler already
+        # gives every rank the same number of batches. Evaluation needs it True again.
+        even_batches = self.accelerator.even_batches
+        self.accelerator.even_batches = False
+        try:
+            dataloader = self.accelerator.prepare(DataLoader(dataset, **params))
+        finally:
+            self.accelerator.even_batches = even_batches
+        # The sampler is rank-aware: make accelerate's BatchSamplerShard a pass-through.
+        shard = getattr(dataloader, "batch_sampler", None)
+        if shard is not sampler and getattr(shard, "batch_sampler", None) is sampler:
+            shard.num_processes = 1
+            shard.process_index = 0
+        self.train_batch_sampler = sampler
+        return dataloader
+
+    # ---- loss logging ------------------------------------------------------------------
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        loss, outputs = super().compute_loss(
+            model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch
+        )
+        if model.training:
+            task_losses = outputs.get("task_losses") if isinstance(outputs, Mapping) else None
+            if task_losses:
+                self._accumulate_task_losses(task_losses, loss)
+        return (loss, outputs) if return_outputs else loss
+
+    def _accumulate_task_losses(self, task_losses: Mapping[str, torch.Tensor], loss: torch.Tensor) -> None:
+        # Sums stay on the device; counts are host ints (presence is known from the dict keys).
+        if self._loss_sums is None or self._loss_sums.device != loss.device:
+            self._loss_sums = torch.zeros(len(LOSS_TERMS), device=loss.device, dtype=torch.float32)
+        present = [i for i, term in enumerate(LOSS_TERMS) if term in task_losses]
+        if not present:
+            return
+        values = torch.stack([task_losses[LOSS_TERMS[i]].detach().float() for i in present])
+        self._loss_sums.index_add_(0, torch.tensor(present, device=loss.device), values)
+        for i in present:
+            self._loss_counts[i] += 1
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Add ``loss_<task>`` / ``loss_<task>_weak`` to the training logs (every process reduces)."""
+        if "loss" in logs and self.model is not None:
+            device = self.args.device
+            sums = self._loss_sums.to(device) if self._loss_sums is not None else torch.zeros(len(LOSS_TERMS), device=device)
+            totals = torch.stack([sums, torch.tensor(self._loss_counts, dtype=torch.float32, device=device)])
+            if self.accelerator.num_processes > 1:
+                totals = self.accelerator.reduce(totals, reduction="sum")
+            totals = totals.cpu().numpy()
+            for i, term in enumerate(LOSS_TERMS):
+                if totals[1, i] > 0:
+                    logs[f"loss_{term}"] = round(float(totals[0, i] / totals[1, i]), 6)
+            if self._loss_sums is not None:
+                self._loss_sums.zero_()
+            self._loss_counts = [0] * len(LOSS_TERMS)
+        super().log(logs, start_time)
+
+    # ---- evaluation --------------------------------------------------------------------
+
+    def prediction_step(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        prediction_loss_only: bool,
+        ignore_keys: list[str] | None = None,
+    ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor] | None, dict[str, torch.Tensor] | None]:
+        """Loss, predictions by output name and labels by column name (dicts, not tuples).
+
+        The model's tuple output drops disabled tasks' ``None`` fields, so positions would
+        depend on the config; names do not.
+        """
+        inputs = self._prepare_inputs(inputs)
+        missing = [name for name in self.label_names if name not in inputs]
+        if missing:
+            raise ValueError(
+                f"An evaluation batch lacks label columns {missing}: every batch must carry every label "
+                "column (masked where unknown), as MTAffectCollator produces."
+            )
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
+        loss = loss.detach().mean() if loss is not None else None
+        if prediction_loss_only:
+            return loss, None, None
+        ignore = set(ignore_keys or ())
+        predictions = {
+            name: outputs[name].detach()
+            for name in OUTPUT_NAMES
+            if name not in ignore and outputs.get(name) is not None
+        }
+        labels = {name: inputs[name] for name in self.label_names}
+        return loss, predictions or None, labels
+
+    def evaluate(
+        self,
+        eval_dataset: Any | Mapping[str, Any] | None = None,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "eval",
+    ) -> dict[str, float]:
+        """Evaluate; a dict of corpora gives ``<prefix>_<corpus>_*`` metrics plus the aggregates.
+
+        Aggregates: ``<prefix>_combined_score`` (mean over corpora of their primary score,
+        :func:`mtaffect.metrics.primary_score`; absent if no corpus has one) and
+        ``<prefix>_loss`` (mean of the per-corpus losses). The whole dict is logged once and
+        passed once to ``on_evaluate`` (so ``EarlyStoppingCallback`` sees the aggregate).
+        """
+        override = eval_dataset is not None
+        datasets = eval_dataset if override else self.eval_dataset
+        if not isinstance(datasets, Mapping):
+            return super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+        if override:
+            datasets = _as_corpora(datasets, "eval_dataset")
+        self._memory_tracker.start()
+        metrics: dict[str, float] = {}
+        per_corpus: dict[str, dict[str, float]] = {}
+        total_batch_size = self.args.eval_batch_size * self.args.world_size
+        for name, dataset in datasets.items():
+            prefix = f"{metric_key_prefix}_{name}"
+            start_time = time.time()
+            dataloader = self.get_eval_dataloader(dataset if override else name)
+            output = self.evaluation_loop(
+                dataloader,
+                description=f"Evaluation on {name}",
+                prediction_loss_only=True if self.compute_metrics is None else None,
+                ignore_keys=ignore_keys,
+                metric_key_prefix=prefix,
+            )
+            output.metrics.update(
+                speed_metrics(
+                    prefix,
+                    start_time,
+                    num_samples=output.num_samples,
+                    num_steps=math.ceil(output.num_samples / total_batch_size),
+                )
+            )
+            per_corpus[name] = output.metrics
+            metrics.update(output.metrics)
+        metrics.update(self.combine_corpus_metrics(per_corpus, metric_key_prefix))
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        self._memory_tracker.stop_and_update_metrics(metrics)
+        return metrics
+
+    def combine_corpus_metrics(
+        self, per_corpus: Mapping[str, Mapping[str, float]], metric_key_prefix: str = "eval"
+    ) -> dict[str, float]:
+        """Aggregate metrics over corpora (override to weigh corpora differently)."""
+        scores, losses = [], []
+        for name, metrics in per_corpus.items():
+            prefix = f"{metric_key_prefix}_{name}_"
+            score = metrics.get(prefix + PRIMARY_SCORE_KEY)
+            if score is None:
+                score = primary_score(metrics, prefix=prefix)
+            if score is not None and math.isfinite(score):
+                scores.append(score)
+            loss = metrics.get(prefix + "loss")
+            if loss is not None and math.isfinite(loss):
+                losses.append(loss)
+        combined: dict[str, float] = {}
+        if scores:
+            combined[f"{metric_key_prefix}_{COMBINED_SCORE}"] = float(np.mean(scores))
+        if losses:
+            combined[f"{metric_key_prefix}_loss"] = float(np.mean(losses))
+        return combined
+
+
+def _numpy_format(dataset: Any) -> Any:
+    """Rows as numpy arrays: the collator's fast path (python lists of floats are ~10x slower)."""
+    with_format = getattr(dataset, "with_format", None)
+    if with_format is None or getattr(dataset, "format", {}).get("type") == "numpy":
+        return dataset
+    return with_format("numpy")
+
+
+def _as_corpora(datasets: Any, argument: str) -> dict[str, Any]:
+    """Normalise a dict / DatasetDict / single Dataset to a dict name -> numpy-formatted Dataset."""
+    if isinstance(datasets, Mapping):
+        corpora = dict(datasets)
+    elif hasattr(datasets, "__len__") and hasattr(datasets, "__getitem__"):
+        name = get_corpus_info(datasets).corpus if hasattr(datasets, "info") else "corpus"
+        corpora = {name if name != "unknown" else "corpus": datasets}
+    else:
+        raise ValueError(f"{argument} must be a dict corpus name -> Dataset, got {type(datasets).__name__}.")
+    if not corpora:
+        raise ValueError(f"{argument} is empty: give at least one corpus.")
+    for name, dataset in corpora.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{argument} keys must be corpus names (non-empty str), got {name!r}.")
+        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+            raise ValueError(f"{argument}[{name!r}] is a {type(dataset).__name__}, expected a datasets.Dataset.")
+        if len(dataset) == 0:
+            raise ValueError(f"{argument}[{name!r}] is empty.")
+    return {name: _numpy_format(dataset) for name, dataset in corpora.items()}
