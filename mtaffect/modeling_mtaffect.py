@@ -537,8 +537,8 @@ def masked_emotion_loss(
     single = rows & ~multilabel
     if single_label_loss == "bce":
         multilabel, single = rows, torch.zeros_like(rows)
-    weight = row_weight if row_weight is not None else torch.ones_like(targets[:, 0])
     targets = targets.to(logits.dtype)
+    weight = row_weight.to(logits.dtype) if row_weight is not None else torch.ones_like(targets[:, 0])
 
     parts: list[tuple[torch.Tensor, int]] = []  # (mean loss, number of rows)
     if multilabel.any():
@@ -721,7 +721,7 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
             loss = sum(0.0 * output.sum() for output in outputs.values())
             weak_weight = self.config.weak_loss_weight
             for task in self.config.tasks:
-                weight = self.config.task_loss_weights[task]
+                weight = (self.config.task_loss_weights or {}).get(task, 1.0)
                 if task in task_losses:
                     loss = loss + weight * task_losses[task]
                 if f"{task}_weak" in task_losses:
