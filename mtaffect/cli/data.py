@@ -1,43 +1,142 @@
-"""``mtaffect data``: inspect (and, with the loaders, convert) unified corpora."""
+"""``mtaffect data``: list the corpus loaders, convert published corpora, describe unified ones.
+
+* ``mtaffect data list`` — registered corpora, their formats and options;
+* ``mtaffect data convert --corpus NAME --input PATH [--format F] --output DIR [--option K=V ...]``
+  — read a corpus as published into a unified corpus folder (``datasets.load_from_disk``
+  opens it memory-mapped);
+* ``mtaffect data describe DIR|NAME [--input PATH ...]`` — splits, sizes, modalities, labels.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
+import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict, load_from_disk
 
 from mtaffect.data.schema import feature_column, feature_dims, get_corpus_info
 from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASSES
 
+_OPTION_HELP = (
+    'a loader option, repeatable: fold=2, aligned=false, features.text=text.npz, transpose=["audio"] '
+    "(values are read as JSON when they parse, else as strings; dotted keys build dicts)"
+)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    data = subparsers.add_parser("data", help="describe or convert corpora")
+    data = subparsers.add_parser("data", help="list, convert or describe corpora")
     commands = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+
     describe = commands.add_parser(
         "describe", help="print a corpus' splits, sizes, modalities, tasks and label distributions"
     )
     describe.add_argument(
         "corpus",
-        help="a saved unified corpus (folder from save_to_disk) or a synthetic corpus name, e.g. synthetic_mosei",
+        help="a saved unified corpus (folder from `data convert` / save_to_disk), a synthetic corpus name "
+        "(e.g. synthetic_mosei), or a registered corpus name (e.g. meld) with --input",
     )
+    describe.add_argument("--input", help="for a registered corpus name: its published file or folder")
+    describe.add_argument("--format", help="format of --input (detected from the file names when omitted)")
+    describe.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help=_OPTION_HELP)
     describe.set_defaults(func=_describe)
+
+    convert = commands.add_parser(
+        "convert",
+        help="read a corpus as published (MMSA/MulT pickles, CMU-SDK .csd, MUStARD, MELD) into a unified "
+        "corpus folder (Arrow, opened memory-mapped by datasets.load_from_disk)",
+    )
+    convert.add_argument("--corpus", required=True, help="corpus name (see `mtaffect data list`)")
+    convert.add_argument("--input", required=True, help="the published file or folder")
+    convert.add_argument("--format", help="mmsa, mult, cmu_sdk, mustard or meld (detected when omitted)")
+    convert.add_argument("--output", required=True, help="folder to create (must not exist, or be empty)")
+    convert.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help=_OPTION_HELP)
+    convert.add_argument(
+        "--overwrite", action="store_true", help="replace a converted corpus already in --output (nothing else)"
+    )
+    convert.set_defaults(func=_convert)
+
+    listing = commands.add_parser("list", help="list the registered corpora, their formats and options")
+    listing.set_defaults(func=_list)
     data.set_defaults(func=lambda args: data.print_help() or 0)
 
 
-def _load(name_or_path: str) -> DatasetDict:
-    from mtaffect.data.corpora.synthetic import SPECS, make_synthetic_corpus
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """``["fold=2", "features.text=a.npz"]`` -> ``{"fold": 2, "features": {"text": "a.npz"}}``.
 
-    if name_or_path in SPECS:
-        return make_synthetic_corpus(name_or_path)
+    >>> parse_options(["fold=2", "aligned=False", "features.text=t.npz", "transpose=[\\"audio\\"]"])
+    {'fold': 2, 'aligned': False, 'features': {'text': 't.npz'}, 'transpose': ['audio']}
+    """
+    options: dict[str, Any] = {}
+    literals = {"True": True, "False": False, "None": None}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--option {item!r}: expected KEY=VALUE.")
+        value: Any
+        if raw in literals:
+            value = literals[raw]
+        else:
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError:
+                value = raw
+        *parents, leaf = key.split(".")
+        target = options
+        for parent in parents:
+            node = target.setdefault(parent, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--option {item!r}: {parent!r} was already given a value.")
+            target = node
+        target[leaf] = value
+    return options
+
+
+def _list(args: argparse.Namespace) -> int:
+    from mtaffect.data.corpora import list_corpora
+
+    for entry in list_corpora():
+        print(f"{entry.corpus} ({entry.format}): {entry.description}")
+        for option in entry.options:
+            print(f"    {option.name}={option.default!r}  {option.help}")
+    return 0
+
+
+def _load(name_or_path: str, args: argparse.Namespace | None = None) -> DatasetDict:
+    from mtaffect.data.corpora import corpus_names, list_corpora, load_corpus
+
+    options = parse_options(getattr(args, "option", None) or [])
+    source = getattr(args, "input", None)
+    format = getattr(args, "format", None)
     path = Path(name_or_path)
-    if not path.exists():
+    if source is None and path.exists():
+        loaded = load_from_disk(str(path))
+        return loaded if isinstance(loaded, DatasetDict) else DatasetDict({"data": loaded})
+    names = corpus_names()
+    name = name_or_path.lower()
+    if name not in names:
         raise FileNotFoundError(
-            f"{path}: no such corpus folder (or synthetic corpus name: {', '.join(sorted(SPECS))})."
+            f"{path}: no such corpus folder, and not a registered corpus name ({', '.join(names)})."
         )
-    loaded = load_from_disk(str(path))
-    return loaded if isinstance(loaded, DatasetDict) else DatasetDict({"data": loaded})
+    entries = [e for e in list_corpora() if e.corpus == name]
+    if source is None and all(e.needs_path for e in entries):
+        formats = "\n".join(
+            f"  {e.format}: {e.description}\n    options: " + ", ".join(f"{o.name}={o.default!r}" for o in e.options)
+            for e in entries
+        )
+        raise ValueError(
+            f"{name} is read from its published files: pass --input PATH (and --format / --option KEY=VALUE "
+            f"as needed). Formats:\n{formats}"
+        )
+    return load_corpus(name, source, format, **options)
 
 
 def describe_corpus(corpus: DatasetDict) -> str:
@@ -47,6 +146,8 @@ def describe_corpus(corpus: DatasetDict) -> str:
     first = next(iter(corpus.values()))
     dims = feature_dims(first.features)
     lines.append("modalities: " + ", ".join(f"{m} (D={d})" for m, d in dims.items()))
+    if info.tasks:
+        lines.append("gold tasks: " + ", ".join(info.tasks))
     if info.replaced_nonfinite:
         lines.append(f"non-finite feature values replaced by the loader: {info.replaced_nonfinite}")
     for split_name, split in corpus.items():
@@ -55,17 +156,31 @@ def describe_corpus(corpus: DatasetDict) -> str:
     return "\n".join(lines)
 
 
+def _sequence_lengths(split: Dataset, column: str) -> np.ndarray:
+    """Frames per example, from the Arrow offsets (no feature value is read)."""
+    chunks = []
+    for chunk in split.data.column(column).chunks:
+        storage = chunk.storage if isinstance(chunk, pa.ExtensionArray) else chunk
+        chunks.append(pc.list_value_length(storage).to_numpy(zero_copy_only=False))
+    lengths = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
+    if split._indices is not None:  # a selected / shuffled view
+        lengths = lengths[np.asarray(split._indices.column(0))]
+    return lengths
+
+
 def _split_summary(split: Dataset, dims: dict[str, int]) -> list[str]:
     if split.num_rows == 0:
         return ["(empty)"]
-    table = split.with_format("numpy")
     lines = []
     for modality in dims:
-        lengths = np.asarray([len(x) for x in table[feature_column(modality)]])
+        lengths = _sequence_lengths(split, feature_column(modality))
         lines.append(
             f"{modality}: length min/median/max {lengths.min()}/{int(np.median(lengths))}/{lengths.max()}"
             + (f", {int((lengths == 0).sum())} empty" if (lengths == 0).any() else "")
         )
+    label_columns = [c for c in split.column_names if c.startswith(("emotion", "sentiment", "sarcasm"))]
+    # One slice per column set: datasets 5 answers np.asarray(ds["col"]) row by row.
+    table = split.select_columns(label_columns).with_format("numpy")[:]
     emotion_mask = np.asarray(table["emotion_mask"])
     if emotion_mask.any():
         known = emotion_mask.any(1)
@@ -103,5 +218,69 @@ def _split_summary(split: Dataset, dims: dict[str, int]) -> list[str]:
 
 
 def _describe(args: argparse.Namespace) -> int:
-    print(describe_corpus(_load(args.corpus)))
+    print(describe_corpus(_load(args.corpus, args)))
     return 0
+
+
+def convert_corpus(
+    corpus: str,
+    input: str | Path,
+    output: str | Path,
+    format: str | None = None,
+    overwrite: bool = False,
+    **options: Any,
+) -> DatasetDict:
+    """Convert a published corpus into ``output`` (a ``save_to_disk`` folder) and open it.
+
+    The conversion goes to a scratch folder next to ``output`` and is renamed into place at
+    the end, so an error leaves no partial ``output`` (and no second copy in the datasets
+    cache). ``output`` must not exist or be empty; with ``overwrite`` it may hold an earlier
+    conversion (a folder with ``dataset_dict.json``), never anything else.
+    """
+    from mtaffect.data.corpora import load_corpus
+
+    output = Path(output).expanduser()
+    replacing = _check_output(output, overwrite)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}.converting-", dir=output.parent))
+    try:
+        converted = load_corpus(corpus, input, format, cache_dir=scratch / "cache", **options)
+        converted.save_to_disk(str(scratch / "corpus"))
+        del converted
+        if replacing:
+            output.rename(scratch / "previous")
+        elif output.exists():
+            output.rmdir()  # empty, checked above
+        (scratch / "corpus").rename(output)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return load_from_disk(str(output))
+
+
+def _convert(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    corpus = convert_corpus(
+        args.corpus, args.input, args.output, args.format, args.overwrite, **parse_options(args.option)
+    )
+    elapsed = time.perf_counter() - started
+    print(describe_corpus(corpus))
+    print(f"\nconverted in {elapsed:.1f} s -> {args.output} (open it with datasets.load_from_disk)")
+    return 0
+
+
+def _check_output(output: Path, overwrite: bool) -> bool:
+    """Whether ``output`` holds a converted corpus to replace; refuses anything else non-empty."""
+    if not output.exists():
+        return False
+    if not output.is_dir():
+        raise FileExistsError(f"{output}: exists and is not a folder; choose another --output.")
+    if not any(output.iterdir()):
+        return False
+    if not overwrite:
+        raise FileExistsError(f"{output}: exists and is not empty; choose another --output or pass --overwrite.")
+    if not (output / "dataset_dict.json").is_file():
+        raise FileExistsError(
+            f"{output}: not a converted corpus (no dataset_dict.json), so --overwrite will not replace it. "
+            "Nothing was deleted."
+        )
+    return True

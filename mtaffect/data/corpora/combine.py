@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
 
-from mtaffect.data.schema import feature_dims, get_corpus_info, validate_corpus
+from mtaffect.data.corpora.base import check_corpus
+from mtaffect.data.schema import feature_dims, get_corpus_info
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def combine_corpora(
     feature_set_dims: dict[str, tuple[str, dict[str, int]]] = {}
     combined: dict[str, dict[str, Dataset]] = {split: {} for split in splits}
     for name, corpus in named.items():
-        validate_corpus(corpus, check_finite=check_finite)
+        check_corpus(corpus, check_finite=check_finite)
         for split in splits:
             dataset = _split(corpus, split)
             if dataset is None:

@@ -54,7 +54,7 @@ OPTIONS = {
     "missing_features": "'error' (default) or 'drop' utterances absent from a feature file",
     "extract_text": "None = extract text features only when features is None; True/False forces it",
     "extractor": "options passed to mtaffect.data.extract.TextExtractor",
-    "feature_set": "feature-set name (default: extract-<extractor> or meld-user-<dims>)",
+    "feature_set": "feature-set name (default: the extractor's name or meld-user-<dims>)",
 }
 
 _C1 = {code: bytes([code]).decode("cp1252") for code in range(0x80, 0xA0) if code not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}

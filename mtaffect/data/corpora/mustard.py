@@ -59,7 +59,7 @@ OPTIONS = {
     "missing_features": "'error' (default) or 'drop' utterances absent from a feature file",
     "extract_text": "None = extract text features only when features is None; True/False forces it",
     "extractor": "options passed to mtaffect.data.extract.TextExtractor",
-    "feature_set": "feature-set name (default: extract-<extractor> or mustard-user-<dims>)",
+    "feature_set": "feature-set name (default: the extractor's name or mustard-user-<dims>)",
 }
 
 

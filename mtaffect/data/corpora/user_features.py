@@ -252,15 +252,16 @@ class FeatureProvider:
         self.dims = {m: self.dims[m] for m in MODALITIES if m in self.dims}
         self.dropped = 0
 
-    def extractors(self) -> dict[str, str]:
+    def extractors(self) -> dict[str, Any]:
         described = {m: f"user:{s.describe()}" for m, s in self.sources.items()}
         if self.extractor is not None:
-            described["text"] = f"extract:{self.extractor.name}"
+            describe = getattr(self.extractor, "describe", None)
+            described["text"] = describe() if callable(describe) else {"name": self.extractor.name}
         return {m: described[m] for m in self.dims}
 
     def default_feature_set(self, corpus: str) -> str:
         if self.extractor is not None and not self.sources:
-            return f"extract-{self.extractor.name}"
+            return str(self.extractor.name)  # as mtaffect.data.extract.feature_set_name names it
         return f"{corpus}-user-" + "-".join(f"{m[0]}{d}" for m, d in self.dims.items())
 
     def fill(self, split: str, keys: list[list[str]], texts: list[str]) -> tuple[dict[str, list[np.ndarray]], list[bool]]:
