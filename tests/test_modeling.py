@@ -545,3 +545,14 @@ def test_return_dict_false_gives_a_tuple(batches):
     assert isinstance(as_tuple, tuple)
     torch.testing.assert_close(as_tuple[0], as_output.loss)
     torch.testing.assert_close(as_tuple[1], as_output.sarcasm_logits)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("encoder_type", ["transformer", "bilstm"])
+def test_cuda_model_takes_cpu_batches(encoder_type, batches):
+    model = make_model(encoder_type=encoder_type, fusion="late").to("cuda")
+    batch = batches["synthetic_meld"]
+    output = model(**{k: v.cuda() if isinstance(v, torch.Tensor) else v for k, v in batch.items()})
+    output.loss.backward()
+    assert output.emotion_logits.device.type == "cuda"
+    assert len(model.predict(batch)) == len(batch["emotion"])  # predict moves CPU inputs to the model
