@@ -288,7 +288,7 @@ class MTAffectPreTrainedModel(PreTrainedModel):
 
 
 # --------------------------------------------------------------------------------------
-# The shared encoder: projections -> modality encoders -> missing modalities -> fusion
+# 3. The shared encoder: projections -> modality encoders -> missing modalities -> fusion
 # --------------------------------------------------------------------------------------
 
 
