@@ -57,9 +57,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     options = parser.add_argument_group("format options")
     options.add_argument(
-        "--mustard-split",
-        default="speaker_independent",
-        choices=("speaker_independent", "all", "fold0", "fold1", "fold2", "fold3", "fold4"),
+        "--protocol",
+        default="fold",
+        choices=("fold", "speaker_independent"),
+        help="mustard: 5-fold CV from split_indices.p, or FRIENDS as test",
+    )
+    options.add_argument("--fold", type=int, default=0, help="mustard: fold 0-4 with --protocol fold")
+    options.add_argument(
+        "--validation-fraction", type=float, default=0.1, help="mustard: share of train set aside as validation"
     )
     options.add_argument("--sentiment-scale", type=float, help="mmsa-fet: factor onto [-3, 3] (default: auto)")
     options.add_argument("--name", help="text: corpus name (default: file stem)")
@@ -79,7 +84,13 @@ def _read(args: argparse.Namespace):
     if args.format == "meld":
         return corpus.read_meld(args.source, media_dir=args.media_dir)
     if args.format == "mustard":
-        return corpus.read_mustard(args.source, media_dir=args.media_dir, split=args.mustard_split)
+        return corpus.read_mustard(
+            args.source,
+            media_dir=args.media_dir,
+            protocol=args.protocol,
+            fold=args.fold,
+            validation_fraction=args.validation_fraction,
+        )
     if args.format == "mmsa-fet":
         return corpus.read_mmsa_fet(args.source, sentiment_scale=args.sentiment_scale)
     return corpus.read_text_table(

@@ -35,7 +35,16 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from datasets import Dataset, DatasetDict, DatasetInfo, Features, NamedSplit, Value, concatenate_datasets
+from datasets import (
+    Dataset,
+    DatasetDict,
+    DatasetInfo,
+    Features,
+    List,
+    NamedSplit,
+    Value,
+    concatenate_datasets,
+)
 from datasets.arrow_writer import ArrowWriter
 from datasets.features.features import Array2DExtensionType
 
@@ -91,7 +100,8 @@ class RawExample:
 
     ``audio`` may be an audio file or a video (its audio track is used); ``labels`` holds
     unified-schema label columns (missing ones stay unknown); ``extra`` holds the corpus'
-    extra float columns (e.g. CH-SIMS' unimodal ``sentiment_T``).
+    extra columns (declared with their types in ``RawCorpus.extra_features``, e.g. CH-SIMS'
+    unimodal ``sentiment_T`` or MELD's ``dialogue_id``).
     """
 
     id: str
@@ -101,7 +111,7 @@ class RawExample:
     audio: str | None = None
     video: str | None = None
     labels: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def input_for(self, modality: str) -> Any:
         return {"text": self.text, "audio": self.audio, "visual": self.video}[modality]
@@ -116,7 +126,7 @@ class RawCorpus:
     tasks: list[str]
     emotion_labels: list[str] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
-    extra_columns: tuple[str, ...] = ()
+    extra_features: dict[str, Any] = field(default_factory=dict)
     source: str = ""
 
     def splits(self) -> list[str]:
@@ -170,7 +180,6 @@ def _require_columns(path: Path, frame: Any, columns: Sequence[str]) -> None:
         raise RawCorpusError(path, f"missing column(s) {missing}; found {list(frame.columns)}")
 
 
-_MELD_FILES = {"train": "train_sent_emo.csv", "validation": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}
 _MELD_CLIP_DIRS = {
     "train": ("train_splits", "train/train_splits", "train"),
     "validation": ("dev_splits_complete", "dev/dev_splits_complete", "dev", "validation"),
@@ -178,51 +187,42 @@ _MELD_CLIP_DIRS = {
 }
 
 
-def meld_labels(emotion: str, sentiment: str) -> dict[str, Any]:
-    """Unified labels of one MELD row: 7 single-label emotions and a -1/0/1 sentiment class."""
-    labels = unknown_labels()
-    index = EMOTION_LABELS.index(normalize_emotion(emotion))
-    labels["emotion"] = [1.0 if i == index else 0.0 for i in range(len(EMOTION_LABELS))]
-    labels["emotion_mask"] = [True] * len(EMOTION_LABELS)
-    cls = SENTIMENT_CLASSES.index(sentiment.strip().lower())
-    labels["sentiment"] = SENTIMENT_CLASS_SCORES[cls]
-    labels["sentiment_mask"] = True
-    labels["sentiment_class"] = cls
-    return labels
-
-
 def read_meld(csv_dir: str | Path, media_dir: str | Path | None = None) -> RawCorpus:
     """MELD: ``train/dev/test_sent_emo.csv`` in ``csv_dir``; clips ``diaX_uttY.mp4`` under ``media_dir``.
 
-    ``media_dir`` may hold the clips of each split in MELD.Raw's folders
-    (``train_splits``, ``dev_splits_complete``, ``output_repeated_splits_test``, optionally
-    under ``train/``, ``dev/``, ``test/``) or, for a single split, directly. Dialogue ids
-    restart in every split, so ids (``dia0_utt0``) are unique within a split only.
+    The CSVs are parsed by the MELD loader (:func:`mtaffect.data.corpora.meld.read_meld_csv`:
+    encoding repair, checked labels), so ids, splits, labels and extra columns
+    (``dialogue_id``, ``utterance_id``) are the same as ``load_corpus("meld", ...)``. A split
+    whose CSV is absent is left out. ``media_dir`` may hold each split's clips in MELD.Raw's
+    folders (``train_splits``, ``dev_splits_complete``, ``output_repeated_splits_test``,
+    optionally under ``train/``, ``dev/``, ``test/``) or, for a single split, directly.
+    Dialogue ids restart in every split, so ids (``dia0_utt0``) are unique within a split only.
     """
+    from mtaffect.data.corpora.meld import MELD_FILES, read_meld_csv
+
     csv_dir = Path(csv_dir)
     if not csv_dir.is_dir():
         raise RawCorpusError(csv_dir, "MELD needs the folder holding train/dev/test_sent_emo.csv")
-    found = {split: csv_dir / name for split, name in _MELD_FILES.items() if (csv_dir / name).is_file()}
+    found = {split: csv_dir / name for split, (_, name) in MELD_FILES.items() if (csv_dir / name).is_file()}
     if not found:
-        raise RawCorpusError(csv_dir, f"none of {sorted(_MELD_FILES.values())} is there")
-    columns = ("Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID")
+        raise RawCorpusError(csv_dir, f"none of {sorted(name for _, name in MELD_FILES.values())} is there")
+    full_mask = [True] * len(EMOTION_LABELS)
     examples = []
     for split, path in found.items():
-        frame = _read_csv(path, dtype=str)
-        _require_columns(path, frame, columns)
         clip_dir = _meld_clip_dir(Path(media_dir), split) if media_dir is not None else None
-        for row_number, row in enumerate(frame.itertuples(index=False), start=2):
-            record = row._asdict()
-            clip = f"dia{record['Dialogue_ID'].strip()}_utt{record['Utterance_ID'].strip()}"
-            try:
-                labels = meld_labels(record["Emotion"], record["Sentiment"])
-            except ValueError as error:
-                raise RawCorpusError(path, f"line {row_number}: {error}") from error
-            media = str(clip_dir / f"{clip}.mp4") if clip_dir is not None else None
+        for row in read_meld_csv(path):
+            labels = unknown_labels()
+            labels["emotion"] = [float(name == row["emotion"]) for name in EMOTION_LABELS]
+            labels["emotion_mask"] = full_mask
+            labels["sentiment"] = SENTIMENT_CLASS_SCORES[row["sentiment"]]
+            labels["sentiment_mask"] = True
+            labels["sentiment_class"] = row["sentiment"]
+            media = str(clip_dir / f"{row['id']}.mp4") if clip_dir is not None else None
             examples.append(
                 RawExample(
-                    id=clip, split=split, text=record["Utterance"], speaker=record["Speaker"],
+                    id=row["id"], split=split, text=row["text"], speaker=row["speaker"],
                     audio=media, video=media, labels=labels,
+                    extra={"dialogue_id": row["dialogue_id"], "utterance_id": row["utterance_id"]},
                 )
             )
     return RawCorpus(
@@ -230,7 +230,12 @@ def read_meld(csv_dir: str | Path, media_dir: str | Path | None = None) -> RawCo
         examples=examples,
         tasks=["emotion", "sentiment"],
         emotion_labels=list(EMOTION_LABELS),
-        notes={"sentiment": "MELD's 3 classes stored as scores -1/0/1 with sentiment_class"},
+        notes={
+            "format": "meld",
+            "split_names": {"validation": "dev"},
+            "sentiment_scores": dict(zip(SENTIMENT_CLASSES, SENTIMENT_CLASS_SCORES)),
+        },
+        extra_features={"dialogue_id": Value("int64"), "utterance_id": Value("int64")},
         source=str(csv_dir),
     )
 
@@ -244,80 +249,97 @@ def _meld_clip_dir(media_dir: Path, split: str) -> Path:
     return media_dir
 
 
-_MUSTARD_SPLITS = ("speaker_independent", "all", "fold0", "fold1", "fold2", "fold3", "fold4")
-
-
 def read_mustard(
-    path: str | Path, media_dir: str | Path | None = None, split: str = "speaker_independent"
+    path: str | Path,
+    media_dir: str | Path | None = None,
+    protocol: str = "fold",
+    fold: int = 0,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
 ) -> RawCorpus:
     """MUStARD: ``sarcasm_data.json`` (``path`` or its folder); clips ``<id>.mp4`` under ``media_dir``.
 
-    ``split``: ``speaker_independent`` (the published protocol: FRIENDS utterances are the
-    test split, the other shows train), ``fold0``..``fold4`` (the speaker-dependent folds of
-    ``split_indices.p`` next to the json: train 552 / test 138), or ``all`` (one ``train`` split).
+    Splits follow the MUStARD loader (:mod:`mtaffect.data.corpora.mustard`), whose parsing
+    functions this reuses: ``protocol="fold"`` takes fold ``fold`` of ``split_indices.p``
+    (speaker-dependent 5-fold CV); ``"speaker_independent"`` makes every FRIENDS utterance
+    the test set. ``validation_fraction`` of train is set aside as validation (stratified,
+    hash-ordered by id with ``seed``; 0 = none). ``media_dir`` may be MUStARD's
+    ``utterances_final`` folder or its parent.
     """
+    from mtaffect.data.corpora.mustard import (
+        JSON_NAME,
+        SPEAKER_INDEPENDENT_TEST_SHOW,
+        SPLITS_NAME,
+        carve_validation,
+        read_mustard_json,
+        read_split_indices,
+    )
+
     path = Path(path)
-    json_path = path / "sarcasm_data.json" if path.is_dir() else path
+    json_path = path / JSON_NAME if path.is_dir() else path
     if not json_path.is_file():
-        raise RawCorpusError(json_path, "no such file (MUStARD's sarcasm_data.json)")
-    if split not in _MUSTARD_SPLITS:
-        raise ValueError(f"MUStARD split must be one of {_MUSTARD_SPLITS}, got {split!r}.")
-    try:
-        data = json.loads(json_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RawCorpusError(json_path, f"not valid UTF-8 JSON: {error}") from error
-    if not isinstance(data, dict):
-        raise RawCorpusError(json_path, "expected a JSON object keyed by utterance id")
+        raise RawCorpusError(json_path, f"no such file (MUStARD's {JSON_NAME})")
+    data = read_mustard_json(json_path)
     keys = list(data)
-    test_keys: set[str] = set()
-    if split.startswith("fold"):
-        test_keys = _mustard_fold_test_keys(json_path.parent / "split_indices.p", keys, int(split[-1]))
+    if protocol == "fold":
+        folds = read_split_indices(json_path.parent / SPLITS_NAME, len(keys))
+        if not isinstance(fold, int) or not 0 <= fold < len(folds):
+            raise ValueError(f"fold must be an int in [0, {len(folds) - 1}], got {fold!r}.")
+        train_pos, test_pos = (positions.tolist() for positions in folds[fold])
+        note: dict[str, Any] = {"protocol": "fold", "fold": fold, "num_folds": len(folds)}
+    elif protocol == "speaker_independent":
+        test_pos = [i for i, k in enumerate(keys) if data[k]["show"] == SPEAKER_INDEPENDENT_TEST_SHOW]
+        train_pos = [i for i, k in enumerate(keys) if data[k]["show"] != SPEAKER_INDEPENDENT_TEST_SHOW]
+        note = {"protocol": "speaker_independent", "test_show": SPEAKER_INDEPENDENT_TEST_SHOW}
+    else:
+        raise ValueError(f"protocol must be 'fold' or 'speaker_independent', got {protocol!r}.")
+    train_keys = [keys[i] for i in train_pos]
+    keep, held = carve_validation(train_keys, [bool(data[k]["sarcasm"]) for k in train_keys], validation_fraction, seed)
+    splits = {"train": [train_keys[i] for i in keep]}
+    if validation_fraction > 0:
+        splits["validation"] = [train_keys[i] for i in held]
+    splits["test"] = [keys[i] for i in test_pos]
+
     clip_dir = None
     if media_dir is not None:
         clip_dir = Path(media_dir)
         if (clip_dir / "utterances_final").is_dir():
             clip_dir = clip_dir / "utterances_final"
     examples = []
-    for key in keys:
-        entry = data[key]
-        if not isinstance(entry, dict) or "utterance" not in entry or "sarcasm" not in entry:
-            raise RawCorpusError(json_path, f"entry {key!r} lacks 'utterance' or 'sarcasm'")
-        if split == "speaker_independent":
-            example_split = "test" if str(entry.get("show", "")).upper() == "FRIENDS" else "train"
-        elif split == "all":
-            example_split = "train"
-        else:
-            example_split = "test" if key in test_keys else "train"
-        labels = unknown_labels()
-        labels["sarcasm"] = 1.0 if _as_bool(entry["sarcasm"], json_path, key) else 0.0
-        labels["sarcasm_mask"] = True
-        media = str(clip_dir / f"{key}.mp4") if clip_dir is not None else None
-        examples.append(
-            RawExample(
-                id=str(key), split=example_split, text=str(entry["utterance"]),
-                speaker=str(entry.get("speaker", "")), audio=media, video=media, labels=labels,
+    for split, split_keys in splits.items():
+        for key in split_keys:
+            entry = data[key]
+            labels = unknown_labels()
+            labels["sarcasm"] = float(bool(entry["sarcasm"]))
+            labels["sarcasm_mask"] = True
+            media = str(clip_dir / f"{key}.mp4") if clip_dir is not None else None
+            examples.append(
+                RawExample(
+                    id=str(key), split=split, text=entry["utterance"], speaker=str(entry["speaker"]),
+                    audio=media, video=media, labels=labels,
+                    extra={
+                        "show": str(entry["show"]),
+                        "context": [str(c) for c in entry["context"]],
+                        "context_speakers": [str(c) for c in entry["context_speakers"]],
+                    },
+                )
             )
-        )
     return RawCorpus(
         name="mustard",
         examples=examples,
         tasks=["sarcasm"],
-        notes={"split": split},
+        notes={
+            "format": "mustard",
+            **note,
+            "validation": {"fraction": validation_fraction, "seed": seed, "stratified": True},
+        },
+        extra_features={
+            "show": Value("string"),
+            "context": List(Value("string")),
+            "context_speakers": List(Value("string")),
+        },
         source=str(json_path),
     )
-
-
-def _mustard_fold_test_keys(path: Path, keys: list[str], fold: int) -> set[str]:
-    from mtaffect.data.corpora.safe_pickle import load_pickle
-
-    if not path.is_file():
-        raise RawCorpusError(path, "no such file (MUStARD's split_indices.p, needed for fold splits)")
-    folds = load_pickle(path)
-    try:
-        test_indices = [int(i) for i in folds[fold][1]]
-    except (IndexError, TypeError, ValueError, KeyError) as error:
-        raise RawCorpusError(path, f"expected 5 (train, test) index pairs: {error}") from error
-    return {keys[i] for i in test_indices}
 
 
 def _as_bool(value: Any, path: Path, key: str) -> bool:
@@ -402,7 +424,7 @@ def read_mmsa_fet(root: str | Path, sentiment_scale: float | None = None) -> Raw
         examples=examples,
         tasks=["sentiment"],
         notes=notes,
-        extra_columns=tuple(sorted(extras)),
+        extra_features={name: Value("float32") for name in sorted(extras)},
         source=str(label_path),
     )
 
@@ -512,7 +534,7 @@ def read_text_table(
         name=name or path.stem,
         examples=examples,
         tasks=tasks,
-        emotion_labels=[n for n, m in zip(EMOTION_LABELS, emotion_mask)] if emotion_mask else [],
+        emotion_labels=[n for n, m in zip(EMOTION_LABELS, emotion_mask) if m] if emotion_mask else [],
         source=str(path),
     )
 
@@ -579,8 +601,10 @@ def extract_corpus(
     extractors.sort(key=lambda ex: MODALITIES.index(ex.modality))
     dims = {ex.modality: int(ex.dim) for ex in extractors}
     features = build_features(dims)
-    for name in corpus.extra_columns:
-        features[name] = Value("float32")
+    for name, feature in corpus.extra_features.items():
+        if name in features:
+            raise ValueError(f"Extra column {name!r} of {corpus.name} clashes with a unified-schema column.")
+        features[name] = feature
     info = CorpusInfo(
         corpus=corpus.name,
         feature_set=feature_set_name(extractors),
@@ -681,7 +705,7 @@ def _check_manifest(work_dir: Path, corpus: RawCorpus, extractors: list[Extracto
         "format_version": SHARD_FORMAT_VERSION,
         "corpus": corpus.name,
         "shard_size": shard_size,
-        "extra_columns": list(corpus.extra_columns),
+        "extra_columns": sorted(corpus.extra_features),
         "extractors": [
             {"class": d["class"], "name": d["name"], "dim": d["dim"], "config": d["config"]}
             for d in (ex.describe() for ex in extractors)
@@ -799,8 +823,8 @@ def _extract_shard(
     labels = [{**defaults, **shard[i].labels} for i in keep]
     for name in defaults:
         columns[name] = [row[name] for row in labels]
-    for name in corpus.extra_columns:
-        columns[name] = [shard[i].extra.get(name, float("nan")) for i in keep]
+    for name in corpus.extra_features:
+        columns[name] = [shard[i].extra.get(name) for i in keep]
 
     arrow_path = stem.with_suffix(".arrow")
     tmp = stem.with_suffix(".arrow.tmp")
