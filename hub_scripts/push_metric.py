@@ -1,0 +1,112 @@
+#!/usr/bin/env python
+"""Push mtaffect's ``evaluate`` metric module to the Hugging Face Hub as a metric Space.
+
+The folder ``mtaffect/metrics_module/`` (``mtaffect_metrics.py``, ``README.md`` with the
+Space metadata, ``app.py``, ``requirements.txt``) is uploaded as is to a Gradio Space, which
+is how ``evaluate`` metrics live on the Hub; ``evaluate.load("<namespace>/<space>")`` then
+loads it. ``--repo-type model`` pushes it to a model repo instead (for Hubs or accounts
+without Spaces); ``evaluate.load`` cannot fetch it from there, but
+``evaluate.load(local_copy_of_the_folder)`` works.
+
+Examples::
+
+    python hub_scripts/push_metric.py my-user/mtaffect_metrics
+    python hub_scripts/push_metric.py my-user/mtaffect_metrics --folder path/to/metrics_module
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DEFAULT_FOLDER = Path(__file__).resolve().parents[1] / "mtaffect" / "metrics_module"
+REQUIRED_FILES = ("mtaffect_metrics.py", "README.md")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Push the mtaffect evaluate metric module (a folder) to the Hub as a Gradio metric Space.",
+    )
+    parser.add_argument("repo_id", help="target repo, 'namespace/name'")
+    parser.add_argument(
+        "--folder", type=Path, default=DEFAULT_FOLDER, help=f"metric module folder (default: {DEFAULT_FOLDER})"
+    )
+    parser.add_argument(
+        "--repo-type", choices=("space", "model"), default="space",
+        help="space (default: a Gradio metric Space, what evaluate.load fetches) or model",
+    )
+    parser.add_argument("--private", action="store_true", help="create the repo as private")
+    parser.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
+    parser.add_argument("--commit-message", default="Upload mtaffect metrics module", help="commit message")
+    return parser.parse_args(argv)
+
+
+def fail(message: str) -> None:
+    print(f"push_metric: error: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.repo_id.count("/") != 1:
+        fail(f"repo_id {args.repo_id!r} must be 'namespace/name', e.g. 'my-user/mtaffect_metrics'.")
+    if not args.folder.is_dir():
+        fail(f"{args.folder} is not a folder; pass --folder pointing at the metric module.")
+    missing = [name for name in REQUIRED_FILES if not (args.folder / name).is_file()]
+    if missing:
+        fail(f"{args.folder} lacks {', '.join(missing)}: it is not the mtaffect metric module folder.")
+
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    api = HfApi(token=args.token)
+    created = False
+    try:
+        try:
+            existed = api.repo_exists(args.repo_id, repo_type=args.repo_type)
+        except RepositoryNotFoundError:
+            existed = False
+        url = api.create_repo(
+            args.repo_id,
+            repo_type=args.repo_type,
+            space_sdk="gradio" if args.repo_type == "space" else None,
+            private=args.private or None,
+            exist_ok=True,
+        )
+        created = not existed
+        commit = api.upload_folder(
+            repo_id=url.repo_id,
+            repo_type=args.repo_type,
+            folder_path=args.folder,
+            commit_message=args.commit_message,
+            ignore_patterns=["__pycache__/*", "*.pyc"],
+        )
+    except HfHubHTTPError as error:
+        _cleanup(api, args, created)
+        status = error.response.status_code if error.response is not None else "?"
+        hint = " Check HF_TOKEN / --token: it must be a valid token with write access." if status in (401, 403) else ""
+        fail(f"the Hub refused the push (HTTP {status}): {str(error).splitlines()[0]}.{hint}")
+    except Exception as error:
+        _cleanup(api, args, created)
+        if isinstance(error, OSError) or type(error).__module__.startswith(("httpx", "httpcore")):
+            fail(f"cannot reach the Hub at {api.endpoint}: {error}. Check your network or HF_ENDPOINT.")
+        raise
+    print(f"Pushed {args.folder} to {commit.commit_url}")
+    if args.repo_type == "space":
+        print(f'Load it with: evaluate.load("{url.repo_id}", "sentiment")')
+    return 0
+
+
+def _cleanup(api: object, args: argparse.Namespace, created: bool) -> None:
+    if not created:
+        return
+    try:
+        api.delete_repo(args.repo_id, repo_type=args.repo_type, missing_ok=True)  # type: ignore[attr-defined]
+        print(f"push_metric: deleted {args.repo_id}, which this failed push had created.", file=sys.stderr)
+    except Exception as error:
+        print(f"push_metric: could not delete {args.repo_id} after the failed push: {error}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""The ``"multimodal-affect"`` pipeline: labelled affect predictions for one utterance at a time.
+
+Importing this module registers :class:`MultimodalAffectPipeline` with transformers'
+pipeline registry, so a checkpoint loads by Hub id or path::
+
+    import mtaffect.pipeline  # registers the task
+    from transformers import pipeline
+
+    classifier = pipeline("multimodal-affect", model="user/mtaffect-model")
+
+    # precomputed features of one utterance ([T, D] per modality) ...
+    classifier({"text_features": text_array, "audio_features": audio_array})
+    # ... or raw media, through the extractors the model was trained with
+    classifier("Oh, great. Just what I needed.")
+    classifier({"text": "Oh, great.", "audio": "clip.wav", "video": "clip.mp4"})
+
+Each call returns what :meth:`MTAffectForMultiTaskAffect.predict` gives for one example:
+``{"emotion": {"label", "labels", "scores"}, "sentiment": {"score", "label"},
+"sarcasm": {"score", "label"}}`` (the enabled tasks only); a list of inputs gives a list.
+
+Raw inputs need extractor descriptions: the ``extractors=`` argument (modality ->
+``Extractor`` or its ``describe()`` dict), else ``model.config.feature_extractors``
+(feature set -> modality -> description, recorded from the training corpora's
+``CorpusInfo.extractors`` by :func:`mtaffect.modelcard.record_training_corpora`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoModel, Pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
+
+logger = logging.getLogger(__name__)
+
+TASK = "multimodal-affect"
+MODALITIES: tuple[str, ...] = ("text", "audio", "visual")
+#: Keys of a raw-media input dict, and the modality each one feeds.
+RAW_KEYS: dict[str, str] = {"text": "text", "audio": "audio", "video": "visual"}
+
+
+class MultimodalAffectPipeline(Pipeline):
+    """Emotion, sentiment and sarcasm predictions from features or raw media (see the module doc).
+
+    Args (at construction or per call):
+        feature_set (`str`, *optional*): the feature set of precomputed features; inferred
+            when the model has one feature set, or from the feature dims.
+        extractors (`dict`, *optional*, construction only): modality -> ``Extractor`` or
+            description, used for raw inputs instead of the ones the config records.
+        emotion_multilabel (`bool`, defaults to `False`): independent sigmoids per emotion
+            (MOSEI's view) instead of a softmax over the labels.
+        emotion_labels (`list[str]`, *optional*): restrict the emotion labels (e.g. IEMOCAP's 4).
+        threshold (`float`, defaults to 0.5): probability threshold for multi-label emotion
+            and sarcasm labels.
+    """
+
+    _load_processor = False
+    _load_image_processor = False
+    _load_video_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = False
+
+    def __init__(self, *args: Any, extractors: Mapping[str, Any] | Sequence[Any] | None = None, **kwargs: Any):
+        self._given_extractors = extractors
+        self._built_extractors: dict[str, Any] = {}
+        super().__init__(*args, **kwargs)
+
+    def _sanitize_parameters(
+        self,
+        feature_set: str | None = None,
+        emotion_multilabel: bool | None = None,
+        emotion_labels: Sequence[str] | None = None,
+        threshold: float | None = None,
+        **kwargs: Any,
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        if kwargs:
+            raise TypeError(
+                f"Unknown argument(s) {sorted(kwargs)} for the {TASK!r} pipeline: it takes feature_set, "
+                "emotion_multilabel, emotion_labels, threshold (and extractors when built)."
+            )
+        preprocess = {"feature_set": feature_set} if feature_set is not None else {}
+        forward: dict[str, Any] = {}
+        if emotion_multilabel is not None:
+            forward["emotion_multilabel"] = bool(emotion_multilabel)
+        if emotion_labels is not None:
+            forward["emotion_labels"] = list(emotion_labels)
+        if threshold is not None:
+            if not 0.0 <= float(threshold) <= 1.0:
+                raise ValueError(f"threshold must be a probability in [0, 1], got {threshold!r}.")
+            forward["threshold"] = float(threshold)
+        return preprocess, forward, {}
+
+    def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
+        if batch_size != 1:
+            raise ValueError(
+                f"The {TASK!r} pipeline runs one utterance at a time (batch_size=1, got {batch_size}); for "
+                "batched inference collate rows with mtaffect.data.collator.MTAffectCollator and call "
+                "model.predict(batch)."
+            )
+        return super().get_iterator(inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params)
+
+    # -- preprocessing ----------------------------------------------------------------------
+    def preprocess(self, inputs: Any, feature_set: str | None = None) -> dict[str, Any]:
+        if isinstance(inputs, str):
+            inputs = {"text": inputs}
+        if not isinstance(inputs, Mapping):
+            raise TypeError(
+                f"The {TASK!r} pipeline takes a transcript (str), a dict of precomputed features "
+                "({'text_features': [T, D] array, ...}) or a dict of raw media ({'text': str, 'audio': path, "
+                f"'video': path}}); got {type(inputs).__name__}."
+            )
+        feature_set = inputs.get("feature_set", feature_set)
+        given = {m: inputs[f"{m}_features"] for m in MODALITIES if inputs.get(f"{m}_features") is not None}
+        raw = {key: inputs[key] for key in RAW_KEYS if inputs.get(key) is not None}
+        unknown = sorted(set(inputs) - {f"{m}_features" for m in MODALITIES} - set(RAW_KEYS) - {"feature_set"})
+        if unknown:
+            raise ValueError(
+                f"Unknown input key(s) {unknown}: expected text_features/audio_features/visual_features "
+                "(precomputed) or text/audio/video (raw media), plus an optional feature_set."
+            )
+        if given and raw:
+            raise ValueError("Give either precomputed features or raw media (text/audio/video), not both.")
+        if raw:
+            features, feature_set = self._extract(raw, feature_set)
+        elif given:
+            features = {m: _as_sequence(value, f"{m}_features") for m, value in given.items()}
+            feature_set = self._resolve_feature_set(features, feature_set)
+        else:
+            raise ValueError("The input holds no features and no raw media.")
+        expected = self.model.config.feature_sets[feature_set]
+        batch: dict[str, Any] = {"feature_set": feature_set}
+        for modality, array in features.items():
+            if modality not in expected:
+                raise ValueError(
+                    f"Feature set {feature_set!r} has no {modality} modality (it has {sorted(expected)}); drop "
+                    f"{modality}_features or pick another feature_set."
+                )
+            if array.shape[1] != expected[modality]:
+                raise ValueError(
+                    f"{modality}_features has dim {array.shape[1]}, but feature set {feature_set!r} expects "
+                    f"{expected[modality]}: these features come from another extractor."
+                )
+            tensor = torch.from_numpy(array).unsqueeze(0)
+            batch[f"{modality}_features"] = tensor
+            batch[f"{modality}_mask"] = torch.ones(tensor.shape[:2], dtype=torch.bool)
+        return batch
+
+    def _resolve_feature_set(self, features: Mapping[str, np.ndarray], feature_set: str | None) -> str:
+        feature_sets: Mapping[str, Mapping[str, int]] = self.model.config.feature_sets
+        if feature_set is not None:
+            if feature_set not in feature_sets:
+                raise ValueError(
+                    f"Unknown feature set {feature_set!r}: this model knows {sorted(feature_sets)}."
+                )
+            return feature_set
+        if len(feature_sets) == 1:
+            return next(iter(feature_sets))
+        dims = {m: a.shape[1] for m, a in features.items()}
+        matches = [
+            name for name, expected in feature_sets.items()
+            if all(expected.get(m) == d for m, d in dims.items())
+        ]
+        if len(matches) == 1:
+            return matches[0]
+        raise ValueError(
+            f"Cannot tell which feature set features with dims {dims} belong to (candidates: "
+            f"{matches or sorted(feature_sets)}); pass feature_set=... (one of {sorted(feature_sets)})."
+        )
+
+    def _extractor_specs(self, feature_set: str | None) -> tuple[str, Any]:
+        if self._given_extractors is not None:
+            from mtaffect.data.extract import build_extractors, feature_set_name
+
+            if "__given__" not in self._built_extractors:
+                self._built_extractors["__given__"] = build_extractors(self._given_extractors)
+            built = self._built_extractors["__given__"]
+            name = feature_set or feature_set_name(list(built.values()))
+            return name, built
+        recorded: Mapping[str, Mapping[str, Any]] = getattr(self.model.config, "feature_extractors", None) or {}
+        usable = {
+            name: specs for name, specs in recorded.items()
+            if name in self.model.config.feature_sets and isinstance(specs, Mapping)
+            and all(isinstance(spec, Mapping) for spec in specs.values())
+        }
+        if feature_set is not None:
+            if feature_set not in usable:
+                raise ValueError(
+                    f"The model records no extractors for feature set {feature_set!r} (it has them for "
+                    f"{sorted(usable) or 'none'}); pass extractors=... when building the pipeline."
+                )
+            name = feature_set
+        elif len(usable) == 1:
+            name = next(iter(usable))
+        else:
+            raise ValueError(
+                "Raw inputs need the extractors the model was trained with, but "
+                + (
+                    f"several feature sets record them ({sorted(usable)}): pass feature_set=..."
+                    if usable
+                    else "the model's config records none (config.feature_extractors): pass "
+                    "pipeline(..., extractors={'text': TextExtractor(...), ...}) or precomputed features."
+                )
+            )
+        if name not in self._built_extractors:
+            from mtaffect.data.extract import build_extractors
+
+            self._built_extractors[name] = build_extractors(usable[name])
+        return name, self._built_extractors[name]
+
+    def _extract(self, raw: Mapping[str, Any], feature_set: str | None) -> tuple[dict[str, np.ndarray], str]:
+        from mtaffect.data.extract import extract_utterance
+
+        name, extractors = self._extractor_specs(feature_set)
+        if name not in self.model.config.feature_sets:
+            raise ValueError(
+                f"The extractors make feature set {name!r}, which this model was not trained on "
+                f"({sorted(self.model.config.feature_sets)}); pass feature_set=... naming the right one."
+            )
+        features = extract_utterance(
+            raw.get("text"), audio_path=raw.get("audio"), video_path=raw.get("video"),
+            extractors=extractors, missing="skip",
+        )
+        if not features:
+            raise ValueError(f"None of the inputs {sorted(raw)} matches the extractors' modalities {sorted(extractors)}.")
+        return {m: _as_sequence(a, f"{m} features") for m, a in features.items()}, name
+
+    # -- model ------------------------------------------------------------------------------
+    def _forward(self, model_inputs: dict[str, Any], **predict_kwargs: Any) -> dict[str, Any]:
+        return {"predictions": self.model.predict(model_inputs, **predict_kwargs)}
+
+    def postprocess(self, model_outputs: dict[str, Any]) -> dict[str, Any]:
+        predictions = model_outputs["predictions"]
+        # Pipeline iterators unroll the batch of one; run_single does not.
+        return predictions[0] if isinstance(predictions, list) else predictions
+
+
+def _as_sequence(value: Any, name: str) -> np.ndarray:
+    """A ``[T, D]`` float32 array (a ``[D]`` vector is one frame)."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    array = np.asarray(value, dtype=np.float32)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim == 3 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise ValueError(f"{name} must be one utterance's [frames, dim] array, got shape {array.shape}.")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} holds NaN or inf values.")
+    return array
+
+
+PIPELINE_REGISTRY.register_pipeline(
+    TASK,
+    pipeline_class=MultimodalAffectPipeline,
+    pt_model=AutoModel,
+    type="multimodal",
+)
