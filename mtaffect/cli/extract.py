@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     text.add_argument("--batch-size", type=int, default=32, help="transcripts per forward pass")
     text.add_argument("--max-length", type=int, help="truncate transcripts to this many tokens")
     text.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    text.add_argument(
+        "--threads", type=int, help="torch CPU threads (1 is fastest on a machine shared with other jobs)"
+    )
 
     audio = parser.add_argument_group("audio extractor (openSMILE)")
     audio.add_argument("--audio-level", choices=("lld", "functionals"), default="lld")
@@ -120,6 +123,10 @@ def _modalities(args: argparse.Namespace) -> list[str]:
 def _build(args: argparse.Namespace, modalities: list[str]):
     from mtaffect.data.extract import AudioExtractor, TextExtractor, VisualExtractor
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     extractors = []
     if "text" in modalities:
         extractors.append(
