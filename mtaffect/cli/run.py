@@ -1,0 +1,89 @@
+"""``mtaffect run``: the weak-supervision study (synthetic corpora by default)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mtaffect.experiment import StudyConfig, StudyProgress, run_study
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser(
+        "run",
+        help="run the study: single-task vs multi-task (gold, weak, gold auxiliary) over seeds",
+        description=(
+            "Train single-task baselines, use them as teachers to weak-label the tasks each corpus lacks, "
+            "train multi-task models with and without weak labels, and write report.json / report.md / "
+            "report.png. Without --config it runs on the embedded synthetic corpora."
+        ),
+    )
+    run.add_argument("--config", type=Path, help="YAML/JSON study config (corpora paths, formats, options...)")
+    run.add_argument("--output-dir", help="where the report goes (default: mtaffect-output)")
+    run.add_argument("--seeds", type=int, nargs="+", help="training seeds (default: 0 1 2)")
+    run.add_argument("--tasks", nargs="+", choices=["emotion", "sentiment", "sarcasm"], help="restrict to tasks")
+    run.add_argument("--corpora", nargs="+", help="synthetic corpus names to use (default: all four)")
+    run.add_argument("--weak-loss-weights", type=float, nargs="+", help="λ values to choose from on validation")
+    run.add_argument("--weak-label-modes", nargs="+", choices=["soft", "hard"], help="weak label modes to try")
+    run.add_argument("--sampling", choices=["proportional", "temperature", "round_robin", "uniform"])
+    run.add_argument("--temperature", type=float, help="T of temperature sampling")
+    run.add_argument("--hidden-size", type=int, help="model hidden size")
+    run.add_argument("--encoder", choices=["transformer", "bilstm", "mean"], help="per-modality encoder")
+    run.add_argument("--fusion", choices=["concat", "late"], help="fusion of the modalities")
+    run.add_argument("--epochs", type=float, help="training epochs per model")
+    run.add_argument("--size-scale", type=float, help="synthetic corpora size multiplier")
+    run.add_argument("--quiet", action="store_true", help="no per-model progress lines")
+    run.set_defaults(func=_run)
+
+
+def build_config(args: argparse.Namespace) -> StudyConfig:
+    config = StudyConfig.from_file(args.config) if args.config else StudyConfig()
+    if args.output_dir:
+        config.output_dir = args.output_dir
+    if args.seeds:
+        config.seeds = args.seeds
+    if args.tasks:
+        config.tasks = args.tasks
+    if args.corpora:
+        if config.corpora:
+            raise ValueError("--corpora picks synthetic corpora; with --config list corpora in the config file.")
+        config.synthetic = {**config.synthetic, "corpora": args.corpora}
+    if args.size_scale:
+        config.synthetic = {**config.synthetic, "size_scale": args.size_scale}
+    if args.weak_loss_weights:
+        config.weak_loss_weights = args.weak_loss_weights
+    if args.weak_label_modes:
+        config.weak_label_modes = args.weak_label_modes
+    if args.sampling:
+        config.corpus_sampling = args.sampling
+    if args.temperature:
+        config.sampling_temperature = args.temperature
+    for flag, key in (("hidden_size", "hidden_size"), ("encoder", "encoder_type"), ("fusion", "fusion")):
+        value = getattr(args, flag)
+        if value is not None:
+            config.model = {**config.model, key: value}
+    if args.epochs:
+        config.training = {**config.training, "num_train_epochs": args.epochs}
+    config.validate()
+    return config
+
+
+def _print_progress(event: StudyProgress) -> None:
+    eta = f", ETA {event.eta:.0f}s" if event.eta is not None else ""
+    print(
+        f"[{event.step}/{event.total}] seed {event.seed} · {event.setting} · {event.detail} "
+        f"(elapsed {event.elapsed:.0f}s{eta})",
+        flush=True,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = build_config(args)
+    source = "config " + str(args.config) if args.config else "the embedded synthetic corpora"
+    print(f"mtaffect run: the weak-supervision study on {source}, seeds {config.seeds}", flush=True)
+    paths = run_study(config, progress=None if args.quiet else _print_progress)
+    print()
+    print(paths["md"].read_text())
+    print("Wrote " + ", ".join(str(paths[k]) for k in ("json", "md", "png", "results")), file=sys.stdout)
+    return 0

@@ -1,0 +1,589 @@
+"""The study: single-task baselines, teachers, weak labels and multi-task models, over seeds.
+
+For every seed:
+
+1. **single-task** — one model per (corpus, task with gold labels), trained on that corpus.
+2. **teachers** — those same single-task models. A corpus lacking a task gets weak labels
+   from the single-task model of another corpus with that task and the same feature set
+   (the largest such corpus; a teacher never labels the corpus it was trained on).
+3. **multi-task** — one model, every task, on the union of corpora with gold labels only
+   (λ = 0): the control that shows what sharing the encoder alone does.
+4. **multi-task-weak** — the same on the union where teachers fill every missing label, and
+   where a corpus has gold labels for two tasks, its *auxiliary* (non-primary) task's gold
+   labels are replaced by teacher labels. λ (and the weak-label mode and confidence
+   threshold, if several are given) is chosen on the validation splits.
+5. **multi-task-gold** — as multi-task-weak with the chosen setting, but corpora keep their
+   gold auxiliary labels (run only when some corpus has two gold tasks). Comparing 4 and 5
+   on those corpora' primary tasks tests "weak labels are nearly as good as gold ones".
+
+Every model is trained with :class:`~mtaffect.training.MultiTaskTrainer`, its best
+checkpoint chosen on the validation splits (``eval_combined_score``), and evaluated on every
+corpus' test split with gold labels only. :mod:`mtaffect.report` turns the numbers into
+``report.json``, ``report.md`` and ``report.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datasets import DatasetDict
+
+from mtaffect.data.schema import get_corpus_info, gold_tasks, validate_corpus
+from mtaffect.metrics import PRIMARY_METRICS, PRIMARY_SCORE_KEY
+from mtaffect.report import SETTINGS, Result, append_results, write_report
+from mtaffect.tasks import TASK_NAMES, check_task
+
+logger = logging.getLogger(__name__)
+
+#: Metrics shown in report.md per task (report.json keeps every metric).
+REPORT_METRICS: dict[str, list[tuple[str, bool]]] = {
+    "emotion": [("emotion_weighted_f1", True), ("emotion_accuracy", True), ("emotion_weighted_acc", True)],
+    "sentiment": [
+        ("sentiment_Has0_acc_2", True),
+        ("sentiment_Non0_acc_2", True),
+        ("sentiment_Non0_F1_score", True),
+        ("sentiment_MAE", False),
+        ("sentiment_weighted_f1", True),
+    ],
+    "sarcasm": [("sarcasm_weighted_f1", True), ("sarcasm_accuracy", True)],
+}
+
+
+@dataclass
+class CorpusSource:
+    """Where a corpus of the study comes from.
+
+    Args:
+        name: corpus name used in the report (and the registry name for ``load_corpus``).
+        path: folder or file of the corpus; ``None`` for the synthetic corpora; a folder
+            written by ``save_to_disk`` is opened directly.
+        format: loader format (detected when ``None``).
+        options: loader options (fold, protocol, aligned...).
+        primary_task: the task this corpus is studied for; its other gold tasks are
+            *auxiliary* (replaced by weak labels in ``multi-task-weak``). Defaults to the
+            first task the loader lists.
+    """
+
+    name: str
+    path: str | None = None
+    format: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    primary_task: str | None = None
+
+
+@dataclass
+class StudyConfig:
+    """Everything the study varies; JSON/YAML files map onto it field by field.
+
+    Args:
+        corpora: the corpora; empty = the synthetic family (see ``synthetic``).
+        seeds: training seeds (model initialisation and sampling). Corpora stay fixed.
+        tasks: restrict to these tasks (default: every task with gold labels somewhere).
+        synthetic: arguments of :func:`~mtaffect.data.corpora.synthetic.make_synthetic_family`
+            for the default corpora (``seed`` is the data seed, fixed across training seeds).
+        model: :class:`~mtaffect.MTAffectConfig` arguments shared by every model.
+        training: :class:`~mtaffect.training.MultiTaskTrainingArguments` fields shared by every
+            model (epochs, learning rate, batch size...).
+        weak_loss_weights: λ values tried for multi-task-weak (chosen on validation).
+        weak_label_modes: ``soft`` and/or ``hard`` (chosen on validation).
+        weak_thresholds: teacher-confidence thresholds (``None`` = keep every weak label).
+        corpus_sampling, sampling_temperature, batch_composition: the multi-task sampler.
+        torch_threads: CPU threads for torch during the study. The study's models are tiny,
+            and one thread trains them fastest (more threads only add synchronisation, and
+            collapse when the cores are shared); ``None`` leaves torch's default.
+        output_dir: where the report and per-seed results go.
+    """
+
+    corpora: list[CorpusSource] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    tasks: list[str] | None = None
+    synthetic: dict[str, Any] = field(default_factory=lambda: {"seed": 0, "size_scale": 1.0})
+    model: dict[str, Any] = field(
+        default_factory=lambda: {
+            "hidden_size": 32,
+            "encoder_type": "transformer",
+            "fusion": "concat",
+            "num_layers": 1,
+            "num_heads": 4,
+            "dropout": 0.1,
+        }
+    )
+    training: dict[str, Any] = field(
+        default_factory=lambda: {
+            "num_train_epochs": 6,
+            "learning_rate": 2e-3,
+            "per_device_train_batch_size": 32,
+            "per_device_eval_batch_size": 256,
+            "weight_decay": 0.01,
+        }
+    )
+    weak_loss_weights: list[float] = field(default_factory=lambda: [0.5, 1.0])
+    weak_label_modes: list[str] = field(default_factory=lambda: ["soft"])
+    weak_thresholds: list[float | None] = field(default_factory=lambda: [None])
+    corpus_sampling: str = "temperature"
+    sampling_temperature: float = 2.0
+    batch_composition: str = "homogeneous"
+    torch_threads: int | None = 1
+    output_dir: str = "mtaffect-output"
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> StudyConfig:
+        """Read a JSON or YAML study config (unknown keys are an error, not ignored)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: study config not found.")
+        text = path.read_text(encoding="utf-8")
+        try:
+            if path.suffix.lower() in (".yaml", ".yml"):
+                import yaml
+
+                payload = yaml.safe_load(text)
+            else:
+                payload = json.loads(text)
+        except Exception as error:  # yaml and json raise different classes
+            raise ValueError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {error}") from error
+        if not isinstance(payload, Mapping):
+            raise ValueError(f"{path}: a study config is a mapping of fields, got {type(payload).__name__}.")
+        return cls.from_dict(payload, where=str(path))
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any], where: str = "study config") -> StudyConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(payload) - known)
+        if unknown:
+            raise ValueError(f"{where}: unknown field(s) {unknown}; known fields: {sorted(known)}.")
+        values = dict(payload)
+        corpora = []
+        for entry in values.pop("corpora", []) or []:
+            if isinstance(entry, str):
+                entry = {"name": entry}
+            if not isinstance(entry, Mapping) or "name" not in entry:
+                raise ValueError(f"{where}: each corpus needs at least a 'name', got {entry!r}.")
+            extra = sorted(set(entry) - set(CorpusSource.__dataclass_fields__))
+            if extra:
+                raise ValueError(f"{where}: corpus {entry['name']!r} has unknown field(s) {extra}.")
+            corpora.append(CorpusSource(**entry))
+        defaults = cls()
+        for key in ("model", "training", "synthetic"):
+            if key in values:
+                values[key] = {**getattr(defaults, key), **(values[key] or {})}
+        config = cls(corpora=corpora, **values)
+        config.validate(where)
+        return config
+
+    def validate(self, where: str = "study config") -> None:
+        if not self.seeds:
+            raise ValueError(f"{where}: 'seeds' must list at least one seed.")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"{where}: 'seeds' has duplicates: {self.seeds}.")
+        for task in self.tasks or []:
+            check_task(task)
+        if not self.weak_loss_weights or any(w <= 0 for w in self.weak_loss_weights):
+            raise ValueError(f"{where}: 'weak_loss_weights' must be positive (λ = 0 is the multi-task control).")
+        for mode in self.weak_label_modes:
+            if mode not in ("soft", "hard"):
+                raise ValueError(f"{where}: weak label mode {mode!r} is not 'soft' or 'hard'.")
+        for threshold in self.weak_thresholds:
+            if threshold is not None and not 0.0 <= threshold <= 1.0:
+                raise ValueError(f"{where}: weak threshold {threshold!r} is not in [0, 1].")
+
+
+@dataclass
+class StudyProgress:
+    """Handed to the progress callback before each model is trained."""
+
+    step: int
+    total: int
+    seed: int
+    setting: str
+    detail: str
+    elapsed: float
+
+    @property
+    def eta(self) -> float | None:
+        return self.elapsed / self.step * (self.total - self.step) if self.step else None
+
+
+# ------------------------------------------------------------------------------------------
+# Corpora
+
+
+def load_study_corpora(config: StudyConfig) -> dict[str, DatasetDict]:
+    """The study's corpora, validated, keyed by name."""
+    if not config.corpora:
+        from mtaffect.data.corpora.synthetic import make_synthetic_family
+
+        corpora = make_synthetic_family(**config.synthetic)
+    else:
+        corpora = {}
+        for source in config.corpora:
+            corpora[source.name] = _load_source(source)
+    for name, corpus in corpora.items():
+        missing = [split for split in ("train", "validation", "test") if split not in corpus]
+        if missing:
+            raise ValueError(
+                f"Corpus {name!r} has splits {sorted(corpus)}; the study needs train, validation and test "
+                f"(missing {missing}). Pick a fold/protocol option that yields all three."
+            )
+        validate_corpus(corpus)
+    return corpora
+
+
+def _load_source(source: CorpusSource) -> DatasetDict:
+    if source.path and (Path(source.path) / "dataset_dict.json").is_file():
+        from datasets import load_from_disk
+
+        return load_from_disk(source.path)
+    from mtaffect.data.corpora import load_corpus
+
+    return load_corpus(source.name, source.path, format=source.format, **source.options)
+
+
+def corpus_tasks(corpora: Mapping[str, DatasetDict], config: StudyConfig) -> dict[str, list[str]]:
+    """Gold tasks per corpus, primary task first (restricted to ``config.tasks``)."""
+    primary = {s.name: s.primary_task for s in config.corpora if s.primary_task}
+    tasks: dict[str, list[str]] = {}
+    for name, corpus in corpora.items():
+        found = gold_tasks(corpus["train"])
+        listed = [t for t in get_corpus_info(corpus).tasks if t in found]
+        ordered = listed + [t for t in found if t not in listed]
+        if name in primary:
+            check_task(primary[name])
+            if primary[name] not in ordered:
+                raise ValueError(f"Corpus {name!r}: primary_task {primary[name]!r} has no gold label in train.")
+            ordered.remove(primary[name])
+            ordered.insert(0, primary[name])
+        if config.tasks:
+            ordered = [t for t in ordered if t in config.tasks]
+        if ordered:
+            tasks[name] = ordered
+        else:
+            logger.warning("Corpus %s has no gold label for the study's tasks: left out.", name)
+    return tasks
+
+
+# ------------------------------------------------------------------------------------------
+# Training one model
+
+
+@dataclass
+class TrainedModel:
+    model: Any
+    validation_score: float
+    test_metrics: dict[str, dict[str, float]]  # corpus -> metric -> value
+
+
+def train_and_evaluate(
+    train: Mapping[str, Any],
+    validation: Mapping[str, Any],
+    test: Mapping[str, Any],
+    tasks: Sequence[str],
+    config: StudyConfig,
+    seed: int,
+    work_dir: Path,
+    weak_loss_weight: float = 0.0,
+    weak_label_mode: str = "soft",
+    all_corpora: Mapping[str, DatasetDict] | None = None,
+) -> TrainedModel:
+    """Train one model with the Trainer, pick its best epoch on validation, score it on test."""
+    import torch
+    from transformers import PrinterCallback, set_seed
+
+    from mtaffect.configuration_mtaffect import MTAffectConfig
+    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+    from mtaffect.training import MultiTaskTrainer, MultiTaskTrainingArguments
+
+    set_seed(seed)
+    model_config = MTAffectConfig.from_corpora(
+        dict(all_corpora or train), tasks=list(tasks), weak_loss_weight=weak_loss_weight,
+        weak_label_mode=weak_label_mode, **config.model,
+    )
+    model = MTAffectForMultiTaskAffect(model_config)
+    args = MultiTaskTrainingArguments(
+        output_dir=str(work_dir),
+        seed=seed,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,
+        save_only_model=True,
+        load_best_model_at_end=True,
+        metric_for_best_model="combined_score",
+        greater_is_better=True,
+        logging_strategy="epoch",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        corpus_sampling=config.corpus_sampling,
+        sampling_temperature=config.sampling_temperature,
+        batch_composition=config.batch_composition,
+        weak_loss_weight=weak_loss_weight,
+        weak_label_mode=weak_label_mode,
+        use_cpu=False,
+        **config.training,
+    )
+    trainer = MultiTaskTrainer(model=model, args=args, train_dataset=dict(train), eval_dataset=dict(validation))
+    trainer.remove_callback(PrinterCallback)  # the study reports progress itself
+    trainer.train()
+    validation_metrics = trainer.evaluate(metric_key_prefix="val")
+    test_metrics = trainer.evaluate(eval_dataset=dict(test), metric_key_prefix="test")
+    shutil.rmtree(work_dir, ignore_errors=True)
+    return TrainedModel(
+        model=trainer.model,
+        validation_score=float(validation_metrics.get("val_combined_score", float("nan"))),
+        test_metrics=_split_metrics(test_metrics, list(test), "test"),
+    )
+
+
+def _split_metrics(metrics: Mapping[str, float], corpora: Sequence[str], prefix: str) -> dict[str, dict[str, float]]:
+    """``test_<corpus>_<task>_<metric>`` keys -> {corpus: {"<task>_<metric>": value}}."""
+    per_corpus: dict[str, dict[str, float]] = {name: {} for name in corpora}
+    # Longest names first so a corpus named "a_b" is not mistaken for "a".
+    for name in sorted(corpora, key=len, reverse=True):
+        head = f"{prefix}_{name}_"
+        for key, value in metrics.items():
+            if key.startswith(head):
+                metric = key[len(head):]
+                if metric.split("_", 1)[0] in TASK_NAMES and metric != PRIMARY_SCORE_KEY:
+                    per_corpus[name].setdefault(metric, float(value))
+    return per_corpus
+
+
+# ------------------------------------------------------------------------------------------
+# The study
+
+
+def choose_teacher(
+    target: str,
+    task: str,
+    corpora: Mapping[str, DatasetDict],
+    tasks: Mapping[str, list[str]],
+) -> str | None:
+    """The corpus whose single-task model labels ``task`` on ``target``.
+
+    Another corpus with gold ``task`` labels and the same feature set (a teacher can only
+    read features its input projection was trained on); the largest training split wins,
+    ties broken by name. ``None`` when there is none.
+    """
+    feature_set = get_corpus_info(corpora[target]).feature_set
+    candidates = [
+        name
+        for name, own in tasks.items()
+        if name != target and task in own and get_corpus_info(corpora[name]).feature_set == feature_set
+    ]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda name: (corpora[name]["train"].num_rows, name))
+
+
+def _weak_labelled(
+    corpora: Mapping[str, DatasetDict],
+    tasks: Mapping[str, list[str]],
+    study_tasks: Sequence[str],
+    teachers: Mapping[tuple[str, str], Any],
+    mode: str,
+    threshold: float | None,
+    replace_auxiliary: bool,
+) -> tuple[dict[str, DatasetDict], list[str]]:
+    """Corpora with weak labels for their missing tasks (and, optionally, auxiliary ones)."""
+    from mtaffect.data.weak_labels import add_weak_labels
+
+    out: dict[str, DatasetDict] = {}
+    notes: list[str] = []
+    for name, corpus in corpora.items():
+        own = tasks[name]
+        for task in study_tasks:
+            teacher_corpus = choose_teacher(name, task, corpora, tasks)
+            auxiliary = task in own[1:]
+            if task in own and not (auxiliary and replace_auxiliary):
+                continue
+            if teacher_corpus is None:
+                notes.append(f"{name}/{task}: no teacher with the same feature set; left without {task} labels"
+                             + (" (gold auxiliary labels kept)" if auxiliary else ""))
+                continue
+            corpus = add_weak_labels(
+                corpus,
+                teachers[(teacher_corpus, task)],
+                task,
+                mode=mode,
+                threshold=threshold,
+                ablation="replace" if auxiliary else None,
+                cache=False,
+            )
+            notes.append(f"{name}/{task}: weak labels from the {teacher_corpus} single-task model"
+                         + (" (replacing the gold auxiliary labels)" if auxiliary else ""))
+        out[name] = corpus
+    return out, notes
+
+
+def run_study(
+    config: StudyConfig | None = None,
+    progress: Callable[[StudyProgress], None] | None = None,
+) -> dict[str, Path]:
+    """Run the whole study and write the report; returns the paths of the written files."""
+    import torch
+    from transformers.utils import logging as transformers_logging
+
+    config = config or StudyConfig()
+    config.validate()
+    start = time.time()
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
+    transformers_logging.disable_progress_bar()
+    output = Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    results_path = output / "results.jsonl"
+    if results_path.exists():
+        results_path.unlink()  # our own file from an earlier run of this study
+    corpora = load_study_corpora(config)
+    tasks = corpus_tasks(corpora, config)
+    corpora = {name: corpora[name] for name in tasks}
+    study_tasks = [t for t in TASK_NAMES if any(t in own for own in tasks.values())]
+    pairs = [(name, task) for name, own in tasks.items() for task in own]
+    two_gold = any(len(own) > 1 for own in tasks.values())
+    grid = [
+        (weight, mode, threshold)
+        for weight in config.weak_loss_weights
+        for mode in config.weak_label_modes
+        for threshold in config.weak_thresholds
+    ]
+    per_seed = len(pairs) + 1 + len(grid) + (1 if two_gold else 0)
+    total = per_seed * len(config.seeds)
+    step = 0
+    results: list[Result] = []
+    chosen: dict[str, Any] = {}
+    weak_notes: list[str] = []
+    work_root = Path(tempfile.mkdtemp(prefix="mtaffect-study-"))
+
+    def announce(seed: int, setting: str, detail: str) -> None:
+        nonlocal step
+        step += 1
+        event = StudyProgress(step, total, seed, setting, detail, time.time() - start)
+        logger.info("[%d/%d] seed %d %s %s", step, total, seed, setting, detail)
+        if progress:
+            progress(event)
+
+    def record(setting: str, seed: int, trained: TrainedModel, only: Mapping[str, list[str]] | None = None) -> None:
+        new = []
+        for corpus, metrics in trained.test_metrics.items():
+            for metric, value in metrics.items():
+                task = metric.split("_", 1)[0]
+                if only is not None and task not in only.get(corpus, []):
+                    continue
+                new.append(Result(setting, seed, corpus, task, metric, value))
+        results.extend(new)
+        append_results(results_path, new)
+
+    splits = {split: {name: corpus[split] for name, corpus in corpora.items()} for split in ("train", "validation", "test")}
+    try:
+        for seed in config.seeds:
+            teachers: dict[tuple[str, str], Any] = {}
+            for name, task in pairs:
+                announce(seed, "single-task", f"{name}/{task}")
+                trained = train_and_evaluate(
+                    {name: corpora[name]["train"]}, {name: corpora[name]["validation"]},
+                    {name: corpora[name]["test"]}, [task], config, seed, work_root / f"st-{seed}-{name}-{task}",
+                    all_corpora={name: corpora[name]},
+                )
+                record("single-task", seed, trained, {name: [task]})
+                _record_as_teacher(trained.model, task, {name: corpora[name]})
+                teachers[(name, task)] = trained.model
+
+            announce(seed, "multi-task", "union, gold labels only (λ = 0)")
+            control = train_and_evaluate(
+                splits["train"], splits["validation"], splits["test"], study_tasks, config, seed,
+                work_root / f"mt-{seed}", weak_loss_weight=0.0,
+            )
+            record("multi-task", seed, control, tasks)
+
+            candidates = []
+            labelled_cache: dict[tuple[str, float | None, bool], dict[str, DatasetDict]] = {}
+            for weight, mode, threshold in grid:
+                key = (mode, threshold, True)
+                if key not in labelled_cache:
+                    labelled_cache[key], notes = _weak_labelled(
+                        corpora, tasks, study_tasks, teachers, mode, threshold, replace_auxiliary=True
+                    )
+                    if seed == config.seeds[0]:
+                        weak_notes.extend(notes)
+                weak = labelled_cache[key]
+                announce(seed, "multi-task-weak", f"λ={weight} mode={mode} threshold={threshold}")
+                trained = train_and_evaluate(
+                    {n: c["train"] for n, c in weak.items()}, {n: c["validation"] for n, c in weak.items()},
+                    splits["test"], study_tasks, config, seed, work_root / f"mtw-{seed}-{len(candidates)}",
+                    weak_loss_weight=weight, weak_label_mode=mode, all_corpora=weak,
+                )
+                candidates.append(((weight, mode, threshold), trained))
+            (weight, mode, threshold), best = max(candidates, key=lambda item: _score(item[1].validation_score))
+            chosen[str(seed)] = {
+                "weak_loss_weight": weight,
+                "weak_label_mode": mode,
+                "weak_threshold": threshold,
+                "validation_combined_score": {
+                    f"λ={w} mode={m} threshold={t}": round(c.validation_score, 4) for (w, m, t), c in candidates
+                },
+            }
+            record("multi-task-weak", seed, best, tasks)
+
+            if two_gold:
+                gold_aux, _ = _weak_labelled(
+                    corpora, tasks, study_tasks, teachers, mode, threshold, replace_auxiliary=False
+                )
+                announce(seed, "multi-task-gold", f"gold auxiliary labels, λ={weight} mode={mode}")
+                trained = train_and_evaluate(
+                    {n: c["train"] for n, c in gold_aux.items()}, {n: c["validation"] for n, c in gold_aux.items()},
+                    splits["test"], study_tasks, config, seed, work_root / f"mtg-{seed}",
+                    weak_loss_weight=weight, weak_label_mode=mode, all_corpora=gold_aux,
+                )
+                record("multi-task-gold", seed, trained, tasks)
+    finally:
+        shutil.rmtree(work_root, ignore_errors=True)
+
+    wall = time.time() - start
+    metadata = {
+        "seeds": list(config.seeds),
+        "corpora": {name: {"tasks": own, "primary_task": own[0], "train_size": corpora[name]["train"].num_rows,
+                           "feature_set": get_corpus_info(corpora[name]).feature_set}
+                    for name, own in tasks.items()},
+        "settings": [s for s in SETTINGS if s != "multi-task-gold" or two_gold],
+        "chosen on validation (per seed)": chosen,
+        "weak labels": weak_notes,
+        "model": config.model,
+        "training": config.training,
+        "sampling": {"strategy": config.corpus_sampling, "temperature": config.sampling_temperature,
+                     "batch_composition": config.batch_composition},
+        "wall_time_seconds": round(wall, 1),
+        "config": _config_record(config),
+    }
+    paths = write_report(results, output, REPORT_METRICS, metadata)
+    paths["results"] = results_path
+    return paths
+
+
+def _score(value: float) -> float:
+    return value if value == value else float("-inf")  # nan ranks last
+
+
+def _record_as_teacher(model: Any, task: str, corpora: Mapping[str, DatasetDict]) -> None:
+    from mtaffect.data.weak_labels import record_teacher, teacher_record_from_corpora
+
+    record_teacher(model, teacher_record_from_corpora(task, corpora))
+
+
+def _config_record(config: StudyConfig) -> dict[str, Any]:
+    record = asdict(config)
+    record.pop("output_dir", None)
+    return record
+
+
+def primary_metric_names() -> dict[str, list[str]]:
+    """The metric each task is ranked by (see :data:`mtaffect.metrics.PRIMARY_METRICS`)."""
+    return {task: [m.key for m in metrics] for task, metrics in PRIMARY_METRICS.items()}

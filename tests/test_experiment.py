@@ -1,0 +1,126 @@
+"""The study end to end on tiny synthetic corpora, and its config handling."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mtaffect.experiment import CorpusSource, StudyConfig, choose_teacher, corpus_tasks, run_study
+from mtaffect.report import SETTINGS
+
+TINY = {
+    "seeds": [0],
+    "synthetic": {"seed": 0, "size_scale": 0.08, "max_length": 6},
+    "model": {"hidden_size": 8, "num_heads": 2},
+    "training": {"num_train_epochs": 1, "per_device_train_batch_size": 16},
+    "weak_loss_weights": [0.5, 1.0],
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    output = tmp_path_factory.mktemp("study")
+    config = StudyConfig.from_dict({**TINY, "output_dir": str(output)})
+    events = []
+    paths = run_study(config, progress=events.append)
+    return paths, events
+
+
+def test_study_writes_the_three_files_with_every_cell(tiny_study):
+    paths, events = tiny_study
+    payload = json.loads(paths["json"].read_text())
+    records = payload["records"]
+    cells = {(r["corpus"], r["task"], r["setting"]) for r in records}
+    expected_pairs = {
+        ("synthetic_mosei", "sentiment"),
+        ("synthetic_mosei", "emotion"),
+        ("synthetic_iemocap", "emotion"),
+        ("synthetic_meld", "emotion"),
+        ("synthetic_meld", "sentiment"),
+        ("synthetic_mustard", "sarcasm"),
+    }
+    for corpus, task in expected_pairs:
+        for setting in SETTINGS:
+            assert (corpus, task, setting) in cells, (corpus, task, setting)
+    assert {(r["corpus"], r["task"]) for r in records} == expected_pairs  # gold test labels only
+    assert all(r["n_seeds"] == 1 and list(r["values"]) == ["0"] for r in records)
+    metrics = {r["metric"] for r in records if r["task"] == "sentiment" and r["corpus"] == "synthetic_mosei"}
+    assert {"sentiment_Has0_acc_2", "sentiment_Non0_acc_2", "sentiment_MAE", "sentiment_Mult_acc_7"} <= metrics
+    chosen = payload["metadata"]["chosen on validation (per seed)"]["0"]
+    assert chosen["weak_loss_weight"] in (0.5, 1.0)
+    assert len(chosen["validation_combined_score"]) == 2
+    assert "synthetic_mustard/emotion: weak labels from the synthetic_mosei single-task model" in (
+        payload["metadata"]["weak labels"]
+    )
+    table = paths["md"].read_text()
+    assert "| synthetic_mustard | sarcasm | sarcasm_weighted_f1 |" in table
+    assert "Δ multi-task-weak" in table
+    assert paths["png"].stat().st_size > 1000
+    # 6 single-task + control + 2 weak candidates + gold = 10 models, announced in order.
+    assert [e.step for e in events] == list(range(1, 11))
+    assert events[-1].setting == "multi-task-gold" and events[-1].total == 10
+
+
+def test_teacher_is_never_the_target_and_shares_its_feature_set(tiny_family):
+    config = StudyConfig()
+    tasks = corpus_tasks(tiny_family, config)
+    assert tasks["synthetic_mosei"] == ["sentiment", "emotion"]
+    assert tasks["synthetic_meld"] == ["emotion", "sentiment"]
+    assert choose_teacher("synthetic_mustard", "emotion", tiny_family, tasks) == "synthetic_mosei"
+    assert choose_teacher("synthetic_mosei", "emotion", tiny_family, tasks) == "synthetic_meld"
+    assert choose_teacher("synthetic_mosei", "sarcasm", tiny_family, tasks) == "synthetic_mustard"
+    assert choose_teacher("synthetic_mustard", "sarcasm", tiny_family, tasks) is None
+
+
+def test_primary_task_override(tiny_family):
+    config = StudyConfig(corpora=[CorpusSource("synthetic_mosei", primary_task="emotion")])
+    assert corpus_tasks({"synthetic_mosei": tiny_family["synthetic_mosei"]}, config)["synthetic_mosei"] == [
+        "emotion",
+        "sentiment",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"seeds": []}, "at least one seed"),
+        ({"seeds": [1, 1]}, "duplicates"),
+        ({"weak_loss_weights": [0.0]}, "must be positive"),
+        ({"weak_label_modes": ["fuzzy"]}, "'soft' or 'hard'"),
+        ({"tasks": ["humour"]}, "Unknown task 'humour'"),
+        ({"epochs": 3}, r"unknown field\(s\) \['epochs'\]"),
+        ({"corpora": [{"path": "x"}]}, "needs at least a 'name'"),
+        ({"corpora": [{"name": "meld", "fold": 2}]}, r"unknown field\(s\) \['fold'\]"),
+        ({"weak_thresholds": [1.5]}, "not in"),
+    ],
+)
+def test_bad_study_configs(payload, message):
+    with pytest.raises(ValueError, match=message):
+        StudyConfig.from_dict(payload)
+
+
+def test_config_files(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text("seeds: [3, 4]\ncorpora:\n  - name: meld\n    path: /data/meld\n    options: {}\nmodel:\n  hidden_size: 16\n")
+    config = StudyConfig.from_file(path)
+    assert config.seeds == [3, 4]
+    assert config.corpora == [CorpusSource("meld", "/data/meld")]
+    assert config.model["hidden_size"] == 16 and config.model["encoder_type"] == "transformer"
+    broken = tmp_path / "broken.json"
+    broken.write_text("{seeds: ")
+    with pytest.raises(ValueError, match="broken.json: not valid json"):
+        StudyConfig.from_file(broken)
+    with pytest.raises(FileNotFoundError, match="study config not found"):
+        StudyConfig.from_file(tmp_path / "missing.yaml")
+
+
+def test_cli_run_help_and_bad_flags(capsys):
+    from mtaffect.cli.main import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--help"])
+    assert exit_info.value.code == 0
+    assert "--output-dir" in capsys.readouterr().out
+    assert main(["run", "--weak-loss-weights", "0"]) == 2
+    assert "must be positive" in capsys.readouterr().err
