@@ -134,9 +134,10 @@ class ComputationalSequence:
             raise CorpusFormatError(path, f"not a readable HDF5 computational sequence ({error}).") from None
         roots = [name for name in self.file if isinstance(self.file[name], h5py.Group) and "data" in self.file[name]]
         if not roots:
+            keys = list(self.file)[:5]
             self.file.close()
             raise CorpusFormatError(
-                path, f"no '<root>/data' group: not a computational sequence (top-level keys: {list(self.file)[:5]})."
+                path, f"no '<root>/data' group: not a computational sequence (top-level keys: {keys})."
             )
         self.root = sorted(roots)[0]
         self.data = self.file[self.root]["data"]
