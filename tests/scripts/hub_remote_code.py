@@ -48,6 +48,8 @@ def main(repo_id: str, reference_path: Path, out: Path) -> None:
     # The card's usage snippet, verbatim.
     card = Path(hf_hub_download(repo_id, "README.md")).read_text(encoding="utf-8")
     snippets = re.findall(r"```python\n(.*?)```", card, flags=re.DOTALL)
+    if not snippets:
+        raise SystemExit(f"The README.md of {repo_id} has no Python usage snippet: it is not the mtaffect model card.")
     namespace: dict = {}
     exec(compile(snippets[0], "model-card-usage-snippet", "exec"), namespace)  # noqa: S102
     predictions = namespace["predictions"]
