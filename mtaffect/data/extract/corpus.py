@@ -706,8 +706,14 @@ def _check_manifest(work_dir: Path, corpus: RawCorpus, extractors: list[Extracto
         "corpus": corpus.name,
         "shard_size": shard_size,
         "extra_columns": sorted(corpus.extra_features),
+        # Batch size changes speed, not features: a resumed run may pick another one.
         "extractors": [
-            {"class": d["class"], "name": d["name"], "dim": d["dim"], "config": d["config"]}
+            {
+                "class": d["class"],
+                "name": d["name"],
+                "dim": d["dim"],
+                "config": {k: v for k, v in d["config"].items() if k != "batch_size"},
+            }
             for d in (ex.describe() for ex in extractors)
         ],
     }
