@@ -741,3 +741,7 @@ def test_cli_convert_and_describe(tmp_path, capsys):
     assert "Nothing was deleted" in capsys.readouterr().err
     assert (tmp_path / "keep" / "notes.txt").read_text() == "mine"
     assert main(["data", "list"]) == 0 and "mustard (mustard)" in capsys.readouterr().out
+    reopened = load_corpus("meld", out)  # a converted folder opens as it is
+    assert reopened["train"]["id"] == corpus["train"]["id"]
+    with pytest.raises(CorpusFormatError, match="holds the converted corpus 'meld', not 'mosei'"):
+        load_corpus("mosei", out)

@@ -176,7 +176,8 @@ def load_corpus(
             or a synthetic one such as ``synthetic_mosei``); see :func:`list_corpora`.
         path: the file or folder as published (ignored by the synthetic corpora).
         format: ``mmsa``, ``mult``, ``cmu_sdk``, ``mustard``, ``meld`` or ``synthetic``;
-            detected from the file names when omitted.
+            detected from the file names when omitted. A folder written by
+            ``mtaffect data convert`` (``save_to_disk``) is opened as it is, memory-mapped.
         cache_dir: where the Arrow conversion is kept (default: the datasets cache,
             ``$HF_DATASETS_CACHE/mtaffect``). The same files and options reopen it, memory-mapped.
         corpus_name: value of the ``source`` column (default ``name``), e.g. to load one
@@ -196,6 +197,9 @@ def load_corpus(
     20
     """
     name = name.lower()
+    if path is not None and format in (None, "unified") and (Path(path) / "dataset_dict.json").is_file():
+        # Already converted (mtaffect data convert / save_to_disk): open it memory-mapped.
+        return _open_converted(name, Path(path), corpus_name)
     if format is None:
         if path is None and any(c == name and not e.needs_path for (c, _), e in _all()):
             format = next(f for (c, f), e in _all() if c == name and not e.needs_path)
@@ -231,6 +235,20 @@ def load_corpus(
         result.info.corpus = corpus_name
     logger.info("Converting %s (%s, %s) to Arrow in %s.", path, name, entry.format, directory)
     return write_corpus(result, directory)
+
+
+def _open_converted(name: str, path: Path, corpus_name: str | None) -> DatasetDict:
+    from datasets import load_from_disk
+
+    from mtaffect.data.schema import get_corpus_info
+
+    corpus = load_from_disk(str(path))
+    if not isinstance(corpus, DatasetDict):
+        raise CorpusFormatError(path, "holds a single Dataset, not a converted corpus (DatasetDict).")
+    stored = get_corpus_info(corpus).corpus
+    if stored not in (name, corpus_name, "unknown"):
+        raise CorpusFormatError(path, f"holds the converted corpus {stored!r}, not {name!r}.")
+    return _rename(corpus, corpus_name) if corpus_name and corpus_name != stored else corpus
 
 
 def _all() -> list[tuple[tuple[str, str], CorpusFormat]]:

@@ -278,7 +278,7 @@ class FeatureProvider:
                 if array is None:
                     if self.missing == "error":
                         raise CorpusFormatError(
-                            next(iter(source.files.values())).path,
+                            (source.files.get(split) or source.files.get(None) or next(iter(source.files.values()))).path,
                             f"no {modality} features for {candidates[0]!r} (split {split}); add them or pass "
                             "missing_features='drop' to leave such utterances out.",
                         )
