@@ -29,7 +29,8 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -429,15 +430,42 @@ def run_study(
     progress: Callable[[StudyProgress], None] | None = None,
 ) -> dict[str, Path]:
     """Run the whole study and write the report; returns the paths of the written files."""
+    config = config or StudyConfig()
+    config.validate()
+    with _study_environment(config.torch_threads):
+        return _run_study(config, progress)
+
+
+@contextmanager
+def _study_environment(threads: int | None) -> Iterator[None]:
+    """Thread count and quiet progress bars for the study, restored afterwards.
+
+    The study reports its own progress (one line per model); the bars of every ``map`` and
+    checkpoint save would drown it.
+    """
+    import datasets
     import torch
     from transformers.utils import logging as transformers_logging
 
-    config = config or StudyConfig()
-    config.validate()
-    start = time.time()
-    if config.torch_threads:
-        torch.set_num_threads(config.torch_threads)
+    previous_threads = torch.get_num_threads()
+    datasets_bars = datasets.is_progress_bar_enabled()
+    transformers_bars = transformers_logging.is_progress_bar_enabled()
+    if threads:
+        torch.set_num_threads(threads)
+    datasets.disable_progress_bars()
     transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous_threads)
+        if datasets_bars:
+            datasets.enable_progress_bars()
+        if transformers_bars:
+            transformers_logging.enable_progress_bar()
+
+
+def _run_study(config: StudyConfig, progress: Callable[[StudyProgress], None] | None) -> dict[str, Path]:
+    start = time.time()
     output = Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     results_path = output / "results.jsonl"

@@ -286,6 +286,24 @@ class MTAffectPreTrainedModel(PreTrainedModel):
         elif isinstance(module, MTAffectTaskHead) and module.modality_weights is not None:
             init.zeros_(module.modality_weights)
 
+    def save_pretrained(self, save_directory: Any, *args: Any, **kwargs: Any) -> None:
+        """Save as transformers does, plus the generated model card (``README.md``)."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        try:  # a trust_remote_code copy of this file runs without mtaffect: no card then
+            from mtaffect.modelcard import write_model_card
+        except ImportError:
+            return
+        if kwargs.get("is_main_process", True):
+            write_model_card(self, save_directory)
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> Any:
+        """Push weights, code and our card (transformers' own push would replace the card)."""
+        try:
+            from mtaffect.modelcard import push_to_hub
+        except ImportError:
+            return super().push_to_hub(repo_id, **kwargs)
+        return push_to_hub(self, repo_id, **kwargs)
+
 
 # --------------------------------------------------------------------------------------
 # 3. The shared encoder: projections -> modality encoders -> missing modalities -> fusion

@@ -402,7 +402,14 @@ def test_save_pretrained_round_trip_is_exact_and_pickle_free(tmp_path, batches, 
     expected = model(**batch)
     model.save_pretrained(tmp_path)
     files = sorted(os.listdir(tmp_path))
-    assert files == ["config.json", "configuration_mtaffect.py", "model.safetensors", "modeling_mtaffect.py"]
+    assert files == [
+        "README.md",
+        "config.json",
+        "configuration_mtaffect.py",
+        "model.safetensors",
+        "modeling_mtaffect.py",
+        "mtaffect_card_data.json",
+    ]
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["auto_map"] == {
         "AutoConfig": "configuration_mtaffect.MTAffectConfig",
