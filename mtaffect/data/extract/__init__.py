@@ -2,7 +2,7 @@
 
 >>> from mtaffect.data.extract import TextExtractor  # doctest: +SKIP
 >>> TextExtractor()(["Oh, great."])[0].shape  # doctest: +SKIP
-(3, 384)
+(4, 384)
 """
 
 from __future__ import annotations
