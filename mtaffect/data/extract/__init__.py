@@ -15,6 +15,17 @@ from mtaffect.data.extract.base import (
     extractor_from_description,
     feature_set_name,
 )
+from mtaffect.data.extract.corpus import (
+    ExtractionResult,
+    RawCorpus,
+    RawCorpusError,
+    RawExample,
+    extract_corpus,
+    read_meld,
+    read_mmsa_fet,
+    read_mustard,
+    read_text_table,
+)
 from mtaffect.data.extract.text import TextExtractor
 from mtaffect.data.extract.utterance import build_extractors, extract_utterance
 from mtaffect.data.extract.visual import VisualExtractor
@@ -22,12 +33,21 @@ from mtaffect.data.extract.visual import VisualExtractor
 __all__ = [
     "AudioExtractor",
     "ExtractionError",
+    "ExtractionResult",
     "Extractor",
     "MissingExtraError",
+    "RawCorpus",
+    "RawCorpusError",
+    "RawExample",
     "TextExtractor",
     "VisualExtractor",
     "build_extractors",
+    "extract_corpus",
     "extract_utterance",
     "extractor_from_description",
     "feature_set_name",
+    "read_meld",
+    "read_mmsa_fet",
+    "read_mustard",
+    "read_text_table",
 ]
