@@ -13,7 +13,7 @@ from mtaffect.configuration_mtaffect import MTAffectConfig
 from mtaffect.data.corpora.synthetic import make_synthetic_family
 from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
 from mtaffect.training import FeatureSetCollator, MultiTaskTrainer, MultiTaskTrainingArguments
-from mtaffect.training.sampler import CorpusConcatDataset, _numpy_rows
+from mtaffect.training.sampler import ArrowRowReader, CorpusConcatDataset
 
 
 @pytest.fixture(autouse=True)
@@ -217,7 +217,7 @@ def test_fast_rows_match_the_datasets_formatter(family):
         dataset = corpus["train"].with_format("numpy")
         for view in (dataset, dataset.select([5, 2, 9, 0]), dataset.shuffle(seed=1)):
             indices = [3, 0, 2, 1]
-            fast, slow = _numpy_rows(view, indices), view.__getitems__(indices)
+            fast, slow = ArrowRowReader.for_dataset(view)(indices), view.__getitems__(indices)
             assert fast is not None and len(fast) == len(slow)
             for a, b in zip(fast, slow):
                 assert a.keys() == b.keys()
@@ -226,6 +226,6 @@ def test_fast_rows_match_the_datasets_formatter(family):
                     assert np.array_equal(np.asarray(a[key]), np.asarray(b[key])), key
     # Other formats go through the formatter.
     plain = family["synthetic_mustard"]["train"]
-    assert _numpy_rows(plain, [0]) is None
+    assert ArrowRowReader.for_dataset(plain) is None
     concat = CorpusConcatDataset({"a": plain})
     assert str(concat.__getitems__([1])[0]["id"]) == plain[1]["id"]

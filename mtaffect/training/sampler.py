@@ -295,11 +295,12 @@ class MultiCorpusBatchSampler(Sampler[list[int]]):
 
 
 class CorpusConcatDataset(ConcatDataset):
-    """``ConcatDataset`` of named corpora that fetches a whole batch per corpus at once.
+    """``ConcatDataset`` of named corpora that reads a whole batch per corpus at once.
 
-    ``torch``'s ``ConcatDataset`` reads examples one by one; a ``datasets.Dataset`` reads a
-    list of indices in one Arrow query (``__getitems__``), which the DataLoader uses when
-    the dataset offers it. Order is preserved.
+    ``torch``'s ``ConcatDataset`` reads examples one by one. This one offers
+    ``__getitems__`` (which the DataLoader uses when present) and reads numpy-formatted
+    ``datasets.Dataset`` corpora straight from Arrow (:class:`ArrowRowReader`); other
+    datasets go through their own ``__getitems__``. Row order is preserved.
     """
 
     def __init__(self, datasets: Mapping[str, Dataset]) -> None:
@@ -307,11 +308,20 @@ class CorpusConcatDataset(ConcatDataset):
             raise ValueError("CorpusConcatDataset needs at least one dataset.")
         self.names = list(datasets)
         super().__init__(list(datasets.values()))
+        self._readers: list[ArrowRowReader | None] | None = None
 
     def corpus_sizes(self) -> dict[str, int]:
         return {name: len(dataset) for name, dataset in zip(self.names, self.datasets)}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Readers hold Arrow arrays: rebuild them in each DataLoader worker, do not pickle them.
+        state = self.__dict__.copy()
+        state["_readers"] = None
+        return state
+
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
+        if self._readers is None:
+            self._readers = [ArrowRowReader.for_dataset(dataset) for dataset in self.datasets]
         by_dataset: dict[int, list[tuple[int, int]]] = {}
         for position, index in enumerate(indices):
             index = int(index)
@@ -322,10 +332,11 @@ class CorpusConcatDataset(ConcatDataset):
             by_dataset.setdefault(d, []).append((position, local))
         rows: list[Any] = [None] * len(indices)
         for d, pairs in by_dataset.items():
-            dataset = self.datasets[d]
+            dataset, reader = self.datasets[d], self._readers[d]
             locals_ = [local for _, local in pairs]
-            fetched = _numpy_rows(dataset, locals_)
-            if fetched is None:
+            if reader is not None:
+                fetched = reader(locals_)
+            else:
                 fetch = getattr(dataset, "__getitems__", None)
                 fetched = fetch(locals_) if fetch else [dataset[i] for i in locals_]
             for (position, _), row in zip(pairs, fetched):
@@ -333,57 +344,78 @@ class CorpusConcatDataset(ConcatDataset):
         return rows
 
 
-def _numpy_rows(dataset: Any, indices: list[int]) -> list[dict[str, Any]] | None:
-    """Rows of a numpy-formatted ``datasets.Dataset`` read straight from Arrow, or ``None``.
+class ArrowRowReader:
+    """Rows of a numpy-formatted ``datasets.Dataset``, read straight from its Arrow table.
 
-    Same values as ``dataset.__getitems__`` (a test checks it), several times faster: the
-    ``datasets`` numpy formatter gathers one slice per example and re-creates the
-    ``Array2D`` extension type for each, which dominated the training step of small
-    models. Here each column's plain storage is gathered with one ``take``. ``None`` (use
-    the formatter) for anything but a plain numpy format over primitive, fixed-size-list,
+    Same values and dtypes as ``dataset.__getitems__`` (a test checks it), several times
+    faster: the ``datasets`` numpy formatter gathers one slice per example and re-creates
+    the ``Array2D`` extension type for each, which dominated the training step of small
+    models. Here each column's plain storage is gathered with one ``take`` per batch, and
+    the column plan is built once per dataset. :meth:`for_dataset` returns ``None`` (use the
+    formatter) for anything but a plain numpy format over primitive, fixed-size-list,
     string and variable-length ``Array2D`` columns.
     """
-    try:
-        from datasets import Dataset as HFDataset
-        from datasets.features.features import Array2DExtensionType
-    except ImportError:  # pragma: no cover - datasets is a dependency
-        return None
-    if not isinstance(dataset, HFDataset):
-        return None
-    form = dataset.format
-    if form.get("type") != "numpy" or form.get("format_kwargs") or form.get("output_all_columns"):
-        return None
-    positions = pa.array(indices, type=pa.int64())
-    if dataset._indices is not None:
-        positions = dataset._indices.column(0).take(positions)
-    table = dataset.data.table
-    converted: dict[str, Any] = {}
-    for name in form.get("columns") or table.column_names:
-        column = table.column(name)
-        kind = column.type
-        if isinstance(kind, Array2DExtensionType):
-            if kind.shape[0] is not None:
+
+    def __init__(self, columns: list[tuple[str, str, Any, Any]], mapping: Any) -> None:
+        self.columns = columns
+        self.mapping = mapping
+
+    @classmethod
+    def for_dataset(cls, dataset: Any) -> ArrowRowReader | None:
+        try:
+            from datasets import Dataset as HFDataset
+            from datasets.features.features import Array2DExtensionType
+        except ImportError:  # pragma: no cover - datasets is a dependency
+            return None
+        if not isinstance(dataset, HFDataset):
+            return None
+        form = dataset.format
+        if form.get("type") != "numpy" or form.get("format_kwargs") or form.get("output_all_columns"):
+            return None
+        table = dataset.data.table
+        columns = []
+        for name in form.get("columns") or table.column_names:
+            column = table.column(name)
+            kind = column.type
+            if isinstance(kind, Array2DExtensionType):
+                if kind.shape[0] is not None:
+                    return None
+                storage = pa.chunked_array([chunk.storage for chunk in column.chunks], type=kind.storage_type)
+                columns.append((name, "array2d", storage, (kind.shape[1], np.dtype(kind.value_type))))
+            elif pa.types.is_fixed_size_list(kind) and _is_primitive(kind.value_type):
+                columns.append((name, "vector", column, kind.list_size))
+            elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+                columns.append((name, "string", column, None))
+            elif _is_primitive(kind):
+                columns.append((name, "scalar", column, None))
+            else:
                 return None
-            storage = pa.chunked_array([chunk.storage for chunk in column.chunks], type=kind.storage_type)
-            taken = storage.take(positions).combine_chunks()
-            lengths = taken.value_lengths().to_numpy(zero_copy_only=False, writable=True)
-            values = taken.flatten().flatten().to_numpy(zero_copy_only=False, writable=True)
-            frames = values.reshape(-1, kind.shape[1]).astype(kind.value_type, copy=False)
-            converted[name] = np.split(frames, np.cumsum(lengths)[:-1])
-            continue
-        taken = column.take(positions).combine_chunks()
-        if taken.null_count:
-            return None
-        if pa.types.is_fixed_size_list(kind) and _is_primitive(kind.value_type):
-            values = taken.flatten().to_numpy(zero_copy_only=False, writable=True)
-            converted[name] = values.reshape(len(taken), kind.list_size)
-        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
-            converted[name] = [np.str_(value) for value in taken.to_pylist()]
-        elif _is_primitive(kind):
-            converted[name] = taken.to_numpy(zero_copy_only=False, writable=True)
-        else:
-            return None
-    return [{name: values[i] for name, values in converted.items()} for i in range(len(indices))]
+        mapping = dataset._indices.column(0) if dataset._indices is not None else None
+        return cls(columns, mapping)
+
+    def __call__(self, indices: list[int]) -> list[dict[str, Any]]:
+        positions = pa.array(indices, type=pa.int64())
+        if self.mapping is not None:
+            positions = self.mapping.take(positions)
+        converted: dict[str, Any] = {}
+        for name, kind, column, extra in self.columns:
+            taken = column.take(positions).combine_chunks()
+            if taken.null_count:
+                raise ValueError(f"Column {name!r} holds nulls; the unified schema has none.")
+            if kind == "array2d":
+                dim, dtype = extra
+                lengths = taken.value_lengths().to_numpy(zero_copy_only=False)
+                values = taken.flatten().flatten().to_numpy(zero_copy_only=False, writable=True)
+                frames = values.reshape(-1, dim).astype(dtype, copy=False)
+                converted[name] = np.split(frames, np.cumsum(lengths)[:-1])
+            elif kind == "vector":
+                values = taken.flatten().to_numpy(zero_copy_only=False, writable=True)
+                converted[name] = values.reshape(len(taken), extra)
+            elif kind == "string":
+                converted[name] = [np.str_(value) for value in taken.to_pylist()]
+            else:
+                converted[name] = taken.to_numpy(zero_copy_only=False, writable=True)
+        return [{name: values[i] for name, values in converted.items()} for i in range(len(indices))]
 
 
 def _is_primitive(kind: Any) -> bool:

@@ -1,0 +1,316 @@
+"""``mtaffect train``: train a multi-task (or single-task) model on unified corpora.
+
+A YAML/JSON config names the corpora, the tasks, the model and the training arguments;
+flags override the common ones, and any ``MultiTaskTrainingArguments`` field can follow a
+``--`` separator. Progress bar, logging, checkpoints and resume are the Trainer's::
+
+    mtaffect train --config train.yaml
+    mtaffect train --corpora synthetic_mosei synthetic_mustard --epochs 3 --output-dir out
+    mtaffect train --config train.yaml -- --learning_rate 3e-4 --warmup_steps 100
+
+Multi-GPU: ``accelerate launch --multi_gpu --num_processes 4 -m mtaffect.cli.main train --config train.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mtaffect.tasks import TASK_NAMES
+
+#: Training-argument defaults of the command (the library's defaults stay the Trainer's).
+CLI_TRAINING_DEFAULTS: dict[str, Any] = {
+    "output_dir": "mtaffect-train-output",
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "save_total_limit": 2,
+    "load_best_model_at_end": True,
+    "metric_for_best_model": "combined_score",
+    "logging_steps": 50,
+    "report_to": "none",
+}
+#: The config format, shown by ``mtaffect train --help``.
+CONFIG_HELP = """\
+config file (YAML or JSON; every key optional, but corpora must come from it or --corpora):
+
+  corpora:                       # name -> where the corpus comes from
+    mosei: data/mosei_unified    # a folder written by DatasetDict.save_to_disk
+    mustard: synthetic_mustard   # or a synthetic corpus name
+    meld: {loader: meld, path: data/MELD.Raw}   # or a registered loader (load_corpus)
+  synthetic: {size_scale: 0.5, seed: 0}         # options of the synthetic corpora
+  splits: {train: train, eval: validation, test: test}
+  tasks: [emotion, sentiment, sarcasm]          # default: tasks some corpus has gold labels for
+  model: {hidden_size: 64, encoder_type: transformer}    # MTAffectConfig arguments
+  # model: {from_pretrained: path/to/checkpoint}         # or start from a checkpoint
+  training: {num_train_epochs: 5, corpus_sampling: temperature, learning_rate: 1.0e-3}
+
+multi-GPU: accelerate launch --multi_gpu --num_processes 4 -m mtaffect.cli.main train --config c.yaml
+"""
+_SPLIT_ALIASES = {"validation": ("validation", "valid", "dev"), "test": ("test",), "train": ("train",)}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a multi-task (or single-task) model on saved unified corpora",
+        description=(
+            "Train MTAffectForMultiTaskAffect with MultiTaskTrainer on unified corpora (folders from "
+            "save_to_disk, synthetic corpus names, or registered loaders), evaluating per corpus. Any "
+            "MultiTaskTrainingArguments field can be given after '--', e.g. "
+            "'mtaffect train --config c.yaml -- --learning_rate 3e-4'."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=CONFIG_HELP,
+    )
+    parser.add_argument("--config", type=Path, help="YAML or JSON file (see below)")
+    parser.add_argument(
+        "--corpora",
+        nargs="+",
+        metavar="CORPUS",
+        help="corpora to train on, as NAME=PATH, a saved corpus folder, or a synthetic corpus name "
+        "(replaces the config's corpora)",
+    )
+    parser.add_argument("--tasks", nargs="+", choices=TASK_NAMES, help="tasks the model learns")
+    parser.add_argument("--output-dir", help="checkpoints, final model and metrics")
+    parser.add_argument("--epochs", type=float, help="num_train_epochs")
+    parser.add_argument("--max-steps", type=int, help="max_steps (overrides --epochs)")
+    parser.add_argument("--batch-size", type=int, help="per_device_train_batch_size")
+    parser.add_argument("--learning-rate", type=float, help="learning_rate")
+    parser.add_argument("--sampling", choices=["proportional", "temperature", "round_robin", "uniform"])
+    parser.add_argument("--temperature", type=float, help="sampling_temperature")
+    parser.add_argument("--composition", choices=["homogeneous", "mixed"], help="batch_composition")
+    parser.add_argument("--weak-loss-weight", type=float, help="λ of the weak-label losses")
+    parser.add_argument("--weak-label-mode", choices=["soft", "hard"])
+    parser.add_argument("--seed", type=int, help="training seed")
+    parser.add_argument("--hidden-size", type=int, help="model hidden size")
+    parser.add_argument("--encoder", choices=["transformer", "bilstm", "mean"], help="per-modality encoder")
+    parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
+                        help="resume from the last checkpoint in the output dir, or from CHECKPOINT")
+    parser.add_argument("training_args", nargs=argparse.REMAINDER,
+                        help="after '--': any MultiTaskTrainingArguments flag, e.g. -- --warmup_steps 100")
+    parser.set_defaults(func=_train)
+
+
+# ---- configuration ----------------------------------------------------------------------
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The config file as a dict (YAML for .yaml/.yml, JSON otherwise)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such config file.")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            payload = yaml.safe_load(text)
+        else:
+            payload = json.loads(text)
+    except Exception as error:  # yaml and json raise different classes
+        raise ValueError(f"{path}: cannot parse the config ({error}).") from error
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, Mapping):
+        raise ValueError(f"{path}: the config must be a mapping with keys like corpora, model, training.")
+    known = {"corpora", "synthetic", "splits", "tasks", "model", "training"}
+    unknown = sorted(set(payload) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown config keys {unknown}; expected some of {sorted(known)}.")
+    return dict(payload)
+
+
+def build_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Merge the config file and the flags (flags win)."""
+    settings = read_config(args.config) if args.config else {}
+    if args.corpora:
+        settings["corpora"] = _corpora_from_flags(args.corpora)
+    if not settings.get("corpora"):
+        raise ValueError("No corpora: give --corpora NAME=PATH ... or a config file with a 'corpora' mapping.")
+    if args.tasks:
+        settings["tasks"] = args.tasks
+    model = dict(settings.get("model") or {})
+    if args.hidden_size is not None:
+        model["hidden_size"] = args.hidden_size
+    if args.encoder is not None:
+        model["encoder_type"] = args.encoder
+    settings["model"] = model
+    training = {**CLI_TRAINING_DEFAULTS, **(settings.get("training") or {})}
+    flags = {
+        "output_dir": args.output_dir,
+        "num_train_epochs": args.epochs,
+        "max_steps": args.max_steps,
+        "per_device_train_batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "corpus_sampling": args.sampling,
+        "sampling_temperature": args.temperature,
+        "batch_composition": args.composition,
+        "weak_loss_weight": args.weak_loss_weight,
+        "weak_label_mode": args.weak_label_mode,
+        "seed": args.seed,
+    }
+    training.update({key: value for key, value in flags.items() if value is not None})
+    settings["training"] = training
+    return settings
+
+
+def _corpora_from_flags(values: list[str]) -> dict[str, str]:
+    corpora = {}
+    for value in values:
+        name, sep, location = value.partition("=")
+        if not sep:
+            location = value
+            name = Path(value).name if Path(value).exists() else value
+        if name in corpora:
+            raise ValueError(f"--corpora names {name!r} twice; use NAME=PATH to name them apart.")
+        corpora[name] = location
+    return corpora
+
+
+def training_arguments(training: Mapping[str, Any], extra: list[str]) -> Any:
+    """``MultiTaskTrainingArguments`` from a dict plus raw ``--flag value`` tokens, via HfArgumentParser."""
+    from transformers import HfArgumentParser
+
+    from mtaffect.training import MultiTaskTrainingArguments
+
+    argv: list[str] = []
+    for key, value in training.items():
+        if value is None:
+            continue
+        argv.append(f"--{key}")
+        if isinstance(value, bool):
+            argv.append(str(value).lower())
+        elif isinstance(value, Mapping):
+            argv.append(json.dumps(value))
+        elif isinstance(value, (list, tuple)):
+            argv.extend(str(item) for item in value)
+        else:
+            argv.append(str(value))
+    extra = [token for token in extra if token != "--"]
+    parser = HfArgumentParser(MultiTaskTrainingArguments)
+    try:
+        (arguments,) = parser.parse_args_into_dataclasses(args=argv + extra, look_for_args_file=False)
+    except SystemExit as exit_:
+        raise ValueError(f"invalid training arguments {argv + extra} (see the message above).") from exit_
+    return arguments
+
+
+# ---- data -------------------------------------------------------------------------------
+
+
+def load_corpora(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Name -> DatasetDict for every corpus of the settings."""
+    from datasets import DatasetDict, load_from_disk
+
+    from mtaffect.data.corpora.synthetic import SPECS, make_synthetic_corpus
+
+    synthetic = dict(settings.get("synthetic") or {})
+    corpora = {}
+    for name, spec in settings["corpora"].items():
+        if isinstance(spec, str):
+            spec = {"synthetic": spec} if spec in SPECS and not Path(spec).exists() else {"path": spec}
+        if not isinstance(spec, Mapping):
+            raise ValueError(f"corpora.{name} must be a path, a synthetic corpus name or a mapping, got {spec!r}.")
+        if "synthetic" in spec:
+            kind = spec["synthetic"] if isinstance(spec["synthetic"], str) else name
+            if kind not in SPECS:
+                raise ValueError(f"corpora.{name}: unknown synthetic corpus {kind!r}; choose from {sorted(SPECS)}.")
+            corpus = make_synthetic_corpus(kind, **{**synthetic, **dict(spec.get("options") or {})})
+        elif "loader" in spec:
+            from mtaffect.data.corpora.registry import load_corpus
+
+            corpus = load_corpus(
+                spec["loader"], spec.get("path"), format=spec.get("format"), **dict(spec.get("options") or {})
+            )
+        elif "path" in spec:
+            path = Path(spec["path"])
+            if not path.exists():
+                raise FileNotFoundError(f"corpora.{name}: {path} does not exist (expected a save_to_disk folder).")
+            corpus = load_from_disk(str(path))
+            if not isinstance(corpus, DatasetDict):
+                raise ValueError(f"corpora.{name}: {path} holds a single Dataset; save the corpus' DatasetDict.")
+        else:
+            raise ValueError(f"corpora.{name} needs one of 'path', 'synthetic' or 'loader'.")
+        corpora[name] = corpus
+    return corpora
+
+
+def pick_split(corpus: Any, wanted: str | None, name: str, required: bool) -> Any:
+    """``corpus[wanted]`` (``valid``/``dev`` accepted for ``validation``), or ``None``."""
+    if wanted is None:
+        return None
+    for candidate in _SPLIT_ALIASES.get(wanted, (wanted,)):
+        if candidate in corpus:
+            return corpus[candidate]
+    if required:
+        raise ValueError(f"Corpus {name!r} has no {wanted!r} split (it has {sorted(corpus)}).")
+    return None
+
+
+def _non_empty(splits: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: split for name, split in splits.items() if split is not None and len(split)}
+
+
+def _without_evaluation(training: dict[str, Any]) -> None:
+    """Drop the command's evaluation defaults when no corpus has an evaluation split."""
+    for key, off in (("eval_strategy", "no"), ("load_best_model_at_end", False), ("metric_for_best_model", None)):
+        if training.get(key) == CLI_TRAINING_DEFAULTS[key]:
+            training[key] = off
+        elif training.get(key) not in (None, False, "no"):
+            raise ValueError(f"training.{key}={training[key]!r} needs evaluation data, but no corpus has an eval split.")
+
+
+# ---- command ----------------------------------------------------------------------------
+
+
+def _train(args: argparse.Namespace) -> int:
+    settings = build_settings(args)
+
+    from mtaffect.configuration_mtaffect import MTAffectConfig
+    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+    from mtaffect.training import MultiTaskTrainer
+
+    corpora = load_corpora(settings)
+    splits = {"train": "train", "eval": "validation", "test": "test", **dict(settings.get("splits") or {})}
+    train = {name: pick_split(corpus, splits["train"], name, required=True) for name, corpus in corpora.items()}
+    evaluation = _non_empty({name: pick_split(corpus, splits["eval"], name, False) for name, corpus in corpora.items()})
+    test = _non_empty({name: pick_split(corpus, splits["test"], name, False) for name, corpus in corpora.items()})
+    if not evaluation:
+        _without_evaluation(settings["training"])
+    training = training_arguments(settings["training"], args.training_args or [])
+
+    model_settings = dict(settings["model"])
+    pretrained = model_settings.pop("from_pretrained", None)
+    if pretrained:
+        if model_settings:
+            raise ValueError(f"model.from_pretrained cannot be combined with other model settings {sorted(model_settings)}.")
+        model = MTAffectForMultiTaskAffect.from_pretrained(pretrained)
+    else:
+        config = MTAffectConfig.from_corpora(corpora, tasks=settings.get("tasks"), **model_settings)
+        model = MTAffectForMultiTaskAffect(config)
+
+    trainer = MultiTaskTrainer(model=model, args=training, train_dataset=train, eval_dataset=evaluation or None)
+    main_process = trainer.is_world_process_zero()
+    if main_process:
+        sizes = ", ".join(f"{name} ({len(split)})" for name, split in train.items())
+        print(f"mtaffect train: tasks {model.config.tasks} on {sizes} -> {training.output_dir}", flush=True)
+    result = trainer.train(resume_from_checkpoint=args.resume)
+    trainer.save_model()
+    trainer.log_metrics("train", result.metrics)
+    trainer.save_metrics("train", result.metrics)
+    if evaluation:
+        metrics = trainer.evaluate()
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+    if test:
+        metrics = trainer.evaluate(eval_dataset=test, metric_key_prefix="test")
+        trainer.log_metrics("test", metrics)
+        trainer.save_metrics("test", metrics)
+    trainer.save_state()
+    if main_process:
+        print(f"mtaffect train: model and metrics saved to {training.output_dir}", flush=True)
+    if training.world_size > 1:
+        trainer.end()
+    return 0
