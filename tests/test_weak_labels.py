@@ -284,6 +284,36 @@ def test_teacher_state_is_restored(saved, sarcasm_teacher):
     assert model.training and next(model.parameters()).device.type == "cpu"
 
 
+def test_teacher_inputs_equal_the_collators(saved):
+    """add_weak_labels pads straight from Arrow (fast path); the collator is the reference."""
+    import pyarrow as pa
+
+    from mtaffect.data.collator import MTAffectCollator
+    from mtaffect.data.schema import feature_dims
+    from mtaffect.data.weak_labels import _arrow_batch, _pad
+
+    split = saved["synthetic_mosei"]["test"].select(range(2, 14))
+
+    def shorten(audio, indices):  # one empty and one length-1 audio sequence
+        return {"audio_features": [a[:0] if i == 3 else a[:1] if i == 5 else a for a, i in zip(audio, indices)]}
+
+    split = split.with_format("numpy").map(shorten, batched=True, input_columns="audio_features", with_indices=True)
+    dims = feature_dims(split.features)
+    rows = np.array([0, 3, 5, 11])
+    table = split.with_format("arrow")[:]
+    assert isinstance(table, pa.Table)
+    batch = _arrow_batch(table.slice(0), dims)  # sliced tables carry offsets: must still line up
+    expected = MTAffectCollator.for_dataset(split)([split.with_format(None)[int(i)] for i in rows])
+    for modality in dims:
+        features, mask = _pad(*batch[f"{modality}_features"], rows)
+        torch.testing.assert_close(features, expected[f"{modality}_features"])
+        assert torch.equal(mask, expected[f"{modality}_mask"])
+    assert not expected["audio_mask"][1].any() and expected["audio_mask"][2].sum() == 1
+    sliced = _arrow_batch(table.slice(4, 6), dims)  # a batch that starts mid-table
+    features, _ = _pad(*sliced["text_features"], np.arange(6))
+    torch.testing.assert_close(features[0, : len(split[4]["text_features"])], torch.tensor(split[4]["text_features"]))
+
+
 # ---------------------------------------------------------------------------------------------
 # Ablations
 # ---------------------------------------------------------------------------------------------
