@@ -206,8 +206,7 @@ def _validate_split(split_name: str, split: Dataset, check_finite: bool) -> None
             )
     if len(split) == 0:
         return
-    table = split.with_format("numpy")
-    columns = {name: np.asarray(table[name]) for name in LABEL_COLUMNS}
+    columns = _label_arrays(split, LABEL_COLUMNS)
     _check_labels(where, columns)
     if check_finite:
         for modality in dims:
@@ -280,10 +279,11 @@ def _check_labels(where: str, c: dict[str, np.ndarray]) -> None:
 
 def gold_tasks(dataset: Dataset) -> list[str]:
     """Tasks for which at least one example of ``dataset`` has a gold label."""
-    table = dataset.with_format("numpy")
-    found = []
-    for task in TASK_NAMES:
-        mask = np.asarray(table[f"{task}_mask"])
-        if mask.size and mask.any():
-            found.append(task)
-    return found
+    masks = _label_arrays(dataset, [f"{task}_mask" for task in TASK_NAMES])
+    return [task for task in TASK_NAMES if masks[f"{task}_mask"].any()]
+
+
+def _label_arrays(dataset: Dataset, names: Iterable[str]) -> dict[str, np.ndarray]:
+    """Label columns as numpy arrays straight from Arrow (no per-row formatting of the features)."""
+    table = dataset.with_format("numpy", columns=list(names))[:]
+    return {name: np.asarray(table[name]) for name in names}
