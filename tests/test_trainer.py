@@ -229,3 +229,57 @@ def test_fast_rows_match_the_datasets_formatter(family):
     assert ArrowRowReader.for_dataset(plain) is None
     concat = CorpusConcatDataset({"a": plain})
     assert str(concat.__getitems__([1])[0]["id"]) == plain[1]["id"]
+
+
+def test_train_command_end_to_end(tmp_path, capsys):
+    import json
+
+    from mtaffect.cli.main import main
+    from mtaffect.data.corpora.synthetic import make_synthetic_corpus
+
+    make_synthetic_corpus("synthetic_iemocap", size_scale=0.05, max_length=6).save_to_disk(str(tmp_path / "iemocap"))
+    config = tmp_path / "train.yaml"
+    config.write_text(
+        "corpora:\n"
+        f"  iemocap: {tmp_path / 'iemocap'}\n"
+        "  mustard: synthetic_mustard\n"
+        "synthetic: {size_scale: 0.05, max_length: 6}\n"
+        "model: {hidden_size: 8, encoder_type: mean}\n"
+        "training: {max_steps: 4, per_device_train_batch_size: 4, eval_strategy: steps, eval_steps: 2,\n"
+        "           use_cpu: true, disable_tqdm: true, corpus_sampling: uniform}\n"
+    )
+    out = tmp_path / "out"
+    argv = ["train", "--config", str(config), "--output-dir", str(out), "--sampling", "round_robin",
+            "--", "--learning_rate", "0.02"]
+    assert main(argv) == 0
+    assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
+    evaluation = json.loads((out / "eval_results.json").read_text())
+    assert "eval_iemocap_emotion_weighted_f1" in evaluation and "eval_mustard_sarcasm_weighted_f1" in evaluation
+    assert "test_combined_score" in json.loads((out / "test_results.json").read_text())
+    args = torch.load(out / "training_args.bin", weights_only=False)
+    assert args.learning_rate == 0.02 and args.corpus_sampling.value == "round_robin"  # flags beat the config
+    assert args.metric_for_best_model == "combined_score"
+    # Resuming a finished run trains no further step and succeeds.
+    assert main([*argv[:5], "--resume"]) == 0
+    assert "mtaffect train: model and metrics saved" in capsys.readouterr().out
+    # User errors end in one line and exit code 2.
+    assert main(["train"]) == 2
+    assert "No corpora" in capsys.readouterr().err
+    assert main(["train", "--corpora", "synthetic_mustard", "--", "--no_such_flag", "1"]) == 2
+
+
+def test_sampler_epoch_follows_the_trainer_state_on_resume(family, tmp_path):
+    # Under DDP the resumed epoch's loader is SkipBatchSampler(BatchSamplerShard(sampler)), which
+    # forwards no set_epoch; the callback sets it from the restored state instead.
+    from transformers import TrainerState
+
+    from mtaffect.training.trainer import _SamplerEpochCallback
+
+    trainer = MultiTaskTrainer(_model(family), _args(tmp_path), train_dataset={"m": family["synthetic_mosei"]["train"]})
+    trainer.get_train_dataloader()
+    callback = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, _SamplerEpochCallback))
+    for epoch, expected in ((None, 0), (0.0, 0), (1.25, 1), (2.0, 2)):
+        state = TrainerState()
+        state.epoch = epoch
+        callback.on_epoch_begin(trainer.args, state, trainer.control)
+        assert trainer.train_batch_sampler.epoch == expected

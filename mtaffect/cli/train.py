@@ -137,7 +137,13 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.encoder is not None:
         model["encoder_type"] = args.encoder
     settings["model"] = model
-    training = {**CLI_TRAINING_DEFAULTS, **(settings.get("training") or {})}
+    user_training = dict(settings.get("training") or {})
+    training = {**CLI_TRAINING_DEFAULTS, **user_training}
+    if "eval_strategy" in user_training and "save_strategy" not in user_training:
+        # load_best_model_at_end (a command default) needs checkpoints where evaluations are.
+        training["save_strategy"] = user_training["eval_strategy"]
+        if "eval_steps" in user_training and "save_steps" not in user_training:
+            training["save_steps"] = user_training["eval_steps"]
     flags = {
         "output_dir": args.output_dir,
         "num_train_epochs": args.epochs,

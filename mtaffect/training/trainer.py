@@ -279,6 +279,11 @@ class MultiTaskTrainer(Trainer):
     def get_train_batch_sampler(self, dataset: CorpusConcatDataset) -> MultiCorpusBatchSampler:
         """The batch sampler of the training corpora; override to change the sampling."""
         args = self.args
+        if getattr(args, "train_sampling_strategy", "random") != "random":
+            logger.warning(
+                f"train_sampling_strategy={args.train_sampling_strategy!r} is ignored: MultiTaskTrainer draws "
+                "batches with MultiCorpusBatchSampler (see corpus_sampling and batch_composition)."
+            )
         feature_sets = {}
         for name, corpus in zip(dataset.names, dataset.datasets):
             sets = _feature_sets_of(corpus)
