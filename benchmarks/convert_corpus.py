@@ -40,6 +40,12 @@ _CHILD_PREFIX = """
 import json, resource, sys, time
 def report(**values):
     values["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:  # current split of resident memory: heap (anonymous) vs memory-mapped files
+        status = dict(line.split(":", 1) for line in open("/proc/self/status") if line.startswith("Rss"))
+        values["rss_anon_mb"] = int(status["RssAnon"].split()[0]) / 1024
+        values["rss_file_mb"] = int(status["RssFile"].split()[0]) / 1024
+    except (OSError, KeyError, ValueError):
+        pass
     print("RESULT " + json.dumps(values))
 """
 
@@ -153,11 +159,16 @@ def main() -> None:
             train = corpus["train"].with_format("numpy")
             collate = MTAffectCollator.for_dataset(train)
             rng = np.random.default_rng(0)
-            t = time.perf_counter()
+            fetch = collate_time = 0.0
             for _ in range(20):  # as a DataLoader fetches a batch: one __getitems__ call
-                batch = collate(train.__getitems__(rng.integers(0, len(train), 32).tolist()))
-            batch_ms = (time.perf_counter() - t) * 50
-            report(seconds=open_seconds, batch_ms=batch_ms, shape=list(batch["text_features"].shape))
+                t = time.perf_counter()
+                rows = train.__getitems__(rng.integers(0, len(train), 32).tolist())
+                fetch += time.perf_counter() - t
+                t = time.perf_counter()
+                batch = collate(rows)
+                collate_time += time.perf_counter() - t
+            report(seconds=open_seconds, fetch_ms=fetch * 50, collate_ms=collate_time * 50,
+                   shape=list(batch["text_features"].shape))
             """,
             env,
         )
@@ -169,8 +180,11 @@ def main() -> None:
         print(f"{'load_from_disk (memory-mapped, every run)':44s} {opened['seconds']:>9.2f} {opened['peak_rss_mb']:>7.0f} MB")
         print(f"(process wall time incl. imports: pickle.load {plain['process_wall_s']:.0f} s, convert "
               f"{convert['process_wall_s']:.0f} s, open {opened['process_wall_s']:.0f} s)")
-        print(f"\nrandom batch of 32 (numpy format) through the collator after opening: {opened['batch_ms']:.1f} ms "
-              f"(text_features {opened['shape']})")
+        print(f"\nrandom batch of 32 after opening (numpy format): fetch {opened['fetch_ms']:.1f} ms + collate "
+              f"{opened['collate_ms']:.1f} ms (text_features {opened['shape']})")
+        if "rss_anon_mb" in opened:
+            print(f"resident at the end of the open step: {opened['rss_anon_mb']:.0f} MB heap + "
+                  f"{opened['rss_file_mb']:.0f} MB memory-mapped file pages (page cache, reclaimable)")
         print(f"converted rows {convert['rows']}, Arrow on disk {arrow_gb:.2f} GB (padding trimmed) vs pickle {size_gb:.2f} GB")
     finally:
         if not args.workdir:
