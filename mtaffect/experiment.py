@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,8 @@ class StudyConfig:
         torch_threads: CPU threads for torch during the study. The study's models are tiny,
             and one thread trains them fastest (more threads only add synchronisation, and
             collapse when the cores are shared); ``None`` leaves torch's default.
+        workers: seeds trained in parallel, one process each (default: one per CPU core,
+            at most one per seed). Seeds are independent, so this changes only the wall time.
         output_dir: where the report and per-seed results go.
     """
 
@@ -133,6 +136,7 @@ class StudyConfig:
     sampling_temperature: float = 2.0
     batch_composition: str = "homogeneous"
     torch_threads: int | None = 1
+    workers: int | None = None
     output_dir: str = "mtaffect-output"
 
     @classmethod
@@ -192,6 +196,8 @@ class StudyConfig:
         for mode in self.weak_label_modes:
             if mode not in ("soft", "hard"):
                 raise ValueError(f"{where}: weak label mode {mode!r} is not 'soft' or 'hard'.")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"{where}: 'workers' must be >= 1, got {self.workers}.")
         for threshold in self.weak_thresholds:
             if threshold is not None and not 0.0 <= threshold <= 1.0:
                 raise ValueError(f"{where}: weak threshold {threshold!r} is not in [0, 1].")
@@ -432,6 +438,8 @@ def run_study(
     """Run the whole study and write the report; returns the paths of the written files."""
     config = config or StudyConfig()
     config.validate()
+    if config.workers is None:
+        config = replace(config, workers=os.cpu_count() or 1)
     with _study_environment(config.torch_threads):
         return _run_study(config, progress)
 
@@ -464,6 +472,138 @@ def _study_environment(threads: int | None) -> Iterator[None]:
             transformers_logging.enable_progress_bar()
 
 
+@dataclass
+class StudyPlan:
+    """What one seed of the study trains: derived once from the corpora and the config."""
+
+    tasks: dict[str, list[str]]
+    study_tasks: list[str]
+    pairs: list[tuple[str, str]]
+    grid: list[tuple[float, str, float | None]]
+    two_gold: bool
+
+    @classmethod
+    def build(cls, corpora: Mapping[str, DatasetDict], config: StudyConfig) -> StudyPlan:
+        tasks = corpus_tasks(corpora, config)
+        return cls(
+            tasks=tasks,
+            study_tasks=[t for t in TASK_NAMES if any(t in own for own in tasks.values())],
+            pairs=[(name, task) for name, own in tasks.items() for task in own],
+            grid=[
+                (weight, mode, threshold)
+                for weight in config.weak_loss_weights
+                for mode in config.weak_label_modes
+                for threshold in config.weak_thresholds
+            ],
+            two_gold=any(len(own) > 1 for own in tasks.values()),
+        )
+
+    @property
+    def models_per_seed(self) -> int:
+        return len(self.pairs) + 1 + len(self.grid) + (1 if self.two_gold else 0)
+
+
+@dataclass
+class SeedOutcome:
+    """Everything one seed produced: test numbers, what validation chose, weak-label notes."""
+
+    seed: int
+    results: list[Result]
+    chosen: dict[str, Any]
+    weak_notes: list[str]
+
+
+def run_seed(
+    config: StudyConfig,
+    seed: int,
+    announce: Callable[[int, str, str], None],
+    corpora: Mapping[str, DatasetDict] | None = None,
+) -> SeedOutcome:
+    """Train and evaluate every model of one seed (see the module docstring)."""
+    if corpora is None:
+        corpora = load_study_corpora(config)
+    plan = StudyPlan.build(corpora, config)
+    tasks, study_tasks = plan.tasks, plan.study_tasks
+    corpora = {name: corpora[name] for name in tasks}
+    splits = {split: {name: corpus[split] for name, corpus in corpora.items()} for split in ("train", "validation", "test")}
+    results: list[Result] = []
+    work_root = Path(tempfile.mkdtemp(prefix=f"mtaffect-study-seed{seed}-"))
+
+    def record(setting: str, trained: TrainedModel, only: Mapping[str, list[str]]) -> None:
+        for corpus, metrics in trained.test_metrics.items():
+            for metric, value in metrics.items():
+                task = metric.split("_", 1)[0]
+                if task in only.get(corpus, []):
+                    results.append(Result(setting, seed, corpus, task, metric, value))
+
+    try:
+        teachers: dict[tuple[str, str], Any] = {}
+        for name, task in plan.pairs:
+            announce(seed, "single-task", f"{name}/{task}")
+            trained = train_and_evaluate(
+                {name: corpora[name]["train"]}, {name: corpora[name]["validation"]},
+                {name: corpora[name]["test"]}, [task], config, seed, work_root / f"st-{name}-{task}",
+                all_corpora={name: corpora[name]},
+            )
+            record("single-task", trained, {name: [task]})
+            _record_as_teacher(trained.model, task, {name: corpora[name]})
+            teachers[(name, task)] = trained.model
+
+        announce(seed, "multi-task", "union, gold labels only (λ = 0)")
+        control = train_and_evaluate(
+            splits["train"], splits["validation"], splits["test"], study_tasks, config, seed,
+            work_root / "mt", weak_loss_weight=0.0,
+        )
+        record("multi-task", control, tasks)
+
+        candidates = []
+        weak_notes: list[str] = []
+        labelled: dict[tuple[str, float | None], dict[str, DatasetDict]] = {}
+        for weight, mode, threshold in plan.grid:
+            if (mode, threshold) not in labelled:
+                labelled[(mode, threshold)], notes = _weak_labelled(
+                    corpora, tasks, study_tasks, teachers, mode, threshold, replace_auxiliary=True
+                )
+                weak_notes.extend(note for note in notes if note not in weak_notes)
+            weak = labelled[(mode, threshold)]
+            announce(seed, "multi-task-weak", f"λ={weight} mode={mode} threshold={threshold}")
+            trained = train_and_evaluate(
+                {n: c["train"] for n, c in weak.items()}, {n: c["validation"] for n, c in weak.items()},
+                splits["test"], study_tasks, config, seed, work_root / f"mtw-{len(candidates)}",
+                weak_loss_weight=weight, weak_label_mode=mode, all_corpora=weak,
+            )
+            candidates.append(((weight, mode, threshold), trained))
+        (weight, mode, threshold), best = max(candidates, key=lambda item: _score(item[1].validation_score))
+        chosen = {
+            "weak_loss_weight": weight,
+            "weak_label_mode": mode,
+            "weak_threshold": threshold,
+            "validation_combined_score": {
+                f"λ={w} mode={m} threshold={t}": round(c.validation_score, 4) for (w, m, t), c in candidates
+            },
+        }
+        record("multi-task-weak", best, tasks)
+
+        if plan.two_gold:
+            gold_aux, _ = _weak_labelled(corpora, tasks, study_tasks, teachers, mode, threshold, replace_auxiliary=False)
+            announce(seed, "multi-task-gold", f"gold auxiliary labels, λ={weight} mode={mode}")
+            trained = train_and_evaluate(
+                {n: c["train"] for n, c in gold_aux.items()}, {n: c["validation"] for n, c in gold_aux.items()},
+                splits["test"], study_tasks, config, seed, work_root / "mtg",
+                weak_loss_weight=weight, weak_label_mode=mode, all_corpora=gold_aux,
+            )
+            record("multi-task-gold", trained, tasks)
+    finally:
+        shutil.rmtree(work_root, ignore_errors=True)
+    return SeedOutcome(seed, results, chosen, weak_notes)
+
+
+def _run_seed_in_worker(config: StudyConfig, seed: int, events: Any) -> SeedOutcome:
+    """Entry point of a worker process: one seed, progress sent back through ``events``."""
+    with _study_environment(config.torch_threads):
+        return run_seed(config, seed, lambda *event: events.put(event))
+
+
 def _run_study(config: StudyConfig, progress: Callable[[StudyProgress], None] | None) -> dict[str, Path]:
     start = time.time()
     output = Path(config.output_dir)
@@ -472,24 +612,9 @@ def _run_study(config: StudyConfig, progress: Callable[[StudyProgress], None] | 
     if results_path.exists():
         results_path.unlink()  # our own file from an earlier run of this study
     corpora = load_study_corpora(config)
-    tasks = corpus_tasks(corpora, config)
-    corpora = {name: corpora[name] for name in tasks}
-    study_tasks = [t for t in TASK_NAMES if any(t in own for own in tasks.values())]
-    pairs = [(name, task) for name, own in tasks.items() for task in own]
-    two_gold = any(len(own) > 1 for own in tasks.values())
-    grid = [
-        (weight, mode, threshold)
-        for weight in config.weak_loss_weights
-        for mode in config.weak_label_modes
-        for threshold in config.weak_thresholds
-    ]
-    per_seed = len(pairs) + 1 + len(grid) + (1 if two_gold else 0)
-    total = per_seed * len(config.seeds)
+    plan = StudyPlan.build(corpora, config)
+    total = plan.models_per_seed * len(config.seeds)
     step = 0
-    results: list[Result] = []
-    chosen: dict[str, Any] = {}
-    weak_notes: list[str] = []
-    work_root = Path(tempfile.mkdtemp(prefix="mtaffect-study-"))
 
     def announce(seed: int, setting: str, detail: str) -> None:
         nonlocal step
@@ -499,101 +624,60 @@ def _run_study(config: StudyConfig, progress: Callable[[StudyProgress], None] | 
         if progress:
             progress(event)
 
-    def record(setting: str, seed: int, trained: TrainedModel, only: Mapping[str, list[str]] | None = None) -> None:
-        new = []
-        for corpus, metrics in trained.test_metrics.items():
-            for metric, value in metrics.items():
-                task = metric.split("_", 1)[0]
-                if only is not None and task not in only.get(corpus, []):
-                    continue
-                new.append(Result(setting, seed, corpus, task, metric, value))
-        results.extend(new)
-        append_results(results_path, new)
+    workers = min(config.workers or 1, len(config.seeds))
+    if workers <= 1:
+        outcomes = [run_seed(config, seed, announce, corpora) for seed in config.seeds]
+    else:
+        outcomes = _run_seeds_in_parallel(config, workers, announce)
+    results: list[Result] = []
+    for outcome in sorted(outcomes, key=lambda o: config.seeds.index(o.seed)):
+        results.extend(outcome.results)
+        append_results(results_path, outcome.results)
 
-    splits = {split: {name: corpus[split] for name, corpus in corpora.items()} for split in ("train", "validation", "test")}
-    try:
-        for seed in config.seeds:
-            teachers: dict[tuple[str, str], Any] = {}
-            for name, task in pairs:
-                announce(seed, "single-task", f"{name}/{task}")
-                trained = train_and_evaluate(
-                    {name: corpora[name]["train"]}, {name: corpora[name]["validation"]},
-                    {name: corpora[name]["test"]}, [task], config, seed, work_root / f"st-{seed}-{name}-{task}",
-                    all_corpora={name: corpora[name]},
-                )
-                record("single-task", seed, trained, {name: [task]})
-                _record_as_teacher(trained.model, task, {name: corpora[name]})
-                teachers[(name, task)] = trained.model
-
-            announce(seed, "multi-task", "union, gold labels only (λ = 0)")
-            control = train_and_evaluate(
-                splits["train"], splits["validation"], splits["test"], study_tasks, config, seed,
-                work_root / f"mt-{seed}", weak_loss_weight=0.0,
-            )
-            record("multi-task", seed, control, tasks)
-
-            candidates = []
-            labelled_cache: dict[tuple[str, float | None, bool], dict[str, DatasetDict]] = {}
-            for weight, mode, threshold in grid:
-                key = (mode, threshold, True)
-                if key not in labelled_cache:
-                    labelled_cache[key], notes = _weak_labelled(
-                        corpora, tasks, study_tasks, teachers, mode, threshold, replace_auxiliary=True
-                    )
-                    if seed == config.seeds[0]:
-                        weak_notes.extend(notes)
-                weak = labelled_cache[key]
-                announce(seed, "multi-task-weak", f"λ={weight} mode={mode} threshold={threshold}")
-                trained = train_and_evaluate(
-                    {n: c["train"] for n, c in weak.items()}, {n: c["validation"] for n, c in weak.items()},
-                    splits["test"], study_tasks, config, seed, work_root / f"mtw-{seed}-{len(candidates)}",
-                    weak_loss_weight=weight, weak_label_mode=mode, all_corpora=weak,
-                )
-                candidates.append(((weight, mode, threshold), trained))
-            (weight, mode, threshold), best = max(candidates, key=lambda item: _score(item[1].validation_score))
-            chosen[str(seed)] = {
-                "weak_loss_weight": weight,
-                "weak_label_mode": mode,
-                "weak_threshold": threshold,
-                "validation_combined_score": {
-                    f"λ={w} mode={m} threshold={t}": round(c.validation_score, 4) for (w, m, t), c in candidates
-                },
-            }
-            record("multi-task-weak", seed, best, tasks)
-
-            if two_gold:
-                gold_aux, _ = _weak_labelled(
-                    corpora, tasks, study_tasks, teachers, mode, threshold, replace_auxiliary=False
-                )
-                announce(seed, "multi-task-gold", f"gold auxiliary labels, λ={weight} mode={mode}")
-                trained = train_and_evaluate(
-                    {n: c["train"] for n, c in gold_aux.items()}, {n: c["validation"] for n, c in gold_aux.items()},
-                    splits["test"], study_tasks, config, seed, work_root / f"mtg-{seed}",
-                    weak_loss_weight=weight, weak_label_mode=mode, all_corpora=gold_aux,
-                )
-                record("multi-task-gold", seed, trained, tasks)
-    finally:
-        shutil.rmtree(work_root, ignore_errors=True)
-
-    wall = time.time() - start
+    tasks = plan.tasks
     metadata = {
         "seeds": list(config.seeds),
         "corpora": {name: {"tasks": own, "primary_task": own[0], "train_size": corpora[name]["train"].num_rows,
                            "feature_set": get_corpus_info(corpora[name]).feature_set}
                     for name, own in tasks.items()},
-        "settings": [s for s in SETTINGS if s != "multi-task-gold" or two_gold],
-        "chosen on validation (per seed)": chosen,
-        "weak labels": weak_notes,
+        "settings": [s for s in SETTINGS if s != "multi-task-gold" or plan.two_gold],
+        "chosen on validation (per seed)": {str(o.seed): o.chosen for o in outcomes},
+        "weak labels": outcomes[0].weak_notes if outcomes else [],
         "model": config.model,
         "training": config.training,
         "sampling": {"strategy": config.corpus_sampling, "temperature": config.sampling_temperature,
                      "batch_composition": config.batch_composition},
-        "wall_time_seconds": round(wall, 1),
+        "workers": workers,
+        "wall_time_seconds": round(time.time() - start, 1),
         "config": _config_record(config),
     }
     paths = write_report(results, output, REPORT_METRICS, metadata)
     paths["results"] = results_path
     return paths
+
+
+def _run_seeds_in_parallel(
+    config: StudyConfig, workers: int, announce: Callable[[int, str, str], None]
+) -> list[SeedOutcome]:
+    """One process per seed (``spawn``: forking a process that already runs torch threads can hang)."""
+    import multiprocessing
+    import queue
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
+        events = manager.Queue()
+        pending = {pool.submit(_run_seed_in_worker, config, seed, events) for seed in config.seeds}
+        outcomes = []
+        while pending:
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            while True:
+                try:
+                    announce(*events.get_nowait())
+                except queue.Empty:
+                    break
+            outcomes.extend(future.result() for future in done)
+    return outcomes
 
 
 def _score(value: float) -> float:

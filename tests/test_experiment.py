@@ -62,6 +62,26 @@ def test_study_writes_the_three_files_with_every_cell(tiny_study):
     assert events[-1].setting == "multi-task-gold" and events[-1].total == 10
 
 
+def test_parallel_seeds_match_the_sequential_run(tiny_study, tmp_path):
+    """Seeds in worker processes give the numbers the in-process run gives for the same seed."""
+    paths, _ = tiny_study
+    sequential = {
+        (r["corpus"], r["metric"], r["setting"]): r["values"]["0"]
+        for r in json.loads(paths["json"].read_text())["records"]
+    }
+    config = StudyConfig.from_dict({**TINY, "seeds": [0, 1], "workers": 2, "output_dir": str(tmp_path)})
+    events = []
+    parallel_paths = run_study(config, progress=events.append)
+    payload = json.loads(parallel_paths["json"].read_text())
+    assert payload["metadata"]["workers"] == 2
+    assert sorted(e.step for e in events) == list(range(1, 21))
+    assert {e.seed for e in events} == {0, 1}
+    for record in payload["records"]:
+        assert record["n_seeds"] == 2
+        expected = sequential[(record["corpus"], record["metric"], record["setting"])]
+        assert record["values"]["0"] == pytest.approx(expected, abs=1e-6), record
+
+
 def test_teacher_is_never_the_target_and_shares_its_feature_set(tiny_family):
     config = StudyConfig()
     tasks = corpus_tasks(tiny_family, config)
@@ -93,6 +113,7 @@ def test_primary_task_override(tiny_family):
         ({"corpora": [{"path": "x"}]}, "needs at least a 'name'"),
         ({"corpora": [{"name": "meld", "fold": 2}]}, r"unknown field\(s\) \['fold'\]"),
         ({"weak_thresholds": [1.5]}, "not in"),
+        ({"workers": 0}, "'workers' must be >= 1"),
     ],
 )
 def test_bad_study_configs(payload, message):

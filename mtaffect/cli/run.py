@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--fusion", choices=["concat", "late"], help="fusion of the modalities")
     run.add_argument("--epochs", type=float, help="training epochs per model")
     run.add_argument("--size-scale", type=float, help="synthetic corpora size multiplier")
+    run.add_argument("--workers", type=int, help="seeds trained in parallel processes (default: one per CPU core)")
     run.add_argument("--quiet", action="store_true", help="no per-model progress lines")
     run.set_defaults(func=_run)
 
@@ -63,6 +64,8 @@ def build_config(args: argparse.Namespace) -> StudyConfig:
         value = getattr(args, flag)
         if value is not None:
             config.model = {**config.model, key: value}
+    if args.workers:
+        config.workers = args.workers
     if args.epochs:
         config.training = {**config.training, "num_train_epochs": args.epochs}
     config.validate()
