@@ -140,6 +140,7 @@ class TeacherRecord:
             projections were trained, so only these can be used to label another corpus.
         emotion_labels: (emotion) the union labels its training corpora annotated.
         emotion_multilabel: (emotion) sigmoid per label (True) or softmax over its labels.
+        notes: anything else worth keeping (``train_teacher`` stores its validation metrics).
     """
 
     task: str
@@ -147,6 +148,7 @@ class TeacherRecord:
     trained_on: dict[str, list[str]] = field(default_factory=dict)
     emotion_labels: list[str] = field(default_factory=list)
     emotion_multilabel: bool = False
+    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def emotion_label_mask(self) -> np.ndarray:
