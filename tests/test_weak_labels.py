@@ -438,6 +438,11 @@ def test_wrong_task_and_missing_record(saved, sentiment_teacher):
     bare = MTAffectForMultiTaskAffect(MTAffectConfig.from_corpora({"m": saved["synthetic_mosei"]}, tasks=["emotion"], **TINY))
     with pytest.raises(TeacherError, match="no teacher record for emotion"):
         add_weak_labels(iemocap, bare, "emotion")
+    other_labels = MTAffectForMultiTaskAffect(
+        MTAffectConfig.from_corpora({"m": saved["synthetic_mosei"]}, tasks=["emotion"], emotion_labels=["pos", "neg"], **TINY)
+    )
+    with pytest.raises(TeacherError, match=r"predicts \['pos', 'neg'\].*union label space"):
+        add_weak_labels(iemocap, other_labels, "emotion")
     with pytest.raises(ValueError, match="Unknown task"):
         add_weak_labels(iemocap, sentiment_teacher, "humour")
     with pytest.raises(ValueError, match="threshold"):
@@ -523,7 +528,19 @@ def test_cli_weak_label(saved, sarcasm_teacher, tmp_path, capsys):
     assert isinstance(labelled, DatasetDict) and list(labelled) == ["train", "validation", "test"]
     confidence = _np(labelled["train"], "sarcasm_weak_confidence")
     np.testing.assert_array_equal(_np(labelled["train"], "sarcasm_weak_mask"), confidence >= 0.2)
-    assert json.loads((tmp_path / "q.json").read_text())["train"]["n_compared"] == 0  # MOSEI has no sarcasm gold
+    summary = json.loads((tmp_path / "q.json").read_text())["train"]
+    assert summary["weak"] == int((confidence >= 0.2).sum()) and summary["gold"] == 0  # MOSEI: no sarcasm gold
+
+    replaced = tmp_path / "replaced"
+    emotion_dir = tmp_path / "emotion_teacher"
+    _teacher("emotion", {"synthetic_mosei": saved["synthetic_mosei"]}).save_pretrained(emotion_dir)
+    assert main([
+        "weak-label", "--teacher", str(emotion_dir), "--task", "emotion", "--input", str(corpus_dir),
+        "--output", str(replaced), "--overwrite-gold", "--report", str(tmp_path / "r.json"),
+    ]) == 0
+    assert "teacher vs gold on" in capsys.readouterr().out
+    quality = json.loads((tmp_path / "r.json").read_text())["test"]["quality"]
+    assert quality["n_compared"] == saved["synthetic_mosei"]["test"].num_rows and "weighted_acc" in quality
 
     assert main([*args, "--output", str(output)]) == 2  # not an empty folder
     assert "not an empty folder" in capsys.readouterr().err

@@ -101,15 +101,16 @@ def _weak_label(args: argparse.Namespace) -> int:
         sentiment_confidence=args.sentiment_confidence,
     )
     _save(labelled, target)
-    splits = labelled.items() if isinstance(labelled, DatasetDict) else [("dataset", labelled)]
-    for name, split in splits:
-        print(_summary(name, split, args.task))
-    report: dict[str, Any] = {}
-    if ablation != "hide":
-        gold = corpus if ablation == "replace" else None
-        quality = weak_label_quality(labelled, args.task, gold=gold)
-        report = quality if isinstance(labelled, DatasetDict) else {"dataset": quality}
-        for name, split_report in report.items():
+    splits = dict(labelled.items()) if isinstance(labelled, DatasetDict) else {"dataset": labelled}
+    report: dict[str, Any] = {name: _summary(split, args.task) for name, split in splits.items()}
+    for name, summary in report.items():
+        print(_summary_line(name, summary, args.task))
+    if ablation == "replace" or (args.label_gold and ablation is None):
+        # Weak and gold labels exist on the same rows only then: score the teacher against the gold.
+        quality = weak_label_quality(labelled, args.task, gold=corpus if ablation == "replace" else None)
+        quality = quality if isinstance(labelled, DatasetDict) else {"dataset": quality}
+        for name, split_report in quality.items():
+            report[name]["quality"] = split_report
             if split_report.get("n_compared"):
                 print(_quality_line(name, split_report))
     if args.report:
@@ -131,7 +132,7 @@ def _save(dataset: Any, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _summary(name: str, split: Any, task: str) -> str:
+def _summary(split: Any, task: str) -> dict[str, Any]:
     import numpy as np
 
     table = split.with_format("numpy", columns=[f"{task}_weak_mask", f"{task}_weak_confidence", f"{task}_mask"])
@@ -139,11 +140,20 @@ def _summary(name: str, split: Any, task: str) -> str:
     gold = np.asarray(table[f"{task}_mask"], dtype=bool)
     weak_rows = weak.any(1) if weak.ndim == 2 else weak
     gold_rows = gold.any(1) if gold.ndim == 2 else gold
-    confidence = np.asarray(table[f"{task}_weak_confidence"])
-    mean = f", mean confidence {confidence[weak_rows].mean():.3f}" if weak_rows.any() else ""
+    confidence = np.asarray(table[f"{task}_weak_confidence"], dtype=np.float64)
+    return {
+        "rows": split.num_rows,
+        "gold": int(gold_rows.sum()),
+        "weak": int(weak_rows.sum()),
+        "mean_confidence": float(confidence[weak_rows].mean()) if weak_rows.any() else None,
+    }
+
+
+def _summary_line(name: str, summary: dict[str, Any], task: str) -> str:
+    mean = summary["mean_confidence"]
     return (
-        f"[{name}] {split.num_rows} rows: {int(gold_rows.sum())} gold {task}, "
-        f"{int(weak_rows.sum())} weak {task}{mean}"
+        f"[{name}] {summary['rows']} rows: {summary['gold']} gold {task}, {summary['weak']} weak {task}"
+        + (f", mean confidence {mean:.3f}" if mean is not None else "")
     )
 
 

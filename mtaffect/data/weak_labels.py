@@ -224,6 +224,12 @@ def get_teacher_record(model: nn.Module, task: str) -> TeacherRecord:
             f"The teacher predicts {tasks} (config.tasks); it cannot label {task!r}. "
             f"Use a teacher trained for {task} (mtaffect.teachers.train_teacher(task={task!r}, ...))."
         )
+    if task == "emotion" and list(getattr(config, "emotion_labels", EMOTION_LABELS)) != list(EMOTION_LABELS):
+        raise TeacherError(
+            f"The teacher's emotion head predicts {list(config.emotion_labels)}, but weak labels are "
+            f"written over the union label space {list(EMOTION_LABELS)}: build the teacher with the "
+            "default emotion_labels."
+        )
     records = getattr(config, TEACHER_CONFIG_KEY, None) or {}
     if task in records:
         payload = dict(records[task])
@@ -686,6 +692,8 @@ def _label_split(
     cache: bool,
     desc: str | None,
 ) -> Dataset:
+    if split.num_rows == 0:
+        return split  # nothing to label (map would not even produce the output columns)
     record = get_teacher_record(model, task) if model is not None else TeacherRecord(task=task)
     modalities = check_teacher_for_dataset(model, record, split) if model is not None else []
     labeller = _Labeller(
