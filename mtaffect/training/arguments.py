@@ -112,7 +112,8 @@ class MultiTaskTrainingArguments(TrainingArguments):
             Weigh each weak label by its teacher confidence. Overrides the model config.
         task_loss_weights (`dict[str, float]` or `str`, *optional*):
             Per-task weights of the gold+weak loss, e.g. ``{"sarcasm": 0.5}`` or
-            ``"sarcasm=0.5,emotion=1"``. Overrides the model config.
+            ``"sarcasm=0.5,emotion=1"``. Replaces the model config's weights as a whole:
+            enabled tasks not named get 1.0.
 
     ``remove_unused_columns`` defaults to False here: the collator needs the label and
     mask columns, which are not all named in the model's ``forward`` signature.
