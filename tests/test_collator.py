@@ -88,3 +88,12 @@ def test_collates_rows_of_a_real_corpus(tiny_family):
     assert batch["emotion_mask"].all()  # MELD annotates all seven labels
     lengths = [len(split[i]["text_features"]) for i in range(4)]
     assert batch["text_mask"].sum(1).tolist() == lengths
+
+
+def test_row_without_a_modality_is_an_empty_sequence():
+    """In a mixed batch, a corpus lacking a modality (MELD: no visual) gets an all-False mask."""
+    with_visual = _row(2)
+    with_visual["visual_features"] = np.ones((2, 5), np.float32)
+    batch = MTAffectCollator()([with_visual, _row(3)])
+    assert batch["visual_features"].shape == (2, 2, 5)
+    assert batch["visual_mask"].tolist() == [[True, True], [False, False]]

@@ -67,8 +67,11 @@ class MTAffectCollator:
         batch: dict[str, Any] = {"feature_set": feature_sets.pop()}
         for modality in MODALITIES:
             column = feature_column(modality)
-            if column in rows[0]:
-                values, mask = self._pad([row[column] for row in rows], modality)
+            if any(column in row for row in rows):
+                # A row without the column (a corpus lacking the modality, in a mixed batch) is an
+                # empty sequence: the model treats it as a missing modality.
+                empty = np.zeros((0, self.feature_dims.get(modality, 0)), np.float32)
+                values, mask = self._pad([row.get(column, empty) for row in rows], modality)
                 batch[column] = values
                 batch[mask_key(modality)] = mask
         for name in LABEL_COLUMNS:

@@ -243,6 +243,10 @@ class MultiTaskTrainer(Trainer):
             # Every batch carries every gold column (masked where unknown), which the metrics need.
             self.label_names = list(GOLD_LABEL_COLUMNS)
         self.add_callback(_SamplerEpochCallback(self))
+        # Hyperparameters and evaluation results flow into the generated model card.
+        from mtaffect.modelcard import ModelCardCallback
+
+        self.add_callback(ModelCardCallback(self))
         self.apply_config_overrides(self.model)
 
     # ---- model config ------------------------------------------------------------------
@@ -273,6 +277,12 @@ class MultiTaskTrainer(Trainer):
         if hasattr(self, "args"):
             self.apply_config_overrides(model)
         return model
+
+    def create_model_card(self, **kwargs: Any) -> None:
+        """Write mtaffect's card (not transformers' generic one) into ``output_dir`` before a push."""
+        from mtaffect.modelcard import trainer_create_model_card
+
+        trainer_create_model_card(self, **kwargs)
 
     # ---- training data -----------------------------------------------------------------
 
