@@ -52,14 +52,20 @@ the gold, so :func:`weak_label_quality` can compare them) or an ablation is aske
 
 Rows below the threshold keep the teacher's prediction and confidence for inspection, with
 their mask off, so no loss uses them. Gold columns are never modified outside an ablation,
-and every call returns a new dataset: the input (and its files) is left as it was.
+and every call returns a new dataset: the input is left as it was, and no file of it is
+rewritten (the cache file below is a new file next to them).
 
-Caching: the result is cached by a fingerprint of (the dataset's fingerprint, a sha256 of the
-teacher's weights and config, the options) through ``datasets.map(new_fingerprint=...)``, in
-the dataset's own cache folder (next to its Arrow files). Re-running the same call reloads
-the cache file without running the teacher; another teacher or option recomputes. Datasets
-that live in memory (built with ``from_dict``, not loaded from disk) have no cache folder:
-they are labelled again on every call (``datasets`` behaves the same way for every ``map``).
+Caching: the labels are computed by ``datasets.map(batched=True)`` over the columns the
+teacher reads, and only the label columns it writes come out of it; the result joins them
+to the untouched columns (``concatenate_datasets(axis=1)``, no copy of the features). The
+``map`` is cached by a fingerprint of (the dataset's fingerprint, a sha256 of the teacher's
+weights and config, the options) passed as ``new_fingerprint``, in a ``cache-weak-*.arrow``
+file next to the dataset's Arrow files (or under ``HF_DATASETS_CACHE`` if that folder is
+read-only) holding just those few label columns. Re-running the same call reloads it without
+running the teacher; another teacher, other weights or another option recomputes.
+``cache=False`` computes in memory and writes nothing. Datasets that live in memory (built
+with ``from_dict``, not loaded from disk) have no cache folder: they are labelled again on
+every call (``datasets`` behaves the same way for every ``map``).
 """
 
 from __future__ import annotations
@@ -644,7 +650,10 @@ def add_weak_labels(
         return _map_splits(dataset, run)
     with _teacher_ready(model, device) as ready_device:
         device = ready_device
-        with torch.random.fork_rng(devices=[]):
+        # MC dropout draws from the global RNG: seed it for repeatable confidences, then put
+        # the caller's RNG state back.
+        cuda = [ready_device.index or 0] if ready_device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
             return _map_splits(dataset, run)
 
