@@ -44,6 +44,7 @@ from mtaffect.data.schema import (
     feature_column,
     set_corpus_info,
     unknown_labels,
+    validate_corpus,
 )
 from mtaffect.tasks import SENTIMENT_RANGE
 
@@ -223,26 +224,8 @@ def write_corpus(plan: CorpusPlan, directory: Path) -> DatasetDict:
 
 
 def check_corpus(corpus: Dataset | DatasetDict, check_finite: bool = False) -> None:
-    """:func:`~mtaffect.data.schema.validate_corpus`, reading each label column in one Arrow call.
-
-    ``validate_corpus`` reads label columns through ``np.asarray(dataset.with_format("numpy")[name])``,
-    which datasets 5 answers row by row (minutes on MELD); this reads the same columns with
-    one slice and runs the schema's own label checks on them.
-    """
-    from mtaffect.data import schema
-
-    splits = corpus.items() if isinstance(corpus, DatasetDict) else [("dataset", corpus)]
-    for split_name, split in splits:
-        # Column presence and types (on an empty selection: cheap), then the labels in one read.
-        schema.validate_corpus(split.select(range(0)), check_finite=False)
-        if len(split):
-            labels = split.select_columns(list(LABEL_COLUMNS)).with_format("numpy")[:]
-            schema._check_labels(f"split {split_name!r}", {name: np.asarray(labels[name]) for name in LABEL_COLUMNS})
-        if check_finite:
-            for name in (c for c in split.column_names if c.endswith("_features")):
-                values = schema._flat_values(split.data.column(name))
-                if len(values) and not pa.compute.all(pa.compute.is_finite(values)).as_py():
-                    raise SchemaError(f"split {split_name!r}: column {name!r} holds NaN or inf values.")
+    """:func:`~mtaffect.data.schema.validate_corpus` (loaders sanitise features first, so finiteness is opt-in)."""
+    validate_corpus(corpus, check_finite=check_finite)
 
 
 def _open(directory: Path, info: CorpusInfo, features: Features, splits: list[str]) -> DatasetDict:
