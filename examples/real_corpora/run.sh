@@ -19,3 +19,5 @@ mkdir -p "$work"
 python "$here/prepare.py" --corpora "$corpora" --output "$work"
 cd "$work"
 mtaffect run --config "$here/study.yaml"
+python "$here/record_machine.py" study-output
+cp corpora.json study-output/corpora.json
