@@ -33,7 +33,7 @@ from mtaffect.configuration_mtaffect import MTAffectConfig
 from mtaffect.data.collator import MTAffectCollator
 from mtaffect.data.corpora.synthetic import make_synthetic_corpus
 from mtaffect.data.schema import feature_column, feature_dims
-from mtaffect.data.weak_labels import TeacherRecord, add_weak_labels, record_teacher
+from mtaffect.data.weak_labels import TeacherRecord, _arrow_batch, _pad, add_weak_labels, record_teacher
 from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
 
 
@@ -76,9 +76,12 @@ def main() -> None:
         n = data.num_rows
 
         clock = time.process_time if args.clock == "cpu" else time.perf_counter
-        raw_times, weak_times = [], []
+        raw_times, weak_times, collate_times, arrow_times = [], [], [], []
         for _ in range(args.repeats):  # back-to-back pairs: the machine may be shared
-            raw_times.append(_raw_forward(model, data, args.batch_size, device, clock))
+            forward_seconds, collate_seconds = _raw_forward(model, data, args.batch_size, device, clock)
+            raw_times.append(forward_seconds)
+            collate_times.append(collate_seconds)
+            arrow_times.append(_arrow_inputs(data, args.batch_size, clock))
             for stale in Path(folder, "mosei").glob("cache-weak-*.arrow"):
                 stale.unlink()  # time the real first run: teacher + writing the cache file
             start = clock()
@@ -100,6 +103,8 @@ def main() -> None:
         "raw_forward_examples_per_s": n / raw_seconds,
         "weak_label_examples_per_s": n / weak_seconds,
         "cache_hit_examples_per_s": n / cached_seconds,
+        "inputs_arrow_pad_examples_per_s": n / min(arrow_times),
+        "inputs_numpy_collator_examples_per_s": n / min(collate_times),
         "ratio_weak_over_raw": float(np.median(np.array(raw_times) / np.array(weak_times))),
         "clock": args.clock,
         "raw_seconds": raw_times,
@@ -112,18 +117,36 @@ def main() -> None:
     print(f"raw forward (pre-collated tensors): {results['raw_forward_examples_per_s']:10.0f} examples/s")
     print(f"add_weak_labels (first run):        {results['weak_label_examples_per_s']:10.0f} examples/s")
     print(f"add_weak_labels (cache hit):        {results['cache_hit_examples_per_s']:10.0f} examples/s")
+    print("inputs alone (no forward):")
+    print(f"  Arrow batches + vectorised pad:   {results['inputs_arrow_pad_examples_per_s']:10.0f} examples/s (add_weak_labels' path)")
+    print(f"  numpy format + MTAffectCollator:  {results['inputs_numpy_collator_examples_per_s']:10.0f} examples/s")
     print(f"ratio weak / raw (median of pairs): {results['ratio_weak_over_raw']:10.2f}")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=2)
 
 
-def _raw_forward(model: torch.nn.Module, data, batch_size: int, device: torch.device, clock) -> float:
-    """Seconds for the teacher's forward alone over ``data`` in pre-collated batches."""
+def _arrow_inputs(data, batch_size: int, clock) -> float:
+    """Seconds add_weak_labels' input path takes without the forward: Arrow batch -> padded tensors."""
+    dims = feature_dims(data.features)
+    columns = ["feature_set", *(feature_column(m) for m in dims)]
+    table = data.select_columns(columns).with_format("arrow")
+    start = clock()
+    for first in range(0, data.num_rows, batch_size):
+        batch = _arrow_batch(table[first : first + batch_size], dims)
+        rows = np.arange(len(batch["feature_set"]))
+        for modality in dims:
+            _pad(*batch[feature_column(modality)], rows)
+    return clock() - start
+
+
+def _raw_forward(model: torch.nn.Module, data, batch_size: int, device: torch.device, clock) -> tuple[float, float]:
+    """Seconds for the teacher's forward alone over ``data`` in pre-collated batches, and for collating."""
     collator = MTAffectCollator.for_dataset(data)
     table = data.with_format("numpy")
     modalities = list(feature_dims(data.features))
     batches = []
+    collate_start = clock()
     for start in range(0, data.num_rows, batch_size):
         rows = table[start : start + batch_size]
         count = len(rows["feature_set"])
@@ -133,6 +156,7 @@ def _raw_forward(model: torch.nn.Module, data, batch_size: int, device: torch.de
             inputs[feature_column(modality)] = batch[feature_column(modality)].to(device)
             inputs[f"{modality}_mask"] = batch[f"{modality}_mask"].to(device)
         batches.append(inputs)
+    collate_seconds = clock() - collate_start
     with torch.inference_mode():
         model(**batches[0])  # warm-up (allocator, kernels)
         _sync(device)
@@ -141,7 +165,7 @@ def _raw_forward(model: torch.nn.Module, data, batch_size: int, device: torch.de
             output = model(**inputs)
             torch.sigmoid(output.sarcasm_logits).cpu()
         _sync(device)
-        return clock() - start
+        return clock() - start, collate_seconds
 
 
 def _sync(device: torch.device) -> None:
