@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from datasets import Dataset as HFDataset
 from torch import nn
 from torch.utils.data import DataLoader
 from transformers import Trainer, TrainerCallback
@@ -439,6 +440,22 @@ class MultiTaskTrainer(Trainer):
         }
         labels = {name: inputs[name] for name in self.label_names}
         return loss, predictions or None, labels
+
+    def get_eval_dataloader(self, eval_dataset: str | Any | None = None) -> DataLoader:
+        """The stock eval dataloader, reading a ``datasets.Dataset`` through the fast Arrow path.
+
+        Same rows in the same order; the ``datasets`` numpy formatter would read them one by
+        one, which made evaluation cost as much as training for small models.
+        """
+        dataset = eval_dataset
+        if isinstance(eval_dataset, str):
+            dataset = self.eval_dataset[eval_dataset]
+        elif eval_dataset is None:
+            dataset = self.eval_dataset
+        if isinstance(dataset, HFDataset):
+            name = eval_dataset if isinstance(eval_dataset, str) else "eval"
+            dataset = CorpusConcatDataset({name: _numpy_format(dataset)})
+        return super().get_eval_dataloader(dataset)
 
     def evaluate(
         self,
