@@ -122,7 +122,7 @@ class StudyConfig:
     )
     training: dict[str, Any] = field(
         default_factory=lambda: {
-            "num_train_epochs": 6,
+            "num_train_epochs": 5,
             "learning_rate": 2e-3,
             "per_device_train_batch_size": 32,
             "per_device_eval_batch_size": 256,
