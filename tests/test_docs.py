@@ -2,8 +2,11 @@
 
 * Every ```` ```python ```` block of ``README.md`` and ``docs/**/*.md`` runs, the blocks of one
   page in order in one namespace (a page is one session), in a temporary working directory.
+  A comment line right after a ``print(...)`` line is the output that print must give
+  (anything after ``<-`` in it is an explanation, not output).
   A block that only includes files (``--8<-- "path"``, pymdownx.snippets) is not run: the
-  included file must exist and be run by the test named in :data:`TESTED_INCLUDES`.
+  included file must exist and be run by the test named in :data:`TESTED_INCLUDES` (files under
+  ``docs/results/`` are recorded outputs of real runs, shown as they were printed).
 * A block preceded by ``<!-- docs-test: skip (reason) -->`` is not run; the reason is
   required. No page uses it today; keep it rare and honest.
 * Every ``mtaffect ...`` line of a ```` ```bash ```` block is parsed by the real CLI parser, and
@@ -115,6 +118,29 @@ def isolated(tmp_path, monkeypatch):
         registry._REGISTRY.update(saved_registry)
 
 
+def _recording_print(printed: list[str], output: io.StringIO):
+    """A ``print`` for the page's namespace that also records what each call printed."""
+
+    def recording_print(*args, sep=" ", end="\n", file=None, flush=False):
+        text = sep.join(str(arg) for arg in args)
+        if file is None:
+            printed.append(text)
+        print(text, end=end, file=file or output)
+
+    return recording_print
+
+
+def expected_prints(code: str) -> list[tuple[int, str]]:
+    """(line, expected output) of every ``print(`` line followed by a ``# output`` comment line."""
+    lines = code.splitlines()
+    expected = []
+    for i, line in enumerate(lines[:-1]):
+        following = lines[i + 1].strip()
+        if line.lstrip().startswith("print(") and following.startswith("# "):
+            expected.append((i + 1, following[2:].split("<-")[0].rstrip()))
+    return expected
+
+
 @pytest.mark.parametrize("page", _pages_with("python"), ids=_id)
 def test_python_blocks_run(page, isolated):
     namespace: dict = {"__name__": "__docs__"}
@@ -128,12 +154,23 @@ def test_python_blocks_run(page, isolated):
         if skip:
             continue
         assert "docs-test" not in block.marker, f"{block.where()}: unknown docs-test marker {block.marker!r}"
-        output = io.StringIO()
+        output, printed = io.StringIO(), []
+        namespace["print"] = _recording_print(printed, output)
         try:
             with redirect_stdout(output):
                 exec(compile(block.code, block.where(), "exec"), namespace)
         except Exception as error:
             raise AssertionError(f"{block.where()}: the code block failed: {error!r}\n{output.getvalue()}") from error
+        expected = expected_prints(block.code)
+        if expected:
+            assert len(printed) == sum(1 for line in block.code.splitlines() if line.lstrip().startswith("print(")), (
+                f"{block.where()}: a print ran more or less than once; expected outputs cannot be matched"
+            )
+            lines = block.code.splitlines()
+            print_lines = [i + 1 for i, line in enumerate(lines) if line.lstrip().startswith("print(")]
+            for line, text in expected:
+                got = printed[print_lines.index(line)].rstrip()
+                assert got == text, f"{block.where()} (+{line}): the page shows {text!r}, the code prints {got!r}"
         ran += 1
     assert ran, f"{_id(page)} has python blocks but none ran"
 
@@ -151,6 +188,8 @@ def test_included_files_exist_and_are_tested():
         for block in code_blocks(page):
             for path in block.includes() or []:
                 assert (REPO / path).is_file(), f"{block.where()}: includes missing file {path}"
+                if path.startswith("docs/results/"):
+                    continue  # a recorded output of a real run (see docs/getting-started.md), not code
                 assert path in TESTED_INCLUDES, f"{block.where()}: {path} is included but no test is known to run it"
                 test_file = REPO / TESTED_INCLUDES[path]
                 name = Path(path).name

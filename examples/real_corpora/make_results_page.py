@@ -138,8 +138,9 @@ def render(
         f"- **Training** (`MultiTaskTrainingArguments`): {_json_inline(training)}; best epoch on "
         "`eval_combined_score`",
         f"- **Sampling**: {_json_inline(sampling)}",
-        f"- **Weak labels**: λ candidates {config.get('weak_loss_weights', '?')}, modes "
-        f"{config.get('weak_label_modes', '?')}, thresholds {config.get('weak_thresholds', '?')}; chosen per seed on validation:",
+        f"- **Weak labels**: λ candidates {_json_inline(config.get('weak_loss_weights'))}, modes "
+        f"{_json_inline(config.get('weak_label_modes'))}, confidence thresholds "
+        f"{_json_inline(config.get('weak_thresholds'))} (null = none); chosen per seed on validation:",
     ]
     chosen = meta.get("chosen on validation (per seed)", {})
     for seed, choice in chosen.items():
@@ -164,9 +165,11 @@ def render(
                 f"; cores shared with other jobs (load average at the end: {load[0]} / {load[1]} / {load[2]} "
                 "over 1 / 5 / 15 min)"
             )
+    workers = meta.get("workers", 1)  # reports written before parallel seeds existed ran them in turn
+    order = "one seed after another" if workers == 1 else f"{workers} seeds in parallel processes"
     if wall is not None:
-        lines.append(f"- **Wall time** of the study (all {len(seeds)} seeds, feature extraction not included): "
-                     f"{wall:.0f} s ({wall / 60:.1f} min) on {machine_text}.")
+        lines.append(f"- **Wall time** of the study (all {len(seeds)} seeds, {order}, feature extraction not "
+                     f"included): {wall:.0f} s ({wall / 60:.1f} min) on {machine_text}.")
     lines.append("")
 
     # --- main table -----------------------------------------------------------------------
