@@ -5,8 +5,8 @@
 #
 # CORPORA_DIR holds meld/{train,dev,test}_sent_emo.csv and mustard/{sarcasm_data.json,
 # split_indices.p} as published. WORK_DIR (default: mtaffect-real-corpora) receives the
-# unified corpora (meld-minilm/, mustard-si-minilm/) and the study's report
-# (study-output/report.{json,md,png}, results.jsonl). Then
+# unified corpora (meld-minilm/, mustard-si-minilm/, corpora.json) and the study's report
+# (study-output/report.{json,md,png}, results.jsonl, machine.json, corpora.json). Then
 #
 #   python examples/real_corpora/make_results_page.py WORK_DIR/study-output --docs docs
 #
