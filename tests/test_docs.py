@@ -259,6 +259,10 @@ def _check_command(block: Block, command: str) -> bool:
     if program in ("python", "python3") and arguments and arguments[0].endswith(".py"):
         _check_script(block, arguments[0], arguments[1:])
         return True
+    if program in ("accelerate", "torchrun") and "mtaffect.cli.main" in arguments:
+        position = arguments.index("mtaffect.cli.main")
+        assert position and arguments[position - 1] == "-m", f"{block.where()}: expected -m mtaffect.cli.main"
+        return _check_command(block, shlex.join(["mtaffect", *arguments[position + 1 :]]))
     if program in ("accelerate", "torchrun"):
         scripts = [i for i, word in enumerate(arguments) if word.endswith(".py")]
         if scripts:
