@@ -24,7 +24,6 @@ corpus' test split with gold labels only. :mod:`mtaffect.report` turns the numbe
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -142,21 +141,9 @@ class StudyConfig:
     @classmethod
     def from_file(cls, path: str | Path) -> StudyConfig:
         """Read a JSON or YAML study config (unknown keys are an error, not ignored)."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: study config not found.")
-        text = path.read_text(encoding="utf-8")
-        try:
-            if path.suffix.lower() in (".yaml", ".yml"):
-                import yaml
+        from mtaffect.config_files import read_mapping_file
 
-                payload = yaml.safe_load(text)
-            else:
-                payload = json.loads(text)
-        except Exception as error:  # yaml and json raise different classes
-            raise ValueError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {error}") from error
-        if not isinstance(payload, Mapping):
-            raise ValueError(f"{path}: a study config is a mapping of fields, got {type(payload).__name__}.")
+        payload = read_mapping_file(path, cls.__dataclass_fields__, what="study config")
         return cls.from_dict(payload, where=str(path))
 
     @classmethod

@@ -132,7 +132,7 @@ def test_config_files(tmp_path):
     broken.write_text("{seeds: ")
     with pytest.raises(ValueError, match="broken.json: not valid json"):
         StudyConfig.from_file(broken)
-    with pytest.raises(FileNotFoundError, match="study config not found"):
+    with pytest.raises(FileNotFoundError, match="study config file not found"):
         StudyConfig.from_file(tmp_path / "missing.yaml")
 
 
@@ -145,3 +145,15 @@ def test_cli_run_help_and_bad_flags(capsys):
     assert "--output-dir" in capsys.readouterr().out
     assert main(["run", "--weak-loss-weights", "0"]) == 2
     assert "must be positive" in capsys.readouterr().err
+
+
+def test_config_reader_is_shared_with_the_train_command(tmp_path):
+    from mtaffect.cli.train import read_config
+
+    path = tmp_path / "train.json"
+    path.write_text('{"corpora": {"a": "x"}, "epochs": 1}')
+    with pytest.raises(ValueError, match=r"train.json: unknown field\(s\) \['epochs'\]"):
+        read_config(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="a training config is a mapping"):
+        read_config(path)

@@ -99,27 +99,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def read_config(path: Path) -> dict[str, Any]:
     """The config file as a dict (YAML for .yaml/.yml, JSON otherwise)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such config file.")
-    text = path.read_text()
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
+    from mtaffect.config_files import read_mapping_file
 
-            payload = yaml.safe_load(text)
-        else:
-            payload = json.loads(text)
-    except Exception as error:  # yaml and json raise different classes
-        raise ValueError(f"{path}: cannot parse the config ({error}).") from error
-    if payload is None:
-        payload = {}
-    if not isinstance(payload, Mapping):
-        raise ValueError(f"{path}: the config must be a mapping with keys like corpora, model, training.")
     known = {"corpora", "synthetic", "splits", "tasks", "model", "training"}
-    unknown = sorted(set(payload) - known)
-    if unknown:
-        raise ValueError(f"{path}: unknown config keys {unknown}; expected some of {sorted(known)}.")
-    return dict(payload)
+    return read_mapping_file(path, known, what="training config")
 
 
 def build_settings(args: argparse.Namespace) -> dict[str, Any]:
