@@ -25,6 +25,18 @@ import pytest  # noqa: E402
 SHARED_CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """One intra-op thread for every test: the models are tiny, and two threads per process
+    run ~10x slower when the cores are shared (OMP_NUM_THREADS above covers subprocesses)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def tiny_family():
     """The four synthetic corpora at ~10% size (seed 0): fast enough for any test."""

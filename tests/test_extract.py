@@ -28,17 +28,6 @@ pytest.importorskip("opensmile")
 pytest.importorskip("cv2")
 pytest.importorskip("av")
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 threads per process run ~10x slower."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 TEXTS = ["Oh, great. Another meeting.", "I love it!", "Why do all your coffee mugs have numbers on the bottom?"]
 
 

@@ -24,17 +24,6 @@ from mtaffect.data.schema import get_corpus_info, validate_corpus
 from mtaffect.tasks import EMOTION_LABELS
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 threads per process run ~10x slower."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 class CountingTextExtractor(Extractor):
     """A deterministic stand-in that counts the transcripts it is asked to encode.
 

