@@ -13,7 +13,8 @@ For every seed:
    labels are replaced by teacher labels. λ (and the weak-label mode and confidence
    threshold, if several are given) is chosen on the validation splits.
 5. **multi-task-gold** — as multi-task-weak with the chosen setting, but corpora keep their
-   gold auxiliary labels (run only when some corpus has two gold tasks). Comparing 4 and 5
+   gold auxiliary labels (run only when some corpus has a gold auxiliary task that a teacher
+   could replace; otherwise it would be the very same model as multi-task-weak). Comparing 4 and 5
    on those corpora' primary tasks tests "weak labels are nearly as good as gold ones".
 
 Every model is trained with :class:`~mtaffect.training.MultiTaskTrainer`, its best
@@ -467,7 +468,9 @@ class StudyPlan:
     study_tasks: list[str]
     pairs: list[tuple[str, str]]
     grid: list[tuple[float, str, float | None]]
-    two_gold: bool
+    #: Some corpus has a gold auxiliary task a teacher can replace; without one, multi-task-gold
+    #: would be the very same model as multi-task-weak, so it is not trained.
+    replaces_gold: bool
 
     @classmethod
     def build(cls, corpora: Mapping[str, DatasetDict], config: StudyConfig) -> StudyPlan:
@@ -482,12 +485,16 @@ class StudyPlan:
                 for mode in config.weak_label_modes
                 for threshold in config.weak_thresholds
             ],
-            two_gold=any(len(own) > 1 for own in tasks.values()),
+            replaces_gold=any(
+                choose_teacher(name, task, corpora, tasks) is not None
+                for name, own in tasks.items()
+                for task in own[1:]
+            ),
         )
 
     @property
     def models_per_seed(self) -> int:
-        return len(self.pairs) + 1 + len(self.grid) + (1 if self.two_gold else 0)
+        return len(self.pairs) + 1 + len(self.grid) + (1 if self.replaces_gold else 0)
 
 
 @dataclass
@@ -571,7 +578,7 @@ def run_seed(
         }
         record("multi-task-weak", best, tasks)
 
-        if plan.two_gold:
+        if plan.replaces_gold:
             gold_aux, _ = _weak_labelled(corpora, tasks, study_tasks, teachers, mode, threshold, replace_auxiliary=False)
             announce(seed, "multi-task-gold", f"gold auxiliary labels, λ={weight} mode={mode}")
             trained = train_and_evaluate(
@@ -627,7 +634,7 @@ def _run_study(config: StudyConfig, progress: Callable[[StudyProgress], None] | 
         "corpora": {name: {"tasks": own, "primary_task": own[0], "train_size": corpora[name]["train"].num_rows,
                            "feature_set": get_corpus_info(corpora[name]).feature_set}
                     for name, own in tasks.items()},
-        "settings": [s for s in SETTINGS if s != "multi-task-gold" or plan.two_gold],
+        "settings": [s for s in SETTINGS if s != "multi-task-gold" or plan.replaces_gold],
         "chosen on validation (per seed)": {str(o.seed): o.chosen for o in outcomes},
         "weak labels": outcomes[0].weak_notes if outcomes else [],
         "model": config.model,

@@ -93,6 +93,18 @@ def test_teacher_is_never_the_target_and_shares_its_feature_set(tiny_family):
     assert choose_teacher("synthetic_mustard", "sarcasm", tiny_family, tasks) is None
 
 
+def test_gold_setting_only_when_some_auxiliary_label_can_be_replaced(tiny_family):
+    from mtaffect.experiment import StudyPlan
+
+    config = StudyConfig()
+    assert StudyPlan.build(tiny_family, config).replaces_gold
+    # MELD's auxiliary sentiment has no other sentiment corpus to teach it: gold == weak, not trained twice.
+    subset = {name: tiny_family[name] for name in ("synthetic_meld", "synthetic_mustard")}
+    plan = StudyPlan.build(subset, config)
+    assert not plan.replaces_gold
+    assert plan.models_per_seed == 3 + 1 + len(config.weak_loss_weights)
+
+
 def test_primary_task_override(tiny_family):
     config = StudyConfig(corpora=[CorpusSource("synthetic_mosei", primary_task="emotion")])
     assert corpus_tasks({"synthetic_mosei": tiny_family["synthetic_mosei"]}, config)["synthetic_mosei"] == [
