@@ -8,7 +8,8 @@
   included file must exist and be run by the test named in :data:`TESTED_INCLUDES` (files under
   ``docs/results/`` are recorded outputs of real runs, shown as they were printed).
 * A block preceded by ``<!-- docs-test: skip (reason) -->`` is not run; the reason is
-  required. No page uses it today; keep it rare and honest.
+  required. Used once (the README's Hub round trip, which tests/test_hub.py runs as
+  examples/quickstart.py against the test Hub server); keep it rare and honest.
 * Every ``mtaffect ...`` line of a ```` ```bash ```` block is parsed by the real CLI parser, and
   every ``python <script>.py ...`` / ``accelerate launch ... <script>.py ...`` / ``torchrun
   ... <script>.py ...`` line names an existing script whose ``parse_args`` (when it has one)
