@@ -33,7 +33,12 @@ from datasets import Value
 from mtaffect.data.corpora.base import CorpusPlan, batched, unique_ids
 from mtaffect.data.corpora.errors import CorpusFormatError
 from mtaffect.data.corpora.registry import register_corpus
-from mtaffect.data.corpora.user_features import FeatureProvider, make_text_extractor, open_feature_sources
+from mtaffect.data.corpora.user_features import (
+    FeatureProvider,
+    kept_batches,
+    make_text_extractor,
+    open_feature_sources,
+)
 from mtaffect.data.schema import CorpusInfo
 from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASS_SCORES, SENTIMENT_CLASSES, normalize_emotion
 
@@ -176,42 +181,33 @@ def _load_meld(
         },
     )
     extra = {"dialogue_id": Value("int64"), "utterance_id": Value("int64")}
-    return CorpusPlan(info, list(splits), _batches(splits, provider, info.notes, folder), folder, extra)
+    return CorpusPlan(info, list(splits), kept_batches(provider, info.notes, "MELD", _batches(splits, provider, folder)), folder, extra)
 
 
-def _batches(splits: dict[str, list[dict[str, Any]]], provider: FeatureProvider, notes: dict[str, Any], folder: Path):
+def _batches(splits: dict[str, list[dict[str, Any]]], provider: FeatureProvider, folder: Path):
     full_mask = [True] * len(EMOTION_LABELS)
-    try:
-        for split, rows in splits.items():
-            meld_split = MELD_FILES[split][0]
-            ids = unique_ids([r["id"] for r in rows], folder / MELD_FILES[split][1], split)
-            for part in batched(len(rows), _BATCH):
-                chunk, chunk_ids = rows[part], ids[part]
-                keys = [[f"{meld_split}/{i}", f"{split}/{i}", i] for i in chunk_ids]
-                columns, keep = provider.fill(split, keys, [r["text"] for r in chunk])
-                batch: dict[str, Any] = {
-                    "id": chunk_ids,
-                    "text": [r["text"] for r in chunk],
-                    "speaker": [r["speaker"] for r in chunk],
-                    "emotion": [[float(name == r["emotion"]) for name in EMOTION_LABELS] for r in chunk],
-                    "emotion_mask": [full_mask] * len(chunk),
-                    "emotion_multilabel": [False] * len(chunk),
-                    "sentiment": [SENTIMENT_CLASS_SCORES[r["sentiment"]] for r in chunk],
-                    "sentiment_mask": [True] * len(chunk),
-                    "sentiment_class": [r["sentiment"] for r in chunk],
-                    "dialogue_id": [r["dialogue_id"] for r in chunk],
-                    "utterance_id": [r["utterance_id"] for r in chunk],
-                    **columns,
-                }
-                if not all(keep):
-                    batch = {key: [v for v, k in zip(values, keep) if k] for key, values in batch.items()}
-                if batch["id"]:
-                    yield split, batch
-    finally:
-        provider.close()
-    if provider.dropped:
-        notes["dropped_without_features"] = provider.dropped
-        logger.warning("MELD: dropped %d utterances without features.", provider.dropped)
+    for split, rows in splits.items():
+        meld_split = MELD_FILES[split][0]
+        ids = unique_ids([r["id"] for r in rows], folder / MELD_FILES[split][1], split)
+        for part in batched(len(rows), _BATCH):
+            chunk, chunk_ids = rows[part], ids[part]
+            keys = [[f"{meld_split}/{i}", f"{split}/{i}", i] for i in chunk_ids]
+            columns, keep = provider.fill(split, keys, [r["text"] for r in chunk])
+            batch: dict[str, Any] = {
+                "id": chunk_ids,
+                "text": [r["text"] for r in chunk],
+                "speaker": [r["speaker"] for r in chunk],
+                "emotion": [[float(name == r["emotion"]) for name in EMOTION_LABELS] for r in chunk],
+                "emotion_mask": [full_mask] * len(chunk),
+                "emotion_multilabel": [False] * len(chunk),
+                "sentiment": [SENTIMENT_CLASS_SCORES[r["sentiment"]] for r in chunk],
+                "sentiment_mask": [True] * len(chunk),
+                "sentiment_class": [r["sentiment"] for r in chunk],
+                "dialogue_id": [r["dialogue_id"] for r in chunk],
+                "utterance_id": [r["utterance_id"] for r in chunk],
+                **columns,
+            }
+            yield split, batch, keep
 
 
 register_corpus(

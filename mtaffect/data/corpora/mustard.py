@@ -38,7 +38,12 @@ from mtaffect.data.corpora.base import CorpusPlan, batched, stable_fraction
 from mtaffect.data.corpora.errors import CorpusFormatError
 from mtaffect.data.corpora.registry import register_corpus
 from mtaffect.data.corpora.safe_pickle import load_pickle
-from mtaffect.data.corpora.user_features import FeatureProvider, make_text_extractor, open_feature_sources
+from mtaffect.data.corpora.user_features import (
+    FeatureProvider,
+    kept_batches,
+    make_text_extractor,
+    open_feature_sources,
+)
 from mtaffect.data.schema import CorpusInfo
 
 logger = logging.getLogger(__name__)
@@ -190,37 +195,28 @@ def _load_mustard(
         },
     )
     extra = {"show": Value("string"), "context": List(Value("string")), "context_speakers": List(Value("string"))}
-    return CorpusPlan(info, list(splits), _batches(data, splits, provider, info.notes), file, extra)
+    return CorpusPlan(info, list(splits), kept_batches(provider, info.notes, "MUStARD", _batches(data, splits, provider)), file, extra)
 
 
-def _batches(data, splits, provider: FeatureProvider, notes: dict[str, Any]):
-    try:
-        for split, ids in splits.items():
-            for rows in batched(len(ids), _BATCH):
-                chunk = ids[rows]
-                texts = [data[k]["utterance"] for k in chunk]
-                columns, keep = provider.fill(split, [[k] for k in chunk], texts)
-                records = [data[k] for k in chunk]
-                batch: dict[str, Any] = {
-                    "id": chunk,
-                    "text": texts,
-                    "speaker": [str(r["speaker"]) for r in records],
-                    "sarcasm": [float(bool(r["sarcasm"])) for r in records],
-                    "sarcasm_mask": [True] * len(chunk),
-                    "show": [str(r["show"]) for r in records],
-                    "context": [[str(c) for c in r["context"]] for r in records],
-                    "context_speakers": [[str(c) for c in r["context_speakers"]] for r in records],
-                    **columns,
-                }
-                if not all(keep):
-                    batch = {key: [v for v, k in zip(values, keep) if k] for key, values in batch.items()}
-                if batch["id"]:
-                    yield split, batch
-    finally:
-        provider.close()
-    if provider.dropped:
-        notes["dropped_without_features"] = provider.dropped
-        logger.warning("MUStARD: dropped %d utterances without features.", provider.dropped)
+def _batches(data, splits, provider: FeatureProvider):
+    for split, ids in splits.items():
+        for rows in batched(len(ids), _BATCH):
+            chunk = ids[rows]
+            texts = [data[k]["utterance"] for k in chunk]
+            columns, keep = provider.fill(split, [[k] for k in chunk], texts)
+            records = [data[k] for k in chunk]
+            batch: dict[str, Any] = {
+                "id": chunk,
+                "text": texts,
+                "speaker": [str(r["speaker"]) for r in records],
+                "sarcasm": [float(bool(r["sarcasm"])) for r in records],
+                "sarcasm_mask": [True] * len(chunk),
+                "show": [str(r["show"]) for r in records],
+                "context": [[str(c) for c in r["context"]] for r in records],
+                "context_speakers": [[str(c) for c in r["context_speakers"]] for r in records],
+                **columns,
+            }
+            yield split, batch, keep
 
 
 register_corpus(

@@ -18,7 +18,8 @@ file prefix them with the split: ``train/dia0_utt0``, ``dev/...``, ``test/...``)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ import numpy as np
 from mtaffect.data.corpora.errors import CorpusFormatError
 from mtaffect.data.corpora.safe_pickle import load_pickle
 from mtaffect.data.schema import MODALITIES
+
+logger = logging.getLogger(__name__)
 
 FEATURE_SUFFIXES: tuple[str, ...] = (".npz", ".pkl", ".p", ".pickle", ".h5", ".hdf5")
 
@@ -304,3 +307,27 @@ class FeatureProvider:
     def close(self) -> None:
         for source in self.sources.values():
             source.close()
+
+
+def kept_batches(
+    provider: FeatureProvider,
+    notes: dict[str, Any],
+    corpus_label: str,
+    batches: Iterable[tuple[str, dict[str, list[Any]], list[bool]]],
+) -> Iterator[tuple[str, dict[str, list[Any]]]]:
+    """``(split, batch)`` from ``(split, batch, keep)``: rows without features dropped, empty batches skipped.
+
+    Closes ``provider`` however the iteration ends and records how many utterances were
+    dropped (``notes["dropped_without_features"]``, and a warning).
+    """
+    try:
+        for split, batch, keep in batches:
+            if not all(keep):
+                batch = {key: [v for v, k in zip(values, keep) if k] for key, values in batch.items()}
+            if batch["id"]:
+                yield split, batch
+    finally:
+        provider.close()
+    if provider.dropped:
+        notes["dropped_without_features"] = provider.dropped
+        logger.warning("%s: dropped %d utterances without features.", corpus_label, provider.dropped)
