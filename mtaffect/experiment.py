@@ -39,7 +39,7 @@ from typing import Any
 from datasets import DatasetDict
 
 from mtaffect.data.schema import get_corpus_info, gold_tasks, validate_corpus
-from mtaffect.metrics import PRIMARY_METRICS, PRIMARY_SCORE_KEY
+from mtaffect.metrics import PRIMARY_SCORE_KEY
 from mtaffect.report import SETTINGS, Result, append_results, write_report
 from mtaffect.tasks import TASK_NAMES, check_task
 
@@ -689,7 +689,3 @@ def _config_record(config: StudyConfig) -> dict[str, Any]:
     record.pop("output_dir", None)
     return record
 
-
-def primary_metric_names() -> dict[str, list[str]]:
-    """The metric each task is ranked by (see :data:`mtaffect.metrics.PRIMARY_METRICS`)."""
-    return {task: [m.key for m in metrics] for task, metrics in PRIMARY_METRICS.items()}
