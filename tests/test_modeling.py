@@ -440,7 +440,9 @@ _REMOTE_SCRIPT = textwrap.dedent(
             return None
 
     sys.meta_path.insert(0, BlockMtaffect())
-    sys.path = [p for p in sys.path if p not in ("", ".") and "work/main" not in p]
+    # Only the blocker hides mtaffect: filtering sys.path by the checkout's name also dropped the venv's
+    # site-packages when the venv lives inside the checkout (CI: <checkout>/.venv).
+    sys.path = [p for p in sys.path if p not in ("", ".")]
     try:
         import mtaffect  # noqa: F401
     except ModuleNotFoundError:
