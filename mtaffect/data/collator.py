@@ -95,14 +95,15 @@ class MTAffectCollator:
         if self.pad_to_multiple_of:
             step = self.pad_to_multiple_of
             length = -(-length // step) * step
-        values = torch.zeros(len(arrays), length, dim, dtype=torch.float32)
-        mask = torch.zeros(len(arrays), length, dtype=torch.bool)
+        # Padded in numpy and handed to torch without a copy: one slice assignment per row is
+        # several times cheaper than torch's per-row copies or an index scatter (benchmarks/collate.py).
+        lengths = np.fromiter((a.shape[0] for a in arrays), dtype=np.int64, count=len(arrays))
+        values = np.zeros((len(arrays), length, dim), dtype=np.float32)
         for i, array in enumerate(arrays):
-            n = array.shape[0]
-            if n:
-                values[i, :n] = torch.from_numpy(array.reshape(n, dim))
-                mask[i, :n] = True
-        return values, mask
+            if lengths[i]:
+                values[i, : lengths[i]] = array.reshape(-1, dim)
+        mask = torch.arange(length) < torch.from_numpy(lengths)[:, None]
+        return torch.from_numpy(values), mask
 
     @staticmethod
     def _stack(name: str, values: list[Any]) -> torch.Tensor:
