@@ -88,14 +88,18 @@ def read(path: Path, flat: bool, n: int, batches: int, check: list[np.ndarray]) 
     return random_ms, slice_ms
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=22856)
     parser.add_argument("--dim", type=int, default=300)
     parser.add_argument("--min-length", type=int, default=40)
     parser.add_argument("--max-length", type=int, default=60)
     parser.add_argument("--batches", type=int, default=30, help="random batches of 32 to time")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
     rng = np.random.default_rng(0)
     lengths = rng.integers(args.min_length, args.max_length + 1, args.n)
     sequences = [rng.standard_normal((int(t), args.dim), dtype=np.float32) for t in lengths]

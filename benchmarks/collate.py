@@ -36,13 +36,17 @@ def make_rows(n: int, min_len: int, max_len: int, rng: np.random.Generator) -> l
     return rows
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--min-len", type=int, default=40)
     parser.add_argument("--max-len", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=200)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     collator = MTAffectCollator(feature_dims=dict(DIMS))

@@ -97,7 +97,7 @@ def run_child(code: str, env: dict[str, str]) -> dict:
     return result
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=sum(MOSEI_SPLITS), help="number of examples (default: MOSEI's 22,856)")
     parser.add_argument("--length", type=int, default=50)
@@ -105,7 +105,11 @@ def main() -> None:
     parser.add_argument("--protocol", type=int, default=4, help="pickle protocol of the generated file")
     parser.add_argument("--workdir", help="where to put the files (default: a temporary folder, deleted)")
     parser.add_argument("--generate-only", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
     dims = tuple(int(d) for d in args.dims.split(","))
     if args.generate_only:
         # Run in a child: Linux keeps ru_maxrss across exec, so the parent must stay small.

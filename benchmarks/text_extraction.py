@@ -32,7 +32,7 @@ def _utterances(n: int, seed: int) -> tuple[list[str], str]:
     return [" ".join(rng.choice(words, size=k)) for k in lengths], "synthetic sentences"
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--utterances", type=int, default=512)
     parser.add_argument("--batch-sizes", default="16,64")
@@ -40,7 +40,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--model", help="encoder folder or Hub id (default: all-MiniLM-L6-v2)")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
 
     import torch
 

@@ -129,7 +129,7 @@ def run_plain_loop(model, train, options) -> tuple[tuple[float, float, float], f
     return steady_rates(times, options.warmup, options.batch_size), total
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--warmup", type=int, default=10)
@@ -146,9 +146,14 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--progress-bar", action="store_true", help="keep the Trainer's tqdm bar on")
     parser.add_argument("--profile", action="store_true", help="cProfile one Trainer run and print the top entries")
-    options = parser.parse_args()
+    options = parser.parse_args(argv)
     if options.warmup >= options.steps:
         parser.error("--warmup must be smaller than --steps")
+    return options
+
+
+def main() -> None:
+    options = parse_args()
     torch.set_num_threads(options.threads)
     logging.getLogger("transformers").setLevel(logging.ERROR)
 

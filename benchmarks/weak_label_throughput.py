@@ -37,7 +37,7 @@ from mtaffect.data.weak_labels import TeacherRecord, _arrow_batch, _pad, add_wea
 from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=5.0, help="size_scale of synthetic_mosei (22 ~ 23k examples)")
     parser.add_argument("--batch-size", type=int, default=256)
@@ -54,7 +54,11 @@ def main() -> None:
     )
     parser.add_argument("--device", default=None)
     parser.add_argument("--json", default=None, help="also write the numbers to this file")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))

@@ -20,14 +20,18 @@ from mtaffect.data.corpora.synthetic import make_synthetic_family
 from mtaffect.training import MultiTaskTrainer, MultiTaskTrainingArguments
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-model", required=True, help="Hub id (or folder) of an mtaffect checkpoint")
     parser.add_argument("--push-to", required=True, help="Hub id to push the fine-tuned model to")
     parser.add_argument("--output-dir", default="mtaffect-quickstart", help="local Trainer output folder")
     parser.add_argument("--size-scale", type=float, default=0.2, help="synthetic corpus size (1.0 = full)")
     parser.add_argument("--epochs", type=float, default=1.0)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
 
     # 1. Load a multi-task checkpoint from the Hub (mtaffect installed: no trust_remote_code needed).
     model = AutoModel.from_pretrained(args.base_model)
