@@ -377,3 +377,33 @@ def test_mkdocs_build_strict(tmp_path):
     )
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert (tmp_path / "site" / "api" / "model" / "index.html").is_file()
+
+
+def test_recorded_default_run_matches_todays_defaults():
+    """getting-started.md shows a recorded `mtaffect run`; it must be a run of the current defaults.
+
+    When a default changes (study config, synthetic corpus sizes), rerun `mtaffect run --quiet`
+    and record its stdout in docs/results/default-run.txt.
+    """
+    import json
+
+    from mtaffect.data.schema import get_corpus_info
+    from mtaffect.experiment import StudyConfig, _config_record, load_study_corpora
+
+    recorded = (DOCS / "results" / "default-run.txt").read_text(encoding="utf-8")
+
+    def field(name: str):
+        match = re.search(rf"^- \*\*{re.escape(name)}\*\*: (.*)$", recorded, re.M)
+        assert match, f"docs/results/default-run.txt has no `{name}` line"
+        return json.loads(match.group(1))
+
+    defaults = StudyConfig()
+    config = json.loads(json.dumps(_config_record(defaults)))
+    recorded_config = field("config")
+    # `workers` defaults to the machine's core count; the recording says what it resolved to.
+    config.pop("workers"), recorded_config.pop("workers")
+    assert recorded_config == config, "docs/results/default-run.txt was recorded with other defaults: rerun it"
+    corpora = load_study_corpora(defaults)
+    sizes = {name: (d["train"].num_rows, get_corpus_info(d).feature_set) for name, d in corpora.items()}
+    recorded_sizes = {name: (c["train_size"], c["feature_set"]) for name, c in field("corpora").items()}
+    assert recorded_sizes == sizes, "the synthetic default corpora changed since the recorded run: rerun it"
