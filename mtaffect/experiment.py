@@ -623,8 +623,10 @@ def _run_study(config: StudyConfig, progress: Callable[[StudyProgress], None] | 
         outcomes = [run_seed(config, seed, announce, corpora) for seed in config.seeds]
     else:
         outcomes = _run_seeds_in_parallel(config, workers, announce)
+    # Seeds run in parallel finish in any order; the report lists them in the config's order.
+    outcomes = sorted(outcomes, key=lambda o: config.seeds.index(o.seed))
     results: list[Result] = []
-    for outcome in sorted(outcomes, key=lambda o: config.seeds.index(o.seed)):
+    for outcome in outcomes:
         results.extend(outcome.results)
         append_results(results_path, outcome.results)
 

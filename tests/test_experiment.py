@@ -76,6 +76,8 @@ def test_parallel_seeds_match_the_sequential_run(tiny_study, tmp_path):
     assert payload["metadata"]["workers"] == 2
     assert sorted(e.step for e in events) == list(range(1, 21))
     assert {e.seed for e in events} == {0, 1}
+    # Whichever seed finishes first, the report lists them in the config's order.
+    assert list(payload["metadata"]["chosen on validation (per seed)"]) == ["0", "1"]
     for record in payload["records"]:
         assert record["n_seeds"] == 2
         expected = sequential[(record["corpus"], record["metric"], record["setting"])]
