@@ -437,6 +437,53 @@ def test_cmu_sdk_mosi_without_folds_mean_collapse_and_dropped_videos(tmp_path, c
     assert {s: sorted(again[s]["id"]) for s in again} == {s: sorted(corpus[s]["id"]) for s in corpus}
 
 
+def _overlapping(intervals: np.ndarray, start: float, end: float) -> list[int]:
+    """Indices of the frames overlapping [start, end), by the loop a reader would write."""
+    return [i for i, (s, e) in enumerate(intervals) if s < end and e > start]
+
+
+def test_cmu_sdk_word_alignment_averages_each_modality_per_word(tmp_path, cache):
+    streams = write_sdk_mosei(tmp_path / "sdk")
+    corpus = load_corpus("mosei", tmp_path / "sdk", cache_dir=cache, folds="folds.json", collapse="words")
+    validate_corpus(corpus)
+    info = get_corpus_info(corpus)
+    assert info.feature_set == "cmu_sdk-mosei-words" and info.notes["collapse"] == "words"
+    assert info.replaced_nonfinite == 1  # the -inf COVAREP frame spoils its own word's average only
+    train = corpus["train"].with_format("numpy")
+    words, word_intervals = streams["text"]["vidA"]
+    for k, (start, end) in enumerate([(0.0, 1.0), (1.0, 2.0)]):
+        row = train[k]
+        inside = _overlapping(word_intervals, start, end)
+        np.testing.assert_array_equal(row["text_features"], words[inside])
+        for modality in ("audio", "visual"):
+            features, intervals = streams[modality]["vidA"]
+            expected = np.stack([features[_overlapping(intervals, *word_intervals[w])].mean(0) for w in inside])
+            expected[~np.isfinite(expected)] = 0.0
+            assert row[f"{modality}_features"].shape == (len(inside), features.shape[1])
+            np.testing.assert_allclose(row[f"{modality}_features"], expected, rtol=1e-6)
+    assert train[0]["audio_features"][0, 1] == 0.0 and train[0]["audio_features"][1, 1] != 0.0
+
+
+def test_cmu_sdk_word_alignment_drops_words_without_frames(tmp_path, cache):
+    folder = tmp_path / "mosi"
+    videos = ("v0", "v1", "v2")
+    labels = {v: (np.array([[1.0]], np.float32), np.array([[0.0, 2.0]])) for v in videos}
+    write_csd(folder / "CMU_MOSI_Opinion_Labels.csd", "Opinion Segment Labels", labels)
+    write_csd(folder / "CMU_MOSI_TimestampedWordVectors.csd", "glove_vectors", {v: frames(4, 0.5, 3, 0) for v in videos})
+    # 4 words over [0, 2), audio over [0, 1) only: the last two words of every video have no audio.
+    write_csd(folder / "CMU_MOSI_COVAREP.csd", "COVAREP", {v: frames(10, 0.1, 2, 0) for v in videos})
+    folds = {"train": ["v0"], "valid": ["v1"], "test": ["v2"]}
+    corpus = load_corpus("mosi", folder, cache_dir=cache, collapse="words", folds=folds)
+    info = get_corpus_info(corpus)
+    assert info.notes["dropped"] == {"words_without_frames": 6}
+    row = corpus["train"].with_format("numpy")[0]
+    assert row["text_features"].shape == (2, 3) and row["audio_features"].shape == (2, 2)
+    with pytest.raises(CorpusFormatError, match="word-vector sequence"):
+        load_corpus("mosi", folder, cache_dir=tmp_path / "c2", collapse="words", text="", folds=folds)
+    with pytest.raises(ValueError, match="'none', 'mean', 'words'"):
+        load_corpus("mosi", folder, cache_dir=tmp_path / "c3", collapse="median", folds=folds)
+
+
 # --------------------------------------------------------------------------------------
 # MUStARD
 

@@ -14,8 +14,12 @@ What the loader does, as the SDK's ``align`` to the labels does:
   row of that video, the SDK's segment ids);
 * each modality contributes the frames whose interval overlaps the segment
   (``frame_start < segment_end and frame_end > segment_start``), as an unaligned
-  ``[T, D]`` sequence; ``collapse="mean"`` averages them into one frame instead. Words from
-  an optional ``TimestampedWords`` file (``sp`` silences dropped) become the ``text``.
+  ``[T, D]`` sequence; ``collapse="mean"`` averages them into one frame instead, and
+  ``collapse="words"`` aligns every modality to the words (the SDK's ``align`` to the word
+  vectors with an average, the layout of the "aligned" MOSI/MOSEI files): one frame per
+  word-vector frame of the segment, the other modalities averaged over that word's interval
+  (a word no frame of some modality overlaps is dropped and counted). Words from an optional
+  ``TimestampedWords`` file (``sp`` silences dropped) become the ``text``.
   Segments with no frame in some modality, and videos missing from a modality's file, are
   dropped (counted in ``notes``, as the SDK warns and drops them);
 * labels: sentiment in [-3, 3]; MOSEI's six emotion intensities (0..3) become multi-label
@@ -78,6 +82,7 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
 MOSEI_EMOTIONS: tuple[str, ...] = ("happiness", "sadness", "anger", "surprise", "disgust", "fear")
 _DEFAULT_FRACTIONS = (0.7, 0.1)
 _BATCH = 256
+COLLAPSES: tuple[str, ...] = ("none", "mean", "words")
 
 OPTIONS = {
     "text": "word-vector .csd (file name in the folder or a path; '' to leave text out)",
@@ -86,7 +91,8 @@ OPTIONS = {
     "labels": "label .csd (required)",
     "words": "TimestampedWords .csd for the raw text ('' for none)",
     "folds": "JSON file or dict with train / valid / test video-id lists (the SDK's standard folds)",
-    "collapse": "'none' (default): frames within each segment; 'mean': their average (one frame)",
+    "collapse": "'none' (default): frames within each segment; 'mean': their average (one frame); "
+    "'words': every modality averaged per word of the word-vector sequence (word-aligned)",
     "feature_set": "feature-set name (default cmu_sdk-<corpus>)",
 }
 
@@ -251,8 +257,8 @@ def _load_sdk(
     *,
     _corpus: str,
 ) -> CorpusPlan:
-    if collapse not in ("none", "mean"):
-        raise ValueError(f"collapse must be 'none' or 'mean', got {collapse!r}.")
+    if collapse not in COLLAPSES:
+        raise ValueError(f"collapse must be one of {', '.join(map(repr, COLLAPSES))}, got {collapse!r}.")
     folder = path if path.is_dir() else path.parent
     given = {"text": text, "audio": audio, "visual": visual, "labels": labels, "words": words}
     files = {role: _resolve(folder, _corpus, role, given[role]) for role in ROLES}
@@ -261,6 +267,11 @@ def _load_sdk(
     modalities = [m for m in ("text", "audio", "visual") if files[m] is not None]
     if not modalities:
         raise CorpusFormatError(folder, "no feature sequence found (word vectors, COVAREP, Facet); pass text=/audio=/visual=.")
+    if collapse == "words" and "text" not in modalities:
+        raise CorpusFormatError(
+            folder, "collapse='words' aligns to the word-vector sequence, and there is none: pass text=... "
+            "or use collapse='none' / 'mean'."
+        )
     fold_of = _load_folds(folds, folder)
     sequences: dict[str, ComputationalSequence] = {}
     try:
@@ -294,7 +305,7 @@ def _load_sdk(
     has_emotions = label_dim == 7
     info = CorpusInfo(
         corpus=_corpus,
-        feature_set=feature_set or f"cmu_sdk-{_corpus}" + ("-mean" if collapse == "mean" else ""),
+        feature_set=feature_set or f"cmu_sdk-{_corpus}" + ("" if collapse == "none" else f"-{collapse}"),
         dims=dims,
         tasks=["sentiment", "emotion"] if has_emotions else ["sentiment"],
         emotion_labels=list(MOSEI_EMOTIONS) if has_emotions else [],
@@ -325,7 +336,10 @@ def _batches(
     emotion_mask = emotion_label_mask(MOSEI_EMOTIONS)
     emotion_columns = [EMOTION_LABELS.index(name) for name in MOSEI_EMOTIONS]
     buffers: dict[str, dict[str, list]] = {}
-    counts = {"videos_not_in_folds": 0, "videos_missing_a_modality": 0, "segments_without_frames": 0}
+    counts = {
+        "videos_not_in_folds": 0, "videos_missing_a_modality": 0, "segments_without_frames": 0,
+        "words_without_frames": 0,
+    }
     try:
         for video in labels.videos():
             split = _split_of(video, fold_of)
@@ -349,8 +363,14 @@ def _batches(
                 frames = {}
                 for modality, (features, intervals) in streams.items():
                     inside = (intervals[:, 0] < end) & (intervals[:, 1] > start)
-                    chunk = features[inside]
-                    frames[modality] = chunk.mean(0, keepdims=True) if collapse == "mean" and len(chunk) else chunk
+                    frames[modality] = (features[inside], intervals[inside])
+                if collapse == "words":
+                    frames, unmatched = _align_to_words(frames)
+                    counts["words_without_frames"] += unmatched
+                else:
+                    frames = {m: chunk for m, (chunk, _) in frames.items()}
+                    if collapse == "mean":
+                        frames = {m: chunk.mean(0, keepdims=True) if len(chunk) else chunk for m, chunk in frames.items()}
                 if any(len(chunk) == 0 for chunk in frames.values()):
                     counts["segments_without_frames"] += 1
                     continue
@@ -375,6 +395,32 @@ def _batches(
     for reason, count in counts.items():
         if count:
             logger.warning("%s: dropped %d (%s).", labels.path.parent, count, reason.replace("_", " "))
+
+
+def _align_to_words(
+    frames: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> tuple[dict[str, np.ndarray], int]:
+    """One frame per word-vector frame: other modalities averaged over each word's interval.
+
+    Returns the aligned ``[W, D]`` arrays and how many words were dropped because some
+    modality has no frame overlapping them (the SDK drops those too).
+    """
+    words, word_intervals = frames["text"]
+    keep = np.ones(len(words), dtype=bool)
+    averaged: dict[str, np.ndarray] = {}
+    for modality, (chunk, intervals) in frames.items():
+        if modality == "text":
+            continue
+        overlap = (intervals[None, :, 0] < word_intervals[:, 1, None]) & (intervals[None, :, 1] > word_intervals[:, 0, None])
+        keep &= overlap.any(1)
+        means = np.zeros((len(words), chunk.shape[1]), dtype=np.float32)
+        for w in np.flatnonzero(overlap.any(1)):
+            # A plain mean over the overlapping frames: a non-finite frame spoils only its own
+            # words (then replaced and counted like any non-finite value), never its neighbours.
+            means[w] = chunk[overlap[w]].mean(0)
+        averaged[modality] = means
+    aligned = {"text": words[keep], **{m: a[keep] for m, a in averaged.items()}}
+    return aligned, int((~keep).sum())
 
 
 def _empty_buffer(modalities: list[str], has_emotions: bool) -> dict[str, list]:
