@@ -14,7 +14,8 @@
   every ``python <script>.py ...`` / ``accelerate launch ... <script>.py ...`` / ``torchrun
   ... <script>.py ...`` line names an existing script whose ``parse_args`` (when it has one)
   accepts the arguments. Nothing is executed, so paths like ``/data/MOSEI`` may be made up.
-  A bash block preceded by ``<!-- docs-test: run -->`` is also executed.
+  A bash block preceded by ``<!-- docs-test: run -->`` is also executed; a ```` ```text ````
+  block right after it, preceded by ``<!-- docs-test: output -->``, is what it must print.
 * ``docs/results.md`` is exactly what ``examples/real_corpora/make_results_page.py`` makes from
   ``docs/results/`` (so the results page is generated, never typed).
 * ``mkdocs build --strict`` passes (skipped where mkdocs is not installed: ``pip install -e ".[docs]"``).
@@ -47,6 +48,7 @@ TESTED_INCLUDES = {
 }
 SKIP = re.compile(r"<!--\s*docs-test:\s*skip\s*\((?P<reason>[^)]+)\)\s*-->")
 RUN = re.compile(r"<!--\s*docs-test:\s*run\s*-->")
+OUTPUT = re.compile(r"<!--\s*docs-test:\s*output\s*-->")
 FENCE = re.compile(r"^```(?P<lang>[\w+-]*)\s*$")
 INCLUDE = re.compile(r'^--8<--\s+"(?P<path>[^"]+)"\s*$')
 
@@ -293,7 +295,8 @@ RUNNABLE_BASH_PAGES = [p for p in PAGES if any(RUN.match(b.marker) for b in code
 @pytest.mark.parametrize("page", RUNNABLE_BASH_PAGES, ids=_id)
 def test_runnable_bash_blocks(page, tmp_path):
     bin_dir = str(Path(sys.executable).parent)
-    for block in code_blocks(page):
+    blocks = code_blocks(page)
+    for block, following in zip(blocks, [*blocks[1:], None]):
         if block.lang == "bash" and RUN.match(block.marker):
             done = subprocess.run(
                 ["bash", "-euo", "pipefail", "-c", block.code], cwd=tmp_path, capture_output=True, text=True,
@@ -301,6 +304,21 @@ def test_runnable_bash_blocks(page, tmp_path):
                 timeout=300,
             )
             assert done.returncode == 0, f"{block.where()}: exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+            if following is not None and following.lang == "text" and OUTPUT.match(following.marker):
+                assert done.stdout.strip() == following.code.strip(), (
+                    f"{following.where()}: the page shows other output than {block.where()} prints:\n{done.stdout}"
+                )
+
+
+def test_output_blocks_follow_a_runnable_block():
+    for page in PAGES:
+        blocks = code_blocks(page)
+        for previous, block in zip([None, *blocks], blocks):
+            if OUTPUT.match(block.marker):
+                assert block.lang == "text", f"{block.where()}: an output block is a ```text block"
+                assert previous is not None and previous.lang == "bash" and RUN.match(previous.marker), (
+                    f"{block.where()}: an output block must follow a <!-- docs-test: run --> bash block"
+                )
 
 
 def test_command_parser_catches_a_wrong_flag():
