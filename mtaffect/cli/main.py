@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mtaffect.cli.run",
     "mtaffect.cli.data",
     "mtaffect.cli.train",
+    "mtaffect.cli.evaluate",
     "mtaffect.cli.weak",
     "mtaffect.cli.extract",
 )

@@ -226,11 +226,16 @@ def load_corpora(settings: Mapping[str, Any]) -> dict[str, Any]:
     return corpora
 
 
+def canonical_split(name: str) -> str:
+    """``valid``/``dev`` -> ``validation``; other names unchanged."""
+    return next((canonical for canonical, group in _SPLIT_ALIASES.items() if name in group), name)
+
+
 def pick_split(corpus: Any, wanted: str | None, name: str, required: bool) -> Any:
     """``corpus[wanted]`` (``valid``/``dev`` accepted for ``validation``), or ``None``."""
     if wanted is None:
         return None
-    for candidate in _SPLIT_ALIASES.get(wanted, (wanted,)):
+    for candidate in _SPLIT_ALIASES.get(canonical_split(wanted), (wanted,)):
         if candidate in corpus:
             return corpus[candidate]
     if required:

@@ -1,0 +1,130 @@
+"""``mtaffect evaluate``: score a trained checkpoint on corpora with the literature's metrics.
+
+The checkpoint is any ``save_pretrained`` folder or Hub id of an mtaffect model; the corpora
+are given as for ``mtaffect train`` (saved unified corpus folders, synthetic corpus names,
+``NAME=PATH``). Each corpus is scored on the tasks it has gold labels for and the model has
+a head for, by ``MultiTaskTrainer.evaluate`` (the metrics a study reports)::
+
+    mtaffect evaluate --model runs/mt/checkpoint --corpora mosei=corpora/mosei corpora/meld
+    mtaffect evaluate --model user/mtaffect-mosei --corpora corpora/mosei --split validation --output metrics.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+#: Metric suffixes that describe the run, not the model.
+_SPEED_METRICS = ("runtime", "samples_per_second", "steps_per_second", "model_preparation_time")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score a trained checkpoint on corpora with the literature's metrics",
+        description=__doc__.split("\n\n")[1],
+    )
+    parser.add_argument("--model", required=True, help="checkpoint folder (save_pretrained) or Hub id")
+    parser.add_argument(
+        "--corpora", nargs="+", required=True, metavar="CORPUS",
+        help="NAME=PATH, a saved corpus folder, or a synthetic corpus name",
+    )
+    parser.add_argument("--split", default="test", help="split to score (default: test; valid/dev name validation)")
+    parser.add_argument("--batch-size", type=int, default=64, help="evaluation batch size per device")
+    parser.add_argument("--output", type=Path, help="also write the metrics as JSON here (a new file)")
+    parser.set_defaults(func=_evaluate)
+
+
+def check_model_accepts(model: Any, corpora: Mapping[str, Any]) -> None:
+    """Refuse, before any forward pass, a corpus whose features the model has no projection for."""
+    from mtaffect.data.schema import feature_dims, get_corpus_info
+
+    built = {name: dict(dims) for name, dims in (model.config.feature_sets or {}).items()}
+    for name, dataset in corpora.items():
+        feature_set = get_corpus_info(dataset).feature_set
+        dims = feature_dims(dataset.features)
+        if feature_set not in built:
+            raise ValueError(
+                f"Corpus {name!r} has features {feature_set!r} {dims}, but the model was built for "
+                f"{sorted(built)}: extract the features the model card names (mtaffect extract), or "
+                "fine-tune the model on this corpus first (mtaffect train with model.from_pretrained)."
+            )
+        wrong = {m: d for m, d in dims.items() if m in built[feature_set] and built[feature_set][m] != d}
+        if wrong:
+            raise ValueError(
+                f"Corpus {name!r} has feature set {feature_set!r} with dims {dims}, but the model expects "
+                f"{built[feature_set]}: the features come from another extractor under the same name."
+            )
+
+
+def metrics_by_corpus(metrics: Mapping[str, float], corpora: list[str], prefix: str) -> dict[str, dict[str, float]]:
+    """``{prefix}_{corpus}_{metric}`` keys -> corpus -> metric, without the speed metrics."""
+    table: dict[str, dict[str, float]] = {name: {} for name in corpora}
+    claimed: set[str] = set()
+    # Longest names first, so the keys of a corpus "a_b" are not read as corpus "a", metric "b_...".
+    for name in sorted(corpora, key=len, reverse=True):
+        head = f"{prefix}_{name}_"
+        for key in [k for k in metrics if k.startswith(head) and k not in claimed]:
+            claimed.add(key)
+            metric = key[len(head):]
+            if metric not in _SPEED_METRICS:
+                table[name][metric] = float(metrics[key])
+    return table
+
+
+def format_table(table: Mapping[str, Mapping[str, float]]) -> str:
+    lines = []
+    for corpus, values in table.items():
+        lines.append(f"[{corpus}]")
+        width = max((len(metric) for metric in values), default=0)
+        for metric in sorted(values):
+            value = values[metric]
+            lines.append(f"  {metric:<{width}}  {value:.4f}" if math.isfinite(value) else f"  {metric:<{width}}  nan")
+    return "\n".join(lines)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    if args.output is not None and args.output.exists():
+        raise FileExistsError(f"{args.output} exists; mtaffect evaluate writes only new files: pick another --output.")
+
+    import torch
+
+    from mtaffect.cli.train import _corpora_from_flags, canonical_split, load_corpora, pick_split
+    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+    from mtaffect.training import MultiTaskTrainer, MultiTaskTrainingArguments
+    from mtaffect.training.trainer import COMBINED_SCORE
+
+    split = canonical_split(args.split)
+    corpora = load_corpora({"corpora": _corpora_from_flags(args.corpora)})
+    splits = {name: pick_split(corpus, split, name, required=True) for name, corpus in corpora.items()}
+    model = MTAffectForMultiTaskAffect.from_pretrained(args.model)
+    check_model_accepts(model, splits)
+    with tempfile.TemporaryDirectory(prefix="mtaffect-evaluate-") as scratch:
+        training = MultiTaskTrainingArguments(
+            output_dir=scratch,
+            per_device_eval_batch_size=args.batch_size,
+            report_to="none",
+            dataloader_pin_memory=torch.cuda.is_available(),
+        )
+        trainer = MultiTaskTrainer(model=model, args=training)
+        metrics = trainer.evaluate(eval_dataset=splits, metric_key_prefix=split)
+    table = metrics_by_corpus(metrics, list(splits), split)
+    combined = metrics.get(f"{split}_{COMBINED_SCORE}")
+    sizes = ", ".join(f"{name} ({len(split)})" for name, split in splits.items())
+    print(f"mtaffect evaluate: {args.model} (tasks {model.config.tasks}) on the {split} split of {sizes}")
+    print(format_table(table))
+    if combined is not None:
+        print(f"combined score (mean of each corpus' primary score): {combined:.4f}")
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"model": args.model, "split": split, "corpora": table, COMBINED_SCORE: combined}
+        with open(args.output, "x", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2)
+            handle.write("\n")
+        print(f"wrote {args.output}")
+    return 0
