@@ -94,3 +94,17 @@ def test_never_overwrites_an_output_file(saved, tmp_path, capsys):
 def test_metrics_of_corpora_whose_names_share_a_prefix():
     metrics = {"test_a_x": 1.0, "test_a_b_x": 2.0, "test_a_b_runtime": 0.1, "test_combined_score": 3.0}
     assert metrics_by_corpus(metrics, ["a", "a_b"], "test") == {"a": {"x": 1.0}, "a_b": {"x": 2.0}}
+
+
+@pytest.mark.parametrize("broken", ["missing", "bad_json", "bad_weights"])
+def test_a_checkpoint_it_cannot_load_is_one_clear_error(saved, tmp_path, capsys, broken):
+    root, _, _ = saved
+    folder = tmp_path / broken
+    if broken != "missing":
+        folder.mkdir()
+        (folder / "config.json").write_text("{not json" if broken == "bad_json" else (root / "model" / "config.json").read_text())
+        (folder / "model.safetensors").write_bytes(b"garbage")
+    assert main(["evaluate", "--model", str(folder), "--corpora", str(root / "synthetic_mustard")]) == 2
+    error = capsys.readouterr().err
+    assert f"cannot load the model {str(folder)!r}" in error and "save_pretrained" in error
+    assert "Traceback" not in error

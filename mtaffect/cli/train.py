@@ -280,7 +280,9 @@ def _train(args: argparse.Namespace) -> int:
     if pretrained:
         if model_settings:
             raise ValueError(f"model.from_pretrained cannot be combined with other model settings {sorted(model_settings)}.")
-        model = MTAffectForMultiTaskAffect.from_pretrained(pretrained)
+        from mtaffect.cli.evaluate import load_model
+
+        model = load_model(pretrained)
     else:
         config = MTAffectConfig.from_corpora(corpora, tasks=settings.get("tasks"), **model_settings)
         model = MTAffectForMultiTaskAffect(config)
