@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mtaffect.cli.data",
     "mtaffect.cli.train",
     "mtaffect.cli.evaluate",
+    "mtaffect.cli.predict",
     "mtaffect.cli.weak",
     "mtaffect.cli.extract",
 )

@@ -1,0 +1,114 @@
+"""``mtaffect predict``: emotion, sentiment and sarcasm of raw utterances with a trained model.
+
+The utterances go through the ``"multimodal-affect"`` pipeline, so through the feature
+extractors the model was trained with (recorded in its config): no feature files needed.
+One utterance from flags, or many from a JSON-lines file (one object per line with
+``text`` and optionally ``audio`` / ``video`` paths, relative to the file); one JSON line of
+predictions per utterance comes out, with the input's ``id`` when it has one::
+
+    mtaffect predict --model runs/mt-model --text "Oh great, another meeting."
+    mtaffect predict --model user/mtaffect-meld --text "Sure." --audio clip.wav --video clip.mp4
+    mtaffect predict --model runs/mt-model --input utterances.jsonl --output predictions.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+_MEDIA_KEYS = ("audio", "video")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="emotion / sentiment / sarcasm of raw utterances (text, WAV, video) with a trained model",
+        description=__doc__.split("\n\n")[1],
+    )
+    parser.add_argument("--model", required=True, help="checkpoint folder (save_pretrained) or Hub id")
+    parser.add_argument("--text", help="one utterance's transcript")
+    parser.add_argument("--audio", type=Path, help="its audio (WAV/FLAC, or a video's audio track)")
+    parser.add_argument("--video", type=Path, help="its video clip")
+    parser.add_argument("--input", type=Path, help="JSON lines: {\"id\"?, \"text\", \"audio\"?, \"video\"?} per line")
+    parser.add_argument("--output", type=Path, help="write the JSON lines here (a new file) instead of stdout")
+    parser.add_argument("--emotion-multilabel", action="store_true",
+                        help="independent probabilities per emotion (MOSEI's view) instead of one softmax")
+    parser.add_argument("--threshold", type=float, default=0.5,
+                        help="probability above which a multi-label emotion or sarcasm is predicted")
+    parser.set_defaults(func=_predict)
+
+
+def read_utterances(path: Path) -> Iterator[dict[str, Any]]:
+    """The utterances of a JSON-lines file, media paths resolved against the file's folder."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise FileNotFoundError(f"{path}: cannot read the utterances ({error.strerror or error}).") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{number}: not a JSON object ({error.msg}).") from None
+        if not isinstance(record, dict) or not any(record.get(key) for key in ("text", *_MEDIA_KEYS)):
+            raise ValueError(f"{path}:{number}: expected an object with 'text' (and optionally 'audio', 'video').")
+        unknown = set(record) - {"id", "text", *_MEDIA_KEYS}
+        if unknown:
+            raise ValueError(f"{path}:{number}: unknown keys {sorted(unknown)}; use id, text, audio, video.")
+        for key in _MEDIA_KEYS:
+            if record.get(key):
+                media = Path(record[key])
+                record[key] = str(media if media.is_absolute() else path.parent / media)
+        yield record
+
+
+def _utterances(args: argparse.Namespace) -> list[dict[str, Any]]:
+    single = {key: getattr(args, key) for key in ("text", "audio", "video") if getattr(args, key)}
+    if args.input and single:
+        raise ValueError("give either --input FILE or --text/--audio/--video, not both.")
+    if args.input:
+        return list(read_utterances(args.input))
+    if not single:
+        raise ValueError("nothing to predict: give --text (and optionally --audio/--video) or --input FILE.")
+    return [{key: str(value) for key, value in single.items()}]
+
+
+def _predict(args: argparse.Namespace) -> int:
+    if args.output is not None and args.output.exists():
+        raise FileExistsError(f"{args.output} exists; mtaffect predict writes only new files: pick another --output.")
+    utterances = _utterances(args)
+    for record in utterances:
+        for key in _MEDIA_KEYS:
+            if record.get(key) and not Path(record[key]).is_file():
+                raise FileNotFoundError(f"{record[key]}: no such {key} file.")
+
+    from transformers import pipeline
+
+    import mtaffect.pipeline  # noqa: F401  (registers the task)
+    from mtaffect.cli.evaluate import load_model
+
+    model = load_model(args.model)
+    classifier = pipeline("multimodal-affect", model=model)
+    options = {"emotion_multilabel": args.emotion_multilabel, "threshold": args.threshold}
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.output, "x", encoding="utf-8") as handle:
+            _write(classifier, utterances, options, handle)
+        print(f"wrote {len(utterances)} predictions to {args.output}", file=sys.stderr)
+    else:
+        _write(classifier, utterances, options, sys.stdout)
+    return 0
+
+
+def _write(classifier: Any, utterances: list[dict[str, Any]], options: dict[str, Any], out: TextIO) -> None:
+    for record in utterances:
+        raw = {key: record[key] for key in ("text", *_MEDIA_KEYS) if record.get(key)}
+        prediction = classifier(raw, **options)
+        line = {"id": record["id"], **prediction} if "id" in record else prediction
+        out.write(json.dumps(line) + "\n")
+        out.flush()
