@@ -6,7 +6,7 @@ exactly which model it is and which losses trained it.
 This module is copied next to checkpoints for ``trust_remote_code`` loading, where the
 ``mtaffect`` package may be absent: it imports only the standard library and
 ``transformers`` at module level. The label spaces below are therefore copies of the ones
-in :mod:`mtaffect.tasks` and :mod:`mtaffect.data.schema` (a test keeps them equal).
+in ``mtaffect.tasks`` and ``mtaffect.data.schema`` (a test keeps them equal).
 """
 
 from __future__ import annotations
@@ -250,13 +250,14 @@ class MTAffectConfig(PretrainedConfig):
             tasks: enabled tasks; defaults to every task some corpus has gold labels for.
             emotion_pos_weight: a list, or ``"balanced"`` to use negatives / positives per label,
                 counted on the multi-label rows of the ``train`` splits (labels without such rows get 1).
-            **kwargs: any other :class:`MTAffectConfig` argument.
+            **kwargs: any other ``MTAffectConfig`` argument.
 
-        >>> from mtaffect.data.corpora.synthetic import make_synthetic_family
-        >>> family = make_synthetic_family(size_scale=0.05)
-        >>> config = MTAffectConfig.from_corpora(family, hidden_size=16)
-        >>> config.feature_sets, config.tasks
-        ({'synthetic-cmu': {'text': 300, 'audio': 74, 'visual': 35}}, ['emotion', 'sentiment', 'sarcasm'])
+        Examples:
+            >>> from mtaffect.data.corpora.synthetic import make_synthetic_family
+            >>> family = make_synthetic_family(size_scale=0.05)
+            >>> config = MTAffectConfig.from_corpora(family, hidden_size=16)
+            >>> config.feature_sets, config.tasks
+            ({'synthetic-cmu': {'text': 300, 'audio': 74, 'visual': 35}}, ['emotion', 'sentiment', 'sarcasm'])
         """
         # Imported here (inside try, which transformers' remote-code import check skips) so this
         # file still loads next to a checkpoint where mtaffect is not installed.

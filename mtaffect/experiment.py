@@ -17,9 +17,9 @@ For every seed:
    could replace; otherwise it would be the very same model as multi-task-weak). Comparing 4 and 5
    on those corpora' primary tasks tests "weak labels are nearly as good as gold ones".
 
-Every model is trained with :class:`~mtaffect.training.MultiTaskTrainer`, its best
+Every model is trained with ``MultiTaskTrainer``, its best
 checkpoint chosen on the validation splits (``eval_combined_score``), and evaluated on every
-corpus' test split with gold labels only. :mod:`mtaffect.report` turns the numbers into
+corpus' test split with gold labels only. ``mtaffect.report`` turns the numbers into
 ``report.json``, ``report.md`` and ``report.png``.
 """
 
@@ -89,15 +89,17 @@ class StudyConfig:
         corpora: the corpora; empty = the synthetic family (see ``synthetic``).
         seeds: training seeds (model initialisation and sampling). Corpora stay fixed.
         tasks: restrict to these tasks (default: every task with gold labels somewhere).
-        synthetic: arguments of :func:`~mtaffect.data.corpora.synthetic.make_synthetic_family`
+        synthetic: arguments of ``make_synthetic_family``
             for the default corpora (``seed`` is the data seed, fixed across training seeds).
-        model: :class:`~mtaffect.MTAffectConfig` arguments shared by every model.
-        training: :class:`~mtaffect.training.MultiTaskTrainingArguments` fields shared by every
+        model: ``MTAffectConfig`` arguments shared by every model.
+        training: ``MultiTaskTrainingArguments`` fields shared by every
             model (epochs, learning rate, batch size...).
         weak_loss_weights: λ values tried for multi-task-weak (chosen on validation).
         weak_label_modes: ``soft`` and/or ``hard`` (chosen on validation).
         weak_thresholds: teacher-confidence thresholds (``None`` = keep every weak label).
-        corpus_sampling, sampling_temperature, batch_composition: the multi-task sampler.
+        corpus_sampling: how the multi-task sampler draws corpora (see ``MultiTaskTrainingArguments``).
+        sampling_temperature: ``T`` of temperature sampling.
+        batch_composition: ``homogeneous`` (one corpus per batch) or ``mixed``.
         torch_threads: CPU threads for torch during the study. The study's models are tiny,
             and one thread trains them fastest (more threads only add synchronisation, and
             collapse when the cores are shared); ``None`` leaves torch's default.

@@ -2,9 +2,9 @@
 
 ``DatasetDict.push_to_hub`` stores the rows as Parquet (the ``Array2D`` feature columns
 included) but not ``DatasetInfo.description``, where mtaffect keeps a corpus'
-:class:`~mtaffect.data.schema.CorpusInfo` (feature set, extractors, weak-label provenance).
-:func:`push_corpus` therefore also writes that metadata into the dataset card's YAML, under
-``mtaffect.corpora.<config>``, and :func:`load_corpus_from_hub` puts it back, so a corpus
+``CorpusInfo`` (feature set, extractors, weak-label provenance).
+``push_corpus`` therefore also writes that metadata into the dataset card's YAML, under
+``mtaffect.corpora.<config>``, and ``load_corpus_from_hub`` puts it back, so a corpus
 loaded from the Hub is the corpus that was pushed::
 
     push_corpus(meld, "my-user/affect-corpora")                 # config "meld"
@@ -66,7 +66,7 @@ def push_corpus(
     """Push a unified corpus (``DatasetDict``) as config ``config_name`` of dataset ``repo_id``.
 
     ``config_name`` defaults to the corpus' name (``CorpusInfo.corpus``). The corpus is
-    validated first (:func:`~mtaffect.data.schema.validate_corpus`), so nothing is pushed
+    validated first (``validate_corpus``), so nothing is pushed
     if it is off-schema. Returns the ``CommitInfo`` of the card update.
 
     Only push data you have the right to share (see the module docstring).
@@ -126,7 +126,7 @@ def push_corpus(
 
 
 def corpus_info_from_card(repo_id: str, config_name: str, revision: str | None = None, token: str | None = None):
-    """The :class:`~mtaffect.data.schema.CorpusInfo` that :func:`push_corpus` recorded, or ``None``."""
+    """The ``CorpusInfo`` that ``push_corpus`` recorded, or ``None``."""
     from huggingface_hub import DatasetCard, hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
@@ -154,8 +154,8 @@ def load_corpus_from_hub(
 ) -> Any:
     """``datasets.load_dataset(repo_id, config_name)`` with the corpus metadata restored.
 
-    Without recorded metadata (a dataset not pushed by :func:`push_corpus`) the corpus still
-    loads; :func:`~mtaffect.data.schema.get_corpus_info` then falls back to what the
+    Without recorded metadata (a dataset not pushed by ``push_corpus``) the corpus still
+    loads; ``get_corpus_info`` then falls back to what the
     features say, and a warning names the repo.
     """
     from datasets import load_dataset

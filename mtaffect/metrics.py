@@ -3,25 +3,25 @@
 Each function computes one metric family exactly as the field does, so mtaffect numbers can
 be put next to published ones:
 
-* :func:`sentiment_regression_metrics` — CMU-MOSI/MOSEI, named as MMSA (``metricsTop.py``)
+* ``sentiment_regression_metrics`` — CMU-MOSI/MOSEI, named as MMSA (``metricsTop.py``)
   names them: ``Has0_acc_2`` / ``Has0_F1_score`` (negative vs non-negative, ``>= 0`` on both
   sides), ``Non0_acc_2`` / ``Non0_F1_score`` (negative vs positive, examples whose truth is
   exactly 0 dropped, ``> 0``), ``Mult_acc_5`` / ``Mult_acc_7`` (clip to [-2, 2] / [-3, 3],
   then ``np.round``, which rounds halves to even as MMSA does), ``MAE`` and ``Corr`` (Pearson
   r). F1 is scikit-learn's weighted F1. Unlike MMSA we do not round results to 4 decimals.
-* :func:`sentiment_class_metrics` — 3-class corpora (MELD): accuracy, weighted and macro F1
-  on the class view :func:`mtaffect.tasks.sentiment_score_to_class`.
-* :func:`emotion_multilabel_metrics` — CMU-MOSEI emotions (Zadeh et al. 2018; MulT; Dai et
+* ``sentiment_class_metrics`` — 3-class corpora (MELD): accuracy, weighted and macro F1
+  on the class view ``mtaffect.tasks.sentiment_score_to_class``.
+* ``emotion_multilabel_metrics`` — CMU-MOSEI emotions (Zadeh et al. 2018; MulT; Dai et
   al.): per label, the weighted accuracy ``(TP * N / P + TN) / (2 * N)`` of Tong et al.
   (ACL 2017, P17-1142), which equals balanced accuracy ``(TP / P + TN / N) / 2``, and the
   weighted F1 of that label's binary problem; both also averaged over labels.
-* :func:`emotion_multiclass_metrics` — single-label corpora: accuracy, macro and weighted F1
+* ``emotion_multiclass_metrics`` — single-label corpora: accuracy, macro and weighted F1
   over classes (MELD reports weighted F1) and, IEMOCAP style (MulT, Dai et al.), per class
   the binary class-vs-rest accuracy and weighted F1, plus their means.
-* :func:`sarcasm_metrics` — MUStARD: accuracy and weighted precision / recall / F1.
+* ``sarcasm_metrics`` — MUStARD: accuracy and weighted precision / recall / F1.
 
-:func:`compute_corpus_metrics` maps model outputs plus the unified schema's label columns to
-all of these (only rows whose mask is on), and :func:`make_compute_metrics` wraps it as a
+``compute_corpus_metrics`` maps model outputs plus the unified schema's label columns to
+all of these (only rows whose mask is on), and ``make_compute_metrics`` wraps it as a
 Trainer ``compute_metrics``.
 
 Edge cases are defined, not left to warnings:
@@ -65,10 +65,10 @@ METRIC_FAMILIES: tuple[str, ...] = (
     "sarcasm",
 )
 
-#: Model output names :func:`compute_corpus_metrics` reads (``MTAffectOutput`` fields).
+#: Model output names ``compute_corpus_metrics`` reads (``MTAffectOutput`` fields).
 OUTPUT_NAMES: tuple[str, ...] = ("emotion_logits", "sentiment_score", "sarcasm_logits")
 
-#: Gold label columns of the unified schema :func:`compute_corpus_metrics` reads, in schema order.
+#: Gold label columns of the unified schema ``compute_corpus_metrics`` reads, in schema order.
 GOLD_LABEL_COLUMNS: tuple[str, ...] = (
     "emotion",
     "emotion_mask",
@@ -83,7 +83,7 @@ GOLD_LABEL_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class PrimaryMetric:
-    """A metric used to rank models: its key in :func:`compute_corpus_metrics` output."""
+    """A metric used to rank models: its key in ``compute_corpus_metrics`` output."""
 
     key: str
     greater_is_better: bool = True
@@ -99,7 +99,7 @@ PRIMARY_METRICS: dict[str, tuple[PrimaryMetric, ...]] = {
     "sarcasm": (PrimaryMetric("sarcasm_weighted_f1"),),
 }
 
-#: Key :func:`compute_corpus_metrics` stores :func:`primary_score` under.
+#: Key ``compute_corpus_metrics`` stores ``primary_score`` under.
 PRIMARY_SCORE_KEY = "primary_score"
 
 # Metric names (suffixes) where a smaller value is better; everything else is higher-better.
@@ -109,8 +109,9 @@ _LOWER_IS_BETTER = ("MAE",)
 def greater_is_better(metric: str) -> bool:
     """Whether a larger value of ``metric`` (any key, prefixed or not) is better.
 
-    >>> greater_is_better("sentiment_MAE"), greater_is_better("eval_meld_emotion_weighted_f1")
-    (False, True)
+    Examples:
+        >>> greater_is_better("sentiment_MAE"), greater_is_better("eval_meld_emotion_weighted_f1")
+        (False, True)
     """
     return not any(metric == name or metric.endswith("_" + name) for name in _LOWER_IS_BETTER)
 
@@ -182,8 +183,9 @@ def weighted_accuracy(truth: np.ndarray, pred: np.ndarray) -> float:
     positive and the negative class, so a rare emotion is not won by always predicting
     "absent". With one class absent from ``truth`` it is that present class' recall.
 
-    >>> weighted_accuracy(np.array([1, 0, 0, 0]), np.array([1, 1, 0, 0]))  # (1/1 + 2/3) / 2
-    0.8333333333333333
+    Examples:
+        >>> weighted_accuracy(np.array([1, 0, 0, 0]), np.array([1, 1, 0, 0]))  # (1/1 + 2/3) / 2
+        0.8333333333333333
     """
     truth = np.asarray(truth).astype(bool)
     pred = np.asarray(pred).astype(bool)
@@ -223,9 +225,10 @@ def sentiment_regression_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[st
     ``Mult_acc_5``, ``Mult_acc_7``, ``MAE``, ``Corr`` (see the module docstring for the
     definitions and the edge cases).
 
-    >>> m = sentiment_regression_metrics(np.array([1.2, -0.4, 0.0, 2.6]), np.array([1.0, -1.0, 0.0, 3.0]))
-    >>> m["Has0_acc_2"], m["Non0_acc_2"], m["Mult_acc_7"], round(m["MAE"], 2)
-    (1.0, 1.0, 0.75, 0.3)
+    Examples:
+        >>> m = sentiment_regression_metrics(np.array([1.2, -0.4, 0.0, 2.6]), np.array([1.0, -1.0, 0.0, 3.0]))
+        >>> m["Has0_acc_2"], m["Non0_acc_2"], m["Mult_acc_7"], round(m["MAE"], 2)
+        (1.0, 1.0, 0.75, 0.3)
     """
     pred = _as_array(pred, "sentiment predictions", 1)
     truth = _as_array(truth, "sentiment labels", 1)
@@ -260,7 +263,7 @@ def sentiment_class_metrics(
     """3-class sentiment (MELD): ``accuracy``, ``weighted_f1``, ``macro_f1``.
 
     Args:
-        pred: predicted scores (mapped with :func:`mtaffect.tasks.sentiment_score_to_class`:
+        pred: predicted scores (mapped with ``mtaffect.tasks.sentiment_score_to_class``:
             clip to [-1, 1] and round, so |s| <= 0.5 is neutral), class ids 0/1/2, or
             ``[N, 3]`` logits (argmax).
         truth_classes: gold class ids, 0 negative, 1 neutral, 2 positive.
@@ -340,7 +343,7 @@ def emotion_multilabel_metrics(
     A label is predicted present where ``prob > threshold`` and is gold-present where
     ``truth > 0`` (MOSEI stores intensities; the unified schema stores 0/1). For every label
     the mask selects (``[L]`` for the corpus, or ``[N, L]`` per row, then only the rows where
-    it is on count), returns ``<label>_weighted_acc`` (:func:`weighted_accuracy`) and
+    it is on count), returns ``<label>_weighted_acc`` (``weighted_accuracy``) and
     ``<label>_weighted_f1`` (weighted F1 of that label's present/absent problem), and their
     unweighted means over labels, ``weighted_acc`` and ``weighted_f1``.
     """
@@ -475,15 +478,16 @@ _FAMILY_FUNCTIONS: dict[str, Callable[..., dict[str, float]]] = {
 def task_metrics(
     family: str, predictions: np.ndarray, references: np.ndarray, **kwargs: Any
 ) -> dict[str, float]:
-    """Compute one metric family by name (one of :data:`METRIC_FAMILIES`).
+    """Compute one metric family by name (one of ``METRIC_FAMILIES``).
 
     ``kwargs`` go to the family's function (``label_mask``, ``label_names``, ``threshold``,
     ``prediction_type``). Predictions are what that function expects: scores for sentiment,
     probabilities for multi-label emotion and sarcasm, logits or probabilities for
     single-label emotion.
 
-    >>> task_metrics("sarcasm", np.array([0.9, 0.2]), np.array([1, 0]))["weighted_f1"]
-    1.0
+    Examples:
+        >>> task_metrics("sarcasm", np.array([0.9, 0.2]), np.array([1, 0]))["weighted_f1"]
+        1.0
     """
     if family not in _FAMILY_FUNCTIONS:
         raise ValueError(f"Unknown metric family {family!r}: expected one of {', '.join(METRIC_FAMILIES)}.")
@@ -519,19 +523,19 @@ def compute_corpus_metrics(
         outputs: model outputs by name — ``emotion_logits`` ``[N, 7]``, ``sentiment_score``
             ``[N]``, ``sarcasm_logits`` ``[N]``; a missing or ``None`` output (a task the model
             does not have) skips that task.
-        labels: the unified schema's gold label columns (:data:`GOLD_LABEL_COLUMNS`) for the
+        labels: the unified schema's gold label columns (``GOLD_LABEL_COLUMNS``) for the
             same N rows. A task is scored on the rows where its mask is on; a task with no
             such row is skipped.
         threshold: probability threshold of multi-label emotion and sarcasm.
-        include_primary: add :data:`PRIMARY_SCORE_KEY` (:func:`primary_score` of the result).
+        include_primary: add ``PRIMARY_SCORE_KEY`` (``primary_score`` of the result).
         emotion_labels: names of the emotion columns, for the per-label keys (the model's
             ``config.emotion_labels``; the unified schema's 7 union labels by default).
 
-    Emotion rows with ``emotion_multilabel`` get :func:`emotion_multilabel_metrics` on the
-    sigmoid of the logits, the others :func:`emotion_multiclass_metrics` (one corpus is one
+    Emotion rows with ``emotion_multilabel`` get ``emotion_multilabel_metrics`` on the
+    sigmoid of the logits, the others ``emotion_multiclass_metrics`` (one corpus is one
     or the other; a mix raises). Sentiment rows with ``sentiment_class >= 0`` get
-    :func:`sentiment_class_metrics` of the predicted score's class view, rows with a real
-    score (``sentiment_class == -1``) :func:`sentiment_regression_metrics`.
+    ``sentiment_class_metrics`` of the predicted score's class view, rows with a real
+    score (``sentiment_class == -1``) ``sentiment_regression_metrics``.
 
     Returns e.g. ``emotion_weighted_f1``, ``emotion_anger_weighted_acc``,
     ``sentiment_Has0_acc_2``, ``sentiment_MAE``, ``sentiment_weighted_f1``,
@@ -617,15 +621,16 @@ def _sentiment_metrics(score: np.ndarray, labels: Mapping[str, Any]) -> dict[str
 
 
 def primary_score(metrics: Mapping[str, float], prefix: str = "") -> float:
-    """Mean over tasks of each task's primary metric (:data:`PRIMARY_METRICS`), higher is better.
+    """Mean over tasks of each task's primary metric (``PRIMARY_METRICS``), higher is better.
 
     For every task, the first of its primary keys present in ``metrics`` (as
     ``prefix + key``) with a finite value is used, negated when lower is better; tasks with
     none are left out, and the result is ``nan`` if no task has one. Use ``prefix`` to read a
     Trainer's logged metrics, e.g. ``prefix="eval_mosei_"``.
 
-    >>> primary_score({"emotion_weighted_f1": 0.6, "sarcasm_weighted_f1": 0.8})
-    0.7
+    Examples:
+        >>> primary_score({"emotion_weighted_f1": 0.6, "sarcasm_weighted_f1": 0.8})
+        0.7
     """
     values = []
     for candidates in PRIMARY_METRICS.values():
@@ -648,7 +653,7 @@ def make_compute_metrics(
     include_primary: bool = True,
     emotion_labels: Sequence[str] = EMOTION_LABELS,
 ) -> Callable[[Any], dict[str, float]]:
-    """A ``compute_metrics`` for ``transformers.Trainer`` that calls :func:`compute_corpus_metrics`.
+    """A ``compute_metrics`` for ``transformers.Trainer`` that calls ``compute_corpus_metrics``.
 
     The returned function takes an ``EvalPrediction``-like object (``.predictions``,
     ``.label_ids``, or a ``(predictions, label_ids)`` pair):
@@ -662,7 +667,7 @@ def make_compute_metrics(
       Trainer's ``args.label_names`` order), or one array when ``label_names`` has one name.
 
     An item may also be a list of per-batch arrays, tuples or dicts (``eval_do_concat_batches=False``).
-    ``threshold``, ``include_primary`` and ``emotion_labels`` go to :func:`compute_corpus_metrics`.
+    ``threshold``, ``include_primary`` and ``emotion_labels`` go to ``compute_corpus_metrics``.
     """
     output_names = tuple(output_names)
     emotion_labels = tuple(emotion_labels)
@@ -717,7 +722,8 @@ def _by_name(values: Any, names: tuple[str | None, ...], what: str, argument: st
 def evaluate_module_path() -> str:
     """Path of the ``evaluate`` metric script shipped with mtaffect.
 
-    >>> import evaluate  # doctest: +SKIP
-    >>> metric = evaluate.load(evaluate_module_path(), "sentiment")  # doctest: +SKIP
+    Examples:
+        >>> import evaluate  # doctest: +SKIP
+        >>> metric = evaluate.load(evaluate_module_path(), "sentiment")  # doctest: +SKIP
     """
     return str(Path(__file__).with_name("metrics_module") / "mtaffect_metrics.py")

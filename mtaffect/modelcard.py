@@ -2,8 +2,8 @@
 
 A checkpoint on the Hub is only reusable if it says what it predicts, which features it
 expects, what it was trained on (with which weak labels) and how well it did. This module
-keeps that as :class:`MTAffectModelCardData` (a ``huggingface_hub.CardData``) attached to the
-model, lets :class:`ModelCardCallback` fill it during training (hyperparameters at train
+keeps that as ``MTAffectModelCardData`` (a ``huggingface_hub.CardData``) attached to the
+model, lets ``ModelCardCallback`` fill it during training (hyperparameters at train
 begin, metrics at every evaluation), and renders it with ``huggingface_hub.ModelCard`` and
 the package's Jinja template into ``README.md``:
 
@@ -14,16 +14,17 @@ the package's Jinja template into ``README.md``:
 
 Where the card gets written:
 
-* :func:`write_model_card` — call it at the end of ``save_pretrained`` (so every save, and so
+* ``write_model_card`` — call it at the end of ``save_pretrained`` (so every save, and so
   ``Trainer.push_to_hub``, carries the card);
-* :func:`trainer_create_model_card` — the body of ``MultiTaskTrainer.create_model_card``
+* ``trainer_create_model_card`` — the body of ``MultiTaskTrainer.create_model_card``
   (``Trainer.push_to_hub`` otherwise overwrites ``README.md`` with transformers' generic card);
-* :func:`push_to_hub` — what ``model.push_to_hub`` should do (transformers' version also
+* ``push_to_hub`` — what ``model.push_to_hub`` should do (transformers' version also
   replaces ``README.md`` after ``save_pretrained``).
 
->>> from mtaffect.modelcard import MTAffectModelCardData
->>> MTAffectModelCardData(model_id="user/mtaffect-demo").library_name
-'mtaffect'
+Examples:
+    >>> from mtaffect.modelcard import MTAffectModelCardData
+    >>> MTAffectModelCardData(model_id="user/mtaffect-demo").library_name
+    'mtaffect'
 """
 
 from __future__ import annotations
@@ -125,9 +126,9 @@ class MTAffectModelCardData(CardData):
         base_model: Hub id of the checkpoint this one was fine-tuned from.
         tags: Hub tags (mtaffect's defaults plus one per task are always added).
         datasets: Hub ids of the training datasets (added to those of the recorded corpora).
-        training_corpora: one dict per training corpus (see :func:`describe_corpus`).
+        training_corpora: one dict per training corpus (see ``describe_corpus``).
 
-    Filled by :class:`ModelCardCallback` (or set by hand): ``hyperparameters`` (dict),
+    Filled by ``ModelCardCallback`` (or set by hand): ``hyperparameters`` (dict),
     ``eval_results`` (flat ``Trainer.evaluate`` metrics, latest value per key),
     ``eval_corpora`` (names of the evaluation corpora) and ``eval_lines`` (training log rows).
     """
@@ -173,7 +174,7 @@ class MTAffectModelCardData(CardData):
         self.__post_init__()
 
     def to_json(self) -> str:
-        """All fields as JSON (for :data:`CARD_DATA_FILE`)."""
+        """All fields as JSON (for ``CARD_DATA_FILE``)."""
         payload = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "library_name"}
         return json.dumps(payload, indent=2, sort_keys=True, default=str)
 
@@ -276,12 +277,13 @@ def parse_metric_key(key: str, corpora: Iterable[str] = ()) -> tuple[str, str | 
     ``eval_<task>_<metric>`` (a single eval dataset). Corpus names may contain underscores,
     so known names are matched first (longest first).
 
-    >>> parse_metric_key("eval_synthetic_mosei_sentiment_Non0_F1_score", ["synthetic_mosei"])
-    ('validation', 'synthetic_mosei', 'sentiment', 'Non0_F1_score')
-    >>> parse_metric_key("test_sarcasm_weighted_f1")
-    ('test', None, 'sarcasm', 'weighted_f1')
-    >>> parse_metric_key("eval_synthetic_mosei_loss", ["synthetic_mosei"]) is None
-    True
+    Examples:
+        >>> parse_metric_key("eval_synthetic_mosei_sentiment_Non0_F1_score", ["synthetic_mosei"])
+        ('validation', 'synthetic_mosei', 'sentiment', 'Non0_F1_score')
+        >>> parse_metric_key("test_sarcasm_weighted_f1")
+        ('test', None, 'sarcasm', 'weighted_f1')
+        >>> parse_metric_key("eval_synthetic_mosei_loss", ["synthetic_mosei"]) is None
+        True
     """
     prefix, sep, rest = key.partition("_")
     if not sep:
@@ -311,7 +313,7 @@ def describe_corpus(
 ) -> dict[str, Any]:
     """What the card records about one training corpus (a unified ``Dataset``/``DatasetDict``).
 
-    Reads its :class:`~mtaffect.data.schema.CorpusInfo` (feature set, extractors, weak-label
+    Reads its ``CorpusInfo`` (feature set, extractors, weak-label
     provenance) and counts rows per split and which tasks have gold / weak labels.
     """
     import numpy as np
@@ -694,7 +696,7 @@ def write_model_card(model: Any, save_directory: str | os.PathLike, **card_data:
     """Render ``model``'s card and write it as ``README.md`` in ``save_directory``.
 
     Call it at the end of ``save_pretrained``; ``card_data`` updates the card fields
-    (:class:`MTAffectModelCardData`), e.g. ``model_id="user/repo"``.
+    (``MTAffectModelCardData``), e.g. ``model_id="user/repo"``.
     """
     directory = Path(save_directory)
     if directory.exists() and not directory.is_dir():
@@ -708,7 +710,7 @@ def write_model_card(model: Any, save_directory: str | os.PathLike, **card_data:
 
 
 def load_model_card_data(model: Any, directory: str | os.PathLike) -> MTAffectModelCardData:
-    """Attach the card data saved in ``directory`` (by :func:`write_model_card`) to ``model``.
+    """Attach the card data saved in ``directory`` (by ``write_model_card``) to ``model``.
 
     Without a saved copy the model keeps (or gets fresh) card data, and that is logged.
     """

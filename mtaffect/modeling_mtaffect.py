@@ -313,11 +313,12 @@ class MTAffectPreTrainedModel(PreTrainedModel):
 class MTAffectModel(MTAffectPreTrainedModel):
     """The shared multimodal encoder: features of any known feature set -> one pooled vector per example.
 
-    >>> config = MTAffectConfig(feature_sets={"cmu": {"text": 300, "audio": 74}}, hidden_size=16)
-    >>> model = MTAffectModel(config)
-    >>> out = model("cmu", text_features=torch.randn(2, 5, 300), audio_features=torch.randn(2, 7, 74))
-    >>> out.pooled_output.shape, out.modality_present.tolist()
-    (torch.Size([2, 16]), [[True, True], [True, True]])
+    Examples:
+        >>> config = MTAffectConfig(feature_sets={"cmu": {"text": 300, "audio": 74}}, hidden_size=16)
+        >>> model = MTAffectModel(config)
+        >>> out = model("cmu", text_features=torch.randn(2, 5, 300), audio_features=torch.randn(2, 7, 74))
+        >>> out.pooled_output.shape, out.modality_present.tolist()
+        (torch.Size([2, 16]), [[True, True], [True, True]])
     """
 
     def __init__(self, config: MTAffectConfig) -> None:
@@ -354,10 +355,20 @@ class MTAffectModel(MTAffectPreTrainedModel):
         Args:
             feature_set (`str`):
                 Name of the feature set all examples of the batch use (a key of `config.feature_sets`).
-            {text,audio,visual}_features (`torch.FloatTensor` of shape `(batch_size, length, dim)`, *optional*):
+            text_features (`torch.FloatTensor` of shape `(batch_size, length, dim)`, *optional*):
                 Left-aligned, zero-padded feature sequences; omit a modality the corpus lacks.
-            {text,audio,visual}_mask (`torch.BoolTensor` of shape `(batch_size, length)`, *optional*):
+            text_mask (`torch.BoolTensor` of shape `(batch_size, length)`, *optional*):
                 True on real frames; defaults to all True. An all-False row counts as missing.
+            audio_features (`torch.FloatTensor` of shape `(batch_size, length, dim)`, *optional*):
+                As `text_features`, for audio.
+            audio_mask (`torch.BoolTensor` of shape `(batch_size, length)`, *optional*):
+                As `text_mask`, for audio.
+            visual_features (`torch.FloatTensor` of shape `(batch_size, length, dim)`, *optional*):
+                As `text_features`, for the visual modality.
+            visual_mask (`torch.BoolTensor` of shape `(batch_size, length)`, *optional*):
+                As `text_mask`, for the visual modality.
+            return_dict (`bool`, *optional*):
+                Return an `MTAffectModelOutput` (default) or a plain tuple.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         feature_set = _single_feature_set(feature_set)
@@ -634,11 +645,12 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
     A single-task model (a teacher) is this class with one task in ``config.tasks``.
     ``forward`` takes exactly the batches of ``mtaffect.data.MTAffectCollator``.
 
-    >>> config = MTAffectConfig(feature_sets={"cmu": {"text": 300}}, hidden_size=16, tasks=["sentiment"])
-    >>> model = MTAffectForMultiTaskAffect(config)
-    >>> out = model("cmu", text_features=torch.randn(2, 4, 300), sentiment=torch.tensor([1.0, -2.0]))
-    >>> sorted(out.task_losses), out.sentiment_score.shape, out.emotion_logits is None
-    (['sentiment'], torch.Size([2]), True)
+    Examples:
+        >>> config = MTAffectConfig(feature_sets={"cmu": {"text": 300}}, hidden_size=16, tasks=["sentiment"])
+        >>> model = MTAffectForMultiTaskAffect(config)
+        >>> out = model("cmu", text_features=torch.randn(2, 4, 300), sentiment=torch.tensor([1.0, -2.0]))
+        >>> sorted(out.task_losses), out.sentiment_score.shape, out.emotion_logits is None
+        (['sentiment'], torch.Size([2]), True)
     """
 
     # forward computes its own (already averaged) loss: the Trainer must not rescale it.
@@ -682,23 +694,56 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
     ) -> MTAffectOutput | tuple[Any, ...]:
         r"""
         Args:
-            feature_set, {text,audio,visual}_features, {text,audio,visual}_mask:
-                See [`MTAffectModel.forward`].
+            feature_set (`str`):
+                Name of the feature set all examples of the batch use (a key of `config.feature_sets`).
+            text_features (`torch.FloatTensor` of shape `(batch_size, length, dim)`, *optional*):
+                The text sequences, as in `MTAffectModel.forward`.
+            text_mask (`torch.BoolTensor` of shape `(batch_size, length)`, *optional*):
+                True on real text frames, as in `MTAffectModel.forward`.
+            audio_features (`torch.FloatTensor` of shape `(batch_size, length, dim)`, *optional*):
+                The audio sequences, as in `MTAffectModel.forward`.
+            audio_mask (`torch.BoolTensor` of shape `(batch_size, length)`, *optional*):
+                True on real audio frames, as in `MTAffectModel.forward`.
+            visual_features (`torch.FloatTensor` of shape `(batch_size, length, dim)`, *optional*):
+                The visual sequences, as in `MTAffectModel.forward`.
+            visual_mask (`torch.BoolTensor` of shape `(batch_size, length)`, *optional*):
+                True on real visual frames, as in `MTAffectModel.forward`.
             emotion (`torch.FloatTensor` of shape `(batch_size, num_emotion_labels)`, *optional*):
                 Gold emotion: one-hot (single-label rows) or multi-hot (multi-label rows).
             emotion_mask (`torch.BoolTensor` of shape `(batch_size, num_emotion_labels)`, *optional*):
                 Which labels each row's corpus annotates; defaults to all when `emotion` is given.
             emotion_multilabel (`torch.BoolTensor` of shape `(batch_size,)`, *optional*):
                 BCE (True) or softmax CE (False, the default) for each row.
-            sentiment, sentiment_mask (`(batch_size,)`, *optional*):
-                Gold sentiment score and where it is known (defaults to all when `sentiment` is given).
-            sentiment_class (`(batch_size,)`, *optional*):
+            sentiment (`torch.FloatTensor` of shape `(batch_size,)`, *optional*):
+                Gold sentiment score.
+            sentiment_mask (`torch.BoolTensor` of shape `(batch_size,)`, *optional*):
+                Where the sentiment score is known (defaults to all when `sentiment` is given).
+            sentiment_class (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
                 The 3-class label, carried for metrics; the loss uses the score.
-            sarcasm, sarcasm_mask (`(batch_size,)`, *optional*):
-                Gold sarcasm (0/1) and where it is known.
-            emotion_weak, sentiment_weak, sarcasm_weak and their `_mask`, `_confidence`, `_multilabel`:
-                A teacher's labels (emotion probabilities, a score, a probability) with where they
-                are known and the teacher's confidence; used with weight `config.weak_loss_weight`.
+            sarcasm (`torch.FloatTensor` of shape `(batch_size,)`, *optional*):
+                Gold sarcasm (0/1).
+            sarcasm_mask (`torch.BoolTensor` of shape `(batch_size,)`, *optional*):
+                Where sarcasm is known.
+            emotion_weak (`torch.FloatTensor` of shape `(batch_size, num_emotion_labels)`, *optional*):
+                A teacher's emotion probabilities; all weak terms are weighted by `config.weak_loss_weight`.
+            emotion_weak_mask (`torch.BoolTensor` of shape `(batch_size, num_emotion_labels)`, *optional*):
+                Where the weak emotion labels are known.
+            emotion_weak_multilabel (`torch.BoolTensor` of shape `(batch_size,)`, *optional*):
+                Whether the teacher's emotion labels are multi-label (BCE) or one distribution (CE).
+            emotion_weak_confidence (`torch.FloatTensor` of shape `(batch_size,)`, *optional*):
+                The teacher's confidence per row (weights the loss if `config.weak_use_confidence`).
+            sentiment_weak (`torch.FloatTensor` of shape `(batch_size,)`, *optional*):
+                A teacher's sentiment score.
+            sentiment_weak_mask (`torch.BoolTensor` of shape `(batch_size,)`, *optional*):
+                Where the weak sentiment score is known.
+            sentiment_weak_confidence (`torch.FloatTensor` of shape `(batch_size,)`, *optional*):
+                The teacher's confidence per row.
+            sarcasm_weak (`torch.FloatTensor` of shape `(batch_size,)`, *optional*):
+                A teacher's sarcasm probability.
+            sarcasm_weak_mask (`torch.BoolTensor` of shape `(batch_size,)`, *optional*):
+                Where the weak sarcasm label is known.
+            sarcasm_weak_confidence (`torch.FloatTensor` of shape `(batch_size,)`, *optional*):
+                The teacher's confidence per row.
             return_dict (`bool`, *optional*):
                 Return an [`MTAffectOutput`] (default) or a plain tuple.
         """
@@ -913,7 +958,7 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
         * ``"sentiment"``: ``{"score": float, "label": "negative" | "neutral" | "positive"}``;
         * ``"sarcasm"``: ``{"score": probability, "label": probability >= threshold}``.
 
-        See :meth:`predict_proba` for the arguments.
+        See ``predict_proba`` for the arguments.
         """
         probabilities = self.predict_proba(batch, emotion_multilabel=emotion_multilabel, emotion_labels=emotion_labels)
         names = list(emotion_labels) if emotion_labels is not None else list(self.config.emotion_labels)

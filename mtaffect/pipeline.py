@@ -1,6 +1,6 @@
 """The ``"multimodal-affect"`` pipeline: labelled affect predictions for one utterance at a time.
 
-Importing this module registers :class:`MultimodalAffectPipeline` with transformers'
+Importing this module registers ``MultimodalAffectPipeline`` with transformers'
 pipeline registry, so a checkpoint loads by Hub id or path::
 
     import mtaffect.pipeline  # registers the task
@@ -14,14 +14,14 @@ pipeline registry, so a checkpoint loads by Hub id or path::
     classifier("Oh, great. Just what I needed.")
     classifier({"text": "Oh, great.", "audio": "clip.wav", "video": "clip.mp4"})
 
-Each call returns what :meth:`MTAffectForMultiTaskAffect.predict` gives for one example:
+Each call returns what ``MTAffectForMultiTaskAffect.predict`` gives for one example:
 ``{"emotion": {"label", "labels", "scores"}, "sentiment": {"score", "label"},
 "sarcasm": {"score", "label"}}`` (the enabled tasks only); a list of inputs gives a list.
 
 Raw inputs need extractor descriptions: the ``extractors=`` argument (modality ->
 ``Extractor`` or its ``describe()`` dict), else ``model.config.feature_extractors``
 (feature set -> modality -> description, recorded from the training corpora's
-``CorpusInfo.extractors`` by :func:`mtaffect.modelcard.record_training_corpora`).
+``CorpusInfo.extractors`` by ``mtaffect.modelcard.record_training_corpora``).
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def normalize_emotion(label: str) -> str:
 
 
 def emotion_index(label: str) -> int:
-    """Position of an emotion (any accepted spelling) in :data:`EMOTION_LABELS`."""
+    """Position of an emotion (any accepted spelling) in ``EMOTION_LABELS``."""
     return EMOTION_LABELS.index(normalize_emotion(label))
 
 

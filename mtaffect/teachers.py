@@ -1,10 +1,10 @@
 """Teachers: single-task models trained on the corpora that carry a task's gold labels.
 
-A teacher is an ordinary :class:`~mtaffect.modeling_mtaffect.MTAffectForMultiTaskAffect`
-with one task enabled, trained with the same :class:`~mtaffect.training.MultiTaskTrainer`
+A teacher is an ordinary ``MTAffectForMultiTaskAffect``
+with one task enabled, trained with the same ``MultiTaskTrainer``
 as every other model (train splits for training, validation splits for model selection
 through ``eval_combined_score``), saved with ``save_pretrained``. Its config also records
-what :func:`mtaffect.data.weak_labels.add_weak_labels` needs to use it
+what ``mtaffect.data.weak_labels.add_weak_labels`` needs to use it
 (``config.mtaffect_teacher[task]``: training corpora, the feature sets and modalities it
 was trained on, and for emotion the labels it knows and whether it is multi-label).
 
@@ -12,13 +12,14 @@ A teacher only labels corpora of a feature set it was trained on (its input proj
 per feature set), so the corpora it will label can be named up front (``label_corpora``)
 and are checked before any training starts.
 
->>> from mtaffect.data.corpora.synthetic import make_synthetic_family  # doctest: +SKIP
->>> family = make_synthetic_family(size_scale=0.2)                      # doctest: +SKIP
->>> path = train_teacher("sentiment", family, "teachers/sentiment",
-...                      label_corpora={"synthetic_iemocap": family["synthetic_iemocap"]},
-...                      training_args={"num_train_epochs": 5})          # doctest: +SKIP
->>> from mtaffect.data.weak_labels import add_weak_labels              # doctest: +SKIP
->>> iemocap = add_weak_labels(family["synthetic_iemocap"], path, "sentiment")  # doctest: +SKIP
+Examples:
+    >>> from mtaffect.data.corpora.synthetic import make_synthetic_family  # doctest: +SKIP
+    >>> family = make_synthetic_family(size_scale=0.2)                      # doctest: +SKIP
+    >>> path = train_teacher("sentiment", family, "teachers/sentiment",
+    ...                      label_corpora={"synthetic_iemocap": family["synthetic_iemocap"]},
+    ...                      training_args={"num_train_epochs": 5})          # doctest: +SKIP
+    >>> from mtaffect.data.weak_labels import add_weak_labels              # doctest: +SKIP
+    >>> iemocap = add_weak_labels(family["synthetic_iemocap"], path, "sentiment")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -80,12 +81,12 @@ def train_teacher(
             ``config.json`` already.
         label_corpora: corpora the teacher will label. Their feature sets (name and dims)
             must be ones the teacher is trained on: checked before training, a
-            :class:`~mtaffect.data.weak_labels.TeacherError` otherwise.
-        model_kwargs: :class:`~mtaffect.configuration_mtaffect.MTAffectConfig` arguments
+            ``TeacherError`` otherwise.
+        model_kwargs: ``MTAffectConfig`` arguments
             (``hidden_size``, ``encoder_type``...); feature sets and ``tasks`` come from the
             corpora. A multi-label emotion teacher defaults to ``emotion_pos_weight="balanced"``.
-        training_args: a :class:`~mtaffect.training.MultiTaskTrainingArguments` (used as
-            is), or a dict of its fields updating :data:`TEACHER_TRAINING_DEFAULTS`
+        training_args: a ``MultiTaskTrainingArguments`` (used as
+            is), or a dict of its fields updating ``TEACHER_TRAINING_DEFAULTS``
             (``output_dir`` then defaults to ``<output_dir>/checkpoints``).
         keep_checkpoints: keep the Trainer's checkpoint folder of a dict/default
             ``training_args`` (removed after the final save otherwise).

@@ -71,8 +71,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def parse_options(items: list[str]) -> dict[str, Any]:
     """``["fold=2", "features.text=a.npz"]`` -> ``{"fold": 2, "features": {"text": "a.npz"}}``.
 
-    >>> parse_options(["fold=2", "aligned=False", "features.text=t.npz", "transpose=[\\"audio\\"]"])
-    {'fold': 2, 'aligned': False, 'features': {'text': 't.npz'}, 'transpose': ['audio']}
+    Examples:
+        >>> parse_options(["fold=2", "aligned=False", "features.text=t.npz", "transpose=[\\"audio\\"]"])
+        {'fold': 2, 'aligned': False, 'features': {'text': 't.npz'}, 'transpose': ['audio']}
     """
     options: dict[str, Any] = {}
     literals = {"True": True, "False": False, "None": None}

@@ -37,7 +37,7 @@ class MTAffectCollator:
     Args:
         feature_dims (`dict[str, int]`, *optional*):
             Dims per modality, used to shape a modality whose sequences are all empty in a
-            batch. Read from the dataset's features when built with :meth:`for_dataset`.
+            batch. Read from the dataset's features when built with ``for_dataset``.
         max_length (`int`, *optional*):
             Truncate sequences longer than this (keeps the first frames).
         pad_to_multiple_of (`int`, *optional*):

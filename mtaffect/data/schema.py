@@ -80,8 +80,9 @@ LABEL_COLUMNS: tuple[str, ...] = tuple(label_features())
 def build_features(dims: Mapping[str, int]) -> Features:
     """The unified ``Features`` for a corpus whose modalities have the given dims.
 
-    >>> sorted(build_features({"text": 300, "audio": 74}))[:3]
-    ['audio_features', 'emotion', 'emotion_mask']
+    Examples:
+        >>> sorted(build_features({"text": 300, "audio": 74}))[:3]
+        ['audio_features', 'emotion', 'emotion_mask']
     """
     if not dims:
         raise SchemaError("A corpus needs at least one modality (text, audio or visual).")
@@ -177,7 +178,7 @@ def _splits(corpus: Dataset | DatasetDict) -> Iterable[Dataset]:
 
 
 def validate_corpus(corpus: Dataset | DatasetDict, check_finite: bool = True) -> None:
-    """Raise :class:`SchemaError` naming the split, column and problem if ``corpus`` is off-schema.
+    """Raise ``SchemaError`` naming the split, column and problem if ``corpus`` is off-schema.
 
     Checks column presence and types, label ranges, that masks agree with labels (an
     unknown label must be stored as 0 with its mask off), single-label emotion rows having

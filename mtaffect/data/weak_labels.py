@@ -1,9 +1,9 @@
 """Weak labels: a single-task teacher fills a task's labels where a corpus has no gold label.
 
 Each corpus is annotated for some tasks only (MOSEI: sentiment + emotion, IEMOCAP: emotion,
-MUStARD: sarcasm). A *teacher* (an :class:`~mtaffect.modeling_mtaffect.MTAffectForMultiTaskAffect`
-trained on the corpora that carry a task's gold label, see :func:`mtaffect.teachers.train_teacher`)
-predicts that task on the other corpora; :func:`add_weak_labels` writes its predictions into the
+MUStARD: sarcasm). A *teacher* (an ``MTAffectForMultiTaskAffect``
+trained on the corpora that carry a task's gold label, see ``mtaffect.teachers.train_teacher``)
+predicts that task on the other corpora; ``add_weak_labels`` writes its predictions into the
 schema's weak columns with ``datasets.map``:
 
 ==========================  =============================================================
@@ -33,7 +33,7 @@ Confidence (what the ``threshold`` option compares against):
 * sarcasm: ``|2p - 1|``;
 * sentiment, ``sentiment_confidence="boundary"`` (default, free): how far the score is from the
   nearest boundary of the three-class view (``±0.5``, see
-  :func:`mtaffect.tasks.sentiment_score_to_class`), ``min(1, 2 * distance)``. It says how stable
+  ``mtaffect.tasks.sentiment_score_to_class``), ``min(1, 2 * distance)``. It says how stable
   the *class* the score implies is, not how close the score is to the truth: a regression head
   has no likelihood, so a confidently wrong score still gets 1.
 * sentiment, ``sentiment_confidence="mc_dropout"``: the fraction of ``mc_samples`` forward passes
@@ -42,7 +42,7 @@ Confidence (what the ``threshold`` option compares against):
 
 Where the teacher writes: only on rows whose gold label for ``task`` is missing (emotion:
 no label of ``emotion_mask`` set) unless ``label_gold=True`` (also label gold rows, keeping
-the gold, so :func:`weak_label_quality` can compare them) or an ablation is asked for:
+the gold, so ``weak_label_quality`` can compare them) or an ablation is asked for:
 
 * ``ablation="replace"``: hide the gold labels of ``task`` (value 0, mask off, class -1) and
   write the teacher's labels on every row: "weak instead of gold" for the paper's claim that
@@ -590,7 +590,7 @@ def add_weak_labels(
         threshold: confidence in [0, 1] below which the weak mask is left off.
         ablation: ``"replace"`` (hide gold, label every row) or ``"hide"`` (hide gold only).
         label_gold: also label rows that have a gold label (gold kept), for
-            :func:`weak_label_quality`.
+            ``weak_label_quality``.
         batch_size: rows per ``map`` batch and teacher forward.
         device: where the teacher runs (default: CUDA if available, else CPU). The model is
             moved back to its original device and train/eval mode afterwards.
@@ -605,9 +605,10 @@ def add_weak_labels(
         A new dataset of the same type with the weak columns (and, in an ablation, the gold
         columns) of ``task`` rewritten; the input is not modified.
 
-    >>> labelled = add_weak_labels(meld, "teachers/sarcasm", "sarcasm", threshold=0.5)  # doctest: +SKIP
-    >>> labelled["train"]["sarcasm_weak_mask"][:3]  # doctest: +SKIP
-    [True, False, True]
+    Examples:
+        >>> labelled = add_weak_labels(meld, "teachers/sarcasm", "sarcasm", threshold=0.5)  # doctest: +SKIP
+        >>> labelled["train"]["sarcasm_weak_mask"][:3]  # doctest: +SKIP
+        [True, False, True]
     """
     check_task(task)
     if mode not in ("soft", "hard"):
@@ -882,7 +883,7 @@ def weak_label_quality(
     Compares rows whose weak mask is on (confident enough) and whose gold label is known, read
     from ``dataset`` itself (label it with ``add_weak_labels(..., label_gold=True)``) or from
     ``gold``, the same rows before an ``ablation="replace"`` (ids must match). Metrics come
-    from :mod:`mtaffect.metrics`, chosen by the gold annotation's kind:
+    from ``mtaffect.metrics``, chosen by the gold annotation's kind:
 
     * emotion, single-label gold: ``accuracy``, ``weighted_f1``, ``macro_f1`` of the weak
       argmax over the labels both the teacher and the corpus know (rows whose gold class the

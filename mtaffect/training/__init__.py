@@ -1,5 +1,5 @@
 """Multi-task training on the stock ``transformers.Trainer``: corpus sampling, per-corpus
-evaluation, loss logging per task. See :class:`MultiTaskTrainer`."""
+evaluation, loss logging per task. See ``MultiTaskTrainer``."""
 
 from __future__ import annotations
 

@@ -1,13 +1,13 @@
 """Training arguments: the stock ``TrainingArguments`` plus what multi-task training needs.
 
-Every field of :class:`transformers.TrainingArguments` works as usual (checkpoints,
+Every field of ``transformers.TrainingArguments`` works as usual (checkpoints,
 ``report_to``, mixed precision, gradient accumulation, ``push_to_hub``...). The added
 fields choose how corpora are sampled and how the model weighs its losses.
 
 **Loss settings and the model config.** ``weak_loss_weight``, ``weak_label_mode``,
 ``weak_use_confidence`` and ``task_loss_weights`` default to ``None``, meaning "keep what
 the model's config says". A value set here overrides the matching
-``model.config`` attribute when the :class:`~mtaffect.training.MultiTaskTrainer` is built
+``model.config`` attribute when the ``MultiTaskTrainer`` is built
 (and again for every model made by ``model_init``), so the saved checkpoint's config
 records what was actually trained with.
 """
@@ -53,10 +53,11 @@ MODEL_CONFIG_FIELDS: tuple[str, ...] = (
 def parse_task_loss_weights(value: Any) -> dict[str, float] | None:
     """Read per-task loss weights from a dict, JSON, ``"task=w,task=w"`` or a list of ``"task=w"``.
 
-    >>> parse_task_loss_weights("emotion=1, sarcasm=0.5")
-    {'emotion': 1.0, 'sarcasm': 0.5}
-    >>> parse_task_loss_weights('{"sentiment": 2}')
-    {'sentiment': 2.0}
+    Examples:
+        >>> parse_task_loss_weights("emotion=1, sarcasm=0.5")
+        {'emotion': 1.0, 'sarcasm': 0.5}
+        >>> parse_task_loss_weights('{"sentiment": 2}')
+        {'sentiment': 2.0}
     """
     if value is None:
         return None
@@ -93,12 +94,12 @@ def parse_task_loss_weights(value: Any) -> dict[str, float] | None:
 
 @dataclass
 class MultiTaskTrainingArguments(TrainingArguments):
-    """``TrainingArguments`` for :class:`~mtaffect.training.MultiTaskTrainer`.
+    """``TrainingArguments`` for ``MultiTaskTrainer``.
 
     Args:
         corpus_sampling (`CorpusSampling` or `str`, *optional*, defaults to ``"proportional"``):
             Which corpus supplies each batch: ``proportional``, ``temperature``
-            (``p ∝ n^(1/T)``), ``round_robin`` or ``uniform``. See :mod:`mtaffect.training.sampler`.
+            (``p ∝ n^(1/T)``), ``round_robin`` or ``uniform``. See ``mtaffect.training.sampler``.
         sampling_temperature (`float`, *optional*, defaults to 2.0):
             ``T`` for ``temperature`` sampling (1 = proportional, large = uniform).
         batch_composition (`BatchComposition` or `str`, *optional*, defaults to ``"homogeneous"``):
@@ -118,9 +119,10 @@ class MultiTaskTrainingArguments(TrainingArguments):
     ``remove_unused_columns`` defaults to False here: the collator needs the label and
     mask columns, which are not all named in the model's ``forward`` signature.
 
-    >>> args = MultiTaskTrainingArguments("out", corpus_sampling="temperature", task_loss_weights="sarcasm=0.5")
-    >>> args.corpus_sampling, args.task_loss_weights
-    (<CorpusSampling.TEMPERATURE: 'temperature'>, {'sarcasm': 0.5})
+    Examples:
+        >>> args = MultiTaskTrainingArguments("out", corpus_sampling="temperature", task_loss_weights="sarcasm=0.5")
+        >>> args.corpus_sampling, args.task_loss_weights
+        (<CorpusSampling.TEMPERATURE: 'temperature'>, {'sarcasm': 0.5})
     """
 
     corpus_sampling: CorpusSampling = field(

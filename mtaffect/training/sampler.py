@@ -2,14 +2,14 @@
 
 Corpora differ in size by an order of magnitude (MOSEI ~16k utterances, MUStARD 690), so
 *how often* each one is drawn is an experimental choice, not an implementation detail.
-:class:`MultiCorpusBatchSampler` makes it explicit:
+``MultiCorpusBatchSampler`` makes it explicit:
 
-* **corpus sampling** (:class:`CorpusSampling`) -- which corpus supplies the next batch:
+* **corpus sampling** (``CorpusSampling``) -- which corpus supplies the next batch:
   ``proportional`` (every batch of every corpus exactly once per epoch, in a random
   order, so a corpus is drawn in proportion to its number of batches), ``temperature``
   (i.i.d. draws with ``p_c ∝ n_c^(1/T)``: ``T=1`` is proportional, ``T→∞`` uniform),
   ``uniform`` (``p_c = 1/K``) or ``round_robin`` (corpora in turn, in their given order);
-* **batch composition** (:class:`BatchComposition`) -- ``homogeneous`` (each batch from
+* **batch composition** (``BatchComposition``) -- ``homogeneous`` (each batch from
   one corpus) or ``mixed`` (a batch mixes the corpora that share a feature set, each
   example slot drawn by the same strategy). Batches never mix feature sets: the model
   projects one feature set per batch.
@@ -31,11 +31,12 @@ trained) and makes every process of a distributed run compute the same global se
 multiple of ``R`` and rank ``r`` takes batches ``r, r+R, r+2R, ...``: ranks see distinct
 batches and run the same number of steps (at most ``R-1`` batches per epoch are dropped).
 
->>> sampler = MultiCorpusBatchSampler({"a": 10, "b": 4}, batch_size=4, seed=0)
->>> len(sampler)  # ceil(10/4) + ceil(4/4)
-4
->>> sorted(i for batch in sampler for i in batch) == list(range(14))
-True
+Examples:
+    >>> sampler = MultiCorpusBatchSampler({"a": 10, "b": 4}, batch_size=4, seed=0)
+    >>> len(sampler)  # ceil(10/4) + ceil(4/4)
+    4
+    >>> sorted(i for batch in sampler for i in batch) == list(range(14))
+    True
 """
 
 from __future__ import annotations
@@ -81,8 +82,9 @@ def corpus_probabilities(
     ``proportional`` gives ``n_c / Σn`` (the rate it realises exactly, per batch of examples),
     ``temperature`` ``n_c^(1/T)`` normalised, ``uniform`` and ``round_robin`` ``1/K``.
 
-    >>> corpus_probabilities([100, 25], "temperature", 2.0).round(3).tolist()
-    [0.667, 0.333]
+    Examples:
+        >>> corpus_probabilities([100, 25], "temperature", 2.0).round(3).tolist()
+        [0.667, 0.333]
     """
     sampling = CorpusSampling(sampling)
     n = np.asarray(sizes, dtype=np.float64)
@@ -101,21 +103,23 @@ class MultiCorpusBatchSampler(Sampler[list[int]]):
     """Batch sampler over the concatenation of several corpora (see the module docstring).
 
     Indices are global positions in the concatenation, in the order of ``corpus_sizes``
-    (use :class:`CorpusConcatDataset` with the same mapping).
+    (use ``CorpusConcatDataset`` with the same mapping).
 
     Args:
         corpus_sizes (`Mapping[str, int]`): corpus name -> number of examples.
         batch_size (`int`): examples per batch (per process).
-        sampling (`CorpusSampling` or `str`, *optional*, defaults to ``"proportional"``).
+        sampling (`CorpusSampling` or `str`, *optional*, defaults to ``"proportional"``): how
+            corpora are drawn.
         temperature (`float`, *optional*, defaults to 2.0): ``T`` of ``temperature`` sampling.
-        composition (`BatchComposition` or `str`, *optional*, defaults to ``"homogeneous"``).
+        composition (`BatchComposition` or `str`, *optional*, defaults to ``"homogeneous"``):
+            one corpus per batch, or corpora of one feature set mixed.
         feature_sets (`Mapping[str, str]`, *optional*): corpus name -> feature set; corpora
             of one feature set may share a ``mixed`` batch. Defaults to one set per corpus.
         drop_last (`bool`, *optional*, defaults to False): drop each pass' incomplete
             last batch (per corpus, or per feature-set group for mixed batches).
         seed (`int`, *optional*, defaults to 0): with the epoch, fixes the whole sequence.
-        num_replicas (`int`, *optional*, defaults to 1), rank (`int`, *optional*, defaults
-            to 0): the distributed world size and this process' rank.
+        num_replicas (`int`, *optional*, defaults to 1): the distributed world size.
+        rank (`int`, *optional*, defaults to 0): this process' rank.
 
     The sampler deliberately has no ``batch_size`` attribute: batches can be shorter than
     ``batch_size`` and accelerate's ``BatchSamplerShard`` drops short batches of a batch
@@ -299,7 +303,7 @@ class CorpusConcatDataset(ConcatDataset):
 
     ``torch``'s ``ConcatDataset`` reads examples one by one. This one offers
     ``__getitems__`` (which the DataLoader uses when present) and reads numpy-formatted
-    ``datasets.Dataset`` corpora straight from Arrow (:class:`ArrowRowReader`); other
+    ``datasets.Dataset`` corpora straight from Arrow (``ArrowRowReader``); other
     datasets go through their own ``__getitems__``. Row order is preserved.
     """
 
@@ -351,7 +355,7 @@ class ArrowRowReader:
     faster: the ``datasets`` numpy formatter gathers one slice per example and re-creates
     the ``Array2D`` extension type for each, which dominated the training step of small
     models. Here each column's plain storage is gathered with one ``take`` per batch, and
-    the column plan is built once per dataset. :meth:`for_dataset` returns ``None`` (use the
+    the column plan is built once per dataset. ``for_dataset`` returns ``None`` (use the
     formatter) for anything but a plain numpy format over primitive, fixed-size-list,
     string and variable-length ``Array2D`` columns.
     """

@@ -8,8 +8,8 @@ multi-GPU). The subclass overrides only:
   (a ``DatasetDict`` works), the default collator batches each feature set with its own
   dims, per-corpus metrics are on by default, and the arguments' loss settings are written
   into ``model.config``;
-* ``get_train_dataloader`` -- a :class:`~mtaffect.training.sampler.MultiCorpusBatchSampler`
-  over a :class:`~mtaffect.training.sampler.CorpusConcatDataset`, rank-aware, so
+* ``get_train_dataloader`` -- a ``MultiCorpusBatchSampler``
+  over a ``CorpusConcatDataset``, rank-aware, so
   accelerate's own batch sharding is switched off for it (as the Trainer does for its
   ``BatchRebalanceSampler``);
 * ``compute_loss`` / ``log`` -- each task's gold and weak loss (``MTAffectOutput.task_losses``)
@@ -20,21 +20,22 @@ multi-GPU). The subclass overrides only:
   label column, so ``compute_metrics`` receives them by name whatever tasks are enabled;
 * ``evaluate`` -- with a dict of eval corpora, each corpus gets its metrics under
   ``eval_<corpus>_<metric>``; the aggregate ``eval_combined_score`` (mean over corpora of
-  :func:`mtaffect.metrics.primary_score`, higher is better) and ``eval_loss`` (mean of the
+  ``mtaffect.metrics.primary_score``, higher is better) and ``eval_loss`` (mean of the
   corpus losses) are added, logged once and passed to callbacks once, so they work as
   ``metric_for_best_model`` and with ``EarlyStoppingCallback``.
 
->>> from mtaffect import make_synthetic_family                        # doctest: +SKIP
->>> from mtaffect.configuration_mtaffect import MTAffectConfig        # doctest: +SKIP
->>> from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect  # doctest: +SKIP
->>> family = make_synthetic_family(size_scale=0.2)                     # doctest: +SKIP
->>> model = MTAffectForMultiTaskAffect(MTAffectConfig.from_corpora(family, hidden_size=32))  # doctest: +SKIP
->>> args = MultiTaskTrainingArguments("out", corpus_sampling="temperature", eval_strategy="epoch",
-...                                   metric_for_best_model="combined_score", num_train_epochs=3)  # doctest: +SKIP
->>> trainer = MultiTaskTrainer(model, args,
-...     train_dataset={name: corpus["train"] for name, corpus in family.items()},
-...     eval_dataset={name: corpus["validation"] for name, corpus in family.items()})  # doctest: +SKIP
->>> trainer.train()                                                    # doctest: +SKIP
+Examples:
+    >>> from mtaffect import make_synthetic_family                        # doctest: +SKIP
+    >>> from mtaffect.configuration_mtaffect import MTAffectConfig        # doctest: +SKIP
+    >>> from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect  # doctest: +SKIP
+    >>> family = make_synthetic_family(size_scale=0.2)                     # doctest: +SKIP
+    >>> model = MTAffectForMultiTaskAffect(MTAffectConfig.from_corpora(family, hidden_size=32))  # doctest: +SKIP
+    >>> args = MultiTaskTrainingArguments("out", corpus_sampling="temperature", eval_strategy="epoch",
+    ...                                   metric_for_best_model="combined_score", num_train_epochs=3)  # doctest: +SKIP
+    >>> trainer = MultiTaskTrainer(model, args,
+    ...     train_dataset={name: corpus["train"] for name, corpus in family.items()},
+    ...     eval_dataset={name: corpus["validation"] for name, corpus in family.items()})  # doctest: +SKIP
+    >>> trainer.train()                                                    # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -78,15 +79,16 @@ __all__ = ["COMBINED_SCORE", "FeatureSetCollator", "MultiTaskTrainer"]
 
 
 class FeatureSetCollator:
-    """Collate each batch with the :class:`MTAffectCollator` of its feature set.
+    """Collate each batch with the ``MTAffectCollator`` of its feature set.
 
     A batch never mixes feature sets, but corpora with different extractors have
     different dims; the dims matter when every sequence of a modality in a batch is empty.
     Unknown feature sets fall back to a collator that infers dims from the batch.
 
-    >>> collator = FeatureSetCollator({"cmu": MTAffectCollator(feature_dims={"text": 300})})
-    >>> sorted(collator.collators)
-    ['cmu']
+    Examples:
+        >>> collator = FeatureSetCollator({"cmu": MTAffectCollator(feature_dims={"text": 300})})
+        >>> sorted(collator.collators)
+        ['cmu']
     """
 
     def __init__(self, collators: Mapping[str, MTAffectCollator], default: MTAffectCollator | None = None) -> None:
@@ -185,8 +187,8 @@ class MultiTaskTrainer(Trainer):
             A single ``Dataset`` is treated as one corpus.
         eval_dataset (`dict[str, Dataset]` or `Dataset`, *optional*): a dict gives
             per-corpus metrics ``eval_<corpus>_<metric>`` plus ``eval_combined_score``.
-        data_collator (*optional*): defaults to :class:`FeatureSetCollator` over all datasets.
-        compute_metrics (*optional*): defaults to :func:`mtaffect.metrics.make_compute_metrics`;
+        data_collator (*optional*): defaults to ``FeatureSetCollator`` over all datasets.
+        compute_metrics (*optional*): defaults to ``mtaffect.metrics.make_compute_metrics``;
             it receives ``EvalPrediction`` whose ``predictions`` is a dict output name ->
             array and ``label_ids`` a dict label column -> array. Pass ``False`` for loss only.
         **kwargs: any other ``Trainer`` argument (callbacks, optimizers, model_init...).
@@ -466,7 +468,7 @@ class MultiTaskTrainer(Trainer):
         """Evaluate; a dict of corpora gives ``<prefix>_<corpus>_*`` metrics plus the aggregates.
 
         Aggregates: ``<prefix>_combined_score`` (mean over corpora of their primary score,
-        :func:`mtaffect.metrics.primary_score`; absent if no corpus has one) and
+        ``mtaffect.metrics.primary_score``; absent if no corpus has one) and
         ``<prefix>_loss`` (mean of the per-corpus losses). The whole dict is logged once and
         passed once to ``on_evaluate`` (so ``EarlyStoppingCallback`` sees the aggregate).
         """

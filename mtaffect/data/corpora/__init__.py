@@ -1,13 +1,14 @@
 """Corpus loaders, one module per published format, behind one registry.
 
->>> from mtaffect.data.corpora import load_corpus, list_corpora
->>> sorted({entry.format for entry in list_corpora()})
-['cmu_sdk', 'meld', 'mmsa', 'mult', 'mustard', 'synthetic']
+Examples:
+    >>> from mtaffect.data.corpora import load_corpus, list_corpora
+    >>> sorted({entry.format for entry in list_corpora()})
+    ['cmu_sdk', 'meld', 'mmsa', 'mult', 'mustard', 'synthetic']
 
 ``load_corpus(name, path, format=None, **options)`` reads a corpus as published (MMSA and
 MulT pickles, CMU-MultimodalSDK ``.csd`` files, MUStARD's json, MELD's CSVs) into the
 unified schema; ``combine_corpora`` prepares several for multi-task training. Adding a
-corpus or a format is one module with one :func:`register_corpus` call, imported below.
+corpus or a format is one module with one ``register_corpus`` call, imported below.
 """
 
 from __future__ import annotations

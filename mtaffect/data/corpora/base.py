@@ -1,7 +1,7 @@
 """What every corpus loader shares: the plan a loader produces and the Arrow writer that stores it.
 
-A loader reads its files and returns a :class:`CorpusPlan`: the corpus metadata
-(:class:`~mtaffect.data.schema.CorpusInfo`) and a stream of ``(split, batch)`` pairs. The
+A loader reads its files and returns a ``CorpusPlan``: the corpus metadata
+(``CorpusInfo``) and a stream of ``(split, batch)`` pairs. The
 writer here turns that stream into one Arrow file per split, written batch by batch, then
 opens the files memory-mapped. A MOSEI-size corpus therefore never exists twice in memory
 (once as the loader's arrays, once as a ``Dataset``), and it is only read from disk again
@@ -224,7 +224,7 @@ def write_corpus(plan: CorpusPlan, directory: Path) -> DatasetDict:
 
 
 def check_corpus(corpus: Dataset | DatasetDict, check_finite: bool = False) -> None:
-    """:func:`~mtaffect.data.schema.validate_corpus` (loaders sanitise features first, so finiteness is opt-in)."""
+    """``validate_corpus`` (loaders sanitise features first, so finiteness is opt-in)."""
     validate_corpus(corpus, check_finite=check_finite)
 
 
@@ -245,7 +245,7 @@ def _open(directory: Path, info: CorpusInfo, features: Features, splits: list[st
 
 
 def open_corpus(directory: str | Path) -> DatasetDict | None:
-    """Open a corpus written by :func:`write_corpus` (memory-mapped); ``None`` if incomplete."""
+    """Open a corpus written by ``write_corpus`` (memory-mapped); ``None`` if incomplete."""
     directory = Path(directory)
     manifest_path = directory / _MANIFEST
     if not manifest_path.is_file():

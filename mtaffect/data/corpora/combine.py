@@ -3,7 +3,7 @@
 Corpora generally have different feature dims (MOSEI's CMU features vs MUStARD's BERT/
 ResNet), so they cannot be concatenated into one Arrow table; the multi-task trainer takes
 a dict ``corpus name -> Dataset`` per split instead and its sampler draws batches from one
-corpus (one feature set) at a time. :func:`combine_corpora` builds those dicts and checks
+corpus (one feature set) at a time. ``combine_corpora`` builds those dicts and checks
 what would otherwise fail late in training: schema conformance, unique names, the
 ``source`` column matching the name, and one set of dims per feature-set name.
 """
@@ -71,7 +71,7 @@ def combine_corpora(
 
     Args:
         corpora: ``{name: DatasetDict}``, or a list whose names come from each corpus'
-            metadata (:func:`~mtaffect.data.schema.get_corpus_info`).
+            metadata (``get_corpus_info``).
         splits: which splits to return (``valid``/``dev`` are accepted for ``validation``).
             A corpus lacking a split is left out of that split (logged); a split no corpus
             has is an error.
@@ -86,11 +86,12 @@ def combine_corpora(
         ValueError: duplicate names, a ``source`` column that does not match its name, or
             one feature-set name with two different sets of dims.
 
-    >>> from mtaffect.data.corpora.synthetic import make_synthetic_family
-    >>> family = make_synthetic_family(size_scale=0.05, corpora=["synthetic_mosei", "synthetic_mustard"])
-    >>> mixed = combine_corpora(family)
-    >>> sorted(mixed["train"]), mixed["train"]["synthetic_mosei"].num_rows
-    (['synthetic_mosei', 'synthetic_mustard'], 32)
+    Examples:
+        >>> from mtaffect.data.corpora.synthetic import make_synthetic_family
+        >>> family = make_synthetic_family(size_scale=0.05, corpora=["synthetic_mosei", "synthetic_mustard"])
+        >>> mixed = combine_corpora(family)
+        >>> sorted(mixed["train"]), mixed["train"]["synthetic_mosei"].num_rows
+        (['synthetic_mosei', 'synthetic_mustard'], 32)
     """
     named = _named(corpora)
     feature_set_dims: dict[str, tuple[str, dict[str, int]]] = {}

@@ -14,7 +14,7 @@ characters (the ``\\x92`` of some releases, a Windows-1252 quote that went throu
 and UTF-8-read-as-1252 mojibake (``â€™``) are repaired, so the utterance keeps its
 apostrophes. The text itself is never dropped.
 
-Features: pass ``features=`` (see :mod:`mtaffect.data.corpora.user_features`; keys
+Features: pass ``features=`` (see ``mtaffect.data.corpora.user_features``; keys
 ``train/dia0_utt0`` in one file, or one file per split keyed ``dia0_utt0``), or leave it
 out to extract text features with ``mtaffect.data.extract.TextExtractor``. Extra columns:
 ``dialogue_id``, ``utterance_id`` (for conversational context).
@@ -68,8 +68,9 @@ _C1 = {code: bytes([code]).decode("cp1252") for code in range(0x80, 0xA0) if cod
 def repair_text(text: str) -> str:
     """Undo the two encoding accidents found in MELD releases; leave anything else alone.
 
-    >>> repair_text("You\\x92re") == "You\\u2019re", repair_text("Youâ€™re") == "You\\u2019re"
-    (True, True)
+    Examples:
+        >>> repair_text("You\\x92re") == "You\\u2019re", repair_text("Youâ€™re") == "You\\u2019re"
+        (True, True)
     """
     if any("\x80" <= ch <= "\x9f" for ch in text):
         text = text.translate(_C1)

@@ -18,7 +18,7 @@ depends only on the ids, so it is the same on every machine. ``validation_fracti
 gives no validation split.
 
 Features: MUStARD publishes none in the json. Pass ``features=`` (see
-:mod:`mtaffect.data.corpora.user_features`; ids are the json keys, MUStARD's own
+``mtaffect.data.corpora.user_features``; ids are the json keys, MUStARD's own
 ``audio_features.p`` needs ``transpose=["audio"]``), or leave it out to extract text
 features from the utterances with ``mtaffect.data.extract.TextExtractor`` (``extractor=``
 passes its options). Extra columns: ``show``, ``context``, ``context_speakers``.

@@ -6,8 +6,8 @@ A format module registers one builder per (corpus, format) pair::
     def load_mosei_mmsa(path: Path, aligned: bool | None = None) -> CorpusPlan: ...
 
 The builder's keyword arguments are the user-facing options (their defaults are the
-corpus's usual ones); it returns a :class:`~mtaffect.data.corpora.base.CorpusPlan` (or a
-ready ``DatasetDict``, as the synthetic corpora do). :func:`load_corpus` picks the format
+corpus's usual ones); it returns a ``CorpusPlan`` (or a
+ready ``DatasetDict``, as the synthetic corpora do). ``load_corpus`` picks the format
 (detecting it from the files when not given), converts once to Arrow in the datasets cache
 and returns the memory-mapped corpus; later calls with the same files and options reopen
 the cached conversion without parsing the source again.
@@ -112,8 +112,9 @@ def register_corpus(
 def list_corpora() -> list[CorpusFormat]:
     """Every registered (corpus, format) loader, sorted by corpus then format.
 
-    >>> sorted({entry.corpus for entry in list_corpora()})[:3]
-    ['iemocap', 'meld', 'mosei']
+    Examples:
+        >>> sorted({entry.corpus for entry in list_corpora()})[:3]
+        ['iemocap', 'meld', 'mosei']
     """
     _ensure_formats_loaded()
     return [_REGISTRY[key] for key in sorted(_REGISTRY)]
@@ -173,7 +174,7 @@ def load_corpus(
 
     Args:
         name: the corpus (``mosi``, ``mosei``, ``sims``, ``iemocap``, ``mustard``, ``meld``
-            or a synthetic one such as ``synthetic_mosei``); see :func:`list_corpora`.
+            or a synthetic one such as ``synthetic_mosei``); see ``list_corpora``.
         path: the file or folder as published (ignored by the synthetic corpora).
         format: ``mmsa``, ``mult``, ``cmu_sdk``, ``mustard``, ``meld`` or ``synthetic``;
             detected from the file names when omitted. A folder written by
@@ -186,15 +187,16 @@ def load_corpus(
 
     Returns:
         A ``DatasetDict`` (``train``/``validation``/``test``) in the unified schema, its
-        metadata in :func:`~mtaffect.data.schema.get_corpus_info`.
+        metadata in ``get_corpus_info``.
 
     Raises:
         CorpusFormatError: a file is missing or malformed (the message names it).
         ValueError: unknown corpus, format or option.
 
-    >>> corpus = load_corpus("synthetic_iemocap", size_scale=0.05)
-    >>> corpus["train"].num_rows
-    20
+    Examples:
+        >>> corpus = load_corpus("synthetic_iemocap", size_scale=0.05)
+        >>> corpus["train"].num_rows
+        20
     """
     name = name.lower()
     if path is not None and format in (None, "unified") and (Path(path) / "dataset_dict.json").is_file():

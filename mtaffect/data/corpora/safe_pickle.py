@@ -1,9 +1,9 @@
 """A restricted unpickler: numpy arrays, dtypes, scalars and plain containers only.
 
 The MMSA, MulT and MUStARD releases ship as pickles, and ``pickle.load`` on a file from the
-internet runs whatever code the file names. :func:`load_pickle` resolves every global a
+internet runs whatever code the file names. ``load_pickle`` resolves every global a
 pickle references against a fixed allow-list of objects (it never imports a module the
-file names) and refuses anything else with :class:`UnsafePickleError` *before* calling it,
+file names) and refuses anything else with ``UnsafePickleError`` *before* calling it,
 so a malicious file runs nothing.
 
 Allowed: ``numpy`` array reconstruction (``_reconstruct``, ``_frombuffer``, ``ndarray``,
@@ -13,9 +13,10 @@ spell ``bytes``), ``collections.OrderedDict`` and the ``set``/``frozenset``/``by
 constructors protocol-2 pickles name. Builtin containers (dict, list, tuple,
 set, str, bytes, numbers) need no globals.
 
->>> import io, pickle, numpy as np
->>> load_pickle(io.BytesIO(pickle.dumps({"x": np.arange(3)})))["x"].tolist()
-[0, 1, 2]
+Examples:
+    >>> import io, pickle, numpy as np
+    >>> load_pickle(io.BytesIO(pickle.dumps({"x": np.arange(3)})))["x"].tolist()
+    [0, 1, 2]
 """
 
 from __future__ import annotations

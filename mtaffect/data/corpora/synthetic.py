@@ -118,19 +118,21 @@ def make_synthetic_corpus(
     """Generate one synthetic corpus (train/validation/test) in the unified schema.
 
     Args:
-        name: one of :data:`SPECS` (``synthetic_mosei``, ``synthetic_iemocap``,
+        name: one of ``SPECS`` (``synthetic_mosei``, ``synthetic_iemocap``,
             ``synthetic_meld``, ``synthetic_mustard``).
         seed: data seed; the same seed gives the same corpus byte for byte.
         size_scale: multiplies every split size.
         noise: multiplies the observation and label noise (difficulty).
-        shared_features: see :func:`corpus_dims`.
+        shared_features: see ``corpus_dims``.
         feature_scale: scales MUStARD's native dims when ``shared_features`` is off.
-        min_length, max_length: range of sequence lengths (frames / tokens).
+        min_length: shortest sequence (frames / tokens).
+        max_length: longest sequence.
         map_seed: seed of the fixed "extractor" maps (the feature set's identity).
 
-    >>> corpus = make_synthetic_corpus("synthetic_iemocap", size_scale=0.05)
-    >>> corpus["train"].num_rows, corpus["train"].features["audio_features"].shape
-    (20, (None, 74))
+    Examples:
+        >>> corpus = make_synthetic_corpus("synthetic_iemocap", size_scale=0.05)
+        >>> corpus["train"].num_rows, corpus["train"].features["audio_features"].shape
+        (20, (None, 74))
     """
     if name not in SPECS:
         raise ValueError(f"Unknown synthetic corpus {name!r}: expected one of {sorted(SPECS)}.")

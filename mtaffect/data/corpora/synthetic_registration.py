@@ -1,7 +1,7 @@
-"""Registers the synthetic corpus family (:mod:`mtaffect.data.corpora.synthetic`) in the corpus registry.
+"""Registers the synthetic corpus family (``mtaffect.data.corpora.synthetic``) in the corpus registry.
 
 Generated corpora need no files: ``load_corpus("synthetic_mosei")`` (path ignored) takes
-:func:`~mtaffect.data.corpora.synthetic.make_synthetic_corpus`'s keyword arguments as options.
+``make_synthetic_corpus``'s keyword arguments as options.
 """
 
 from __future__ import annotations

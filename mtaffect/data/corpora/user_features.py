@@ -235,7 +235,7 @@ class FeatureProvider:
     """Per-batch features of a text corpus: the user's files, plus extracted text features if asked.
 
     Args:
-        sources: from :func:`open_feature_sources`.
+        sources: from ``open_feature_sources``.
         extractor: a ``TextExtractor``-like object (``name``, ``dim``, ``__call__(texts)``) or None.
         missing: ``"error"`` (default) or ``"drop"`` for ids absent from a feature file.
         where: the corpus path, named in errors.

@@ -1,8 +1,9 @@
 """Raw media -> feature sequences: one extractor per modality behind one small interface.
 
->>> from mtaffect.data.extract import TextExtractor  # doctest: +SKIP
->>> TextExtractor()(["Oh, great."])[0].shape  # doctest: +SKIP
-(4, 384)
+Examples:
+    >>> from mtaffect.data.extract import TextExtractor  # doctest: +SKIP
+    >>> TextExtractor()(["Oh, great."])[0].shape  # doctest: +SKIP
+    (4, 384)
 """
 
 from __future__ import annotations

@@ -43,8 +43,9 @@ class AudioExtractor(Extractor):
         sample_rate (`int`, defaults to 16000):
             Rate every input is resampled to before openSMILE sees it.
 
-    >>> AudioExtractor(level="functionals").dim  # doctest: +SKIP
-    88
+    Examples:
+        >>> AudioExtractor(level="functionals").dim  # doctest: +SKIP
+        88
     """
 
     modality = "audio"

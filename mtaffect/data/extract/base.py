@@ -5,10 +5,10 @@ files) into one float32 ``[T, D]`` array per input. It says what it produces (``
 ``modality``, ``dim``, ``step``/``frame_rate``) and can describe itself as a JSON-able dict,
 which is stored in the corpus metadata (``CorpusInfo.extractors``) and in a trained model's
 config, so the *same* extractor can be rebuilt at inference time with
-:func:`extractor_from_description`.
+``extractor_from_description``.
 
 Failures on single inputs (an empty transcript, a corrupt WAV) raise
-:class:`ExtractionError` naming the input; :meth:`Extractor.extract_safe` isolates them so a
+``ExtractionError`` naming the input; ``Extractor.extract_safe`` isolates them so a
 corpus runner can report and skip the bad item and keep the rest of the batch.
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-#: Extractor class name -> module defining it, for :func:`extractor_from_description`.
+#: Extractor class name -> module defining it, for ``extractor_from_description``.
 EXTRACTOR_CLASSES: dict[str, str] = {
     "TextExtractor": "mtaffect.data.extract.text",
     "AudioExtractor": "mtaffect.data.extract.audio",
@@ -49,7 +49,7 @@ class MissingExtraError(ImportError):
 
 
 def require(module: str, extra: str, purpose: str) -> Any:
-    """Import ``module`` or raise :class:`MissingExtraError` telling which extra to install."""
+    """Import ``module`` or raise ``MissingExtraError`` telling which extra to install."""
     try:
         return importlib.import_module(module)
     except ImportError as error:
@@ -85,7 +85,7 @@ class Extractor(ABC):
 
     @abstractmethod
     def __call__(self, items: Sequence[Any]) -> list[np.ndarray]:
-        """Features of each item, in order; raises :class:`ExtractionError` for a bad item."""
+        """Features of each item, in order; raises ``ExtractionError`` for a bad item."""
 
     @abstractmethod
     def config(self) -> dict[str, Any]:
@@ -105,11 +105,11 @@ class Extractor(ABC):
         }
 
     def details(self) -> dict[str, Any]:
-        """Extra descriptive fields (feature names, library versions) for :meth:`describe`."""
+        """Extra descriptive fields (feature names, library versions) for ``describe``."""
         return {}
 
     def extract_safe(self, items: Sequence[Any]) -> list[np.ndarray | ExtractionError]:
-        """Like ``__call__``, but a bad item yields its :class:`ExtractionError` in its place.
+        """Like ``__call__``, but a bad item yields its ``ExtractionError`` in its place.
 
         Tries the whole batch first (fast path); if an item fails, extracts the items one by
         one so the good ones still come through.
@@ -131,7 +131,7 @@ class Extractor(ABC):
         return results
 
     def check_output(self, item: Any, array: np.ndarray) -> np.ndarray:
-        """Validate one output: float32 ``[T>=1, dim]`` and finite, else :class:`ExtractionError`."""
+        """Validate one output: float32 ``[T>=1, dim]`` and finite, else ``ExtractionError``."""
         array = np.asarray(array, dtype=np.float32)
         if array.ndim != 2 or array.shape[1] != self.dim:
             raise ExtractionError(item, f"{self.name} produced shape {array.shape}, expected [T, {self.dim}]")
@@ -146,13 +146,14 @@ class Extractor(ABC):
 
 
 def extractor_from_description(description: Mapping[str, Any]) -> Extractor:
-    """Rebuild an extractor from its :meth:`Extractor.describe` dict.
+    """Rebuild an extractor from its ``Extractor.describe`` dict.
 
     Raises ``ValueError`` if the description is not one, or if the rebuilt extractor's name
     or dim differ from the recorded ones (a different model or library than at training time).
 
-    >>> from mtaffect.data.extract import AudioExtractor
-    >>> ex = extractor_from_description(AudioExtractor(level="functionals").describe())  # doctest: +SKIP
+    Examples:
+        >>> from mtaffect.data.extract import AudioExtractor
+        >>> ex = extractor_from_description(AudioExtractor(level="functionals").describe())  # doctest: +SKIP
     """
     if not isinstance(description, Mapping) or "class" not in description or "config" not in description:
         raise ValueError(

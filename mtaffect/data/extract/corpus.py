@@ -2,12 +2,12 @@
 
 Two steps:
 
-1. a *reader* turns a published raw-media layout into a :class:`RawCorpus` (ids, splits,
-   transcripts, media paths, gold labels in the unified schema): :func:`read_meld` (the three
-   CSVs + ``diaX_uttY.mp4`` clips), :func:`read_mustard` (``sarcasm_data.json`` + ``<id>.mp4``),
-   :func:`read_mmsa_fet` (``label.csv`` + ``Raw/<video_id>/<clip_id>.mp4``) and
-   :func:`read_text_table` (any CSV/JSON/Parquet table with a text column);
-2. :func:`extract_corpus` runs the extractors over it in shards of ``shard_size`` examples
+1. a *reader* turns a published raw-media layout into a ``RawCorpus`` (ids, splits,
+   transcripts, media paths, gold labels in the unified schema): ``read_meld`` (the three
+   CSVs + ``diaX_uttY.mp4`` clips), ``read_mustard`` (``sarcasm_data.json`` + ``<id>.mp4``),
+   ``read_mmsa_fet`` (``label.csv`` + ``Raw/<video_id>/<clip_id>.mp4``) and
+   ``read_text_table`` (any CSV/JSON/Parquet table with a text column);
+2. ``extract_corpus`` runs the extractors over it in shards of ``shard_size`` examples
    and writes each finished shard to ``work_dir`` as an Arrow file plus a ``.done.json``
    marker, so a crashed or interrupted run picks up where it stopped: finished shards are
    not extracted again (a shard whose inputs changed — transcript, labels, media file size or
@@ -15,10 +15,11 @@ Two steps:
    missing file) is logged, written to ``failures.jsonl`` and its example left out; the rest
    of the corpus is still extracted.
 
->>> corpus = read_meld("MELD.Raw", media_dir="MELD.Raw")  # doctest: +SKIP
->>> result = extract_corpus(corpus, [TextExtractor(), AudioExtractor()], "meld.work", "meld.unified")  # doctest: +SKIP
->>> result.failures[:1]  # doctest: +SKIP
-[{'id': 'dia125_utt3', 'split': 'train', 'modality': 'audio', 'input': '...', 'error': '...'}]
+Examples:
+    >>> corpus = read_meld("MELD.Raw", media_dir="MELD.Raw")  # doctest: +SKIP
+    >>> result = extract_corpus(corpus, [TextExtractor(), AudioExtractor()], "meld.work", "meld.unified")  # doctest: +SKIP
+    >>> result.failures[:1]  # doctest: +SKIP
+    [{'id': 'dia125_utt3', 'split': 'train', 'modality': 'audio', 'input': '...', 'error': '...'}]
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ class RawCorpus:
 
 @dataclass
 class ExtractionResult:
-    """What :func:`extract_corpus` returns: the corpus, every failure, and where things are."""
+    """What ``extract_corpus`` returns: the corpus, every failure, and where things are."""
 
     dataset: DatasetDict
     failures: list[dict[str, Any]]
@@ -190,7 +191,7 @@ _MELD_CLIP_DIRS = {
 def read_meld(csv_dir: str | Path, media_dir: str | Path | None = None) -> RawCorpus:
     """MELD: ``train/dev/test_sent_emo.csv`` in ``csv_dir``; clips ``diaX_uttY.mp4`` under ``media_dir``.
 
-    The CSVs are parsed by the MELD loader (:func:`mtaffect.data.corpora.meld.read_meld_csv`:
+    The CSVs are parsed by the MELD loader (``mtaffect.data.corpora.meld.read_meld_csv``:
     encoding repair, checked labels), so ids, splits, labels and extra columns
     (``dialogue_id``, ``utterance_id``) are the same as ``load_corpus("meld", ...)``. A split
     whose CSV is absent is left out. ``media_dir`` may hold each split's clips in MELD.Raw's
@@ -259,7 +260,7 @@ def read_mustard(
 ) -> RawCorpus:
     """MUStARD: ``sarcasm_data.json`` (``path`` or its folder); clips ``<id>.mp4`` under ``media_dir``.
 
-    Splits follow the MUStARD loader (:mod:`mtaffect.data.corpora.mustard`), whose parsing
+    Splits follow the MUStARD loader (``mtaffect.data.corpora.mustard``), whose parsing
     functions this reuses: ``protocol="fold"`` takes fold ``fold`` of ``split_indices.p``
     (speaker-dependent 5-fold CV); ``"speaker_independent"`` makes every FRIENDS utterance
     the test set. ``validation_fraction`` of train is set aside as validation (stratified,
@@ -468,7 +469,7 @@ def read_text_table(
     """A plain table (CSV, TSV, JSON/JSONL or Parquet) with a transcript column and optional labels.
 
     ``emotion_column`` holds one emotion name per row (any spelling
-    :func:`~mtaffect.tasks.normalize_emotion` knows; the corpus' label mask is the set of
+    ``normalize_emotion`` knows; the corpus' label mask is the set of
     emotions that occur); ``sentiment_column`` a score in [-3, 3] or a class name
     (negative/neutral/positive, stored as -1/0/1 with a class); ``sarcasm_column`` 0/1 or
     true/false. Rows without a split column go to ``train``; ids default to ``row<N>``.

@@ -2,7 +2,7 @@
 
 Audio files libsndfile reads (WAV, FLAC, OGG, AIFF) go through ``soundfile``; anything else
 (MP4, MKV, WebM, MP3, M4A...) is decoded with PyAV (FFmpeg), which is also how the audio
-track of a video clip is read. Every decoder error becomes an :class:`ExtractionError`
+track of a video clip is read. Every decoder error becomes an ``ExtractionError``
 naming the file, so one corrupt clip is reported and skipped rather than ending a corpus run.
 """
 

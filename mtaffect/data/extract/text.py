@@ -79,9 +79,10 @@ class TextExtractor(Extractor):
         local_files_only (`bool`, *optional*):
             Never contact the Hub. Defaults to ``True`` for local folders.
 
-    >>> ex = TextExtractor(pooled=True)  # doctest: +SKIP
-    >>> ex(["I love it."])[0].shape  # doctest: +SKIP
-    (1, 384)
+    Examples:
+        >>> ex = TextExtractor(pooled=True)  # doctest: +SKIP
+        >>> ex(["I love it."])[0].shape  # doctest: +SKIP
+        (1, 384)
     """
 
     modality = "text"

@@ -56,11 +56,12 @@ def extract_utterance(
             ``ValueError`` naming the input the model needs) or ``"skip"`` (leave the
             modality out; the model must then accept a missing modality).
 
-    Raises :class:`ExtractionError` when an input cannot be decoded or is empty.
+    Raises ``ExtractionError`` when an input cannot be decoded or is empty.
 
-    >>> feats = extract_utterance("Oh, great.", extractors=[TextExtractor(pooled=True)])  # doctest: +SKIP
-    >>> feats["text"].shape  # doctest: +SKIP
-    (1, 384)
+    Examples:
+        >>> feats = extract_utterance("Oh, great.", extractors=[TextExtractor(pooled=True)])  # doctest: +SKIP
+        >>> feats["text"].shape  # doctest: +SKIP
+        (1, 384)
     """
     if missing not in ("error", "skip"):
         raise ValueError(f"missing must be 'error' or 'skip', got {missing!r}.")

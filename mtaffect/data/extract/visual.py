@@ -3,7 +3,7 @@
 Everything here installs from PyPI and runs offline: ``opencv-python-headless`` 4.x ships
 the Haar cascades (``cv2.data.haarcascades``) and the HOG descriptor (OpenCV 5 dropped both
 from the main package, hence the ``<5`` pin). Frames are sampled at a fixed rate (5 fps by
-default) and each sampled frame gives one 161-d row (see :data:`FEATURE_NAMES`):
+default) and each sampled frame gives one 161-d row (see ``FEATURE_NAMES``):
 
 * face presence, number of faces, the largest face's box (centre, size, as fractions of
   the frame) and its change since the previous sampled frame (head movement / zoom);
@@ -79,8 +79,9 @@ class VisualExtractor(Extractor):
         min_face_fraction (`float`, defaults to 0.08):
             Smallest face searched for, as a fraction of the frame's shorter side.
 
-    >>> VisualExtractor().dim  # doctest: +SKIP
-    161
+    Examples:
+        >>> VisualExtractor().dim  # doctest: +SKIP
+        161
     """
 
     modality = "visual"
