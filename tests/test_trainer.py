@@ -250,6 +250,7 @@ def test_train_command_end_to_end(tmp_path, capsys):
     args = torch.load(out / "training_args.bin", weights_only=False)
     assert args.learning_rate == 0.02 and args.corpus_sampling.value == "round_robin"  # flags beat the config
     assert args.metric_for_best_model == "combined_score"
+    assert args.dataloader_pin_memory == torch.cuda.is_available()  # no pinned memory without an accelerator
     # Resuming a finished run trains no further step and succeeds.
     assert main([*argv[:5], "--resume"]) == 0
     assert "mtaffect train: model and metrics saved" in capsys.readouterr().out

@@ -122,6 +122,11 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
     settings["model"] = model
     user_training = dict(settings.get("training") or {})
     training = {**CLI_TRAINING_DEFAULTS, **user_training}
+    if "dataloader_pin_memory" not in user_training:
+        import torch
+
+        # Pinned memory only helps copies to an accelerator; without one torch warns per loader.
+        training["dataloader_pin_memory"] = torch.cuda.is_available()
     if "eval_strategy" in user_training and "save_strategy" not in user_training:
         # load_best_model_at_end (a command default) needs checkpoints where evaluations are.
         training["save_strategy"] = user_training["eval_strategy"]
