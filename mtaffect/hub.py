@@ -5,7 +5,7 @@ included) but not ``DatasetInfo.description``, where mtaffect keeps a corpus'
 ``CorpusInfo`` (feature set, extractors, weak-label provenance).
 ``push_corpus`` therefore also writes that metadata into the dataset card's YAML, under
 ``mtaffect.corpora.<config>``, and ``load_corpus_from_hub`` puts it back, so a corpus
-loaded from the Hub is the corpus that was pushed::
+loaded from the Hub is the corpus that was pushed:
 
     push_corpus(meld, "my-user/affect-corpora")                 # config "meld"
     meld = load_corpus_from_hub("my-user/affect-corpora", "meld")

@@ -1,7 +1,7 @@
 """The ``"multimodal-affect"`` pipeline: labelled affect predictions for one utterance at a time.
 
 Importing this module registers ``MultimodalAffectPipeline`` with transformers'
-pipeline registry, so a checkpoint loads by Hub id or path::
+pipeline registry, so a checkpoint loads by Hub id or path:
 
     import mtaffect.pipeline  # registers the task
     from transformers import pipeline

@@ -3,7 +3,7 @@
 The checkpoint is any ``save_pretrained`` folder or Hub id of an mtaffect model; the corpora
 are given as for ``mtaffect train`` (saved unified corpus folders, synthetic corpus names,
 ``NAME=PATH``). Each corpus is scored on the tasks it has gold labels for and the model has
-a head for, by ``MultiTaskTrainer.evaluate`` (the metrics a study reports)::
+a head for, by ``MultiTaskTrainer.evaluate`` (the metrics a study reports):
 
     mtaffect evaluate --model runs/mt/checkpoint --corpora mosei=corpora/mosei corpora/meld
     mtaffect evaluate --model user/mtaffect-mosei --corpora corpora/mosei --split validation --output metrics.json

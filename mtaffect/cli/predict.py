@@ -4,7 +4,7 @@ The utterances go through the ``"multimodal-affect"`` pipeline, so through the f
 extractors the model was trained with (recorded in its config): no feature files needed.
 One utterance from flags, or many from a JSON-lines file (one object per line with
 ``text`` and optionally ``audio`` / ``video`` paths, relative to the file); one JSON line of
-predictions per utterance comes out, with the input's ``id`` when it has one::
+predictions per utterance comes out, with the input's ``id`` when it has one:
 
     mtaffect predict --model runs/mt-model --text "Oh great, another meeting."
     mtaffect predict --model user/mtaffect-meld --text "Sure." --audio clip.wav --video clip.mp4

@@ -2,7 +2,7 @@
 
 A YAML/JSON config names the corpora, the tasks, the model and the training arguments;
 flags override the common ones, and any ``MultiTaskTrainingArguments`` field can follow a
-``--`` separator. Progress bar, logging, checkpoints and resume are the Trainer's::
+``--`` separator. Progress bar, logging, checkpoints and resume are the Trainer's:
 
     mtaffect train --config train.yaml
     mtaffect train --corpora synthetic_mosei synthetic_mustard --epochs 3 --output-dir out

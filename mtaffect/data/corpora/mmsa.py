@@ -1,6 +1,6 @@
 """MMSA pickles of CMU-MOSI, CMU-MOSEI and CH-SIMS (``aligned_50.pkl`` / ``unaligned_50.pkl``).
 
-Layout (MMSA and MMSA-FET, which adds a top-level ``config``)::
+Layout (MMSA and MMSA-FET, which adds a top-level ``config``):
 
     {'train'|'valid'|'test': {
         'id': ["<video_id>$_$<clip_id>", ...], 'raw_text': [...],

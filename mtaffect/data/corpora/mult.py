@@ -1,7 +1,7 @@
 """MulT / MultiBench pickles of CMU-MOSI, CMU-MOSEI and IEMOCAP.
 
 Files: ``mosi_data.pkl``, ``mosei_senti_data.pkl``, ``iemocap_data.pkl`` (word-aligned,
-50 steps) and their ``*_noalign.pkl`` versions. Layout::
+50 steps) and their ``*_noalign.pkl`` versions. Layout:
 
     {'train'|'valid'|'test': {'text': (N, Lt, Dt), 'audio': (N, La, Da), 'vision': (N, Lv, Dv),
                               'labels': (N, 1, 1) sentiment | (N, 4, 2) IEMOCAP,

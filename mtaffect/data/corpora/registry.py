@@ -1,6 +1,6 @@
 """The corpus registry: which corpus can be read from which published format, and how.
 
-A format module registers one builder per (corpus, format) pair::
+A format module registers one builder per (corpus, format) pair:
 
     @register_corpus("mosei", "mmsa", detect=looks_like_mmsa, options={"aligned": "..."})
     def load_mosei_mmsa(path: Path, aligned: bool | None = None) -> CorpusPlan: ...
