@@ -137,6 +137,12 @@ def runs(hub, tmp_path_factory) -> dict[str, Run]:
             hide_mtaffect=True,
         )
         launcher.start(
+            "evaluate_cli",
+            ["-m", "mtaffect.cli.main", "evaluate", "--model", MODEL, "--corpora",
+             f"synthetic_mustard={out / 'synthetic_mustard'}", "--split", "validation",
+             "--output", str(out / "evaluate.json")],
+        )
+        launcher.start(
             "quickstart",
             [str(REPO_ROOT / "examples" / "quickstart.py"), "--base-model", MODEL, "--push-to", FINETUNED,
              "--size-scale", "0.05", "--epochs", "1", "--output-dir", str(tmp / "quickstart-out")],
@@ -295,6 +301,17 @@ def test_pipeline_loads_by_hub_id(published):
     assert from_pipeline["sarcasm"]["score"] == pytest.approx(direct["sarcasm"]["score"], abs=1e-5)
     listed = loaded["pipeline_list"]
     assert len(listed) == 2 and listed[0] == listed[1] == from_pipeline
+
+
+def test_evaluate_command_scores_the_hub_checkpoint_as_before_the_push(published, runs):
+    metrics = _ok(published, "model_push")["metrics"]
+    assert "evaluate_cli" in runs, "hub_publish.py never pushed the model; see test_model_push_and_load_*"
+    runs["evaluate_cli"].check()
+    report = json.loads((runs["out"] / "evaluate.json").read_text())
+    assert report["model"] == MODEL and report["split"] == "validation"
+    scored = report["corpora"]["synthetic_mustard"]
+    for metric in ("sarcasm_weighted_f1", "sarcasm_accuracy", "loss"):
+        assert scored[metric] == pytest.approx(metrics[f"eval_synthetic_mustard_{metric}"], abs=1e-6), metric
 
 
 def test_model_without_evaluation_gets_a_card_that_says_so(published, hub):

@@ -110,6 +110,8 @@ def main(out: Path) -> None:
         return {"metrics": metrics, "commit": str(getattr(commit, "commit_url", commit))}
 
     _step(results, "model_push", train_and_model_push)
+    # The corpus the pushed model was evaluated on, for `mtaffect evaluate` against the Hub copy.
+    family["synthetic_mustard"].save_to_disk(str(out / "synthetic_mustard"))
     (out / "model-pushed").write_text(json.dumps(results["seconds"]))
 
     # 2. Trainer.push_to_hub at the end of training (to its own repo).
