@@ -108,3 +108,14 @@ def test_a_checkpoint_it_cannot_load_is_one_clear_error(saved, tmp_path, capsys,
     error = capsys.readouterr().err
     assert f"cannot load the model {str(folder)!r}" in error and "save_pretrained" in error
     assert "Traceback" not in error
+
+
+def test_refuses_a_corpus_without_gold_labels_for_the_models_tasks(saved, tmp_path, capsys):
+    root, _, corpora = saved
+    sentiment_only = MTAffectForMultiTaskAffect(
+        MTAffectConfig.from_corpora(corpora, tasks=["sentiment"], hidden_size=8, num_heads=2)
+    )
+    sentiment_only.save_pretrained(tmp_path / "sentiment-model")
+    code = main(["evaluate", "--model", str(tmp_path / "sentiment-model"), "--corpora", str(root / "synthetic_mustard")])
+    assert code == 2
+    assert "gold labels for ['sarcasm'] but the model predicts ['sentiment']" in capsys.readouterr().err

@@ -59,7 +59,7 @@ def load_model(name: str) -> Any:
 
 def check_model_accepts(model: Any, corpora: Mapping[str, Any]) -> None:
     """Refuse, before any forward pass, a corpus whose features the model has no projection for."""
-    from mtaffect.data.schema import feature_dims, get_corpus_info
+    from mtaffect.data.schema import feature_dims, get_corpus_info, gold_tasks
 
     built = {name: dict(dims) for name, dims in (model.config.feature_sets or {}).items()}
     for name, dataset in corpora.items():
@@ -70,6 +70,12 @@ def check_model_accepts(model: Any, corpora: Mapping[str, Any]) -> None:
                 f"Corpus {name!r} has features {feature_set!r} {dims}, but the model was built for "
                 f"{sorted(built)}: extract the features the model card names (mtaffect extract), or "
                 "fine-tune the model on this corpus first (mtaffect train with model.from_pretrained)."
+            )
+        gold = gold_tasks(dataset)
+        if not set(gold) & set(model.config.tasks):
+            raise ValueError(
+                f"Corpus {name!r} has gold labels for {gold} but the model predicts {list(model.config.tasks)}: "
+                "there is nothing to score it on."
             )
         wrong = {m: d for m, d in dims.items() if m in built[feature_set] and built[feature_set][m] != d}
         if wrong:
