@@ -476,6 +476,9 @@ def test_cmu_sdk_word_alignment_drops_words_without_frames(tmp_path, cache):
     corpus = load_corpus("mosi", folder, cache_dir=cache, collapse="words", folds=folds)
     info = get_corpus_info(corpus)
     assert info.notes["dropped"] == {"words_without_frames": 6}
+    from mtaffect.cli.data import describe_corpus
+
+    assert 'dropped={"words_without_frames": 6}' in describe_corpus(corpus)  # what the loader did is shown
     row = corpus["train"].with_format("numpy")[0]
     assert row["text_features"].shape == (2, 3) and row["audio_features"].shape == (2, 2)
     with pytest.raises(CorpusFormatError, match="word-vector sequence"):

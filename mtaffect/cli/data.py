@@ -151,6 +151,11 @@ def describe_corpus(corpus: DatasetDict) -> str:
         lines.append("gold tasks: " + ", ".join(info.tasks))
     if info.replaced_nonfinite:
         lines.append(f"non-finite feature values replaced by the loader: {info.replaced_nonfinite}")
+    # What the loader recorded (options, drops, protocol); long entries (file metadata) stay in the info.
+    notes = {key: json.dumps(value, default=str) for key, value in sorted(info.notes.items())}
+    short = [f"{key}={value}" for key, value in notes.items() if len(value) <= 100]
+    if short:
+        lines.append("loader notes: " + "; ".join(short))
     for split_name, split in corpus.items():
         lines.append(f"\n[{split_name}] {split.num_rows} examples")
         lines.extend("  " + line for line in _split_summary(split, dims))
