@@ -412,9 +412,10 @@ def _align_to_words(
         if modality == "text":
             continue
         overlap = (intervals[None, :, 0] < word_intervals[:, 1, None]) & (intervals[None, :, 1] > word_intervals[:, 0, None])
-        keep &= overlap.any(1)
+        matched = overlap.any(1)
+        keep &= matched
         means = np.zeros((len(words), chunk.shape[1]), dtype=np.float32)
-        for w in np.flatnonzero(overlap.any(1)):
+        for w in np.flatnonzero(matched):
             # A plain mean over the overlapping frames: a non-finite frame spoils only its own
             # words (then replaced and counted like any non-finite value), never its neighbours.
             means[w] = chunk[overlap[w]].mean(0)
