@@ -40,23 +40,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_evaluate)
 
 
-def load_model(name: str) -> Any:
-    """``MTAffectForMultiTaskAffect.from_pretrained`` with one clear error for a path or id it cannot load."""
-    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
-
-    try:
-        return MTAffectForMultiTaskAffect.from_pretrained(name)
-    except Exception as error:  # OSError, ValueError, safetensors' own error type for corrupt files
-        if not isinstance(error, (OSError, ValueError, KeyError)) and type(error).__name__ != "SafetensorError":
-            raise
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(
-            f"cannot load the model {name!r} ({reason}). Give a folder written by save_pretrained "
-            "(config.json + model.safetensors) or a Hub id; offline (HF_HUB_OFFLINE=1), a Hub id "
-            "must already be in the local cache."
-        ) from error
-
-
 def check_model_accepts(model: Any, corpora: Mapping[str, Any]) -> None:
     """Refuse, before any forward pass, a corpus whose features the model has no projection for."""
     from mtaffect.data.schema import feature_dims, get_corpus_info, gold_tasks
@@ -117,12 +100,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     import torch
 
-    from mtaffect.cli.train import _corpora_from_flags, canonical_split, load_corpora, pick_split
+    from mtaffect.cli.inputs import canonical_split, corpora_from_flags, load_corpora, load_model, pick_split
     from mtaffect.training import MultiTaskTrainer, MultiTaskTrainingArguments
     from mtaffect.training.trainer import COMBINED_SCORE
 
     split = canonical_split(args.split)
-    corpora = load_corpora({"corpora": _corpora_from_flags(args.corpora)})
+    corpora = load_corpora({"corpora": corpora_from_flags(args.corpora)})
     splits = {name: pick_split(corpus, split, name, required=True) for name, corpus in corpora.items()}
     model = load_model(args.model)
     check_model_accepts(model, splits)

@@ -90,7 +90,7 @@ def _predict(args: argparse.Namespace) -> int:
     from transformers import pipeline
 
     import mtaffect.pipeline  # noqa: F401  (registers the task)
-    from mtaffect.cli.evaluate import load_model
+    from mtaffect.cli.inputs import load_model
 
     model = load_model(args.model)
     classifier = pipeline("multimodal-affect", model=model)

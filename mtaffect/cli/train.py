@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mtaffect.cli.inputs import corpora_from_flags, load_corpora, load_model, pick_split
 from mtaffect.tasks import TASK_NAMES
 
 #: Training-argument defaults of the command (the library's defaults stay the Trainer's).
@@ -49,7 +50,6 @@ config file (YAML or JSON; every key optional, but corpora must come from it or 
 
 multi-GPU: accelerate launch --multi_gpu --num_processes 4 -m mtaffect.cli.main train --config c.yaml
 """
-_SPLIT_ALIASES = {"validation": ("validation", "valid", "dev"), "test": ("test",), "train": ("train",)}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -109,7 +109,7 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Merge the config file and the flags (flags win)."""
     settings = read_config(args.config) if args.config else {}
     if args.corpora:
-        settings["corpora"] = _corpora_from_flags(args.corpora)
+        settings["corpora"] = corpora_from_flags(args.corpora)
     if not settings.get("corpora"):
         raise ValueError("No corpora: give --corpora NAME=PATH ... or a config file with a 'corpora' mapping.")
     if args.tasks:
@@ -150,19 +150,6 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
-def _corpora_from_flags(values: list[str]) -> dict[str, str]:
-    corpora = {}
-    for value in values:
-        name, sep, location = value.partition("=")
-        if not sep:
-            location = value
-            name = Path(value).name if Path(value).exists() else value
-        if name in corpora:
-            raise ValueError(f"--corpora names {name!r} twice; use NAME=PATH to name them apart.")
-        corpora[name] = location
-    return corpora
-
-
 def training_arguments(training: Mapping[str, Any], extra: list[str]) -> Any:
     """``MultiTaskTrainingArguments`` from a dict plus raw ``--flag value`` tokens, via HfArgumentParser."""
     from transformers import HfArgumentParser
@@ -192,60 +179,6 @@ def training_arguments(training: Mapping[str, Any], extra: list[str]) -> Any:
 
 
 # ---- data -------------------------------------------------------------------------------
-
-
-def load_corpora(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Name -> DatasetDict for every corpus of the settings."""
-    from datasets import DatasetDict, load_from_disk
-
-    from mtaffect.data.corpora.synthetic import SPECS, make_synthetic_corpus
-
-    synthetic = dict(settings.get("synthetic") or {})
-    corpora = {}
-    for name, spec in settings["corpora"].items():
-        if isinstance(spec, str):
-            spec = {"synthetic": spec} if spec in SPECS and not Path(spec).exists() else {"path": spec}
-        if not isinstance(spec, Mapping):
-            raise ValueError(f"corpora.{name} must be a path, a synthetic corpus name or a mapping, got {spec!r}.")
-        if "synthetic" in spec:
-            kind = spec["synthetic"] if isinstance(spec["synthetic"], str) else name
-            if kind not in SPECS:
-                raise ValueError(f"corpora.{name}: unknown synthetic corpus {kind!r}; choose from {sorted(SPECS)}.")
-            corpus = make_synthetic_corpus(kind, **{**synthetic, **dict(spec.get("options") or {})})
-        elif "loader" in spec:
-            from mtaffect.data.corpora.registry import load_corpus
-
-            corpus = load_corpus(
-                spec["loader"], spec.get("path"), format=spec.get("format"), **dict(spec.get("options") or {})
-            )
-        elif "path" in spec:
-            path = Path(spec["path"])
-            if not path.exists():
-                raise FileNotFoundError(f"corpora.{name}: {path} does not exist (expected a save_to_disk folder).")
-            corpus = load_from_disk(str(path))
-            if not isinstance(corpus, DatasetDict):
-                raise ValueError(f"corpora.{name}: {path} holds a single Dataset; save the corpus' DatasetDict.")
-        else:
-            raise ValueError(f"corpora.{name} needs one of 'path', 'synthetic' or 'loader'.")
-        corpora[name] = corpus
-    return corpora
-
-
-def canonical_split(name: str) -> str:
-    """``valid``/``dev`` -> ``validation``; other names unchanged."""
-    return next((canonical for canonical, group in _SPLIT_ALIASES.items() if name in group), name)
-
-
-def pick_split(corpus: Any, wanted: str | None, name: str, required: bool) -> Any:
-    """``corpus[wanted]`` (``valid``/``dev`` accepted for ``validation``), or ``None``."""
-    if wanted is None:
-        return None
-    for candidate in _SPLIT_ALIASES.get(canonical_split(wanted), (wanted,)):
-        if candidate in corpus:
-            return corpus[candidate]
-    if required:
-        raise ValueError(f"Corpus {name!r} has no {wanted!r} split (it has {sorted(corpus)}).")
-    return None
 
 
 def _non_empty(splits: Mapping[str, Any]) -> dict[str, Any]:
@@ -285,8 +218,6 @@ def _train(args: argparse.Namespace) -> int:
     if pretrained:
         if model_settings:
             raise ValueError(f"model.from_pretrained cannot be combined with other model settings {sorted(model_settings)}.")
-        from mtaffect.cli.evaluate import load_model
-
         model = load_model(pretrained)
     else:
         config = MTAffectConfig.from_corpora(corpora, tasks=settings.get("tasks"), **model_settings)
