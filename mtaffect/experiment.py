@@ -40,23 +40,10 @@ from datasets import DatasetDict
 
 from mtaffect.data.schema import get_corpus_info, gold_tasks, validate_corpus
 from mtaffect.metrics import PRIMARY_SCORE_KEY
-from mtaffect.report import SETTINGS, Result, append_results, write_report
+from mtaffect.report import REPORT_METRICS, SETTINGS, Result, append_results, write_report
 from mtaffect.tasks import TASK_NAMES, check_task
 
 logger = logging.getLogger(__name__)
-
-#: Metrics shown in report.md per task (report.json keeps every metric).
-REPORT_METRICS: dict[str, list[tuple[str, bool]]] = {
-    "emotion": [("emotion_weighted_f1", True), ("emotion_accuracy", True), ("emotion_weighted_acc", True)],
-    "sentiment": [
-        ("sentiment_Has0_acc_2", True),
-        ("sentiment_Non0_acc_2", True),
-        ("sentiment_Non0_F1_score", True),
-        ("sentiment_MAE", False),
-        ("sentiment_weighted_f1", True),
-    ],
-    "sarcasm": [("sarcasm_weighted_f1", True), ("sarcasm_accuracy", True)],
-}
 
 
 @dataclass

@@ -20,6 +20,19 @@ import numpy as np
 SETTINGS: tuple[str, ...] = ("single-task", "multi-task", "multi-task-weak", "multi-task-gold")
 BASELINE = "single-task"
 
+#: Metrics shown in report.md per task (report.json keeps every metric).
+REPORT_METRICS: dict[str, list[tuple[str, bool]]] = {
+    "emotion": [("emotion_weighted_f1", True), ("emotion_accuracy", True), ("emotion_weighted_acc", True)],
+    "sentiment": [
+        ("sentiment_Has0_acc_2", True),
+        ("sentiment_Non0_acc_2", True),
+        ("sentiment_Non0_F1_score", True),
+        ("sentiment_MAE", False),
+        ("sentiment_weighted_f1", True),
+    ],
+    "sarcasm": [("sarcasm_weighted_f1", True), ("sarcasm_accuracy", True)],
+}
+
 
 @dataclass(frozen=True)
 class Result:

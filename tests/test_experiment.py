@@ -84,6 +84,42 @@ def test_parallel_seeds_match_the_sequential_run(tiny_study, tmp_path):
         assert record["values"]["0"] == pytest.approx(expected, abs=1e-6), record
 
 
+def test_report_command_merges_runs_of_different_seeds(tiny_study, tmp_path, capsys):
+    from mtaffect.cli.main import main
+
+    paths, _ = tiny_study
+    run_study(StudyConfig.from_dict({**TINY, "seeds": [1], "output_dir": str(tmp_path / "seed1")}))
+    out = tmp_path / "all"
+    assert main(["report", str(paths["json"].parent), str(tmp_path / "seed1" / "results.jsonl"),
+                 "--output-dir", str(out)]) == 0
+    assert "| corpus | task | metric |" in capsys.readouterr().out
+    merged = json.loads((out / "report.json").read_text())
+    alone = {
+        seed: {(r["corpus"], r["task"], r["metric"], r["setting"]): r["values"][str(seed)]
+               for r in json.loads(report.read_text())["records"]}
+        for seed, report in ((0, paths["json"]), (1, tmp_path / "seed1" / "report.json"))
+    }
+    assert merged["records"] and merged["metadata"]["seeds"] == [0, 1]
+    for record in merged["records"]:
+        key = (record["corpus"], record["task"], record["metric"], record["setting"])
+        assert record["n_seeds"] == 2, key
+        assert record["values"] == {"0": alone[0][key], "1": alone[1][key]}, key
+        assert record["mean"] == pytest.approx((alone[0][key] + alone[1][key]) / 2), key
+    assert list(merged["metadata"]["chosen on validation (per seed)"]) == ["0", "1"]
+    assert (out / "report.md").is_file() and (out / "report.png").is_file() and (out / "results.jsonl").is_file()
+
+    # Never over an existing report; never two different numbers for one seed.
+    assert main(["report", str(tmp_path / "seed1"), "--output-dir", str(out)]) == 2
+    assert "writes only new files" in capsys.readouterr().err
+    lines = (tmp_path / "seed1" / "results.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    first["value"] += 0.5
+    (tmp_path / "altered.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    code = main(["report", str(tmp_path / "seed1"), str(tmp_path / "altered.jsonl"), "--output-dir", str(tmp_path / "x")])
+    assert code == 2 and "disagree on" in capsys.readouterr().err
+    assert not (tmp_path / "x" / "report.json").exists()
+
+
 def test_teacher_is_never_the_target_and_shares_its_feature_set(tiny_family):
     config = StudyConfig()
     tasks = corpus_tasks(tiny_family, config)

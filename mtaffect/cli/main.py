@@ -15,6 +15,7 @@ import sys
 
 COMMAND_MODULES: tuple[str, ...] = (
     "mtaffect.cli.run",
+    "mtaffect.cli.report",
     "mtaffect.cli.data",
     "mtaffect.cli.train",
     "mtaffect.cli.evaluate",

@@ -1,0 +1,101 @@
+"""``mtaffect report``: one report from the per-seed results of one or several study runs.
+
+Seeds are independent, so a study can run in pieces (other machines, other days) and be
+reported as one: each ``mtaffect run`` writes ``results.jsonl`` (one line per number) next to
+its report, and this command merges them and writes report.json / report.md / report.png
+as ``mtaffect run`` does, without training anything::
+
+    mtaffect run --seeds 0 1 --output-dir runs/a
+    mtaffect run --seeds 2 3 4 --output-dir runs/b
+    mtaffect report runs/a runs/b --output-dir runs/all
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+#: What ``mtaffect run`` writes; ``report`` writes the same names (never over existing files).
+REPORT_FILES: tuple[str, ...] = ("report.json", "report.md", "report.png", "results.jsonl")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="merge the per-seed results of study runs into one report (no training)",
+        description=__doc__.split("\n\n")[1],
+    )
+    parser.add_argument("results", nargs="+", type=Path, help="study output folders or their results.jsonl files")
+    parser.add_argument("--output-dir", type=Path, required=True, help="where the merged report goes (new files only)")
+    parser.set_defaults(func=_report)
+
+
+def results_file(path: Path) -> Path:
+    """``path`` itself, or the ``results.jsonl`` in a study output folder."""
+    candidate = path / "results.jsonl" if path.is_dir() else path
+    if not candidate.is_file():
+        raise FileNotFoundError(f"{candidate}: no such results file (mtaffect run writes results.jsonl in its output folder).")
+    return candidate
+
+
+def merge_results(paths: list[Path]) -> tuple[list[Any], dict[str, Any]]:
+    """Every result of every file, refusing two different values for one (setting, seed, corpus, task, metric).
+
+    Also returns what the runs' report.json files say was chosen on validation, per seed.
+    """
+    from mtaffect.report import read_results
+
+    merged: dict[tuple, Any] = {}
+    origin: dict[tuple, Path] = {}
+    chosen: dict[str, Any] = {}
+    for path in paths:
+        try:
+            results = read_results(path)
+        except (json.JSONDecodeError, TypeError, KeyError) as error:
+            raise ValueError(f"{path}: not a results file of mtaffect run ({error}).") from None
+        for result in results:
+            key = (result.setting, result.seed, result.corpus, result.task, result.metric)
+            if key in merged and not _same(merged[key].value, result.value):
+                raise ValueError(
+                    f"{path} and {origin[key]} disagree on {key}: {result.value} vs {merged[key].value}. "
+                    "Merge runs of different seeds (or identical reruns), not different studies."
+                )
+            merged[key], origin[key] = result, path
+        report = path.with_name("report.json")
+        if report.is_file():
+            metadata = json.loads(report.read_text(encoding="utf-8")).get("metadata", {})
+            chosen.update(metadata.get("chosen on validation (per seed)") or {})
+    return list(merged.values()), chosen
+
+
+def _same(a: float, b: float) -> bool:
+    """Equal up to float noise (the same seed rerun in another process may differ in the last bits)."""
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) or (math.isnan(a) and math.isnan(b))
+
+
+def _report(args: argparse.Namespace) -> int:
+    existing = [name for name in REPORT_FILES if (args.output_dir / name).exists()]
+    if existing:
+        raise FileExistsError(
+            f"{args.output_dir} already holds {existing}; mtaffect report writes only new files: pick another --output-dir."
+        )
+    paths = [results_file(path) for path in args.results]
+
+    from mtaffect.report import REPORT_METRICS, append_results, write_report
+
+    results, chosen = merge_results(paths)
+    if not results:
+        raise ValueError(f"{', '.join(map(str, paths))}: no results to report.")
+    seeds = sorted({result.seed for result in results})
+    metadata: dict[str, Any] = {"seeds": seeds, "merged from": [str(path) for path in paths]}
+    if chosen:
+        metadata["chosen on validation (per seed)"] = {str(seed): chosen[str(seed)] for seed in seeds if str(seed) in chosen}
+    written = write_report(results, args.output_dir, REPORT_METRICS, metadata)
+    append_results(args.output_dir / "results.jsonl", results)
+    print(f"mtaffect report: {len(results)} results of seeds {seeds} from {len(paths)} file(s)\n")
+    print(written["md"].read_text(encoding="utf-8"))
+    print("Wrote " + ", ".join(str(written[k]) for k in ("json", "md", "png")) + f", {args.output_dir / 'results.jsonl'}")
+    return 0
