@@ -120,7 +120,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         metrics = trainer.evaluate(eval_dataset=splits, metric_key_prefix=split)
     table = metrics_by_corpus(metrics, list(splits), split)
     combined = metrics.get(f"{split}_{COMBINED_SCORE}")
-    sizes = ", ".join(f"{name} ({len(split)})" for name, split in splits.items())
+    sizes = ", ".join(f"{name} ({len(rows)})" for name, rows in splits.items())
     print(f"mtaffect evaluate: {args.model} (tasks {model.config.tasks}) on the {split} split of {sizes}")
     print(format_table(table))
     if combined is not None:
