@@ -30,11 +30,14 @@ import torch
 from datasets import concatenate_datasets, load_from_disk
 
 from mtaffect.configuration_mtaffect import MTAffectConfig
+from mtaffect.data.arrow import pad_rows as _pad
+from mtaffect.data.arrow import read_columns as _arrow_batch
 from mtaffect.data.collator import MTAffectCollator
 from mtaffect.data.corpora.synthetic import make_synthetic_corpus
 from mtaffect.data.schema import feature_column, feature_dims
-from mtaffect.data.weak_labels import TeacherRecord, _arrow_batch, _pad, add_weak_labels, record_teacher
 from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+from mtaffect.teachers import TeacherRecord, record_teacher
+from mtaffect.weak_labels import add_weak_labels
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

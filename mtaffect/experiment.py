@@ -39,9 +39,11 @@ from typing import Any
 from datasets import DatasetDict
 
 from mtaffect.data.schema import get_corpus_info, gold_tasks, validate_corpus
-from mtaffect.metrics import PRIMARY_SCORE_KEY
+from mtaffect.metrics import split_metric_key
 from mtaffect.report import REPORT_METRICS, SETTINGS, Result, append_results, write_report
 from mtaffect.tasks import TASK_NAMES, check_task
+from mtaffect.teachers import choose_teacher, record_teacher, teacher_record_from_corpora
+from mtaffect.weak_labels import add_weak_labels
 
 logger = logging.getLogger(__name__)
 
@@ -330,42 +332,15 @@ def train_and_evaluate(
 def _split_metrics(metrics: Mapping[str, float], corpora: Sequence[str], prefix: str) -> dict[str, dict[str, float]]:
     """``test_<corpus>_<task>_<metric>`` keys -> {corpus: {"<task>_<metric>": value}}."""
     per_corpus: dict[str, dict[str, float]] = {name: {} for name in corpora}
-    # Longest names first so a corpus named "a_b" is not mistaken for "a".
-    for name in sorted(corpora, key=len, reverse=True):
-        head = f"{prefix}_{name}_"
-        for key, value in metrics.items():
-            if key.startswith(head):
-                metric = key[len(head):]
-                if metric.split("_", 1)[0] in TASK_NAMES and metric != PRIMARY_SCORE_KEY:
-                    per_corpus[name].setdefault(metric, float(value))
+    for key, value in metrics.items():
+        parsed = split_metric_key(key, corpora)
+        if parsed and parsed.prefix == prefix and parsed.corpus in per_corpus and parsed.task:
+            per_corpus[parsed.corpus][parsed.name] = float(value)
     return per_corpus
 
 
 # ------------------------------------------------------------------------------------------
 # The study
-
-
-def choose_teacher(
-    target: str,
-    task: str,
-    corpora: Mapping[str, DatasetDict],
-    tasks: Mapping[str, list[str]],
-) -> str | None:
-    """The corpus whose single-task model labels ``task`` on ``target``.
-
-    Another corpus with gold ``task`` labels and the same feature set (a teacher can only
-    read features its input projection was trained on); the largest training split wins,
-    ties broken by name. ``None`` when there is none.
-    """
-    feature_set = get_corpus_info(corpora[target]).feature_set
-    candidates = [
-        name
-        for name, own in tasks.items()
-        if name != target and task in own and get_corpus_info(corpora[name]).feature_set == feature_set
-    ]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda name: (corpora[name]["train"].num_rows, name))
 
 
 def _weak_labelled(
@@ -378,8 +353,6 @@ def _weak_labelled(
     replace_auxiliary: bool,
 ) -> tuple[dict[str, DatasetDict], list[str]]:
     """Corpora with weak labels for their missing tasks (and, optionally, auxiliary ones)."""
-    from mtaffect.data.weak_labels import add_weak_labels
-
     out: dict[str, DatasetDict] = {}
     notes: list[str] = []
     for name, corpus in corpora.items():
@@ -670,8 +643,6 @@ def _score(value: float) -> float:
 
 
 def _record_as_teacher(model: Any, task: str, corpora: Mapping[str, DatasetDict]) -> None:
-    from mtaffect.data.weak_labels import record_teacher, teacher_record_from_corpora
-
     record_teacher(model, teacher_record_from_corpora(task, corpora))
 
 

@@ -43,16 +43,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from scipy.special import expit
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
-from mtaffect.tasks import EMOTION_LABELS, sentiment_score_to_class
+from mtaffect.tasks import EMOTION_LABELS, TASK_NAMES, sentiment_score_to_class
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +114,80 @@ def greater_is_better(metric: str) -> bool:
         (False, True)
     """
     return not any(metric == name or metric.endswith("_" + name) for name in _LOWER_IS_BETTER)
+
+
+# --------------------------------------------------------------------------------------------
+# Metric keys: the one codec of ``<prefix>_<corpus>_<task>_<metric>``
+
+#: What a metric-key prefix of ``Trainer.evaluate`` says about the split it scored.
+SPLIT_OF_PREFIX: dict[str, str] = {"eval": "validation", "test": "test", "predict": "test"}
+
+
+class MetricKey(NamedTuple):
+    """A ``Trainer.evaluate`` metric key, split into its parts (see ``split_metric_key``)."""
+
+    prefix: str
+    corpus: str | None
+    name: str
+
+    @property
+    def split(self) -> str:
+        """The split the prefix names (``eval`` -> ``validation``)."""
+        return SPLIT_OF_PREFIX.get(self.prefix, self.prefix)
+
+    @property
+    def task(self) -> str | None:
+        """The task of a per-task metric (``sentiment`` of ``sentiment_MAE``), else ``None``."""
+        return next((task for task in TASK_NAMES if self.name.startswith(task + "_")), None)
+
+    @property
+    def metric(self) -> str:
+        """The metric without its task (``MAE`` of ``sentiment_MAE``)."""
+        task = self.task
+        return self.name[len(task) + 1 :] if task else self.name
+
+
+def metric_key(prefix: str, name: str, corpus: str | None = None) -> str:
+    """The key ``Trainer.evaluate`` logs a metric under: ``<prefix>[_<corpus>]_<name>``.
+
+    Examples:
+        >>> metric_key("eval", "sentiment_MAE", corpus="mosei"), metric_key("test", "combined_score")
+        ('eval_mosei_sentiment_MAE', 'test_combined_score')
+    """
+    return f"{prefix}_{corpus}_{name}" if corpus else f"{prefix}_{name}"
+
+
+def split_metric_key(key: str, corpora: Iterable[str] = ()) -> MetricKey | None:
+    """Split a ``Trainer.evaluate`` key into (prefix, corpus, name); ``None`` without a prefix.
+
+    Keys look like ``eval_<corpus>_<task>_<metric>`` (one eval dataset per corpus),
+    ``eval_<task>_<metric>`` (a single eval dataset) or ``eval_<corpus>_loss``. Corpus names
+    may contain underscores, so the known names are matched first (longest first); an
+    unknown corpus is found by the task its metric starts with.
+
+    Examples:
+        >>> split_metric_key("eval_synthetic_mosei_sentiment_Non0_F1_score", ["synthetic_mosei"])
+        MetricKey(prefix='eval', corpus='synthetic_mosei', name='sentiment_Non0_F1_score')
+        >>> key = split_metric_key("test_my_corpus_sarcasm_weighted_f1")
+        >>> key.split, key.corpus, key.task, key.metric
+        ('test', 'my_corpus', 'sarcasm', 'weighted_f1')
+        >>> split_metric_key("eval_a_b_loss", ["a", "a_b"]).corpus
+        'a_b'
+    """
+    prefix, sep, rest = key.partition("_")
+    if not sep:
+        return None
+    for name in sorted(set(corpora), key=len, reverse=True):
+        if rest.startswith(name + "_"):
+            return MetricKey(prefix, name, rest[len(name) + 1 :])
+    for task in TASK_NAMES:
+        if rest.startswith(task + "_"):
+            break
+        marker = f"_{task}_"
+        if marker in rest:
+            corpus, metric = rest.split(marker, 1)
+            return MetricKey(prefix, corpus, f"{task}_{metric}")
+    return MetricKey(prefix, None, rest)
 
 
 # --------------------------------------------------------------------------------------------

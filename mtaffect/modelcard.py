@@ -46,6 +46,7 @@ from huggingface_hub.repocard_data import EvalResult, eval_results_to_model_inde
 from huggingface_hub.utils import yaml_dump
 from transformers import TrainerCallback
 
+from mtaffect.metrics import PRIMARY_SCORE_KEY, split_metric_key
 from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASSES, SENTIMENT_RANGE, TASK_NAMES
 
 if TYPE_CHECKING:
@@ -88,8 +89,6 @@ TASK_TYPES: dict[str, tuple[str, str]] = {
     "sentiment": ("multimodal-sentiment-analysis", "Multimodal Sentiment Analysis"),
     "sarcasm": ("multimodal-sarcasm-detection", "Multimodal Sarcasm Detection"),
 }
-#: What a metric-key prefix of ``Trainer.evaluate`` says about the split it scored.
-SPLIT_OF_PREFIX: dict[str, str] = {"eval": "validation", "test": "test", "predict": "test"}
 
 
 def _versions() -> dict[str, str]:
@@ -197,10 +196,10 @@ class MTAffectModelCardData(CardData):
         dataset_ids = {c["name"]: c.get("dataset_id") for c in self.training_corpora}
         configs = {c["name"]: c.get("config_name") for c in self.training_corpora}
         for key, value in self.eval_results.items():
-            parsed = parse_metric_key(key, names)
-            if parsed is None or not _is_number(value):
+            parsed = split_metric_key(key, names)
+            if parsed is None or parsed.task is None or not _is_number(value):
                 continue
-            split, corpus, task, metric = parsed
+            split, corpus, task, metric = parsed.split, parsed.corpus, parsed.task, parsed.metric
             if config is not None and task not in getattr(config, "tasks", TASK_NAMES):
                 continue
             if _is_per_label(metric):
@@ -268,44 +267,6 @@ def _metric_type(metric: str) -> str:
     if "acc" in lowered:
         return "accuracy"
     return lowered
-
-
-def parse_metric_key(key: str, corpora: Iterable[str] = ()) -> tuple[str, str | None, str, str] | None:
-    """Split a ``Trainer.evaluate`` key into (split, corpus, task, metric), or ``None``.
-
-    Keys look like ``eval_<corpus>_<task>_<metric>`` (one eval dataset per corpus) or
-    ``eval_<task>_<metric>`` (a single eval dataset). Corpus names may contain underscores,
-    so known names are matched first (longest first).
-
-    Examples:
-        >>> parse_metric_key("eval_synthetic_mosei_sentiment_Non0_F1_score", ["synthetic_mosei"])
-        ('validation', 'synthetic_mosei', 'sentiment', 'Non0_F1_score')
-        >>> parse_metric_key("test_sarcasm_weighted_f1")
-        ('test', None, 'sarcasm', 'weighted_f1')
-        >>> parse_metric_key("eval_synthetic_mosei_loss", ["synthetic_mosei"]) is None
-        True
-    """
-    prefix, sep, rest = key.partition("_")
-    if not sep:
-        return None
-    split = SPLIT_OF_PREFIX.get(prefix, prefix)
-    corpus: str | None = None
-    for name in sorted(set(corpora), key=len, reverse=True):
-        if rest.startswith(name + "_"):
-            corpus, rest = name, rest[len(name) + 1 :]
-            break
-    else:
-        for task in TASK_NAMES:
-            if rest.startswith(task + "_"):
-                break
-            marker = f"_{task}_"
-            if marker in rest:
-                corpus, rest = rest.split(marker, 1)[0], task + "_" + rest.split(marker, 1)[1]
-                break
-    for task in TASK_NAMES:
-        if rest.startswith(task + "_"):
-            return split, corpus, task, rest[len(task) + 1 :]
-    return None
 
 
 def describe_corpus(
@@ -439,8 +400,6 @@ class ModelCardCallback(TrainerCallback):
 def _log_rows(metrics: Mapping[str, float], state: Any, data: MTAffectModelCardData) -> list[dict[str, Any]]:
     names = [c["name"] for c in data.training_corpora] + list(data.eval_corpora)
     rows: dict[str, dict[str, Any]] = {}
-    from mtaffect.metrics import PRIMARY_SCORE_KEY
-
     for key, value in metrics.items():
         prefix, _, rest = key.partition("_")
         corpus = next((n for n in sorted(set(names), key=len, reverse=True) if rest.startswith(n + "_")), None)

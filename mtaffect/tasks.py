@@ -115,3 +115,17 @@ def sentiment_score_to_class(scores: np.ndarray | float) -> np.ndarray:
     """
     clipped = np.clip(np.asarray(scores, dtype=np.float64), -1.0, 1.0)
     return (np.round(clipped) + 1).astype(np.int64)
+
+
+#: Gold columns of each task in the unified schema (what an ablation hides).
+GOLD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "emotion": ("emotion", "emotion_mask", "emotion_multilabel"),
+    "sentiment": ("sentiment", "sentiment_mask", "sentiment_class"),
+    "sarcasm": ("sarcasm", "sarcasm_mask"),
+}
+#: Weak columns a teacher writes, per task.
+WEAK_COLUMNS: dict[str, tuple[str, ...]] = {
+    "emotion": ("emotion_weak", "emotion_weak_mask", "emotion_weak_multilabel", "emotion_weak_confidence"),
+    "sentiment": ("sentiment_weak", "sentiment_weak_mask", "sentiment_weak_confidence"),
+    "sarcasm": ("sarcasm_weak", "sarcasm_weak_mask", "sarcasm_weak_confidence"),
+}

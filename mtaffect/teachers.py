@@ -1,16 +1,18 @@
-"""Teachers: single-task models trained on the corpora that carry a task's gold labels.
+"""Teachers: what a teacher is, its record, loading and compatibility, choosing and training one.
 
 A teacher is an ordinary ``MTAffectForMultiTaskAffect``
 with one task enabled, trained with the same ``MultiTaskTrainer``
 as every other model (train splits for training, validation splits for model selection
 through ``eval_combined_score``), saved with ``save_pretrained``. Its config also records
-what ``mtaffect.data.weak_labels.add_weak_labels`` needs to use it
-(``config.mtaffect_teacher[task]``: training corpora, the feature sets and modalities it
-was trained on, and for emotion the labels it knows and whether it is multi-label).
+what ``mtaffect.weak_labels.add_weak_labels`` needs to use it
+(``config.mtaffect_teacher[task]``, a ``TeacherRecord``: training corpora, the feature sets
+and modalities it was trained on, and for emotion the labels it knows and whether it is
+multi-label).
 
 A teacher only labels corpora of a feature set it was trained on (its input projection is
 per feature set), so the corpora it will label can be named up front (``label_corpora``)
-and are checked before any training starts.
+and are checked before any training starts; ``choose_teacher`` picks, among a study's
+corpora, the one whose single-task model labels another.
 
 Examples:
     >>> from mtaffect.data.corpora.synthetic import make_synthetic_family  # doctest: +SKIP
@@ -18,29 +20,317 @@ Examples:
     >>> path = train_teacher("sentiment", family, "teachers/sentiment",
     ...                      label_corpora={"synthetic_iemocap": family["synthetic_iemocap"]},
     ...                      training_args={"num_train_epochs": 5})          # doctest: +SKIP
-    >>> from mtaffect.data.weak_labels import add_weak_labels              # doctest: +SKIP
+    >>> from mtaffect.weak_labels import add_weak_labels                   # doctest: +SKIP
     >>> iemocap = add_weak_labels(family["synthetic_iemocap"], path, "sentiment")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import shutil
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from datasets import Dataset, DatasetDict
+from transformers import set_seed
 
-from mtaffect.data.weak_labels import (
-    TeacherError,
-    check_teacher_for_dataset,
-    record_teacher,
-    teacher_record_from_corpora,
-)
-from mtaffect.tasks import check_task
+from mtaffect.configuration_mtaffect import MTAffectConfig
+from mtaffect.data.schema import NUM_EMOTIONS, corpus_name, feature_dims, get_corpus_info, labelled_rows
+from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+from mtaffect.tasks import EMOTION_LABELS, GOLD_COLUMNS, check_task, normalize_emotion
+from mtaffect.training import MultiTaskTrainer, MultiTaskTrainingArguments
+
+if TYPE_CHECKING:
+    from torch import nn
 
 logger = logging.getLogger(__name__)
+
+#: Key of the teacher record in a model's config (``config.mtaffect_teacher[task]``).
+TEACHER_CONFIG_KEY = "mtaffect_teacher"
+
+
+class TeacherError(ValueError):
+    """A teacher cannot label this task or this corpus (wrong task, feature set, broken checkpoint)."""
+
+
+# --------------------------------------------------------------------------------------------
+# The teacher record: what a teacher knows, stored in its config so it survives save/load.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TeacherRecord:
+    """What a teacher was trained on, kept in ``config.mtaffect_teacher[task]``.
+
+    Args:
+        task: the task it labels.
+        corpora: names of its training corpora.
+        trained_on: feature set -> modalities its training data had; only these input
+            projections were trained, so only these can be used to label another corpus.
+        emotion_labels: (emotion) the union labels its training corpora annotated.
+        emotion_multilabel: (emotion) sigmoid per label (True) or softmax over its labels.
+        notes: anything else worth keeping (``train_teacher`` stores its validation metrics).
+    """
+
+    task: str
+    corpora: list[str] = field(default_factory=list)
+    trained_on: dict[str, list[str]] = field(default_factory=dict)
+    emotion_labels: list[str] = field(default_factory=list)
+    emotion_multilabel: bool = False
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def emotion_label_mask(self) -> np.ndarray:
+        known = set(self.emotion_labels)
+        return np.array([name in known for name in EMOTION_LABELS], dtype=bool)
+
+
+def teacher_record_from_corpora(task: str, corpora: Mapping[str, Dataset | DatasetDict]) -> TeacherRecord:
+    """Describe a teacher for ``task`` trained on the ``train`` splits of ``corpora``.
+
+    Reads which feature sets and modalities the corpora have and, for emotion, the union of
+    the labels they annotate (from ``emotion_mask``) and whether they are multi-label.
+    Raises if no corpus has a gold label for ``task`` or if emotion corpora mix multi-label
+    and single-label annotation (one activation cannot serve both).
+    """
+    check_task(task)
+    record = TeacherRecord(task=task)
+    kinds: dict[str, bool] = {}
+    known = np.zeros(NUM_EMOTIONS, dtype=bool)
+    for name, corpus in corpora.items():
+        split = _train_split(name, corpus)
+        table = split.with_format("numpy", columns=[*GOLD_COLUMNS[task], "feature_set"])
+        gold = labelled_rows(table[:], task)
+        if not gold.any():
+            raise TeacherError(
+                f"Corpus {name!r} has no gold {task} label in its train split: a {task} teacher "
+                f"is trained only on corpora annotated for {task}."
+            )
+        dims = feature_dims(split.features)
+        for feature_set in split.unique("feature_set"):
+            modalities = record.trained_on.setdefault(feature_set, [])
+            modalities.extend(m for m in dims if m not in modalities)
+        record.corpora.append(name)
+        if task == "emotion":
+            rows = table[:]
+            known |= np.asarray(rows["emotion_mask"], dtype=bool)[gold].any(0)
+            multilabel = np.asarray(rows["emotion_multilabel"], dtype=bool)[gold]
+            kinds[name] = bool(multilabel.any())
+            if multilabel.any() and not multilabel.all():
+                raise TeacherError(f"Corpus {name!r} mixes multi-label and single-label emotion rows.")
+    if task == "emotion":
+        if len(set(kinds.values())) > 1:
+            multi = sorted(n for n, k in kinds.items() if k)
+            single = sorted(n for n, k in kinds.items() if not k)
+            raise TeacherError(
+                f"Emotion teacher corpora mix multi-label ({', '.join(multi)}) and single-label "
+                f"({', '.join(single)}) annotation: train one teacher per kind, the teacher's "
+                "activation (sigmoid or softmax) must match how its labels were annotated."
+            )
+        record.emotion_labels = [label for label, on in zip(EMOTION_LABELS, known) if on]
+        record.emotion_multilabel = next(iter(kinds.values()))
+    return record
+
+
+def record_teacher(model: nn.Module, record: TeacherRecord) -> None:
+    """Store ``record`` in ``model.config`` (saved with ``save_pretrained``)."""
+    records = dict(getattr(model.config, TEACHER_CONFIG_KEY, None) or {})
+    records[record.task] = asdict(record)
+    setattr(model.config, TEACHER_CONFIG_KEY, records)
+
+
+def get_teacher_record(model: nn.Module, task: str) -> TeacherRecord:
+    """The teacher record of ``task`` in ``model.config``; checks the model predicts ``task``.
+
+    A model without a record (not made by ``train_teacher``) can still label sentiment or
+    sarcasm (with a warning: nothing tells which input projections were trained); emotion
+    needs the record because the label space and activation cannot be guessed.
+    """
+    config = model.config
+    tasks = list(getattr(config, "tasks", []) or [])
+    if task not in tasks:
+        raise TeacherError(
+            f"The teacher predicts {tasks} (config.tasks); it cannot label {task!r}. "
+            f"Use a teacher trained for {task} (mtaffect.teachers.train_teacher(task={task!r}, ...))."
+        )
+    if task == "emotion" and list(getattr(config, "emotion_labels", EMOTION_LABELS)) != list(EMOTION_LABELS):
+        raise TeacherError(
+            f"The teacher's emotion head predicts {list(config.emotion_labels)}, but weak labels are "
+            f"written over the union label space {list(EMOTION_LABELS)}: build the teacher with the "
+            "default emotion_labels."
+        )
+    records = getattr(config, TEACHER_CONFIG_KEY, None) or {}
+    if task in records:
+        payload = dict(records[task])
+        try:
+            record = TeacherRecord(**payload)
+        except TypeError as error:
+            raise TeacherError(f"config.{TEACHER_CONFIG_KEY}[{task!r}] is malformed: {error}.") from error
+        for label in record.emotion_labels:
+            normalize_emotion(label)
+        return record
+    if task == "emotion":
+        raise TeacherError(
+            f"The model has no teacher record for emotion (config.{TEACHER_CONFIG_KEY}): which "
+            "labels it knows and whether it is multi-label cannot be guessed. Train it with "
+            "mtaffect.teachers.train_teacher, or call record_teacher(model, "
+            "teacher_record_from_corpora('emotion', its_training_corpora))."
+        )
+    logger.warning(
+        "The model has no teacher record for %s: assuming every feature set it was built for was trained.",
+        task,
+    )
+    built = getattr(config, "feature_sets", {}) or {}
+    return TeacherRecord(task=task, trained_on={name: list(dims) for name, dims in built.items()})
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and checking a teacher.
+# --------------------------------------------------------------------------------------------
+
+
+def load_teacher(teacher: nn.Module | str | os.PathLike, task: str) -> nn.Module:
+    """Return a teacher model for ``task`` from a model or a ``save_pretrained`` folder.
+
+    Errors name the folder and the problem: missing folder, unreadable config, a config of
+    another model type, missing/corrupt/incomplete weights, a model that does not predict
+    ``task``.
+    """
+    check_task(task)
+    if isinstance(teacher, (str, os.PathLike)):
+        model = _load_checkpoint(Path(teacher))
+    else:
+        model = teacher
+        if not hasattr(model, "config") or not callable(model):
+            raise TeacherError(f"teacher must be a model or a checkpoint folder, got {type(teacher).__name__}.")
+    get_teacher_record(model, task)
+    return model
+
+
+def _load_checkpoint(path: Path) -> nn.Module:
+    from mtaffect.configuration_mtaffect import MTAffectConfig
+    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such teacher folder (expected a save_pretrained checkpoint).")
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise TeacherError(f"{path}: no config.json; a teacher is a folder written by save_pretrained.")
+    try:
+        payload = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise TeacherError(f"{config_file}: not valid JSON ({error}); re-save the teacher.") from error
+    model_type = payload.get("model_type") if isinstance(payload, dict) else None
+    if model_type != MTAffectConfig.model_type:
+        raise TeacherError(
+            f"{config_file}: model_type is {model_type!r}, expected {MTAffectConfig.model_type!r} "
+            "(an mtaffect teacher saved with save_pretrained)."
+        )
+    try:
+        config = MTAffectConfig.from_pretrained(path)
+        model, info = MTAffectForMultiTaskAffect.from_pretrained(path, config=config, output_loading_info=True)
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
+        raise TeacherError(f"{path}: cannot load the teacher ({type(error).__name__}: {error}).") from error
+    except Exception as error:  # safetensors raises its own error type for corrupt files
+        if type(error).__name__ != "SafetensorError":
+            raise
+        raise TeacherError(f"{path}: corrupt weights file ({error}); re-save the teacher.") from error
+    problems = {k: v for k, v in info.items() if k in ("missing_keys", "mismatched_keys") and v}
+    if problems:
+        raise TeacherError(
+            f"{path}: the weights do not match the config ({problems}); the checkpoint is "
+            "incomplete or was saved from another architecture."
+        )
+    return model
+
+
+def check_teacher_for_dataset(model: nn.Module, record: TeacherRecord, dataset: Dataset) -> list[str]:
+    """Modalities of ``dataset`` the teacher can use; raises if it cannot label it at all.
+
+    A teacher owns one input projection per feature set (name + dims) it was built for, and
+    only those its training data went through were trained. Modalities the teacher never
+    saw in training are left out (treated as missing), with a log line.
+    """
+    corpus = corpus_name(dataset)
+    dims = feature_dims(dataset.features)
+    built: dict[str, dict[str, int]] = {
+        name: dict(value) for name, value in (getattr(model.config, "feature_sets", {}) or {}).items()
+    }
+    used: list[str] | None = None
+    for feature_set in dataset.unique("feature_set"):
+        if feature_set not in built:
+            raise TeacherError(
+                f"The teacher was built for feature sets {sorted(built)}; corpus {corpus!r} uses "
+                f"{feature_set!r} ({dims}): extract the same features for both (mtaffect extract)."
+            )
+        expected = built[feature_set]
+        wrong = {m: (d, expected.get(m)) for m, d in dims.items() if m in expected and expected[m] != d}
+        if wrong:
+            raise TeacherError(
+                f"Corpus {corpus!r} has feature set {feature_set!r} with dims {dims}, but the teacher "
+                f"was built for {feature_set!r} = {expected}: extract the same features for both "
+                "(mtaffect extract)."
+            )
+        if feature_set not in record.trained_on:
+            raise TeacherError(
+                f"The teacher was built for feature sets {sorted(built)} but trained only on "
+                f"{sorted(record.trained_on)}; corpus {corpus!r} uses {feature_set!r}, whose input "
+                "projection was never trained: extract the same features for both (mtaffect extract)."
+            )
+        trained = set(record.trained_on[feature_set]) & set(expected)
+        usable = [m for m in dims if m in trained]
+        if not usable:
+            raise TeacherError(
+                f"Corpus {corpus!r} has modalities {sorted(dims)} but the teacher was trained on "
+                f"{sorted(trained)} for feature set {feature_set!r}: no modality in common."
+            )
+        dropped = sorted(set(dims) - set(usable))
+        if dropped:
+            logger.info("Teacher never saw %s for %s: labelling %s without them.", dropped, feature_set, corpus)
+        used = usable if used is None else [m for m in used if m in usable]
+    return used or []
+
+
+
+def _train_split(name: str, corpus: Dataset | DatasetDict) -> Dataset:
+    if isinstance(corpus, DatasetDict):
+        if "train" not in corpus:
+            raise TeacherError(f"Corpus {name!r} has no 'train' split (splits: {sorted(corpus)}).")
+        return corpus["train"]
+    return corpus
+
+
+def choose_teacher(
+    target: str,
+    task: str,
+    corpora: Mapping[str, DatasetDict],
+    tasks: Mapping[str, list[str]],
+) -> str | None:
+    """The corpus whose single-task model labels ``task`` on ``target``.
+
+    Another corpus with gold ``task`` labels and the same feature set (a teacher can only
+    read features its input projection was trained on); the largest training split wins,
+    ties broken by name. ``None`` when there is none.
+    """
+    feature_set = get_corpus_info(corpora[target]).feature_set
+    candidates = [
+        name
+        for name, own in tasks.items()
+        if name != target and task in own and get_corpus_info(corpora[name]).feature_set == feature_set
+    ]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda name: (corpora[name]["train"].num_rows, name))
+
+
+# --------------------------------------------------------------------------------------------
+# Training a teacher.
+# --------------------------------------------------------------------------------------------
 
 #: Training defaults of a teacher; ``training_args`` given as a dict update them.
 TEACHER_TRAINING_DEFAULTS: dict[str, Any] = {
@@ -95,12 +385,6 @@ def train_teacher(
     Returns:
         ``Path(output_dir)``, a checkpoint ``add_weak_labels`` and ``from_pretrained`` load.
     """
-    from transformers import set_seed
-
-    from mtaffect.configuration_mtaffect import MTAffectConfig
-    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
-    from mtaffect.training import MultiTaskTrainer, MultiTaskTrainingArguments
-
     check_task(task)
     output = Path(output_dir)
     if (output / "config.json").exists():
@@ -157,8 +441,6 @@ def train_teacher(
 
 
 def _corpora_with_gold(task: str, corpora: Mapping[str, DatasetDict]) -> dict[str, DatasetDict]:
-    import numpy as np
-
     gold: dict[str, DatasetDict] = {}
     for name, corpus in corpora.items():
         if not isinstance(corpus, DatasetDict) or "train" not in corpus:

@@ -2,7 +2,7 @@
 
 Each corpus is annotated for some tasks only (MOSEI: sentiment + emotion, IEMOCAP: emotion,
 MUStARD: sarcasm). A *teacher* (an ``MTAffectForMultiTaskAffect``
-trained on the corpora that carry a task's gold label, see ``mtaffect.teachers.train_teacher``)
+trained on the corpora that carry a task's gold label, see ``mtaffect.teachers``)
 predicts that task on the other corpora; ``add_weak_labels`` writes its predictions into the
 schema's weak columns with ``datasets.map``:
 
@@ -74,10 +74,9 @@ import hashlib
 import json
 import logging
 import os
-import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -86,16 +85,33 @@ import pyarrow as pa
 import torch
 from datasets import Dataset, DatasetDict, Features, concatenate_datasets
 
+from mtaffect.data.arrow import pad_rows, read_columns
 from mtaffect.data.collator import mask_key
 from mtaffect.data.schema import (
     NUM_EMOTIONS,
     SchemaError,
+    corpus_name,
     feature_column,
     feature_dims,
     get_corpus_info,
+    labelled_rows,
     unknown_labels,
 )
-from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_RANGE, check_task, normalize_emotion
+from mtaffect.metrics import (
+    emotion_multiclass_metrics,
+    emotion_multilabel_metrics,
+    sarcasm_metrics,
+    sentiment_class_metrics,
+    sentiment_regression_metrics,
+)
+from mtaffect.tasks import GOLD_COLUMNS, SENTIMENT_RANGE, WEAK_COLUMNS, check_task
+from mtaffect.teachers import (
+    TeacherError,
+    TeacherRecord,
+    check_teacher_for_dataset,
+    get_teacher_record,
+    load_teacher,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -104,268 +120,12 @@ logger = logging.getLogger(__name__)
 
 #: Bumped whenever the labelling arithmetic changes, so old cache files are not reused.
 WEAK_LABELS_VERSION = "1"
-#: Key of the teacher record in a model's config (``config.mtaffect_teacher[task]``).
-TEACHER_CONFIG_KEY = "mtaffect_teacher"
 
 WeakMode = Literal["soft", "hard"]
 Ablation = Literal["replace", "hide"]
 SentimentConfidence = Literal["boundary", "mc_dropout"]
 
-#: Weak columns a teacher writes, per task.
-WEAK_COLUMNS: dict[str, tuple[str, ...]] = {
-    "emotion": ("emotion_weak", "emotion_weak_mask", "emotion_weak_multilabel", "emotion_weak_confidence"),
-    "sentiment": ("sentiment_weak", "sentiment_weak_mask", "sentiment_weak_confidence"),
-    "sarcasm": ("sarcasm_weak", "sarcasm_weak_mask", "sarcasm_weak_confidence"),
-}
-#: Gold columns of each task (what an ablation hides).
-GOLD_COLUMNS: dict[str, tuple[str, ...]] = {
-    "emotion": ("emotion", "emotion_mask", "emotion_multilabel"),
-    "sentiment": ("sentiment", "sentiment_mask", "sentiment_class"),
-    "sarcasm": ("sarcasm", "sarcasm_mask"),
-}
-_NUMPY_DTYPES = {"bool": np.bool_, "int64": np.int64, "float32": np.float32}
 
-
-class TeacherError(ValueError):
-    """A teacher cannot label this task or this corpus (wrong task, feature set, broken checkpoint)."""
-
-
-# --------------------------------------------------------------------------------------------
-# The teacher record: what a teacher knows, stored in its config so it survives save/load.
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class TeacherRecord:
-    """What a teacher was trained on, kept in ``config.mtaffect_teacher[task]``.
-
-    Args:
-        task: the task it labels.
-        corpora: names of its training corpora.
-        trained_on: feature set -> modalities its training data had; only these input
-            projections were trained, so only these can be used to label another corpus.
-        emotion_labels: (emotion) the union labels its training corpora annotated.
-        emotion_multilabel: (emotion) sigmoid per label (True) or softmax over its labels.
-        notes: anything else worth keeping (``train_teacher`` stores its validation metrics).
-    """
-
-    task: str
-    corpora: list[str] = field(default_factory=list)
-    trained_on: dict[str, list[str]] = field(default_factory=dict)
-    emotion_labels: list[str] = field(default_factory=list)
-    emotion_multilabel: bool = False
-    notes: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def emotion_label_mask(self) -> np.ndarray:
-        known = set(self.emotion_labels)
-        return np.array([name in known for name in EMOTION_LABELS], dtype=bool)
-
-
-def teacher_record_from_corpora(task: str, corpora: Mapping[str, Dataset | DatasetDict]) -> TeacherRecord:
-    """Describe a teacher for ``task`` trained on the ``train`` splits of ``corpora``.
-
-    Reads which feature sets and modalities the corpora have and, for emotion, the union of
-    the labels they annotate (from ``emotion_mask``) and whether they are multi-label.
-    Raises if no corpus has a gold label for ``task`` or if emotion corpora mix multi-label
-    and single-label annotation (one activation cannot serve both).
-    """
-    check_task(task)
-    record = TeacherRecord(task=task)
-    kinds: dict[str, bool] = {}
-    known = np.zeros(NUM_EMOTIONS, dtype=bool)
-    for name, corpus in corpora.items():
-        split = _train_split(name, corpus)
-        table = split.with_format("numpy", columns=[*GOLD_COLUMNS[task], "feature_set"])
-        gold = _gold_rows(table[:], task)
-        if not gold.any():
-            raise TeacherError(
-                f"Corpus {name!r} has no gold {task} label in its train split: a {task} teacher "
-                f"is trained only on corpora annotated for {task}."
-            )
-        dims = feature_dims(split.features)
-        for feature_set in split.unique("feature_set"):
-            modalities = record.trained_on.setdefault(feature_set, [])
-            modalities.extend(m for m in dims if m not in modalities)
-        record.corpora.append(name)
-        if task == "emotion":
-            rows = table[:]
-            known |= np.asarray(rows["emotion_mask"], dtype=bool)[gold].any(0)
-            multilabel = np.asarray(rows["emotion_multilabel"], dtype=bool)[gold]
-            kinds[name] = bool(multilabel.any())
-            if multilabel.any() and not multilabel.all():
-                raise TeacherError(f"Corpus {name!r} mixes multi-label and single-label emotion rows.")
-    if task == "emotion":
-        if len(set(kinds.values())) > 1:
-            multi = sorted(n for n, k in kinds.items() if k)
-            single = sorted(n for n, k in kinds.items() if not k)
-            raise TeacherError(
-                f"Emotion teacher corpora mix multi-label ({', '.join(multi)}) and single-label "
-                f"({', '.join(single)}) annotation: train one teacher per kind, the teacher's "
-                "activation (sigmoid or softmax) must match how its labels were annotated."
-            )
-        record.emotion_labels = [label for label, on in zip(EMOTION_LABELS, known) if on]
-        record.emotion_multilabel = next(iter(kinds.values()))
-    return record
-
-
-def record_teacher(model: nn.Module, record: TeacherRecord) -> None:
-    """Store ``record`` in ``model.config`` (saved with ``save_pretrained``)."""
-    records = dict(getattr(model.config, TEACHER_CONFIG_KEY, None) or {})
-    records[record.task] = asdict(record)
-    setattr(model.config, TEACHER_CONFIG_KEY, records)
-
-
-def get_teacher_record(model: nn.Module, task: str) -> TeacherRecord:
-    """The teacher record of ``task`` in ``model.config``; checks the model predicts ``task``.
-
-    A model without a record (not made by ``train_teacher``) can still label sentiment or
-    sarcasm (with a warning: nothing tells which input projections were trained); emotion
-    needs the record because the label space and activation cannot be guessed.
-    """
-    config = model.config
-    tasks = list(getattr(config, "tasks", []) or [])
-    if task not in tasks:
-        raise TeacherError(
-            f"The teacher predicts {tasks} (config.tasks); it cannot label {task!r}. "
-            f"Use a teacher trained for {task} (mtaffect.teachers.train_teacher(task={task!r}, ...))."
-        )
-    if task == "emotion" and list(getattr(config, "emotion_labels", EMOTION_LABELS)) != list(EMOTION_LABELS):
-        raise TeacherError(
-            f"The teacher's emotion head predicts {list(config.emotion_labels)}, but weak labels are "
-            f"written over the union label space {list(EMOTION_LABELS)}: build the teacher with the "
-            "default emotion_labels."
-        )
-    records = getattr(config, TEACHER_CONFIG_KEY, None) or {}
-    if task in records:
-        payload = dict(records[task])
-        try:
-            record = TeacherRecord(**payload)
-        except TypeError as error:
-            raise TeacherError(f"config.{TEACHER_CONFIG_KEY}[{task!r}] is malformed: {error}.") from error
-        for label in record.emotion_labels:
-            normalize_emotion(label)
-        return record
-    if task == "emotion":
-        raise TeacherError(
-            f"The model has no teacher record for emotion (config.{TEACHER_CONFIG_KEY}): which "
-            "labels it knows and whether it is multi-label cannot be guessed. Train it with "
-            "mtaffect.teachers.train_teacher, or call record_teacher(model, "
-            "teacher_record_from_corpora('emotion', its_training_corpora))."
-        )
-    logger.warning(
-        "The model has no teacher record for %s: assuming every feature set it was built for was trained.",
-        task,
-    )
-    built = getattr(config, "feature_sets", {}) or {}
-    return TeacherRecord(task=task, trained_on={name: list(dims) for name, dims in built.items()})
-
-
-# --------------------------------------------------------------------------------------------
-# Loading and checking a teacher.
-# --------------------------------------------------------------------------------------------
-
-
-def load_teacher(teacher: nn.Module | str | os.PathLike, task: str) -> nn.Module:
-    """Return a teacher model for ``task`` from a model or a ``save_pretrained`` folder.
-
-    Errors name the folder and the problem: missing folder, unreadable config, a config of
-    another model type, missing/corrupt/incomplete weights, a model that does not predict
-    ``task``.
-    """
-    check_task(task)
-    if isinstance(teacher, (str, os.PathLike)):
-        model = _load_checkpoint(Path(teacher))
-    else:
-        model = teacher
-        if not hasattr(model, "config") or not callable(model):
-            raise TeacherError(f"teacher must be a model or a checkpoint folder, got {type(teacher).__name__}.")
-    get_teacher_record(model, task)
-    return model
-
-
-def _load_checkpoint(path: Path) -> nn.Module:
-    from mtaffect.configuration_mtaffect import MTAffectConfig
-    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
-
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such teacher folder (expected a save_pretrained checkpoint).")
-    config_file = path / "config.json"
-    if not config_file.is_file():
-        raise TeacherError(f"{path}: no config.json; a teacher is a folder written by save_pretrained.")
-    try:
-        payload = json.loads(config_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise TeacherError(f"{config_file}: not valid JSON ({error}); re-save the teacher.") from error
-    model_type = payload.get("model_type") if isinstance(payload, dict) else None
-    if model_type != MTAffectConfig.model_type:
-        raise TeacherError(
-            f"{config_file}: model_type is {model_type!r}, expected {MTAffectConfig.model_type!r} "
-            "(an mtaffect teacher saved with save_pretrained)."
-        )
-    try:
-        config = MTAffectConfig.from_pretrained(path)
-        model, info = MTAffectForMultiTaskAffect.from_pretrained(path, config=config, output_loading_info=True)
-    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
-        raise TeacherError(f"{path}: cannot load the teacher ({type(error).__name__}: {error}).") from error
-    except Exception as error:  # safetensors raises its own error type for corrupt files
-        if type(error).__name__ != "SafetensorError":
-            raise
-        raise TeacherError(f"{path}: corrupt weights file ({error}); re-save the teacher.") from error
-    problems = {k: v for k, v in info.items() if k in ("missing_keys", "mismatched_keys") and v}
-    if problems:
-        raise TeacherError(
-            f"{path}: the weights do not match the config ({problems}); the checkpoint is "
-            "incomplete or was saved from another architecture."
-        )
-    return model
-
-
-def check_teacher_for_dataset(model: nn.Module, record: TeacherRecord, dataset: Dataset) -> list[str]:
-    """Modalities of ``dataset`` the teacher can use; raises if it cannot label it at all.
-
-    A teacher owns one input projection per feature set (name + dims) it was built for, and
-    only those its training data went through were trained. Modalities the teacher never
-    saw in training are left out (treated as missing), with a log line.
-    """
-    corpus = _corpus_name(dataset)
-    dims = feature_dims(dataset.features)
-    built: dict[str, dict[str, int]] = {
-        name: dict(value) for name, value in (getattr(model.config, "feature_sets", {}) or {}).items()
-    }
-    used: list[str] | None = None
-    for feature_set in dataset.unique("feature_set"):
-        if feature_set not in built:
-            raise TeacherError(
-                f"The teacher was built for feature sets {sorted(built)}; corpus {corpus!r} uses "
-                f"{feature_set!r} ({dims}): extract the same features for both (mtaffect extract)."
-            )
-        expected = built[feature_set]
-        wrong = {m: (d, expected.get(m)) for m, d in dims.items() if m in expected and expected[m] != d}
-        if wrong:
-            raise TeacherError(
-                f"Corpus {corpus!r} has feature set {feature_set!r} with dims {dims}, but the teacher "
-                f"was built for {feature_set!r} = {expected}: extract the same features for both "
-                "(mtaffect extract)."
-            )
-        if feature_set not in record.trained_on:
-            raise TeacherError(
-                f"The teacher was built for feature sets {sorted(built)} but trained only on "
-                f"{sorted(record.trained_on)}; corpus {corpus!r} uses {feature_set!r}, whose input "
-                "projection was never trained: extract the same features for both (mtaffect extract)."
-            )
-        trained = set(record.trained_on[feature_set]) & set(expected)
-        usable = [m for m in dims if m in trained]
-        if not usable:
-            raise TeacherError(
-                f"Corpus {corpus!r} has modalities {sorted(dims)} but the teacher was trained on "
-                f"{sorted(trained)} for feature set {feature_set!r}: no modality in common."
-            )
-        dropped = sorted(set(dims) - set(usable))
-        if dropped:
-            logger.info("Teacher never saw %s for %s: labelling %s without them.", dropped, feature_set, corpus)
-        used = usable if used is None else [m for m in used if m in usable]
-    return used or []
 
 
 # --------------------------------------------------------------------------------------------
@@ -417,10 +177,10 @@ class _Labeller:
     forward_calls: int = 0
 
     def __call__(self, table: pa.Table) -> dict[str, Any]:
-        batch = _arrow_batch(table, self.feature_dims)
+        batch = read_columns(table, self.feature_dims)
         n = table.num_rows
         out = {name: np.asarray(batch[name]).copy() for name in WEAK_COLUMNS[self.task]}
-        gold = _gold_rows(batch, self.task)
+        gold = labelled_rows(batch, self.task)
         if self.ablation is not None:
             out.update(_hidden_gold(self.task, n))
         if self.ablation == "hide":
@@ -452,7 +212,7 @@ class _Labeller:
         inputs: dict[str, Any] = {"feature_set": feature_sets.pop()}
         for modality in self.modalities:
             values, lengths = batch[feature_column(modality)]
-            features, mask = _pad(values, lengths, rows)
+            features, mask = pad_rows(values, lengths, rows)
             inputs[feature_column(modality)] = features.to(self.device, non_blocking=True)
             inputs[mask_key(modality)] = mask.to(self.device, non_blocking=True)
         return inputs
@@ -540,11 +300,6 @@ def _has_dropout(model: nn.Module) -> bool:
     return any(
         isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()
     )
-
-
-def _gold_rows(batch: Mapping[str, Any], task: str) -> np.ndarray:
-    mask = np.asarray(batch[f"{task}_mask"], dtype=bool)
-    return mask.any(1) if mask.ndim == 2 else mask
 
 
 def _hidden_gold(task: str, n: int) -> dict[str, np.ndarray]:
@@ -727,7 +482,7 @@ def _label_split(
     # Only the columns the teacher reads go through map, and only the label columns it writes
     # come out: the cache file holds a few label columns, not a copy of the features. Arrow
     # batches (not the numpy format) because the numpy formatter converts ragged [T, D]
-    # sequences row by row, which costs more than the teacher's forward (see _arrow_batch).
+    # sequences row by row, which costs more than the teacher's forward (see mtaffect.data.arrow).
     source = split.select_columns(list(dict.fromkeys(inputs + outputs))).with_format("arrow")
     kwargs: dict[str, Any] = {"new_fingerprint": fingerprint}
     if not cache:
@@ -747,7 +502,7 @@ def _label_split(
     )
     logger.info(
         "%s weak labels for %s%s: %d teacher forward calls (0 = cache hit).",
-        task, _corpus_name(split), where, labeller.forward_calls,
+        task, corpus_name(split), where, labeller.forward_calls,
     )
     # Every datasets transform deep-copies the dataset: only the needed ones (a fixed cost per split).
     result = concatenate_datasets(
@@ -765,58 +520,6 @@ def _label_split(
         )
     _note_provenance(result, task, options, teacher_hash)
     return result
-
-
-def _arrow_batch(table: pa.Table, dims: Mapping[str, int]) -> dict[str, Any]:
-    """Columns of an Arrow batch as numpy; a ``[T, D]`` feature column as (frames ``[sum T, D]``, lengths).
-
-    The numpy formatter of ``datasets`` converts ragged sequences row by row; reading the
-    column's flat values and row lengths is one copy per column and batch.
-    """
-    batch: dict[str, Any] = {}
-    for name in table.column_names:
-        chunked = table.column(name)
-        column = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
-        if isinstance(column, pa.ExtensionArray):
-            column = column.storage
-        modality = name[: -len("_features")] if name.endswith("_features") else None
-        if modality in dims:
-            lengths = column.value_lengths().fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-            values = column.flatten().flatten().to_numpy(zero_copy_only=False)
-            batch[name] = (values.astype(np.float32, copy=False).reshape(-1, dims[modality]), lengths)
-        elif pa.types.is_fixed_size_list(column.type) or pa.types.is_list(column.type):
-            batch[name] = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), -1)
-        else:
-            batch[name] = column.to_numpy(zero_copy_only=False)
-    return batch
-
-
-def _pad(values: np.ndarray, lengths: np.ndarray, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-aligned zero padding of the sequences ``rows``, exactly as ``MTAffectCollator`` pads.
-
-    Vectorised (one gather and one scatter per batch) because the collator's per-row loop
-    costs about a third of a small teacher's forward; a test keeps both equal.
-    """
-    counts = lengths[rows]
-    ends = np.cumsum(counts)
-    total = int(ends[-1]) if len(ends) else 0
-    within = np.arange(total) - np.repeat(ends - counts, counts)  # frame position inside its row
-    if len(rows) == len(lengths) and np.array_equal(rows, np.arange(len(rows))):
-        frames = values
-    else:
-        starts = (np.cumsum(lengths) - lengths)[rows]
-        frames = values[np.repeat(starts, counts) + within]
-    length = max(int(counts.max()) if len(counts) else 0, 1)
-    index = torch.from_numpy(np.repeat(np.arange(len(rows)) * length, counts) + within)
-    features = torch.zeros(len(rows) * length, values.shape[1], dtype=torch.float32)
-    mask = torch.zeros(len(rows) * length, dtype=torch.bool)
-    if total:
-        with warnings.catch_warnings():  # Arrow buffers are read-only; torch only reads them here
-            warnings.simplefilter("ignore", UserWarning)
-            source = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))
-        features.index_copy_(0, index, source)
-        mask[index] = True
-    return features.view(len(rows), length, -1), mask.view(len(rows), length)
 
 
 def _cache_file(split: Dataset, fingerprint: str) -> str:
@@ -849,22 +552,6 @@ def _check_columns(split: Dataset, task: str, split_name: str | None) -> None:
             f"{where} lacks the unified-schema columns {missing}; convert the corpus with an "
             "mtaffect loader (mtaffect.data.corpora) first."
         )
-
-
-def _corpus_name(dataset: Dataset) -> str:
-    info = get_corpus_info(dataset)
-    if info.corpus != "unknown":
-        return info.corpus
-    sources = dataset.unique("source") if "source" in dataset.column_names else []
-    return ",".join(sorted(sources)) or "dataset"
-
-
-def _train_split(name: str, corpus: Dataset | DatasetDict) -> Dataset:
-    if isinstance(corpus, DatasetDict):
-        if "train" not in corpus:
-            raise TeacherError(f"Corpus {name!r} has no 'train' split (splits: {sorted(corpus)}).")
-        return corpus["train"]
-    return corpus
 
 
 
@@ -916,8 +603,8 @@ def weak_label_quality(
         if gold.num_rows != dataset.num_rows or gold["id"] != dataset["id"]:
             raise ValueError("gold must hold the same rows (same ids, same order) as dataset.")
     truth = (gold if gold is not None else dataset).with_format("numpy", columns=list(GOLD_COLUMNS[task]))[:]
-    gold_rows = _gold_rows(truth, task)
-    weak_rows = _gold_rows(weak, f"{task}_weak")
+    gold_rows = labelled_rows(truth, task)
+    weak_rows = labelled_rows(weak, f"{task}_weak")
     rows = gold_rows & weak_rows
     report: dict[str, Any] = {
         "task": task,
@@ -938,8 +625,6 @@ def weak_label_quality(
     elif task == "sentiment":
         report.update(_sentiment_quality(weak, truth, rows))
     else:
-        from mtaffect.metrics import sarcasm_metrics
-
         probs, labels = weak["sarcasm_weak"][rows].astype(np.float64), truth["sarcasm"][rows]
         majority = float(np.mean(labels) > 0.5)
         report.update(sarcasm_metrics(probs, labels))
@@ -952,8 +637,6 @@ def _majority(metrics: Mapping[str, float]) -> dict[str, float]:
 
 
 def _emotion_quality(weak: Mapping[str, Any], truth: Mapping[str, Any], rows: np.ndarray) -> dict[str, Any]:
-    from mtaffect.metrics import emotion_multiclass_metrics, emotion_multilabel_metrics
-
     probs = np.asarray(weak["emotion_weak"], dtype=np.float64)[rows]
     known = np.asarray(weak["emotion_weak_mask"], dtype=bool)[rows]
     labels = np.asarray(truth["emotion"], dtype=np.float64)[rows]
@@ -983,8 +666,6 @@ def _emotion_quality(weak: Mapping[str, Any], truth: Mapping[str, Any], rows: np
 
 
 def _sentiment_quality(weak: Mapping[str, Any], truth: Mapping[str, Any], rows: np.ndarray) -> dict[str, Any]:
-    from mtaffect.metrics import sentiment_class_metrics, sentiment_regression_metrics
-
     scores = np.asarray(weak["sentiment_weak"], dtype=np.float64)
     gold_scores = np.asarray(truth["sentiment"], dtype=np.float64)
     classes = np.asarray(truth["sentiment_class"], dtype=np.int64)

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from mtaffect.experiment import CorpusSource, StudyConfig, choose_teacher, corpus_tasks, run_study
+from mtaffect.experiment import CorpusSource, StudyConfig, corpus_tasks, run_study
 from mtaffect.report import SETTINGS
+from mtaffect.teachers import choose_teacher
 
 TINY = {
     "seeds": [0],

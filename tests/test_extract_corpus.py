@@ -11,15 +11,12 @@ import pytest
 from datasets import load_from_disk
 
 from mtaffect.data.collator import MTAffectCollator
+from mtaffect.data.corpora.meld import read_meld
+from mtaffect.data.corpora.mmsa import read_mmsa_fet
+from mtaffect.data.corpora.mustard import read_mustard
 from mtaffect.data.extract import ExtractionError, Extractor, TextExtractor, samples
-from mtaffect.data.extract.corpus import (
-    RawCorpusError,
-    extract_corpus,
-    read_meld,
-    read_mmsa_fet,
-    read_mustard,
-    read_text_table,
-)
+from mtaffect.data.extract.corpus import extract_corpus
+from mtaffect.data.raw import RawCorpusError, read_text_table
 from mtaffect.data.schema import get_corpus_info, validate_corpus
 from mtaffect.tasks import EMOTION_LABELS
 

@@ -15,7 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mtaffect.data.extract.corpus import RawCorpus, extract_corpus, read_meld, read_mustard
+from mtaffect.data.corpora.meld import read_meld
+from mtaffect.data.corpora.mustard import read_mustard
+from mtaffect.data.extract.corpus import extract_corpus
+from mtaffect.data.raw import RawCorpus
 from mtaffect.data.schema import validate_corpus
 from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASSES, normalize_emotion
 

@@ -12,6 +12,7 @@ from huggingface_hub import ModelCard
 
 from mtaffect.configuration_mtaffect import MTAffectConfig
 from mtaffect.data.schema import get_corpus_info, set_corpus_info
+from mtaffect.metrics import split_metric_key
 from mtaffect.modelcard import (
     CARD_DATA_FILE,
     ModelCardCallback,
@@ -19,7 +20,6 @@ from mtaffect.modelcard import (
     generate_model_card,
     get_model_card_data,
     load_model_card_data,
-    parse_metric_key,
     record_training_corpora,
     trainer_create_model_card,
     write_model_card,
@@ -48,6 +48,14 @@ def base_model(tiny_family):
 @pytest.fixture
 def model(base_model):
     return copy.deepcopy(base_model)
+
+
+def parse_metric_key(key, corpora=()):
+    """(split, corpus, task, metric) of a per-task metric key, as the card reads it; else None."""
+    parsed = split_metric_key(key, corpora)
+    if parsed is None or parsed.task is None:
+        return None
+    return parsed.split, parsed.corpus, parsed.task, parsed.metric
 
 
 def test_parse_metric_key_handles_corpus_names_with_underscores():

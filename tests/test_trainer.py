@@ -10,10 +10,11 @@ import torch
 from transformers import EarlyStoppingCallback, TrainerCallback, TrainingArguments
 
 from mtaffect.configuration_mtaffect import MTAffectConfig
+from mtaffect.data.arrow import ArrowRowReader
 from mtaffect.data.corpora.synthetic import make_synthetic_family
 from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
 from mtaffect.training import FeatureSetCollator, MultiTaskTrainer, MultiTaskTrainingArguments
-from mtaffect.training.sampler import ArrowRowReader, CorpusConcatDataset
+from mtaffect.training.sampler import CorpusConcatDataset
 
 
 @pytest.fixture(scope="module")

@@ -13,19 +13,17 @@ from datasets import Dataset, DatasetDict, load_from_disk
 from mtaffect.configuration_mtaffect import MTAffectConfig
 from mtaffect.data.corpora.synthetic import make_synthetic_corpus
 from mtaffect.data.schema import get_corpus_info, validate_corpus
-from mtaffect.data.weak_labels import (
+from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+from mtaffect.tasks import EMOTION_LABELS
+from mtaffect.teachers import (
     TeacherError,
     TeacherRecord,
-    add_weak_labels,
     get_teacher_record,
     load_teacher,
     record_teacher,
-    teacher_fingerprint,
     teacher_record_from_corpora,
-    weak_label_quality,
 )
-from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
-from mtaffect.tasks import EMOTION_LABELS
+from mtaffect.weak_labels import add_weak_labels, teacher_fingerprint, weak_label_quality
 
 CMU = "synthetic-cmu"
 # A larger init spreads a fresh model's outputs, so confidences and hard labels vary.
@@ -279,9 +277,10 @@ def test_teacher_inputs_equal_the_collators(saved):
     """add_weak_labels pads straight from Arrow (fast path); the collator is the reference."""
     import pyarrow as pa
 
+    from mtaffect.data.arrow import pad_rows as _pad
+    from mtaffect.data.arrow import read_columns as _arrow_batch
     from mtaffect.data.collator import MTAffectCollator
     from mtaffect.data.schema import feature_dims
-    from mtaffect.data.weak_labels import _arrow_batch, _pad
 
     split = saved["synthetic_mosei"]["test"].select(range(2, 14))
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict, load_from_disk
 
+from mtaffect.cli.main import command_help
+from mtaffect.data.arrow import sequence_lengths
 from mtaffect.data.schema import feature_column, feature_dims, get_corpus_info
 from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASSES
 
@@ -32,7 +32,7 @@ _OPTION_HELP = (
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    data = subparsers.add_parser("data", help="list, convert or describe corpora")
+    data = subparsers.add_parser("data", help=command_help("data"))
     commands = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
 
     describe = commands.add_parser(
@@ -162,24 +162,12 @@ def describe_corpus(corpus: DatasetDict) -> str:
     return "\n".join(lines)
 
 
-def _sequence_lengths(split: Dataset, column: str) -> np.ndarray:
-    """Frames per example, from the Arrow offsets (no feature value is read)."""
-    chunks = []
-    for chunk in split.data.column(column).chunks:
-        storage = chunk.storage if isinstance(chunk, pa.ExtensionArray) else chunk
-        chunks.append(pc.list_value_length(storage).to_numpy(zero_copy_only=False))
-    lengths = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
-    if split._indices is not None:  # a selected / shuffled view
-        lengths = lengths[np.asarray(split._indices.column(0))]
-    return lengths
-
-
 def _split_summary(split: Dataset, dims: dict[str, int]) -> list[str]:
     if split.num_rows == 0:
         return ["(empty)"]
     lines = []
     for modality in dims:
-        lengths = _sequence_lengths(split, feature_column(modality))
+        lengths = sequence_lengths(split, feature_column(modality))
         lines.append(
             f"{modality}: length min/median/max {lengths.min()}/{int(np.median(lengths))}/{lengths.max()}"
             + (f", {int((lengths == 0).sum())} empty" if (lengths == 0).any() else "")

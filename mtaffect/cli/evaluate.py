@@ -19,6 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mtaffect.cli.main import command_help
+from mtaffect.metrics import split_metric_key
+
 #: Metric suffixes that describe the run, not the model.
 _SPEED_METRICS = ("runtime", "samples_per_second", "steps_per_second", "model_preparation_time")
 
@@ -26,7 +29,7 @@ _SPEED_METRICS = ("runtime", "samples_per_second", "steps_per_second", "model_pr
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="score a trained checkpoint on corpora with the literature's metrics",
+        help=command_help("evaluate"),
         description=__doc__.split("\n\n")[1],
     )
     parser.add_argument("--model", required=True, help="checkpoint folder (save_pretrained) or Hub id")
@@ -71,15 +74,10 @@ def check_model_accepts(model: Any, corpora: Mapping[str, Any]) -> None:
 def metrics_by_corpus(metrics: Mapping[str, float], corpora: list[str], prefix: str) -> dict[str, dict[str, float]]:
     """``{prefix}_{corpus}_{metric}`` keys -> corpus -> metric, without the speed metrics."""
     table: dict[str, dict[str, float]] = {name: {} for name in corpora}
-    claimed: set[str] = set()
-    # Longest names first, so the keys of a corpus "a_b" are not read as corpus "a", metric "b_...".
-    for name in sorted(corpora, key=len, reverse=True):
-        head = f"{prefix}_{name}_"
-        for key in [k for k in metrics if k.startswith(head) and k not in claimed]:
-            claimed.add(key)
-            metric = key[len(head):]
-            if metric not in _SPEED_METRICS:
-                table[name][metric] = float(metrics[key])
+    for key, value in metrics.items():
+        parsed = split_metric_key(key, corpora)
+        if parsed and parsed.prefix == prefix and parsed.corpus in table and parsed.name not in _SPEED_METRICS:
+            table[parsed.corpus][parsed.name] = float(value)
     return table
 
 
@@ -100,7 +98,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     import torch
 
-    from mtaffect.cli.inputs import canonical_split, corpora_from_flags, load_corpora, load_model, pick_split
+    from mtaffect.cli.inputs import corpora_from_flags, load_corpora, load_model, pick_split
+    from mtaffect.data.schema import canonical_split
     from mtaffect.training import MultiTaskTrainer, MultiTaskTrainingArguments
     from mtaffect.training.trainer import COMBINED_SCORE
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from mtaffect.cli.main import command_help
+
 _FORMAT_HELP = {
     "meld": "SOURCE = folder with train/dev/test_sent_emo.csv; clips diaX_uttY.mp4 under --media-dir",
     "mustard": "SOURCE = sarcasm_data.json (or its folder); clips <id>.mp4 under --media-dir",
@@ -17,7 +19,7 @@ _FORMAT_HELP = {
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "extract",
-        help="extract text/audio/visual features from raw media into a unified corpus",
+        help=command_help("extract"),
         description="Extract features from raw transcripts, audio and video into a unified DatasetDict. "
         "Resumable: finished shards in --work-dir are reused after a crash. Inputs that fail "
         "(empty transcript, corrupt clip) are reported and skipped.\n\nFormats:\n"
@@ -82,12 +84,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _read(args: argparse.Namespace):
-    from mtaffect.data.extract import corpus
+    from mtaffect.data.corpora.meld import read_meld
+    from mtaffect.data.corpora.mmsa import read_mmsa_fet
+    from mtaffect.data.corpora.mustard import read_mustard
+    from mtaffect.data.raw import read_text_table
 
     if args.format == "meld":
-        return corpus.read_meld(args.source, media_dir=args.media_dir)
+        return read_meld(args.source, media_dir=args.media_dir)
     if args.format == "mustard":
-        return corpus.read_mustard(
+        return read_mustard(
             args.source,
             media_dir=args.media_dir,
             protocol=args.protocol,
@@ -95,8 +100,8 @@ def _read(args: argparse.Namespace):
             validation_fraction=args.validation_fraction,
         )
     if args.format == "mmsa-fet":
-        return corpus.read_mmsa_fet(args.source, sentiment_scale=args.sentiment_scale)
-    return corpus.read_text_table(
+        return read_mmsa_fet(args.source, sentiment_scale=args.sentiment_scale)
+    return read_text_table(
         args.source,
         text_column=args.text_column,
         id_column=args.id_column,

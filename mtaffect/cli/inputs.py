@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-_SPLIT_ALIASES = {"validation": ("validation", "valid", "dev"), "test": ("test",), "train": ("train",)}
+from mtaffect.data.schema import find_split
 
 
 def load_model(name: str) -> Any:
@@ -82,18 +82,11 @@ def load_corpora(settings: Mapping[str, Any]) -> dict[str, Any]:
     return corpora
 
 
-def canonical_split(name: str) -> str:
-    """``valid``/``dev`` -> ``validation``; other names unchanged."""
-    return next((canonical for canonical, group in _SPLIT_ALIASES.items() if name in group), name)
-
-
 def pick_split(corpus: Any, wanted: str | None, name: str, required: bool) -> Any:
     """``corpus[wanted]`` (``valid``/``dev`` accepted for ``validation``), or ``None``."""
     if wanted is None:
         return None
-    for candidate in _SPLIT_ALIASES.get(canonical_split(wanted), (wanted,)):
-        if candidate in corpus:
-            return corpus[candidate]
-    if required:
+    split = find_split(corpus, wanted)
+    if split is None and required:
         raise ValueError(f"Corpus {name!r} has no {wanted!r} split (it has {sorted(corpus)}).")
-    return None
+    return split

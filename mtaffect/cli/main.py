@@ -2,8 +2,10 @@
 
 Each sub-command lives in its own module under ``mtaffect.cli`` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` to a callable taking the
-parsed arguments and returning an exit code. Modules are imported lazily by name so that
-``mtaffect --help`` stays fast and a broken optional extra breaks only its own command.
+parsed arguments and returning an exit code. Only the module of the command being run is
+imported: ``mtaffect --help`` imports none (the one-line help of each command lives in
+``COMMANDS``), so it starts without torch, and a broken optional extra breaks only its own
+command.
 """
 
 from __future__ import annotations
@@ -13,30 +15,54 @@ import importlib
 import logging
 import sys
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "mtaffect.cli.run",
-    "mtaffect.cli.report",
-    "mtaffect.cli.data",
-    "mtaffect.cli.train",
-    "mtaffect.cli.evaluate",
-    "mtaffect.cli.predict",
-    "mtaffect.cli.weak",
-    "mtaffect.cli.extract",
-)
+#: Command -> (its module, its one-line help in ``mtaffect --help``).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("mtaffect.cli.run", "run the study: single-task vs multi-task (gold, weak, gold auxiliary) over seeds"),
+    "report": ("mtaffect.cli.report", "merge the per-seed results of study runs into one report (no training)"),
+    "data": ("mtaffect.cli.data", "list, convert or describe corpora"),
+    "train": ("mtaffect.cli.train", "train a multi-task (or single-task) model on saved unified corpora"),
+    "evaluate": ("mtaffect.cli.evaluate", "score a trained checkpoint on corpora with the literature's metrics"),
+    "predict": (
+        "mtaffect.cli.predict",
+        "emotion / sentiment / sarcasm of raw utterances (text, WAV, video) with a trained model",
+    ),
+    "weak-label": (
+        "mtaffect.cli.weak",
+        "write a teacher's weak labels for one task into a saved corpus (new folder)",
+    ),
+    "extract": ("mtaffect.cli.extract", "extract text/audio/visual features from raw media into a unified corpus"),
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(module for module, _ in COMMANDS.values())
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_help(name: str) -> str:
+    """The one-line help of a command (what its module passes to ``add_parser``)."""
+    return COMMANDS[name][1]
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``mtaffect`` parser.
+
+    Args:
+        argv: the arguments about to be parsed. When they name a command, only that
+            command's module is imported and the others are listed by name and help alone;
+            ``None`` builds every command's full parser.
+    """
     parser = argparse.ArgumentParser(
         prog="mtaffect",
         description="Weakly-supervised multi-task multimodal affect recognition (emotion, sentiment, sarcasm).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    chosen = None if argv is None else next((word for word in argv if not word.startswith("-")), "")
+    for name, (module_name, help_text) in COMMANDS.items():
+        if chosen is not None and name != chosen:
+            subparsers.add_parser(name, help=help_text, add_help=False)
+            continue
         try:
-            module = importlib.import_module(name)
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
-            if error.name == name:  # the command is not part of this build
+            if error.name == module_name:  # the command is not part of this build
                 continue
             raise
         module.register(subparsers)
@@ -44,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

@@ -20,13 +20,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from mtaffect.cli.main import command_help
+
 _MEDIA_KEYS = ("audio", "video")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "predict",
-        help="emotion / sentiment / sarcasm of raw utterances (text, WAV, video) with a trained model",
+        help=command_help("predict"),
         description=__doc__.split("\n\n")[1],
     )
     parser.add_argument("--model", required=True, help="checkpoint folder (save_pretrained) or Hub id")

@@ -18,6 +18,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from mtaffect.cli.main import command_help
+
 #: What ``mtaffect run`` writes; ``report`` writes the same names (never over existing files).
 REPORT_FILES: tuple[str, ...] = ("report.json", "report.md", "report.png", "results.jsonl")
 
@@ -25,7 +27,7 @@ REPORT_FILES: tuple[str, ...] = ("report.json", "report.md", "report.png", "resu
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="merge the per-seed results of study runs into one report (no training)",
+        help=command_help("report"),
         description=__doc__.split("\n\n")[1],
     )
     parser.add_argument("results", nargs="+", type=Path, help="study output folders or their results.jsonl files")

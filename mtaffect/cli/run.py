@@ -6,13 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from mtaffect.cli.main import command_help
 from mtaffect.experiment import StudyConfig, StudyProgress, run_study
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser(
         "run",
-        help="run the study: single-task vs multi-task (gold, weak, gold auxiliary) over seeds",
+        help=command_help("run"),
         description=(
             "Train single-task baselines, use them as teachers to weak-label the tasks each corpus lacks, "
             "train multi-task models with and without weak labels, and write report.json / report.md / "

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mtaffect.cli.inputs import corpora_from_flags, load_corpora, load_model, pick_split
+from mtaffect.cli.main import command_help
 from mtaffect.tasks import TASK_NAMES
 
 #: Training-argument defaults of the command (the library's defaults stay the Trainer's).
@@ -55,7 +56,7 @@ multi-GPU: accelerate launch --multi_gpu --num_processes 4 -m mtaffect.cli.main 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train a multi-task (or single-task) model on saved unified corpora",
+        help=command_help("train"),
         description=(
             "Train MTAffectForMultiTaskAffect with MultiTaskTrainer on unified corpora (folders from "
             "save_to_disk, synthetic corpus names, or registered loaders), evaluating per corpus. Any "

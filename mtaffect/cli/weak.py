@@ -11,13 +11,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mtaffect.cli.main import command_help
 from mtaffect.tasks import TASK_NAMES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "weak-label",
-        help="write a teacher's weak labels for one task into a saved corpus (new folder)",
+        help=command_help("weak-label"),
         description=(
             "Label the rows of a saved unified corpus (a folder from save_to_disk) that have no gold "
             "label for TASK with a teacher's predictions, and save the result as a new DatasetDict. "
@@ -51,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--sentiment-confidence",
         choices=("boundary", "mc_dropout"),
         default="boundary",
-        help="how sentiment confidence is computed (see mtaffect.data.weak_labels)",
+        help="how sentiment confidence is computed (see mtaffect.weak_labels)",
     )
     parser.add_argument("--batch-size", type=int, default=256, help="rows per teacher forward")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
@@ -75,7 +76,7 @@ def _check_paths(source: Path, target: Path) -> None:
 def _weak_label(args: argparse.Namespace) -> int:
     from datasets import DatasetDict, load_from_disk
 
-    from mtaffect.data.weak_labels import add_weak_labels, weak_label_quality
+    from mtaffect.weak_labels import add_weak_labels, weak_label_quality
 
     source, target = Path(args.input), Path(args.output)
     _check_paths(source, target)

@@ -26,15 +26,42 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Array2D, Dataset, DatasetDict, Features, List, Value
 
+from mtaffect.data.arrow import flat_values
 from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_RANGE, TASK_NAMES
 
 MODALITIES: tuple[str, ...] = ("text", "audio", "visual")
+#: The one split-alias table: each unified split name (in the order corpora list them) and
+#: every name a published file, a user's ``DatasetDict`` or a command-line flag may give it.
+SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
+    "train": ("train", "training"),
+    "validation": ("validation", "valid", "dev", "val"),
+    "test": ("test", "testing"),
+}
 NUM_EMOTIONS = len(EMOTION_LABELS)
 _METADATA_KEY = "mtaffect"
+
+
+def canonical_split(name: str) -> str:
+    """The unified name of a split (``dev``, ``Valid`` -> ``validation``); unknown names unchanged.
+
+    Examples:
+        >>> canonical_split("dev"), canonical_split(" Training "), canonical_split("extra")
+        ('validation', 'train', 'extra')
+    """
+    key = str(name).strip().lower()
+    return next((split for split, aliases in SPLIT_ALIASES.items() if key in aliases), name)
+
+
+def find_split(corpus: Mapping[str, Any], name: str) -> Any:
+    """``corpus[name]`` under any of its aliases (``validation`` finds ``valid``/``dev``), else ``None``."""
+    split = canonical_split(name)
+    for alias in (name, *SPLIT_ALIASES.get(split, ())):
+        if alias in corpus:
+            return corpus[alias]
+    return None
 
 
 class SchemaError(ValueError):
@@ -212,20 +239,12 @@ def _validate_split(split_name: str, split: Dataset, check_finite: bool) -> None
     if check_finite:
         for modality in dims:
             name = feature_column(modality)
-            values = _flat_values(split.data.column(name))
+            values = flat_values(split.data.column(name))
             if len(values) and not pc.all(pc.is_finite(values)).as_py():
                 raise SchemaError(
                     f"{where}: column {name!r} holds NaN or inf values; sanitise the features "
                     "(the mtaffect loaders replace them and count them)."
                 )
-
-
-def _flat_values(column: pa.ChunkedArray) -> pa.Array:
-    chunks = []
-    for chunk in column.chunks:
-        storage = chunk.storage if isinstance(chunk, pa.ExtensionArray) else chunk
-        chunks.append(storage.flatten().flatten())
-    return pa.concat_arrays(chunks) if chunks else pa.array([], pa.float32())
 
 
 def _fail_rows(where: str, column: str, bad: np.ndarray, problem: str) -> None:
@@ -282,6 +301,24 @@ def gold_tasks(dataset: Dataset) -> list[str]:
     """Tasks for which at least one example of ``dataset`` has a gold label."""
     masks = _label_arrays(dataset, [f"{task}_mask" for task in TASK_NAMES])
     return [task for task in TASK_NAMES if masks[f"{task}_mask"].any()]
+
+
+def labelled_rows(columns: Mapping[str, Any], task: str) -> np.ndarray:
+    """Rows of a column batch whose ``task`` label is known: ``<task>_mask`` on (any label for emotion).
+
+    ``task`` may also name a weak column family (``"sarcasm_weak"``: rows a teacher labelled).
+    """
+    mask = np.asarray(columns[f"{task}_mask"], dtype=bool)
+    return mask.any(1) if mask.ndim == 2 else mask
+
+
+def corpus_name(dataset: Dataset) -> str:
+    """The corpus a split belongs to, for messages: its metadata name, else its ``source`` values."""
+    info = get_corpus_info(dataset)
+    if info.corpus != "unknown":
+        return info.corpus
+    sources = dataset.unique("source") if "source" in dataset.column_names else []
+    return ",".join(sorted(sources)) or "dataset"
 
 
 def _label_arrays(dataset: Dataset, names: Iterable[str]) -> dict[str, np.ndarray]:

@@ -49,8 +49,9 @@ from enum import Enum
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 from torch.utils.data import ConcatDataset, Dataset, Sampler
+
+from mtaffect.data.arrow import ArrowRowReader
 
 logger = logging.getLogger(__name__)
 
@@ -346,81 +347,3 @@ class CorpusConcatDataset(ConcatDataset):
             for (position, _), row in zip(pairs, fetched):
                 rows[position] = row
         return rows
-
-
-class ArrowRowReader:
-    """Rows of a numpy-formatted ``datasets.Dataset``, read straight from its Arrow table.
-
-    Same values and dtypes as ``dataset.__getitems__`` (a test checks it), several times
-    faster: the ``datasets`` numpy formatter gathers one slice per example and re-creates
-    the ``Array2D`` extension type for each, which dominated the training step of small
-    models. Here each column's plain storage is gathered with one ``take`` per batch, and
-    the column plan is built once per dataset. ``for_dataset`` returns ``None`` (use the
-    formatter) for anything but a plain numpy format over primitive, fixed-size-list,
-    string and variable-length ``Array2D`` columns.
-    """
-
-    def __init__(self, columns: list[tuple[str, str, Any, Any]], mapping: Any) -> None:
-        self.columns = columns
-        self.mapping = mapping
-
-    @classmethod
-    def for_dataset(cls, dataset: Any) -> ArrowRowReader | None:
-        try:
-            from datasets import Dataset as HFDataset
-            from datasets.features.features import Array2DExtensionType
-        except ImportError:  # pragma: no cover - datasets is a dependency
-            return None
-        if not isinstance(dataset, HFDataset):
-            return None
-        form = dataset.format
-        if form.get("type") != "numpy" or form.get("format_kwargs") or form.get("output_all_columns"):
-            return None
-        table = dataset.data.table
-        columns = []
-        for name in form.get("columns") or table.column_names:
-            column = table.column(name)
-            kind = column.type
-            if isinstance(kind, Array2DExtensionType):
-                if kind.shape[0] is not None:
-                    return None
-                storage = pa.chunked_array([chunk.storage for chunk in column.chunks], type=kind.storage_type)
-                columns.append((name, "array2d", storage, (kind.shape[1], np.dtype(kind.value_type))))
-            elif pa.types.is_fixed_size_list(kind) and _is_primitive(kind.value_type):
-                columns.append((name, "vector", column, kind.list_size))
-            elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
-                columns.append((name, "string", column, None))
-            elif _is_primitive(kind):
-                columns.append((name, "scalar", column, None))
-            else:
-                return None
-        mapping = dataset._indices.column(0) if dataset._indices is not None else None
-        return cls(columns, mapping)
-
-    def __call__(self, indices: list[int]) -> list[dict[str, Any]]:
-        positions = pa.array(indices, type=pa.int64())
-        if self.mapping is not None:
-            positions = self.mapping.take(positions)
-        converted: dict[str, Any] = {}
-        for name, kind, column, extra in self.columns:
-            taken = column.take(positions).combine_chunks()
-            if taken.null_count:
-                raise ValueError(f"Column {name!r} holds nulls; the unified schema has none.")
-            if kind == "array2d":
-                dim, dtype = extra
-                lengths = taken.value_lengths().to_numpy(zero_copy_only=False)
-                values = taken.flatten().flatten().to_numpy(zero_copy_only=False, writable=True)
-                frames = values.reshape(-1, dim).astype(dtype, copy=False)
-                converted[name] = np.split(frames, np.cumsum(lengths)[:-1])
-            elif kind == "vector":
-                values = taken.flatten().to_numpy(zero_copy_only=False, writable=True)
-                converted[name] = values.reshape(len(taken), extra)
-            elif kind == "string":
-                converted[name] = [np.str_(value) for value in taken.to_pylist()]
-            else:
-                converted[name] = taken.to_numpy(zero_copy_only=False, writable=True)
-        return [{name: values[i] for name, values in converted.items()} for i in range(len(indices))]
-
-
-def _is_primitive(kind: Any) -> bool:
-    return pa.types.is_boolean(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind)

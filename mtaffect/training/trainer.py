@@ -62,6 +62,7 @@ from mtaffect.metrics import (
     OUTPUT_NAMES,
     PRIMARY_SCORE_KEY,
     make_compute_metrics,
+    metric_key,
     primary_score,
 )
 from mtaffect.tasks import TASK_NAMES
@@ -483,7 +484,7 @@ class MultiTaskTrainer(Trainer):
         per_corpus: dict[str, dict[str, float]] = {}
         total_batch_size = self.args.eval_batch_size * self.args.world_size
         for name, dataset in datasets.items():
-            prefix = f"{metric_key_prefix}_{name}"
+            prefix = metric_key(metric_key_prefix, name)  # the Trainer appends _<metric>
             start_time = time.time()
             dataloader = self.get_eval_dataloader(dataset if override else name)
             output = self.evaluation_loop(
@@ -515,20 +516,19 @@ class MultiTaskTrainer(Trainer):
         """Aggregate metrics over corpora (override to weigh corpora differently)."""
         scores, losses = [], []
         for name, metrics in per_corpus.items():
-            prefix = f"{metric_key_prefix}_{name}_"
-            score = metrics.get(prefix + PRIMARY_SCORE_KEY)
+            score = metrics.get(metric_key(metric_key_prefix, PRIMARY_SCORE_KEY, corpus=name))
             if score is None:
-                score = primary_score(metrics, prefix=prefix)
+                score = primary_score(metrics, prefix=metric_key(metric_key_prefix, name) + "_")
             if score is not None and math.isfinite(score):
                 scores.append(score)
-            loss = metrics.get(prefix + "loss")
+            loss = metrics.get(metric_key(metric_key_prefix, "loss", corpus=name))
             if loss is not None and math.isfinite(loss):
                 losses.append(loss)
         combined: dict[str, float] = {}
         if scores:
-            combined[f"{metric_key_prefix}_{COMBINED_SCORE}"] = float(np.mean(scores))
+            combined[metric_key(metric_key_prefix, COMBINED_SCORE)] = float(np.mean(scores))
         if losses:
-            combined[f"{metric_key_prefix}_loss"] = float(np.mean(losses))
+            combined[metric_key(metric_key_prefix, "loss")] = float(np.mean(losses))
         return combined
 
 

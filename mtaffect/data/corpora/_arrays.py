@@ -8,13 +8,7 @@ from typing import Any
 import numpy as np
 
 from mtaffect.data.corpora.errors import CorpusFormatError
-
-#: Unified split name -> the names the pickles use for it.
-SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
-    "train": ("train",),
-    "validation": ("valid", "validation", "dev", "val"),
-    "test": ("test",),
-}
+from mtaffect.data.schema import SPLIT_ALIASES
 
 
 def split_dicts(path: Path, data: Any) -> dict[str, dict[str, Any]]:
@@ -28,7 +22,8 @@ def split_dicts(path: Path, data: Any) -> dict[str, dict[str, Any]]:
         found = [name for name in aliases if name in data]
         if not found:
             raise CorpusFormatError(
-                path, f"missing split {aliases[0]!r} (top-level keys: {sorted(map(str, data))[:10]})."
+                path,
+                f"missing split {split!r} (named one of {list(aliases)}; top-level keys: {sorted(map(str, data))[:10]}).",
             )
         value = data[found[0]]
         if not isinstance(value, dict):

@@ -47,7 +47,7 @@ import numpy as np
 from mtaffect.data.corpora.base import SPLITS, CorpusPlan, check_sentiment, decode_text, stable_fraction
 from mtaffect.data.corpora.errors import CorpusFormatError
 from mtaffect.data.corpora.registry import register_corpus
-from mtaffect.data.schema import CorpusInfo, feature_column
+from mtaffect.data.schema import SPLIT_ALIASES, CorpusInfo, canonical_split, feature_column
 from mtaffect.tasks import EMOTION_LABELS, emotion_label_mask
 
 logger = logging.getLogger(__name__)
@@ -225,11 +225,10 @@ def _load_folds(folds: Any, folder: Path) -> dict[str, str] | None:
             raise CorpusFormatError(source, f"the folds file is not valid JSON ({error}).") from None
     if not isinstance(folds, dict):
         raise CorpusFormatError(source, "folds must map train / valid / test to lists of video ids.")
-    aliases = {"train": "train", "valid": "validation", "validation": "validation", "dev": "validation", "test": "test"}
     mapping: dict[str, str] = {}
     for key, videos in folds.items():
-        split = aliases.get(str(key).lower().replace("standard_", "").replace("_fold", ""))
-        if split is None:
+        split = canonical_split(str(key).lower().replace("standard_", "").replace("_fold", ""))
+        if split not in SPLIT_ALIASES:
             raise CorpusFormatError(source, f"unknown fold {key!r}; expected train, valid and test.")
         if not isinstance(videos, (list, tuple)):
             raise CorpusFormatError(source, f"fold {key!r} should be a list of video ids.")

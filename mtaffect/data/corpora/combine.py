@@ -17,17 +17,9 @@ import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
 
 from mtaffect.data.corpora.base import check_corpus
-from mtaffect.data.schema import feature_dims, get_corpus_info
+from mtaffect.data.schema import feature_dims, find_split, get_corpus_info
 
 logger = logging.getLogger(__name__)
-
-#: Alternative split names accepted in user DatasetDicts.
-_SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
-    "train": ("train",),
-    "validation": ("validation", "valid", "dev", "val"),
-    "test": ("test",),
-}
-
 
 def _named(corpora: Mapping[str, DatasetDict] | Iterable[DatasetDict]) -> dict[str, DatasetDict]:
     if isinstance(corpora, Mapping):
@@ -53,13 +45,6 @@ def _named(corpora: Mapping[str, DatasetDict] | Iterable[DatasetDict]) -> dict[s
         if not isinstance(corpus, DatasetDict):
             raise TypeError(f"Corpus {name!r} should be a DatasetDict, got {type(corpus).__name__}.")
     return named
-
-
-def _split(corpus: DatasetDict, split: str) -> Dataset | None:
-    for alias in _SPLIT_ALIASES.get(split, (split,)):
-        if alias in corpus:
-            return corpus[alias]
-    return None
 
 
 def combine_corpora(
@@ -99,7 +84,7 @@ def combine_corpora(
     for name, corpus in named.items():
         check_corpus(corpus, check_finite=check_finite)
         for split in splits:
-            dataset = _split(corpus, split)
+            dataset = find_split(corpus, split)
             if dataset is None:
                 logger.info("Corpus %r has no %r split; it is left out of it.", name, split)
                 continue

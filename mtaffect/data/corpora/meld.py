@@ -39,7 +39,8 @@ from mtaffect.data.corpora.user_features import (
     make_text_extractor,
     open_feature_sources,
 )
-from mtaffect.data.schema import CorpusInfo
+from mtaffect.data.raw import RawCorpus, RawCorpusError, RawExample
+from mtaffect.data.schema import CorpusInfo, unknown_labels
 from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASS_SCORES, SENTIMENT_CLASSES, normalize_emotion
 
 logger = logging.getLogger(__name__)
@@ -218,3 +219,73 @@ register_corpus(
     description="MELD: the three *_sent_emo.csv files; 7 single-label emotions + 3-class sentiment, features user-supplied or extracted",
     options=OPTIONS,
 )(_load_meld)
+
+# ---------------------------------------------------------------------------------------
+# Raw reader: transcripts + clips for feature extraction (mtaffect extract)
+
+
+_MELD_CLIP_DIRS = {
+    "train": ("train_splits", "train/train_splits", "train"),
+    "validation": ("dev_splits_complete", "dev/dev_splits_complete", "dev", "validation"),
+    "test": ("output_repeated_splits_test", "test/output_repeated_splits_test", "test"),
+}
+
+
+def read_meld(csv_dir: str | Path, media_dir: str | Path | None = None) -> RawCorpus:
+    """MELD: ``train/dev/test_sent_emo.csv`` in ``csv_dir``; clips ``diaX_uttY.mp4`` under ``media_dir``.
+
+    The CSVs are parsed by the MELD loader (``read_meld_csv``:
+    encoding repair, checked labels), so ids, splits, labels and extra columns
+    (``dialogue_id``, ``utterance_id``) are the same as ``load_corpus("meld", ...)``. A split
+    whose CSV is absent is left out. ``media_dir`` may hold each split's clips in MELD.Raw's
+    folders (``train_splits``, ``dev_splits_complete``, ``output_repeated_splits_test``,
+    optionally under ``train/``, ``dev/``, ``test/``) or, for a single split, directly.
+    Dialogue ids restart in every split, so ids (``dia0_utt0``) are unique within a split only.
+    """
+    csv_dir = Path(csv_dir)
+    if not csv_dir.is_dir():
+        raise RawCorpusError(csv_dir, "MELD needs the folder holding train/dev/test_sent_emo.csv")
+    found = {split: csv_dir / name for split, (_, name) in MELD_FILES.items() if (csv_dir / name).is_file()}
+    if not found:
+        raise RawCorpusError(csv_dir, f"none of {sorted(name for _, name in MELD_FILES.values())} is there")
+    full_mask = [True] * len(EMOTION_LABELS)
+    examples = []
+    for split, path in found.items():
+        clip_dir = _meld_clip_dir(Path(media_dir), split) if media_dir is not None else None
+        for row in read_meld_csv(path):
+            labels = unknown_labels()
+            labels["emotion"] = [float(name == row["emotion"]) for name in EMOTION_LABELS]
+            labels["emotion_mask"] = full_mask
+            labels["sentiment"] = SENTIMENT_CLASS_SCORES[row["sentiment"]]
+            labels["sentiment_mask"] = True
+            labels["sentiment_class"] = row["sentiment"]
+            media = str(clip_dir / f"{row['id']}.mp4") if clip_dir is not None else None
+            examples.append(
+                RawExample(
+                    id=row["id"], split=split, text=row["text"], speaker=row["speaker"],
+                    audio=media, video=media, labels=labels,
+                    extra={"dialogue_id": row["dialogue_id"], "utterance_id": row["utterance_id"]},
+                )
+            )
+    return RawCorpus(
+        name="meld",
+        examples=examples,
+        tasks=["emotion", "sentiment"],
+        emotion_labels=list(EMOTION_LABELS),
+        notes={
+            "format": "meld",
+            "split_names": {"validation": "dev"},
+            "sentiment_scores": dict(zip(SENTIMENT_CLASSES, SENTIMENT_CLASS_SCORES)),
+        },
+        extra_features={"dialogue_id": Value("int64"), "utterance_id": Value("int64")},
+        source=str(csv_dir),
+    )
+
+
+def _meld_clip_dir(media_dir: Path, split: str) -> Path:
+    if not media_dir.is_dir():
+        raise RawCorpusError(media_dir, "no such media folder")
+    for name in _MELD_CLIP_DIRS[split]:
+        if (media_dir / name).is_dir():
+            return media_dir / name
+    return media_dir

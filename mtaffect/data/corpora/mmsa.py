@@ -53,7 +53,17 @@ from mtaffect.data.corpora.base import (
 from mtaffect.data.corpora.errors import CorpusFormatError
 from mtaffect.data.corpora.registry import register_corpus
 from mtaffect.data.corpora.safe_pickle import load_pickle
-from mtaffect.data.schema import CorpusInfo, feature_column
+from mtaffect.data.raw import (
+    RawCorpus,
+    RawCorpusError,
+    RawExample,
+    normalize_split,
+    read_csv,
+    read_floats,
+    require_columns,
+)
+from mtaffect.data.schema import CorpusInfo, feature_column, unknown_labels
+from mtaffect.tasks import SENTIMENT_RANGE
 
 logger = logging.getLogger(__name__)
 
@@ -283,3 +293,88 @@ for _name in ("mosi", "mosei", "sims"):
     register_corpus(_name, "mmsa", detect=looks_like_mmsa, description=_DESCRIPTIONS[_name], options=OPTIONS)(
         partial(_load_mmsa, _corpus=_name, sentiment_scale=3.0 if _name == "sims" else 1.0)
     )
+
+# ---------------------------------------------------------------------------------------
+# Raw reader: transcripts + clips for feature extraction (mtaffect extract)
+
+
+def read_mmsa_fet(root: str | Path, sentiment_scale: float | None = None) -> RawCorpus:
+    """MMSA-FET input: ``label.csv`` + ``Raw/<video_id>/<clip_id>.mp4`` under ``root``.
+
+    ``label`` is a sentiment score; ``sentiment_scale`` multiplies it onto [-3, 3]. By
+    default it is 3 when every label lies in [-1, 1] (CH-SIMS' scale) and 1 otherwise
+    (MOSI/MOSEI already use [-3, 3]); the choice is recorded in the corpus notes. CH-SIMS'
+    unimodal labels ``label_T/A/V`` become extra float32 columns ``sentiment_T/A/V`` on the
+    same scale (NaN where a row has none). ``mode`` gives the split (``valid`` -> validation).
+    """
+    root = Path(root)
+    label_path = root / "label.csv" if root.is_dir() else root
+    root = label_path.parent
+    frame = read_csv(label_path, dtype=str)
+    require_columns(label_path, frame, ("video_id", "clip_id", "text", "label", "mode"))
+    scores = read_floats(frame["label"], label_path, "label")
+    if sentiment_scale is None:
+        sentiment_scale = 3.0 if np.all(np.abs(scores) <= 1.0) else 1.0
+        if sentiment_scale == 3.0:
+            logger.warning(
+                "%s: every label lies in [-1, 1]; treating them as CH-SIMS-style scores and multiplying "
+                "by 3 onto [-3, 3] (pass sentiment_scale=1 if they already are on [-3, 3]).", label_path,
+            )
+    low, high = SENTIMENT_RANGE
+    scaled = scores * sentiment_scale
+    bad = np.flatnonzero((scaled < low - 1e-6) | (scaled > high + 1e-6))
+    if len(bad):
+        raise RawCorpusError(
+            label_path,
+            f"labels x {sentiment_scale:g} fall outside [{low:g}, {high:g}] on data rows {bad[:5].tolist()}; "
+            "pass the right sentiment_scale",
+        )
+    extras = {}
+    for part in ("T", "A", "V"):
+        column = f"label_{part}"
+        if column in frame.columns and (frame[column].str.strip() != "").any():
+            extras[f"sentiment_{part}"] = read_floats(frame[column], label_path, column, allow_empty=True) * sentiment_scale
+    raw_dir = root / "Raw"
+    examples = []
+    for i, row in enumerate(frame.itertuples(index=False)):
+        record = row._asdict()
+        video_id, clip_id = record["video_id"].strip(), record["clip_id"].strip()
+        labels = unknown_labels()
+        labels["sentiment"] = float(np.clip(scaled[i], low, high))
+        labels["sentiment_mask"] = True
+        media = str(_find_clip(raw_dir / video_id, clip_id))
+        examples.append(
+            RawExample(
+                id=f"{video_id}$_${clip_id}",
+                split=normalize_split(record["mode"], label_path),
+                text=record["text"],
+                audio=media,
+                video=media,
+                labels=labels,
+                extra={name: float(values[i]) for name, values in extras.items()},
+            )
+        )
+    notes = {
+        "sentiment_scale": sentiment_scale,
+        "sentiment": f"label.csv 'label' x {sentiment_scale:g} onto [-3, 3]",
+    }
+    if extras:
+        notes["unimodal_labels"] = (
+            f"label_T/A/V x {sentiment_scale:g} stored in extra float32 columns {sorted(extras)} (NaN = missing)"
+        )
+    return RawCorpus(
+        name=root.name or "mmsa_fet",
+        examples=examples,
+        tasks=["sentiment"],
+        notes=notes,
+        extra_features={name: Value("float32") for name in sorted(extras)},
+        source=str(label_path),
+    )
+
+
+def _find_clip(folder: Path, clip_id: str) -> Path:
+    expected = folder / f"{clip_id}.mp4"
+    if expected.is_file() or not folder.is_dir():
+        return expected
+    others = sorted(p for p in folder.glob(f"{clip_id}.*") if p.is_file())
+    return others[0] if others else expected

@@ -44,7 +44,8 @@ from mtaffect.data.corpora.user_features import (
     make_text_extractor,
     open_feature_sources,
 )
-from mtaffect.data.schema import CorpusInfo
+from mtaffect.data.raw import RawCorpus, RawCorpusError, RawExample
+from mtaffect.data.schema import CorpusInfo, unknown_labels
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +133,46 @@ def carve_validation(ids: list[str], labels: list[bool], fraction: float, seed: 
     return [i for i in range(len(ids)) if i not in chosen], sorted(validation)
 
 
+def mustard_splits(
+    data: dict[str, dict[str, Any]],
+    file: Path,
+    protocol: str = "fold",
+    fold: int = 0,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+) -> tuple[dict[str, list[str]], dict[str, Any]]:
+    """MUStARD's split protocol: ids per split (train, validation, test) and a note saying which.
+
+    ``file`` is the json ``data`` came from (``split_indices.p`` is read next to it). The
+    feature loader and the raw reader (``read_mustard``) both split with this.
+    """
+    ids = list(data)
+    if protocol == "fold":
+        split_file = file.parent / SPLITS_NAME
+        if not split_file.is_file():
+            raise CorpusFormatError(file.parent, f"protocol='fold' needs {SPLITS_NAME} next to {JSON_NAME}.")
+        folds = read_split_indices(split_file, len(ids))
+        if not isinstance(fold, int) or not 0 <= fold < len(folds):
+            raise ValueError(f"fold must be an int in [0, {len(folds) - 1}], got {fold!r}.")
+        train_pos, test_pos = folds[fold]
+        note: dict[str, Any] = {"protocol": "fold", "fold": fold, "num_folds": len(folds)}
+    elif protocol == "speaker_independent":
+        test_pos = np.array([i for i, k in enumerate(ids) if data[k]["show"] == SPEAKER_INDEPENDENT_TEST_SHOW], dtype=np.int64)
+        train_pos = np.array([i for i, k in enumerate(ids) if data[k]["show"] != SPEAKER_INDEPENDENT_TEST_SHOW], dtype=np.int64)
+        if not len(test_pos):
+            raise CorpusFormatError(file, f"protocol='speaker_independent' needs {SPEAKER_INDEPENDENT_TEST_SHOW} utterances; there are none.")
+        note = {"protocol": "speaker_independent", "test_show": SPEAKER_INDEPENDENT_TEST_SHOW}
+    else:
+        raise ValueError(f"protocol must be 'fold' or 'speaker_independent', got {protocol!r}.")
+    train_ids = [ids[i] for i in train_pos]
+    keep, held = carve_validation(train_ids, [bool(data[k]["sarcasm"]) for k in train_ids], validation_fraction, seed)
+    splits = {"train": [train_ids[i] for i in keep]}
+    if validation_fraction > 0:
+        splits["validation"] = [train_ids[i] for i in held]
+    splits["test"] = [ids[i] for i in test_pos]
+    return splits, note
+
+
 def _load_mustard(
     path: Path,
     protocol: str = "fold",
@@ -150,30 +191,7 @@ def _load_mustard(
     if not file.is_file():
         raise CorpusFormatError(folder, f"no {JSON_NAME} here.")
     data = read_mustard_json(file)
-    ids = list(data)
-    if protocol == "fold":
-        split_file = folder / SPLITS_NAME
-        if not split_file.is_file():
-            raise CorpusFormatError(folder, f"protocol='fold' needs {SPLITS_NAME} next to {JSON_NAME}.")
-        folds = read_split_indices(split_file, len(ids))
-        if not isinstance(fold, int) or not 0 <= fold < len(folds):
-            raise ValueError(f"fold must be an int in [0, {len(folds) - 1}], got {fold!r}.")
-        train_pos, test_pos = folds[fold]
-        protocol_note: dict[str, Any] = {"protocol": "fold", "fold": fold, "num_folds": len(folds)}
-    elif protocol == "speaker_independent":
-        test_pos = np.array([i for i, k in enumerate(ids) if data[k]["show"] == SPEAKER_INDEPENDENT_TEST_SHOW], dtype=np.int64)
-        train_pos = np.array([i for i, k in enumerate(ids) if data[k]["show"] != SPEAKER_INDEPENDENT_TEST_SHOW], dtype=np.int64)
-        if not len(test_pos):
-            raise CorpusFormatError(file, f"protocol='speaker_independent' needs {SPEAKER_INDEPENDENT_TEST_SHOW} utterances; there are none.")
-        protocol_note = {"protocol": "speaker_independent", "test_show": SPEAKER_INDEPENDENT_TEST_SHOW}
-    else:
-        raise ValueError(f"protocol must be 'fold' or 'speaker_independent', got {protocol!r}.")
-    train_ids = [ids[i] for i in train_pos]
-    keep, held = carve_validation(train_ids, [bool(data[k]["sarcasm"]) for k in train_ids], validation_fraction, seed)
-    splits = {"train": [train_ids[i] for i in keep]}
-    if validation_fraction > 0:
-        splits["validation"] = [train_ids[i] for i in held]
-    splits["test"] = [ids[i] for i in test_pos]
+    splits, protocol_note = mustard_splits(data, file, protocol, fold, validation_fraction, seed)
 
     if extract_text is None:
         extract_text = features is None
@@ -226,3 +244,71 @@ register_corpus(
     description="MUStARD sarcasm: sarcasm_data.json + split_indices.p (5 folds or speaker-independent) + features",
     options=OPTIONS,
 )(_load_mustard)
+
+# ---------------------------------------------------------------------------------------
+# Raw reader: transcripts + clips for feature extraction (mtaffect extract)
+
+
+def read_mustard(
+    path: str | Path,
+    media_dir: str | Path | None = None,
+    protocol: str = "fold",
+    fold: int = 0,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+) -> RawCorpus:
+    """MUStARD: ``sarcasm_data.json`` (``path`` or its folder); clips ``<id>.mp4`` under ``media_dir``.
+
+    Splits follow the MUStARD loader (``mustard_splits``, the same protocol):
+    ``protocol="fold"`` takes fold ``fold`` of ``split_indices.p`` (speaker-dependent 5-fold CV); ``"speaker_independent"`` makes every FRIENDS utterance
+    the test set. ``validation_fraction`` of train is set aside as validation (stratified,
+    hash-ordered by id with ``seed``; 0 = none). ``media_dir`` may be MUStARD's
+    ``utterances_final`` folder or its parent.
+    """
+    path = Path(path)
+    json_path = path / JSON_NAME if path.is_dir() else path
+    if not json_path.is_file():
+        raise RawCorpusError(json_path, f"no such file (MUStARD's {JSON_NAME})")
+    data = read_mustard_json(json_path)
+    splits, note = mustard_splits(data, json_path, protocol, fold, validation_fraction, seed)
+
+    clip_dir = None
+    if media_dir is not None:
+        clip_dir = Path(media_dir)
+        if (clip_dir / "utterances_final").is_dir():
+            clip_dir = clip_dir / "utterances_final"
+    examples = []
+    for split, split_keys in splits.items():
+        for key in split_keys:
+            entry = data[key]
+            labels = unknown_labels()
+            labels["sarcasm"] = float(bool(entry["sarcasm"]))
+            labels["sarcasm_mask"] = True
+            media = str(clip_dir / f"{key}.mp4") if clip_dir is not None else None
+            examples.append(
+                RawExample(
+                    id=str(key), split=split, text=entry["utterance"], speaker=str(entry["speaker"]),
+                    audio=media, video=media, labels=labels,
+                    extra={
+                        "show": str(entry["show"]),
+                        "context": [str(c) for c in entry["context"]],
+                        "context_speakers": [str(c) for c in entry["context_speakers"]],
+                    },
+                )
+            )
+    return RawCorpus(
+        name="mustard",
+        examples=examples,
+        tasks=["sarcasm"],
+        notes={
+            "format": "mustard",
+            **note,
+            "validation": {"fraction": validation_fraction, "seed": seed, "stratified": True},
+        },
+        extra_features={
+            "show": Value("string"),
+            "context": List(Value("string")),
+            "context_speakers": List(Value("string")),
+        },
+        source=str(json_path),
+    )

@@ -16,20 +16,11 @@ from mtaffect.data.extract.base import (
     extractor_from_description,
     feature_set_name,
 )
-from mtaffect.data.extract.corpus import (
-    ExtractionResult,
-    RawCorpus,
-    RawCorpusError,
-    RawExample,
-    extract_corpus,
-    read_meld,
-    read_mmsa_fet,
-    read_mustard,
-    read_text_table,
-)
+from mtaffect.data.extract.corpus import ExtractionResult, extract_corpus
 from mtaffect.data.extract.text import TextExtractor
 from mtaffect.data.extract.utterance import build_extractors, extract_utterance
 from mtaffect.data.extract.visual import VisualExtractor
+from mtaffect.data.raw import RawCorpus, RawCorpusError, RawExample, read_text_table
 
 __all__ = [
     "AudioExtractor",
@@ -47,8 +38,5 @@ __all__ = [
     "extract_utterance",
     "extractor_from_description",
     "feature_set_name",
-    "read_meld",
-    "read_mmsa_fet",
-    "read_mustard",
     "read_text_table",
 ]
