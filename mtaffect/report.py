@@ -1,6 +1,6 @@
 """The study's report: aggregate per-seed results and write report.json, report.md and report.png.
 
-Kept apart from ``mtaffect.experiment`` so a report can be rebuilt from saved per-seed
+Kept apart from ``mtaffect.study`` so a report can be rebuilt from saved per-seed
 results (``results.jsonl``) without training anything.
 """
 

@@ -355,7 +355,7 @@ def test_train_multitask_example_runs(tmp_path):
 
 
 def test_recipe_study_config_is_valid():
-    from mtaffect.experiment import StudyConfig
+    from mtaffect.study import StudyConfig
 
     config = StudyConfig.from_file(REPO / "examples" / "real_corpora" / "study.yaml")
     assert [source.name for source in config.corpora] == ["meld", "mustard"]
@@ -409,7 +409,7 @@ def test_recorded_default_run_matches_todays_defaults():
     import json
 
     from mtaffect.data.schema import get_corpus_info
-    from mtaffect.experiment import StudyConfig, _config_record, load_study_corpora
+    from mtaffect.study import StudyConfig, _config_record, load_study_corpora
 
     recorded = (DOCS / "results" / "default-run.txt").read_text(encoding="utf-8")
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from mtaffect.cli.main import command_help
-from mtaffect.experiment import StudyConfig, StudyProgress, run_study
+from mtaffect.study import StudyConfig, StudyProgress, run_study
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

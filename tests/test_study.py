@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mtaffect.experiment import CorpusSource, StudyConfig, corpus_tasks, run_study
 from mtaffect.report import SETTINGS
+from mtaffect.study import CorpusSource, StudyConfig, corpus_tasks, run_study
 from mtaffect.teachers import choose_teacher
 
 TINY = {
@@ -133,7 +133,7 @@ def test_teacher_is_never_the_target_and_shares_its_feature_set(tiny_family):
 
 
 def test_gold_setting_only_when_some_auxiliary_label_can_be_replaced(tiny_family):
-    from mtaffect.experiment import StudyPlan
+    from mtaffect.study import StudyPlan
 
     config = StudyConfig()
     assert StudyPlan.build(tiny_family, config).replaces_gold
