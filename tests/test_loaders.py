@@ -774,22 +774,26 @@ def test_cli_convert_and_describe(tmp_path, capsys):
     corpus = load_from_disk(str(out))
     assert corpus["test"].num_rows == 1 and get_corpus_info(corpus).corpus == "meld"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["meld", "out", "text.npz"]  # no scratch left
-    assert main(convert(out)) == 2 and "not empty" in capsys.readouterr().err
+    assert main(convert(out)) == 2 and "earlier `mtaffect data convert`" in capsys.readouterr().err
     assert main(convert(out, tmp_path / "text.npz", "--overwrite")) == 0
-    capsys.readouterr()
+    assert "replaced 10 file(s) mtaffect wrote earlier" in capsys.readouterr().out
     assert main(["data", "describe", str(out)]) == 0 and "[validation] 2 examples" in capsys.readouterr().out
     assert main(["data", "describe", "meld"]) == 2 and "--input" in capsys.readouterr().err
     assert main(["data", "describe", "synthetic_mustard", "--option", "size_scale=0.05"]) == 0
     assert "sarcasm" in capsys.readouterr().out
-    # a failed conversion leaves nothing behind, and --overwrite never replaces non-corpus folders
+    # a failed conversion leaves nothing behind; a folder of the user's is refused, and with
+    # --overwrite the corpus is written next to the user's files, which are kept
     assert main(convert(tmp_path / "out2", tmp_path / "missing.npz")) == 2
     assert "missing.npz: no such feature file" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["meld", "out", "text.npz"]
     (tmp_path / "keep").mkdir()
     (tmp_path / "keep" / "notes.txt").write_text("mine")
-    assert main(convert(tmp_path / "keep", tmp_path / "text.npz", "--overwrite")) == 2
-    assert "Nothing was deleted" in capsys.readouterr().err
+    assert main(convert(tmp_path / "keep", tmp_path / "text.npz")) == 2
+    assert "holds 1 file(s) mtaffect did not write (notes.txt)" in capsys.readouterr().err
+    assert main(convert(tmp_path / "keep", tmp_path / "text.npz", "--overwrite")) == 0
+    assert "kept 1 file(s) mtaffect did not write (notes.txt)" in capsys.readouterr().out
     assert (tmp_path / "keep" / "notes.txt").read_text() == "mine"
+    assert load_from_disk(str(tmp_path / "keep"))["train"].num_rows == 4
     assert main(["data", "list"]) == 0 and "mustard (mustard)" in capsys.readouterr().out
     reopened = load_corpus("meld", out)  # a converted folder opens as it is
     assert reopened["train"]["id"] == corpus["train"]["id"]

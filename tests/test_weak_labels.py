@@ -532,8 +532,8 @@ def test_cli_weak_label(saved, sarcasm_teacher, tmp_path, capsys):
     quality = json.loads((tmp_path / "r.json").read_text())["test"]["quality"]
     assert quality["n_compared"] == saved["synthetic_mosei"]["test"].num_rows and "weighted_acc" in quality
 
-    assert main([*args, "--output", str(output)]) == 2  # not an empty folder
-    assert "not an empty folder" in capsys.readouterr().err
+    assert main([*args, "--output", str(output)]) == 2  # an earlier result, not replaced without --overwrite
+    assert "earlier `mtaffect weak-label`" in capsys.readouterr().err
     assert main([*args, "--output", str(corpus_dir / "inside")]) == 2
     assert "inside --input" in capsys.readouterr().err
     assert main(["weak-label", "--task", "sentiment", "--input", str(corpus_dir), "--output", str(tmp_path / "o2")]) == 2

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -56,10 +54,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("--corpus", required=True, help="corpus name (see `mtaffect data list`)")
     convert.add_argument("--input", required=True, help="the published file or folder")
     convert.add_argument("--format", help="mmsa, mult, cmu_sdk, mustard or meld (detected when omitted)")
-    convert.add_argument("--output", required=True, help="folder to create (must not exist, or be empty)")
+    convert.add_argument(
+        "--output", required=True, help="folder to write (new or empty; see --overwrite for one that is not)"
+    )
     convert.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help=_OPTION_HELP)
     convert.add_argument(
-        "--overwrite", action="store_true", help="replace a converted corpus already in --output (nothing else)"
+        "--overwrite",
+        action="store_true",
+        help="replace what mtaffect wrote in --output earlier (listed in its .mtaffect-manifest.json); "
+        "files mtaffect did not write are kept",
+    )
+    convert.add_argument("--limit", type=int, metavar="N", help="only the first N utterances of each split (a dry run)")
+    convert.add_argument(
+        "--threads", type=int, metavar="N", help="torch CPU threads for feature extraction (default: torch's)"
     )
     convert.set_defaults(func=_convert)
 
@@ -226,55 +233,46 @@ def convert_corpus(
 ) -> DatasetDict:
     """Convert a published corpus into ``output`` (a ``save_to_disk`` folder) and open it.
 
-    The conversion goes to a scratch folder next to ``output`` and is renamed into place at
-    the end, so an error leaves no partial ``output`` (and no second copy in the datasets
-    cache). ``output`` must not exist or be empty; with ``overwrite`` it may hold an earlier
-    conversion (a folder with ``dataset_dict.json``), never anything else.
+    The folder follows :class:`~mtaffect.output_folder.OutputFolder`'s rules: the conversion
+    goes to a scratch folder beside ``output`` and is moved into place at the end, so an error
+    or Ctrl-C leaves no partial ``output`` (and an earlier conversion whole). A folder holding
+    files mtaffect did not write is refused unless ``overwrite``; with it, only the files of an
+    earlier conversion (listed in the folder's manifest) are replaced and the user's are kept.
     """
+    from mtaffect.output_folder import OutputFolder
+
+    folder = OutputFolder(output, command="mtaffect data convert", overwrite=overwrite)
+    return _convert_into(folder, corpus, input, format, options)
+
+
+def _convert_into(folder: Any, corpus: str, input: str | Path, format: str | None, options: dict[str, Any]) -> DatasetDict:
     from mtaffect.data.corpora import load_corpus
 
-    output = Path(output).expanduser()
-    replacing = _check_output(output, overwrite)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}.converting-", dir=output.parent))
-    try:
-        converted = load_corpus(corpus, input, format, cache_dir=scratch / "cache", **options)
-        converted.save_to_disk(str(scratch / "corpus"))
+    with folder.staging() as scratch:
+        converted = load_corpus(corpus, input, format, cache_dir=scratch.parent / "cache", **options)
+        converted.save_to_disk(str(scratch))
         del converted
-        if replacing:
-            output.rename(scratch / "previous")
-        elif output.exists():
-            output.rmdir()  # empty, checked above
-        (scratch / "corpus").rename(output)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return load_from_disk(str(output))
+    return load_from_disk(str(folder.target))
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from mtaffect.output_folder import OutputFolder
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}.")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    options = parse_options(args.option)
+    if args.limit is not None:
+        options["limit"] = args.limit
+    folder = OutputFolder(args.output, command="mtaffect data convert", overwrite=args.overwrite)
     started = time.perf_counter()
-    corpus = convert_corpus(
-        args.corpus, args.input, args.output, args.format, args.overwrite, **parse_options(args.option)
-    )
+    corpus = _convert_into(folder, args.corpus, args.input, args.format, options)
     elapsed = time.perf_counter() - started
     print(describe_corpus(corpus))
+    if folder.last_commit.summary(folder.target):
+        print("\n" + folder.last_commit.summary(folder.target))
     print(f"\nconverted in {elapsed:.1f} s -> {args.output} (open it with datasets.load_from_disk)")
     return 0
-
-
-def _check_output(output: Path, overwrite: bool) -> bool:
-    """Whether ``output`` holds a converted corpus to replace; refuses anything else non-empty."""
-    if not output.exists():
-        return False
-    if not output.is_dir():
-        raise FileExistsError(f"{output}: exists and is not a folder; choose another --output.")
-    if not any(output.iterdir()):
-        return False
-    if not overwrite:
-        raise FileExistsError(f"{output}: exists and is not empty; choose another --output or pass --overwrite.")
-    if not (output / "dataset_dict.json").is_file():
-        raise FileExistsError(
-            f"{output}: not a converted corpus (no dataset_dict.json), so --overwrite will not replace it. "
-            "Nothing was deleted."
-        )
-    return True

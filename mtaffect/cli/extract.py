@@ -38,8 +38,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated subset of text,audio,visual (default: text, or all three when media is given)",
     )
     parser.add_argument("--shard-size", type=int, default=256, help="examples per resumable shard")
-    parser.add_argument("--overwrite", action="store_true", help="discard an existing work dir and output")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh: replace what mtaffect wrote in the work dir and the output earlier (files "
+        "mtaffect did not write are kept)",
+    )
+    parser.add_argument("--limit", type=int, metavar="N", help="only the first N examples of each split (a dry run)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--threads", type=int, metavar="N", help="torch CPU threads (1 is fastest on a machine shared with other jobs)"
+    )
 
     text = parser.add_argument_group("text extractor")
     text.add_argument(
@@ -49,9 +58,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     text.add_argument("--batch-size", type=int, default=32, help="transcripts per forward pass")
     text.add_argument("--max-length", type=int, help="truncate transcripts to this many tokens")
     text.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    text.add_argument(
-        "--threads", type=int, help="torch CPU threads (1 is fastest on a machine shared with other jobs)"
-    )
 
     audio = parser.add_argument_group("audio extractor (openSMILE)")
     audio.add_argument("--audio-level", choices=("lld", "functionals"), default="lld")
@@ -128,7 +134,9 @@ def _modalities(args: argparse.Namespace) -> list[str]:
 def _build(args: argparse.Namespace, modalities: list[str]):
     from mtaffect.data.extract import AudioExtractor, TextExtractor, VisualExtractor
 
-    if args.threads:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}.")
         import torch
 
         torch.set_num_threads(args.threads)
@@ -170,6 +178,7 @@ def _run(args: argparse.Namespace) -> int:
         shard_size=args.shard_size,
         overwrite=args.overwrite,
         progress=not args.no_progress,
+        limit=args.limit,
     )
     info_line = " + ".join(f"{ex.name} (D={ex.dim})" for ex in extractors)
     print(f"corpus {raw.name}: {info_line}")
@@ -179,6 +188,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"reused {result.shards_reused} finished shard(s) from {work_dir}")
     if result.failures:
         print(f"{len(result.failures)} failed input(s) listed in {output / 'extraction_failures.jsonl'}")
+    if result.output_commit is not None and result.output_commit.summary(output):
+        print(result.output_commit.summary(output))
     print(f"saved to {output}")
     extracted = sum(count["extracted"] for count in result.counts.values())
     return 0 if extracted or not raw.examples else 1

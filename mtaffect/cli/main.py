@@ -82,10 +82,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args.command is None else 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        # User errors (bad paths, bad options, malformed corpora) end in one clear line.
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as error:
+        # User errors (bad paths, bad options, malformed corpora, unwritable folders) end in one clear line.
         print(f"mtaffect {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Commands that can resume print how before re-raising; the rest has nothing to add.
+        print(f"\nmtaffect {args.command}: interrupted.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

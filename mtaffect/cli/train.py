@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--tasks", nargs="+", choices=TASK_NAMES, help="tasks the model learns")
     parser.add_argument("--output-dir", help="checkpoints, final model and metrics")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace what mtaffect wrote in the output dir earlier (files mtaffect did not write are kept)",
+    )
     parser.add_argument("--epochs", type=float, help="num_train_epochs")
     parser.add_argument("--max-steps", type=int, help="max_steps (overrides --epochs)")
     parser.add_argument("--batch-size", type=int, help="per_device_train_batch_size")
@@ -106,9 +112,45 @@ def read_config(path: Path) -> dict[str, Any]:
     return read_mapping_file(path, known, what="training config")
 
 
+def check_settings(settings: Mapping[str, Any], where: str) -> None:
+    """Type and range of every value of a training config, before any corpus is read.
+
+    Each error names ``where`` (the file), the key and what it should be, rather than
+    surfacing later as a bad ``--flag`` of ``HfArgumentParser`` or a traceback.
+    """
+    from mtaffect.config_files import check_values, field_types
+
+    for key, expected in (("corpora", dict), ("synthetic", dict), ("splits", dict), ("model", dict), ("training", dict)):
+        if key in settings and settings[key] is not None and not isinstance(settings[key], expected):
+            raise ValueError(f"{where}: '{key}' should be a mapping (key: value lines), got {settings[key]!r}.")
+    tasks = settings.get("tasks")
+    if tasks is not None:
+        if isinstance(tasks, str) or not isinstance(tasks, list):
+            raise ValueError(f"{where}: tasks = {tasks!r}: expected a list, e.g. tasks: [emotion, sentiment].")
+        unknown = [task for task in tasks if task not in TASK_NAMES]
+        if unknown:
+            raise ValueError(f"{where}: tasks: unknown task(s) {unknown}; choose from {list(TASK_NAMES)}.")
+    if settings.get("training"):
+        from mtaffect.training import MultiTaskTrainingArguments
+
+        check_values(dict(settings["training"]), field_types(MultiTaskTrainingArguments), where, "training.")
+    model = dict(settings.get("model") or {})
+    model.pop("from_pretrained", None)
+    if model:
+        from mtaffect.configuration_mtaffect import MTAffectConfig
+
+        check_values(model, field_types(MTAffectConfig), where, "model.", open_ended=True)
+        try:
+            MTAffectConfig(**model)  # its own range checks (hidden_size > 0, known encoder...)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{where}: model: {error}") from None
+
+
 def build_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Merge the config file and the flags (flags win)."""
     settings = read_config(args.config) if args.config else {}
+    if args.config:
+        check_settings(settings, str(args.config))
     if args.corpora:
         settings["corpora"] = corpora_from_flags(args.corpora)
     if not settings.get("corpora"):
@@ -176,6 +218,8 @@ def training_arguments(training: Mapping[str, Any], extra: list[str]) -> Any:
         (arguments,) = parser.parse_args_into_dataclasses(args=argv + extra, look_for_args_file=False)
     except SystemExit as exit_:
         raise ValueError(f"invalid training arguments {argv + extra} (see the message above).") from exit_
+    except ValueError as error:  # TrainingArguments.__post_init__ range checks
+        raise ValueError(f"training arguments: {error}") from None
     return arguments
 
 
@@ -200,6 +244,9 @@ def _without_evaluation(training: dict[str, Any]) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     settings = build_settings(args)
+    target = Path(settings["training"]["output_dir"])
+    folder, scratch = _output_folder(target, args)
+    settings["training"]["output_dir"] = str(scratch)
 
     from mtaffect.configuration_mtaffect import MTAffectConfig
     from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
@@ -228,8 +275,22 @@ def _train(args: argparse.Namespace) -> int:
     main_process = trainer.is_world_process_zero()
     if main_process:
         sizes = ", ".join(f"{name} ({len(split)})" for name, split in train.items())
-        print(f"mtaffect train: tasks {model.config.tasks} on {sizes} -> {training.output_dir}", flush=True)
-    result = trainer.train(resume_from_checkpoint=args.resume)
+        print(f"mtaffect train: tasks {model.config.tasks} on {sizes} -> {target}", flush=True)
+    resume = args.resume
+    if resume is True and not any(scratch.glob("checkpoint-*")):
+        from transformers.trainer_utils import get_last_checkpoint
+
+        # Nothing interrupted: continue from the last checkpoint of the finished run, if any.
+        resume = get_last_checkpoint(str(target)) if target.is_dir() else None
+        if resume is None:
+            raise FileNotFoundError(f"--resume: no checkpoint in {target} or {scratch} to resume from.")
+    try:
+        result = trainer.train(resume_from_checkpoint=resume)
+    except KeyboardInterrupt:
+        if main_process:
+            print(f"\nmtaffect train: interrupted; checkpoints are kept in {scratch}. Run the same command with "
+                  "--resume to continue.", file=sys.stderr, flush=True)
+        return 130
     trainer.save_model()
     trainer.log_metrics("train", result.metrics)
     trainer.save_metrics("train", result.metrics)
@@ -242,8 +303,34 @@ def _train(args: argparse.Namespace) -> int:
         trainer.log_metrics("test", metrics)
         trainer.save_metrics("test", metrics)
     trainer.save_state()
-    if main_process:
-        print(f"mtaffect train: model and metrics saved to {training.output_dir}", flush=True)
     if training.world_size > 1:
         trainer.end()
+    if main_process:
+        commit = folder.commit(scratch)
+        if commit.summary(target):
+            print(commit.summary(target))
+        print(f"mtaffect train: model and metrics saved to {target}", flush=True)
     return 0
+
+
+def _output_folder(target: Path, args: argparse.Namespace) -> tuple[Any, Path]:
+    """The output folder's rules, and the scratch folder beside it the Trainer writes into.
+
+    The scratch folder has a fixed name, so the checkpoints of an interrupted run are where
+    ``--resume`` looks; the finished model moves into the output folder at the end.
+    """
+    import shutil
+
+    from mtaffect.output_folder import OutputFolder
+
+    folder = OutputFolder(target, command="mtaffect train", overwrite=args.overwrite, resume=bool(args.resume))
+    folder.check()
+    scratch = folder.persistent_scratch("training")
+    if scratch.exists() and not args.resume:
+        if not args.overwrite:
+            raise FileExistsError(
+                f"{scratch}: an interrupted `mtaffect train` into {target} left its checkpoints here; pass --resume "
+                "to continue it, or --overwrite to start afresh (this folder is then deleted)."
+            )
+        shutil.rmtree(scratch)
+    return folder, scratch

@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--teacher", help="teacher checkpoint folder (save_pretrained); not needed with --ablation hide")
     parser.add_argument("--task", required=True, choices=TASK_NAMES, help="task to label")
     parser.add_argument("--input", required=True, help="saved corpus folder (load_from_disk)")
-    parser.add_argument("--output", required=True, help="new folder for the labelled corpus (must not exist or be empty)")
+    parser.add_argument("--output", required=True, help="folder for the labelled corpus (new or empty; see --overwrite)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace what mtaffect wrote in --output earlier; files mtaffect did not write are kept",
+    )
     parser.add_argument("--mode", choices=("soft", "hard"), default="soft", help="soft probabilities/score or hard labels")
     parser.add_argument(
         "--threshold", type=float, default=None, help="confidence in [0, 1] below which the weak mask stays off"
@@ -69,17 +71,20 @@ def _check_paths(source: Path, target: Path) -> None:
         raise ValueError(f"--output {target} is inside --input {source}: choose a new folder; the input is never modified.")
     if target_resolved in source_resolved.parents:
         raise ValueError(f"--output {target} contains --input {source}: choose a new folder.")
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise FileExistsError(f"--output {target} exists and is not an empty folder: choose a new one.")
 
 
 def _weak_label(args: argparse.Namespace) -> int:
     from datasets import DatasetDict, load_from_disk
 
+    from mtaffect.output_folder import OutputFolder
     from mtaffect.weak_labels import add_weak_labels, weak_label_quality
 
     source, target = Path(args.input), Path(args.output)
     _check_paths(source, target)
+    folder = OutputFolder(target, command="mtaffect weak-label", overwrite=args.overwrite)
+    folder.check()
+    if args.report and Path(args.report).exists():
+        raise FileExistsError(f"--report {args.report} exists; mtaffect writes only new report files: pick another name.")
     ablation = args.ablation
     if args.overwrite_gold:
         if ablation not in (None, "replace"):
@@ -101,7 +106,10 @@ def _weak_label(args: argparse.Namespace) -> int:
         cache=not args.no_cache,
         sentiment_confidence=args.sentiment_confidence,
     )
-    _save(labelled, target)
+    with folder.staging() as scratch:
+        labelled.save_to_disk(str(scratch))
+    if folder.last_commit.summary(target):
+        print(folder.last_commit.summary(target))
     splits = dict(labelled.items()) if isinstance(labelled, DatasetDict) else {"dataset": labelled}
     report: dict[str, Any] = {name: _summary(split, args.task) for name, split in splits.items()}
     for name, summary in report.items():
@@ -118,19 +126,6 @@ def _weak_label(args: argparse.Namespace) -> int:
         Path(args.report).write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
     print(f"saved to {target}")
     return 0
-
-
-def _save(dataset: Any, target: Path) -> None:
-    """Save into a temporary sibling folder, then rename: no half-written output on failure."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        dataset.save_to_disk(str(staging / "data"))
-        if target.exists():
-            target.rmdir()  # checked empty above
-        os.replace(staging / "data", target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _summary(split: Any, task: str) -> dict[str, Any]:

@@ -68,6 +68,8 @@ class CorpusPlan:
         source: the file or folder the corpus came from (named in errors).
         extra_features: types of extra columns beyond the unified schema
             (e.g. SIMS' unimodal labels ``sentiment_T``).
+        rows: how many utterances the batches hold in all, when the loader knows it
+            (sizes the progress bar, so its ETA means something).
     """
 
     info: CorpusInfo
@@ -75,6 +77,8 @@ class CorpusPlan:
     batches: Iterable[tuple[str, dict[str, Any]]]
     source: Path
     extra_features: dict[str, Any] = field(default_factory=dict)
+    #: Utterances the batches will hold in all (before drops), when known: sizes the progress bar.
+    rows: int | None = None
 
 
 def features_for(plan: CorpusPlan) -> Features:
@@ -171,12 +175,16 @@ def _batch_columns(
     return columns, replaced
 
 
-def write_corpus(plan: CorpusPlan, directory: Path) -> DatasetDict:
+def write_corpus(plan: CorpusPlan, directory: Path, limit: int | None = None) -> DatasetDict:
     """Write ``plan`` as one Arrow file per split under ``directory`` and open it memory-mapped.
 
     ``directory`` must not exist; it is created through a temporary sibling and renamed at
-    the end, so an error (which names the source file) leaves nothing behind.
+    the end, so an error (which names the source file) leaves nothing behind. ``limit``
+    keeps the first rows of each split only. A progress bar (datasets' own, so
+    ``datasets.disable_progress_bars()`` hides it) counts the utterances written.
     """
+    from datasets.utils.tqdm import tqdm
+
     directory = Path(directory)
     features = features_for(plan)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -184,12 +192,19 @@ def write_corpus(plan: CorpusPlan, directory: Path) -> DatasetDict:
     replaced = 0
     try:
         writers = {name: _SplitWriter(staging / f"{name}.arrow", features) for name in plan.split_names}
-        for split, batch in plan.batches:
-            if split not in writers:
-                raise ValueError(f"loader produced split {split!r}, not one of {list(writers)}")
-            columns, count = _batch_columns(plan, features, split, batch)
-            replaced += count
-            writers[split].write(columns)
+        with tqdm(total=plan.rows, desc=f"convert {plan.info.corpus}", unit=" utterances", leave=False) as bar:
+            for split, batch in plan.batches:
+                if split not in writers:
+                    raise ValueError(f"loader produced split {split!r}, not one of {list(writers)}")
+                bar.update(len(batch["id"]))
+                if limit is not None:
+                    room = limit - writers[split].rows
+                    if room <= 0:
+                        continue
+                    batch = {key: values[:room] for key, values in batch.items()}
+                columns, count = _batch_columns(plan, features, split, batch)
+                replaced += count
+                writers[split].write(columns)
         for writer in writers.values():
             writer.close()
         plan.info.replaced_nonfinite = replaced

@@ -61,6 +61,7 @@ OPTIONS = {
     "extract_text": "None = extract text features only when features is None; True/False forces it",
     "extractor": "options passed to mtaffect.data.extract.TextExtractor",
     "feature_set": "feature-set name (default: the extractor's name or meld-user-<dims>)",
+    "limit": "keep the first N utterances of each split (a dry run: only those are extracted)",
 }
 
 _C1 = {code: bytes([code]).decode("cp1252") for code in range(0x80, 0xA0) if code not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}
@@ -154,6 +155,7 @@ def _load_meld(
     extract_text: bool | None = None,
     extractor: dict[str, Any] | None = None,
     feature_set: str | None = None,
+    limit: int | None = None,
 ) -> CorpusPlan:
     folder = path if path.is_dir() else path.parent
     splits = {}
@@ -161,7 +163,7 @@ def _load_meld(
         file = folder / name
         if not file.is_file():
             raise CorpusFormatError(folder, f"missing {name} (MELD needs train_sent_emo.csv, dev_sent_emo.csv, test_sent_emo.csv).")
-        splits[split] = read_meld_csv(file)
+        splits[split] = read_meld_csv(file)[:limit]
     if extract_text is None:
         extract_text = features is None
     aliases = {meld: split for split, (meld, _) in MELD_FILES.items()}
@@ -183,7 +185,8 @@ def _load_meld(
         },
     )
     extra = {"dialogue_id": Value("int64"), "utterance_id": Value("int64")}
-    return CorpusPlan(info, list(splits), kept_batches(provider, info.notes, "MELD", _batches(splits, provider, folder)), folder, extra)
+    batches = kept_batches(provider, info.notes, "MELD", _batches(splits, provider, folder))
+    return CorpusPlan(info, list(splits), batches, folder, extra, rows=sum(map(len, splits.values())))
 
 
 def _batches(splits: dict[str, list[dict[str, Any]]], provider: FeatureProvider, folder: Path):

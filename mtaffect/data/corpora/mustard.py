@@ -66,6 +66,7 @@ OPTIONS = {
     "extract_text": "None = extract text features only when features is None; True/False forces it",
     "extractor": "options passed to mtaffect.data.extract.TextExtractor",
     "feature_set": "feature-set name (default: the extractor's name or mustard-user-<dims>)",
+    "limit": "keep the first N utterances of each split (a dry run: only those are extracted)",
 }
 
 
@@ -185,6 +186,7 @@ def _load_mustard(
     extract_text: bool | None = None,
     extractor: dict[str, Any] | None = None,
     feature_set: str | None = None,
+    limit: int | None = None,
 ) -> CorpusPlan:
     folder = path if path.is_dir() else path.parent
     file = path if path.is_file() else folder / JSON_NAME
@@ -192,6 +194,8 @@ def _load_mustard(
         raise CorpusFormatError(folder, f"no {JSON_NAME} here.")
     data = read_mustard_json(file)
     splits, protocol_note = mustard_splits(data, file, protocol, fold, validation_fraction, seed)
+    if limit is not None:
+        splits = {name: members[:limit] for name, members in splits.items()}
 
     if extract_text is None:
         extract_text = features is None
@@ -213,7 +217,8 @@ def _load_mustard(
         },
     )
     extra = {"show": Value("string"), "context": List(Value("string")), "context_speakers": List(Value("string"))}
-    return CorpusPlan(info, list(splits), kept_batches(provider, info.notes, "MUStARD", _batches(data, splits, provider)), file, extra)
+    batches = kept_batches(provider, info.notes, "MUStARD", _batches(data, splits, provider))
+    return CorpusPlan(info, list(splits), batches, file, extra, rows=sum(map(len, splits.values())))
 
 
 def _batches(data, splits, provider: FeatureProvider):

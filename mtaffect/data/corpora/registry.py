@@ -168,6 +168,7 @@ def load_corpus(
     *,
     cache_dir: str | Path | None = None,
     corpus_name: str | None = None,
+    limit: int | None = None,
     **options: Any,
 ) -> DatasetDict:
     """Read a corpus from its published files into the unified schema.
@@ -183,6 +184,8 @@ def load_corpus(
             ``$HF_DATASETS_CACHE/mtaffect``). The same files and options reopen it, memory-mapped.
         corpus_name: value of the ``source`` column (default ``name``), e.g. to load one
             corpus from two formats side by side.
+        limit: keep only the first ``limit`` utterances of each split (a dry run: loaders
+            that extract features extract only those).
         **options: the format's options (``list_corpora()`` lists them with their defaults).
 
     Returns:
@@ -209,6 +212,8 @@ def load_corpus(
             if path is None:
                 raise ValueError(f"Corpus {name!r} is read from files: pass path=.")
             format = detect_format(name, path)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be a positive number of utterances per split, got {limit!r}.")
     entry = get_format(name, format)
     unknown = set(options) - set(entry.option_names())
     if unknown:
@@ -224,19 +229,27 @@ def load_corpus(
             raise CorpusFormatError(path, "no such file or folder.")
     if not entry.needs_path:
         result = entry.builder(path, **options)
+        if limit is not None:
+            result = DatasetDict({k: v.select(range(min(limit, v.num_rows))) for k, v in result.items()})
         return _rename(result, corpus_name) if corpus_name else result
-    directory = _cache_directory(entry, path, options, corpus_name, cache_dir)
+    directory = _cache_directory(entry, path, {**options, "limit": limit} if limit else options, corpus_name, cache_dir)
     cached = open_corpus(directory)
     if cached is not None:
         logger.info("Reusing the Arrow conversion of %s in %s.", path, directory)
         return cached
+    if limit is not None and "limit" in entry.option_names():
+        options = {**options, "limit": limit}  # the loader stops early (before extracting the rest)
     result = entry.builder(path, **options)
     if isinstance(result, DatasetDict):
+        if limit is not None:
+            result = DatasetDict({k: v.select(range(min(limit, v.num_rows))) for k, v in result.items()})
         return _rename(result, corpus_name) if corpus_name else result
     if corpus_name:
         result.info.corpus = corpus_name
+    if limit is not None:
+        result.info.notes["limit_per_split"] = limit
     logger.info("Converting %s (%s, %s) to Arrow in %s.", path, name, entry.format, directory)
-    return write_corpus(result, directory)
+    return write_corpus(result, directory, limit=limit)
 
 
 def _open_converted(name: str, path: Path, corpus_name: str | None) -> DatasetDict:

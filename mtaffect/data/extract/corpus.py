@@ -30,9 +30,8 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +78,8 @@ class ExtractionResult:
     failures_file: Path
     shards_reused: int = 0
     shards_extracted: int = 0
+    #: What saving into ``output_dir`` replaced and kept (``None`` without an output dir).
+    output_commit: Any = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -93,6 +94,7 @@ def extract_corpus(
     shard_size: int = 256,
     overwrite: bool = False,
     progress: bool = True,
+    limit: int | None = None,
 ) -> ExtractionResult:
     """Extract every example of ``corpus`` with ``extractors`` into a unified ``DatasetDict``.
 
@@ -103,20 +105,39 @@ def extract_corpus(
         output_dir: if given, the corpus is saved there (``save_to_disk``) and returned
             memory-mapped from it; otherwise it is memory-mapped from ``work_dir``.
         shard_size: examples per shard (the unit of resumption).
-        overwrite: delete ``work_dir`` (and ``output_dir``) first instead of resuming.
+        overwrite: start the extraction afresh and replace an earlier output, removing only
+            what mtaffect wrote in ``work_dir`` and ``output_dir`` (their manifests list it;
+            see ``mtaffect.output_folder``); files mtaffect did not write are kept.
         progress: show a tqdm progress bar (inputs per modality).
+        limit: extract only the first ``limit`` examples of each split (a dry run).
 
-    Raises ``ValueError`` if the work dir was made with other extractors or another corpus.
+    The output is saved through a scratch folder beside ``output_dir`` and moved into place
+    at the end, so an interruption leaves an earlier output whole.
+
+    Raises ``ValueError`` if the work dir was made with other extractors or another corpus,
+    and ``FileExistsError`` (``OutputFolderError``) for a work dir or output folder holding
+    files mtaffect did not write (without ``overwrite``) or an earlier output (without
+    ``overwrite``).
     """
+    from mtaffect.output_folder import OutputFolder
+
     extractors = list(extractors.values()) if isinstance(extractors, Mapping) else list(extractors)
+    if limit is not None:
+        corpus = _first_examples(corpus, limit)
     _check_extractors(corpus, extractors)
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}.")
     work_dir = Path(work_dir)
+    work = OutputFolder(work_dir, command="mtaffect extract (work dir)", overwrite=overwrite, resume=True)
+    _adopt_legacy_work_dir(work)
+    work.check()
+    output = None
+    if output_dir is not None:
+        # A rerun of the same extraction refreshes its own output (the shards make it a resume).
+        output = OutputFolder(output_dir, command="mtaffect extract", overwrite=overwrite, resume=True)
+        output.check(["extraction_failures.jsonl"])
     if overwrite:
-        shutil.rmtree(work_dir, ignore_errors=True)
-        if output_dir is not None:
-            shutil.rmtree(output_dir, ignore_errors=True)
+        work.clear()
     shard_dir = work_dir / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
     extractors.sort(key=lambda ex: MODALITIES.index(ex.modality))
@@ -156,6 +177,7 @@ def extract_corpus(
                 bar.update(len(shard) * len(extractors))
                 continue
             _extract_shard(stem, fingerprint, shard, extractors, corpus, info, features, bar)
+            work.record([_relative(path, work_dir) for path in (stem.with_suffix(".arrow"), _marker(stem))])
             extracted += 1
     if reused:
         logger.info("%s: reused %d finished shard(s) from %s.", corpus.name, reused, work_dir)
@@ -179,6 +201,7 @@ def extract_corpus(
         splits[split] = concatenate_datasets(parts, info=_dataset_info(features, info), split=NamedSplit(split))
     failures_file = work_dir / "failures.jsonl"
     _write_jsonl(failures_file, failures)
+    work.record(["failures.jsonl"])
     _log_failures(corpus.name, failures, failures_file)
     info.notes["extraction"] = {
         "counts": counts,
@@ -188,13 +211,15 @@ def extract_corpus(
     dataset = DatasetDict(splits)
     set_corpus_info(dataset, info)
     validate_corpus(dataset)
-    if output_dir is not None:
-        output_dir = Path(output_dir)
-        dataset.save_to_disk(str(output_dir))
-        _write_jsonl(output_dir / "extraction_failures.jsonl", failures)
+    commit = None
+    if output is not None:
+        with output.staging(["extraction_failures.jsonl"]) as scratch:
+            dataset.save_to_disk(str(scratch))
+            _write_jsonl(scratch / "extraction_failures.jsonl", failures)
+        commit = output.last_commit
         from datasets import load_from_disk
 
-        dataset = load_from_disk(str(output_dir))
+        dataset = load_from_disk(str(output.target))
         set_corpus_info(dataset, info)
     return ExtractionResult(
         dataset=dataset,
@@ -204,7 +229,35 @@ def extract_corpus(
         failures_file=failures_file,
         shards_reused=reused,
         shards_extracted=extracted,
+        output_commit=commit,
     )
+
+
+def _first_examples(corpus: RawCorpus, limit: int) -> RawCorpus:
+    """``corpus`` with only the first ``limit`` examples of each split (file order kept)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit must be a positive number of examples per split, got {limit!r}.")
+    seen: dict[str, int] = {}
+    kept = []
+    for example in corpus.examples:
+        if seen.get(example.split, 0) < limit:
+            kept.append(example)
+            seen[example.split] = seen.get(example.split, 0) + 1
+    return replace(corpus, examples=kept, notes={**corpus.notes, "limit_per_split": limit})
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _adopt_legacy_work_dir(work: Any) -> None:
+    """A work dir from before manifests (it has the shard ``manifest.json``): its shards are mtaffect's."""
+    root = work.target
+    if (root / "manifest.json").is_file() and not work.manifest_path.exists():
+        ours = ["manifest.json", "failures.jsonl"] + [
+            _relative(path, root) for path in (root / "shards").glob("*") if path.is_file()
+        ]
+        work.record([name for name in ours if (root / name).is_file()])
 
 
 def _check_extractors(corpus: RawCorpus, extractors: list[Extractor]) -> None:
@@ -253,6 +306,9 @@ def _check_manifest(work_dir: Path, corpus: RawCorpus, extractors: list[Extracto
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
     os.replace(tmp, path)
+    from mtaffect.output_folder import OutputFolder
+
+    OutputFolder(work_dir, command="mtaffect extract (work dir)").record(["manifest.json"])
 
 
 def _shard_fingerprint(shard: list[RawExample]) -> str:
