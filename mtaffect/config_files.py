@@ -125,8 +125,13 @@ def field_types(target: Any) -> dict[str, Any]:
     return {name: hints.get(name, raw.get(name, Any)) for name in names}
 
 
-def check_values(values: dict[str, Any], types: dict[str, Any], where: str, prefix: str = "", open_ended: bool = False) -> None:
-    """Check every ``values[key]`` against ``types[key]`` (from :func:`field_types`).
+def check_values(
+    values: dict[str, Any], types: dict[str, Any], where: str, prefix: str = "", open_ended: bool = False
+) -> dict[str, Any]:
+    """Check every ``values[key]`` against ``types[key]`` (from :func:`field_types`); returns them normalised.
+
+    A number written as a string where a number is expected is converted (YAML 1.1 reads
+    ``1e-3`` as the string ``"1e-3"``); anything else must already have the right type.
 
     Raises ``ValueError`` naming ``where`` (the file), the key (``prefix + key``), what was
     found and what is expected, e.g. ``train.yaml: training.num_train_epochs = 'five' (str):
@@ -136,6 +141,7 @@ def check_values(values: dict[str, Any], types: dict[str, Any], where: str, pref
     import difflib
     import inspect
 
+    normalised = dict(values)
     for key, value in values.items():
         if key not in types:
             if open_ended:
@@ -146,7 +152,43 @@ def check_values(values: dict[str, Any], types: dict[str, Any], where: str, pref
         expected = types[key]
         if isinstance(expected, str) or expected is inspect.Parameter.empty or value_matches(value, expected):
             continue
+        number = _number(value)
+        if number is not value and value_matches(number, expected):
+            normalised[key] = number
+            continue
         raise ValueError(
             f"{where}: {prefix}{key} = {value!r} ({type(value).__name__}): expected {describe_type(expected)}; "
-            f"fix the value of '{key}' in the file."
+            + _fix(key, value, expected)
         )
+    return normalised
+
+
+def _fix(key: str, value: Any, expected: Any) -> str:
+    """How to write ``value`` so that it fits ``expected`` (a list for a scalar, a number for a string)."""
+    import typing
+
+    wants_list = any(typing.get_origin(option) in (list, tuple) or option in (list, tuple) for option in _options(expected))
+    if wants_list and not isinstance(value, (list, tuple)):
+        items = value.replace(",", " ").split() if isinstance(value, str) else [value]
+        shown = ", ".join(json.dumps(_number(item)) for item in items)
+        return f"write a list, e.g. {key}: [{shown}]."
+    return f"fix the value of '{key}' in the file."
+
+
+def _options(hint: Any) -> tuple[Any, ...]:
+    import types
+    import typing
+
+    return typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+
+
+def _number(text: Any) -> Any:
+    """``"3"`` -> 3, ``"0.5"`` -> 0.5, anything else unchanged."""
+    if not isinstance(text, str):
+        return text
+    for cast in (int, float):
+        try:
+            return cast(text.strip())
+        except ValueError:
+            continue
+    return text

@@ -211,10 +211,23 @@ class MultimodalAffectPipeline(Pipeline):
             self._built_extractors[name] = build_extractors(usable[name])
         return name, self._built_extractors[name]
 
+    def raw_inputs_used(self, feature_set: str | None = None) -> set[str]:
+        """Which raw inputs (``text``, ``audio``, ``video``) the model's extractors read."""
+        if self._given_extractors is not None:
+            _, built = self._extractor_specs(feature_set)
+            return _inputs_of(set(built))
+        return raw_inputs_used(self.model.config, feature_set)
+
     def _extract(self, raw: Mapping[str, Any], feature_set: str | None) -> tuple[dict[str, np.ndarray], str]:
         from mtaffect.data.extract import extract_utterance
 
         name, extractors = self._extractor_specs(feature_set)
+        unused = sorted(set(raw) - self.raw_inputs_used(name))
+        if unused:
+            logger.warning(
+                "The model reads only %s (feature set %r): the input's %s cannot be used and is ignored.",
+                ", ".join(sorted(self.raw_inputs_used(name))), name, ", ".join(unused),
+            )
         if name not in self.model.config.feature_sets:
             raise ValueError(
                 f"The extractors make feature set {name!r}, which this model was not trained on "
@@ -238,11 +251,34 @@ class MultimodalAffectPipeline(Pipeline):
         return predictions[0] if isinstance(predictions, list) else predictions
 
 
+def raw_inputs_used(config: Any, feature_set: str | None = None) -> set[str]:
+    """Which raw inputs (``text``, ``audio``, ``video``) a model's recorded extractors read.
+
+    Read from ``config.feature_extractors`` (nothing is built, no weights are needed), so a
+    caller can refuse unusable media before loading anything. All three when the config does
+    not say (or names several feature sets and ``feature_set`` does not pick one).
+    """
+    recorded = getattr(config, "feature_extractors", None) or {}
+    names = [feature_set] if feature_set is not None else list(recorded)
+    if len(names) != 1 or not isinstance(recorded.get(names[0]), Mapping):
+        return set(RAW_KEYS)
+    return _inputs_of(set(recorded[names[0]]))
+
+
+def _inputs_of(modalities: set[str]) -> set[str]:
+    used = {key for key, modality in RAW_KEYS.items() if modality in modalities}
+    if "audio" in modalities:
+        used.add("video")  # the audio extractor reads a video's audio track
+    return used
+
+
 def _as_sequence(value: Any, name: str) -> np.ndarray:
     """A ``[T, D]`` float32 array (a ``[D]`` vector is one frame)."""
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
-    array = np.asarray(value, dtype=np.float32)
+    # Writable and contiguous: torch.from_numpy warns on (and cannot own) read-only buffers,
+    # such as those decoded audio and memory-mapped features come in.
+    array = np.require(np.asarray(value, dtype=np.float32), requirements=["C", "W"])
     if array.ndim == 1:
         array = array[None, :]
     if array.ndim == 3 and array.shape[0] == 1:

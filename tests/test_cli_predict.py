@@ -71,3 +71,92 @@ def test_refusals(tmp_path, capsys):
     output.write_text("mine")
     assert main(["predict", "--model", model, "--text", "hi", "--output", str(output)]) == 2
     assert "exists" in capsys.readouterr().err and output.read_text() == "mine"
+
+
+def _wav(path, seconds: float = 1.0):
+    import numpy as np
+    import soundfile
+
+    rate = 16000
+    t = np.arange(int(rate * seconds)) / rate
+    soundfile.write(path, (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate)
+    return path
+
+
+def test_media_a_text_only_model_cannot_read_is_refused(text_model, tmp_path, capsys):
+    wav = _wav(tmp_path / "clip.wav")
+    assert main(["predict", "--model", str(text_model), "--text", "hi", "--audio", str(wav), "--video", str(wav)]) == 2
+    err = capsys.readouterr().err
+    assert "--audio, --video: the model" in err and "reads only text, so its audio, video would be ignored" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    utterances = tmp_path / "u.jsonl"
+    utterances.write_text('{"text": "fine"}\n{"text": "hi", "audio": "clip.wav"}\n')
+    assert main(["predict", "--model", str(text_model), "--input", str(utterances)]) == 2
+    assert f"{utterances}: utterance 2: the model" in capsys.readouterr().err
+
+
+def test_the_pipeline_warns_about_inputs_it_ignores(text_model, tmp_path, caplog):
+    from transformers import pipeline
+
+    import mtaffect.pipeline  # noqa: F401
+
+    classifier = pipeline("multimodal-affect", model=str(text_model))
+    assert classifier.raw_inputs_used() == {"text"}
+    with caplog.at_level("WARNING", logger="mtaffect.pipeline"):
+        classifier({"text": "hi", "audio": str(_wav(tmp_path / "a.wav"))})
+    assert "the input's audio cannot be used and is ignored" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def audio_model(tmp_path_factory, minilm_checkpoint):
+    pytest.importorskip("opensmile")
+    import torch
+
+    from mtaffect.configuration_mtaffect import MTAffectConfig
+    from mtaffect.data.extract import AudioExtractor, feature_set_name
+    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+
+    text, audio = minilm_checkpoint[2], AudioExtractor(level="functionals")
+    name = feature_set_name([text, audio])
+    config = MTAffectConfig(feature_sets={name: {"text": text.dim, "audio": audio.dim}}, hidden_size=8, num_heads=2)
+    config.feature_extractors = {name: {"text": text.describe(), "audio": audio.describe()}}
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("audio-model")
+    MTAffectForMultiTaskAffect(config).save_pretrained(folder)
+    return folder
+
+
+def test_no_warning_on_the_normal_path_and_one_model_load(audio_model, tmp_path, capsys, monkeypatch):
+    import warnings
+
+    from mtaffect.data.extract import TextExtractor
+    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+
+    loads, builds = [], []
+    original_load, original_init = MTAffectForMultiTaskAffect.from_pretrained.__func__, TextExtractor.__init__
+    monkeypatch.setattr(MTAffectForMultiTaskAffect, "from_pretrained",
+                        classmethod(lambda cls, *a, **k: loads.append(a) or original_load(cls, *a, **k)))
+    monkeypatch.setattr(TextExtractor, "__init__", lambda self, *a, **k: builds.append(a) or original_init(self, *a, **k))
+    _wav(tmp_path / "a.wav")
+    utterances = tmp_path / "u.jsonl"
+    utterances.write_text('{"text": "I love it", "audio": "a.wav"}\n{"text": "So bad", "video": "a.wav"}\n')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["predict", "--model", str(audio_model), "--input", str(utterances)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    ours = [w for w in caught if "not writable" in str(w.message) or "mtaffect" in w.filename]
+    assert not ours, [str(w.message) for w in ours]
+    assert len(loads) == 1 and len(builds) == 1  # the model and its extractor, once per call
+
+
+def test_predict_imports_only_its_own_command(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom mtaffect.cli.main import main\n"
+        f"main(['predict', '--model', {str(tmp_path / 'none')!r}, '--text', 'hi'])\n"
+        "print(sorted(m for m in ('mtaffect.experiment', 'mtaffect.report', 'mtaffect.cli.run', 'mtaffect.cli.data') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr

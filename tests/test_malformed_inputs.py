@@ -232,7 +232,25 @@ CASES: dict[str, Callable[[Path], Case]] = {
     "mustard-features-unsupported-type": lambda t: (lambda p: Case("mustard", t, p, "unsupported feature file type '.npy'", {"features": {"text": "text.npy"}}))(
         (write_mustard(t), np.save(t / "text.npy", np.zeros(3)), t / "text.npy")[2]
     ),
+    "mustard-duplicated-key": lambda t: (lambda p: Case("mustard", t, p, r"the key '3_103' appears twice \(second time on line \d+\)", {"features": {"text": "t.npz"}}))(
+        _duplicate_mustard_key(t, "3_103")
+    ),
+    "mustard-duplicated-key-speaker-independent": lambda t: (lambda p: Case("mustard", t, p, "the key '3_103' appears twice", {"protocol": "speaker_independent", "features": {"text": "t.npz"}}))(
+        _duplicate_mustard_key(t, "3_103")
+    ),
+    "mustard-json-utf16-without-bom": lambda t: (lambda p: Case("mustard", t, p, "looks like UTF-16 text without a byte-order mark", {"features": {"text": "t.npz"}}))(
+        (write_mustard(t), (t / "sarcasm_data.json").write_bytes((t / "sarcasm_data.json").read_text().encode("utf-16-le")), t / "sarcasm_data.json")[2]
+    ),
+    "mustard-h5-group-without-features": lambda t: (lambda p: Case("mustard", t, p, r"group '2_102' has no 'features' dataset \(it holds \['feats'\]\)", {"features": {"text": "v.h5"}}))(
+        _mustard_h5_groups(t, broken="2_102")
+    ),
+    "pickle-declares-a-2-eib-string": lambda t: (lambda p: Case("mosei", p, p, "corrupt: it declares an object far larger than the file itself"))(
+        (lambda path: (path.write_bytes(b"\x80\x04\x8d" + (2**61).to_bytes(8, "little") + b"abc"), path)[1])(write_mmsa(t)[0])
+    ),
     # ---- MELD
+    "meld-csv-utf16-without-bom": lambda t: (lambda fp: Case("meld", fp[0], fp[1], "looks like UTF-16 text without a byte-order mark", {"features": {"text": "x.npz"}}))(
+        _meld(t, lambda f: ((f / "dev_sent_emo.csv").write_bytes((f / "dev_sent_emo.csv").read_bytes().decode("cp1252").encode("utf-16-le")), f / "dev_sent_emo.csv")[1])
+    ),
     "meld-csv-without-emotion-column": lambda t: (lambda fp: Case("meld", fp[0], fp[1], r"lacks the column\(s\) \['Emotion'\]", {"features": {"text": "x.npz"}}))(
         _meld(t, lambda f: _rewrite_csv(f / "dev_sent_emo.csv", lambda s: s.replace("Emotion,", "Feeling,", 1)))
     ),
@@ -276,6 +294,24 @@ def _edit_json(folder: Path, change: Callable[[dict], None]) -> Path:
     change(data)
     (folder / "sarcasm_data.json").write_text(json.dumps(data))
     return folder / "sarcasm_data.json"
+
+
+def _duplicate_mustard_key(folder: Path, key: str) -> Path:
+    """sarcasm_data.json with ``key`` twice (json.loads would silently keep the second)."""
+    data = write_mustard(folder)
+    text = json.dumps(data, indent=2)
+    duplicate = json.dumps({key: data[key]}, indent=2)[1:-1].strip()
+    (folder / "sarcasm_data.json").write_text(text[:-2] + ",\n  " + duplicate + "\n}")
+    return folder / "sarcasm_data.json"
+
+
+def _mustard_h5_groups(folder: Path, broken: str) -> Path:
+    """Per-id groups holding a 'features' dataset (one group names it differently)."""
+    data = write_mustard(folder)
+    with h5py.File(folder / "v.h5", "w") as f:
+        for key in data:
+            f.create_group(key).create_dataset("feats" if key == broken else "features", data=np.ones((2, 3), np.float32))
+    return folder / "v.h5"
 
 
 def _split_indices(folder: Path, folds: list) -> Path:

@@ -89,13 +89,8 @@ def _predict(args: argparse.Namespace) -> int:
             if record.get(key) and not Path(record[key]).is_file():
                 raise FileNotFoundError(f"{record[key]}: no such {key} file.")
 
-    from transformers import pipeline
-
-    import mtaffect.pipeline  # noqa: F401  (registers the task)
-    from mtaffect.cli.inputs import load_model
-
-    model = load_model(args.model)
-    classifier = pipeline("multimodal-affect", model=model)
+    _check_inputs_usable(utterances, args)
+    classifier = load_classifier(args.model)
     options = {"emotion_multilabel": args.emotion_multilabel, "threshold": args.threshold}
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +100,37 @@ def _predict(args: argparse.Namespace) -> int:
     else:
         _write(classifier, utterances, options, sys.stdout)
     return 0
+
+
+def load_classifier(model: str) -> Any:
+    """The ``"multimodal-affect"`` pipeline around the checkpoint ``model``, loaded once."""
+    from transformers import pipeline
+
+    import mtaffect.pipeline  # noqa: F401  (registers the task)
+    from mtaffect.cli.inputs import load_model
+
+    return pipeline("multimodal-affect", model=load_model(model))
+
+
+def _check_inputs_usable(utterances: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Refuse media the model has no extractor for (from its config, before any weight is loaded)."""
+    from mtaffect.configuration_mtaffect import MTAffectConfig
+    from mtaffect.pipeline import raw_inputs_used
+
+    try:
+        config = MTAffectConfig.from_pretrained(args.model)
+    except Exception:  # noqa: BLE001 - load_model, called next, explains what is wrong with it
+        return
+    used = raw_inputs_used(config)
+    for number, record in enumerate(utterances, 1):
+        unused = [key for key in ("text", *_MEDIA_KEYS) if record.get(key) and key not in used]
+        if unused:
+            where = f"{args.input}: utterance {number}" if args.input else ", ".join(f"--{key}" for key in unused)
+            raise ValueError(
+                f"{where}: the model {args.model} reads only {', '.join(sorted(used)) or 'precomputed features'}, "
+                f"so its {', '.join(unused)} would be ignored. Leave {'it' if len(unused) == 1 else 'them'} out, "
+                "or use a model trained on those modalities."
+            )
 
 
 def _write(classifier: Any, utterances: list[dict[str, Any]], options: dict[str, Any], out: TextIO) -> None:

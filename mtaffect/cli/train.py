@@ -112,7 +112,7 @@ def read_config(path: Path) -> dict[str, Any]:
     return read_mapping_file(path, known, what="training config")
 
 
-def check_settings(settings: Mapping[str, Any], where: str) -> None:
+def check_settings(settings: dict[str, Any], where: str) -> None:
     """Type and range of every value of a training config, before any corpus is read.
 
     Each error names ``where`` (the file), the key and what it should be, rather than
@@ -133,13 +133,16 @@ def check_settings(settings: Mapping[str, Any], where: str) -> None:
     if settings.get("training"):
         from mtaffect.training import MultiTaskTrainingArguments
 
-        check_values(dict(settings["training"]), field_types(MultiTaskTrainingArguments), where, "training.")
+        settings["training"] = check_values(
+            dict(settings["training"]), field_types(MultiTaskTrainingArguments), where, "training."
+        )
     model = dict(settings.get("model") or {})
-    model.pop("from_pretrained", None)
+    pretrained = model.pop("from_pretrained", None)
     if model:
         from mtaffect.configuration_mtaffect import MTAffectConfig
 
-        check_values(model, field_types(MTAffectConfig), where, "model.", open_ended=True)
+        model = check_values(model, field_types(MTAffectConfig), where, "model.", open_ended=True)
+        settings["model"] = {**model, **({"from_pretrained": pretrained} if pretrained else {})}
         try:
             MTAffectConfig(**model)  # its own range checks (hidden_size > 0, known encoder...)
         except (TypeError, ValueError) as error:

@@ -10,6 +10,7 @@ beside its feature loader (``mtaffect.data.corpora.meld.read_meld``,
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -92,17 +93,31 @@ def normalize_split(value: Any, path: str | Path) -> str:
     return split
 
 
+def decoded_text(path: Path) -> str:
+    """The file's text (UTF-8, or UTF-16/32 with a byte-order mark), or one ``RawCorpusError``."""
+    from mtaffect.data.corpora.encoding import decode_text
+    from mtaffect.data.corpora.errors import CorpusFormatError
+
+    try:
+        return decode_text(path.read_bytes(), path)
+    except CorpusFormatError as error:
+        raise RawCorpusError(path, error.problem) from None
+
+
 def read_csv(path: Path, **kwargs: Any) -> Any:
-    """A UTF-8 CSV as a pandas frame, text kept as text; one ``RawCorpusError`` for any failure."""
+    """A CSV (UTF-8, or UTF-16 with a byte-order mark) as a pandas frame, text kept as text.
+
+    One ``RawCorpusError`` for any failure.
+    """
     import pandas as pd
 
     if not path.is_file():
         raise RawCorpusError(path, "no such file")
     try:
         # keep_default_na=False: an utterance reading "NA" or "None" is text, not a missing value.
-        return pd.read_csv(path, keep_default_na=False, encoding="utf-8", **kwargs)
-    except (UnicodeDecodeError, ValueError) as error:
-        raise RawCorpusError(path, f"cannot read as UTF-8 CSV: {error}") from error
+        return pd.read_csv(io.StringIO(decoded_text(path)), keep_default_na=False, **kwargs)
+    except ValueError as error:
+        raise RawCorpusError(path, f"cannot read as CSV: {error}") from None
 
 
 def require_columns(path: Path, frame: Any, columns: Sequence[str]) -> None:
@@ -168,12 +183,14 @@ def read_text_table(
         raise RawCorpusError(path, "no such file")
     suffix = path.suffix.lower()
     try:
+        if suffix in (".csv", ".tsv", ".json", ".jsonl"):
+            text = io.StringIO(decoded_text(path))
         if suffix in (".csv", ".tsv"):
-            frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", keep_default_na=False, dtype=str)
+            frame = pd.read_csv(text, sep="\t" if suffix == ".tsv" else ",", keep_default_na=False, dtype=str)
         elif suffix == ".jsonl":
-            frame = pd.read_json(path, lines=True, dtype=False)
+            frame = pd.read_json(text, lines=True, dtype=False)
         elif suffix == ".json":
-            frame = pd.read_json(path, dtype=False)
+            frame = pd.read_json(text, dtype=False)
         elif suffix == ".parquet":
             frame = pd.read_parquet(path)
         else:
@@ -185,9 +202,21 @@ def read_text_table(
     require_columns(path, frame, wanted)
     tasks = []
     emotion_mask = None
+    # Where a row is in the file, for messages: CSV/TSV have a header line, JSONL does not.
+    first_line = {".csv": 2, ".tsv": 2, ".jsonl": 1}.get(suffix)
+
+    def row(i: int) -> str:
+        return f"line {i + first_line}" if first_line else f"record {i}"
+
     if emotion_column:
-        names = sorted({normalize_emotion(str(v)) for v in frame[emotion_column] if str(v).strip()})
-        emotion_mask = emotion_label_mask(names)
+        names = set()
+        for i, value in enumerate(frame[emotion_column]):
+            if str(value).strip():
+                try:
+                    names.add(normalize_emotion(str(value)))
+                except ValueError as error:
+                    raise RawCorpusError(path, f"{row(i)}, column {emotion_column!r}: {error}") from None
+        emotion_mask = emotion_label_mask(sorted(names))
         tasks.append("emotion")
     if sentiment_column:
         tasks.append("sentiment")
@@ -207,7 +236,7 @@ def read_text_table(
                 labels["sarcasm"] = 1.0 if as_bool(record[sarcasm_column], path, f"row {i}") else 0.0
                 labels["sarcasm_mask"] = True
         except ValueError as error:
-            raise RawCorpusError(path, f"data row {i}: {error}") from error
+            raise RawCorpusError(path, f"{row(i)}: {error}") from None
         text = record[text_column]
         examples.append(
             RawExample(

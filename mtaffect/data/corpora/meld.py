@@ -31,6 +31,7 @@ from typing import Any
 from datasets import Value
 
 from mtaffect.data.corpora.base import CorpusPlan, batched, unique_ids
+from mtaffect.data.corpora.encoding import decode_text
 from mtaffect.data.corpora.errors import CorpusFormatError
 from mtaffect.data.corpora.registry import register_corpus
 from mtaffect.data.corpora.user_features import (
@@ -90,11 +91,8 @@ def read_meld_csv(file: Path) -> list[dict[str, Any]]:
         raw = file.read_bytes()
     except OSError as error:
         raise CorpusFormatError(file, f"cannot be read ({error.strerror or error}).") from None
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        content = raw.decode("latin-1")  # every byte decodes; C1 characters are repaired per field
-        logger.warning("%s is not UTF-8; read as Windows-1252.", file)
+    # Latin-1 decodes every byte; C1 characters are repaired per field (repair_text).
+    content = decode_text(raw, file, fallback="latin-1")
     try:
         reader = csv.DictReader(io.StringIO(content, newline=""))
         header = [name.strip() for name in (reader.fieldnames or [])]

@@ -35,6 +35,7 @@ import numpy as np
 from datasets import List, Value
 
 from mtaffect.data.corpora.base import CorpusPlan, batched, stable_fraction
+from mtaffect.data.corpora.encoding import decode_text
 from mtaffect.data.corpora.errors import CorpusFormatError
 from mtaffect.data.corpora.registry import register_corpus
 from mtaffect.data.corpora.safe_pickle import load_pickle
@@ -76,11 +77,22 @@ def looks_like_mustard(path: Path) -> bool:
 
 def read_mustard_json(file: Path) -> dict[str, dict[str, Any]]:
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        text = decode_text(file.read_bytes(), file)
     except OSError as error:
         raise CorpusFormatError(file, f"cannot be read ({error.strerror or error}).") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as error:
         raise CorpusFormatError(file, f"not valid JSON ({error}).") from None
+    except _DuplicateKey as duplicate:
+        # json keeps the last of two equal keys: one utterance would vanish without a word
+        # (and split_indices.p, written for the full json, would then look out of range).
+        line = _line_of_second(text, duplicate.key)
+        where = f" (second time on line {line})" if line else ""
+        raise CorpusFormatError(
+            file, f"the key {duplicate.key!r} appears twice{where}; every utterance id (and every field of a "
+            "record) must be unique. Remove or rename the duplicate."
+        ) from None
     if not isinstance(data, dict) or not data:
         raise CorpusFormatError(file, "should be a non-empty JSON object mapping utterance ids to records.")
     for key, record in data.items():
@@ -97,6 +109,28 @@ def read_mustard_json(file: Path) -> dict[str, dict[str, Any]]:
             if not isinstance(record[name], list):
                 raise CorpusFormatError(file, f"record {key!r}: {name!r} should be a list.")
     return data
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def _line_of_second(text: str, key: str) -> int | None:
+    import re
+
+    matches = list(re.finditer(re.escape(json.dumps(key)) + r"\s*:", text))
+    return text.count("\n", 0, matches[1].start()) + 1 if len(matches) > 1 else None
 
 
 def read_split_indices(file: Path, n: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import codecs
 import collections
 import logging
+import os
 import pickle
 from pathlib import Path
 from typing import IO, Any
@@ -126,7 +127,7 @@ def load_pickle(source: str | Path | IO[bytes], encoding: str = "latin1") -> Any
     except EOFError:
         raise CorpusFormatError(path, "the pickle ends early (truncated or empty file?).") from None
     except MemoryError:
-        raise CorpusFormatError(path, "not enough memory to unpickle this file.") from None
+        raise CorpusFormatError(path, _memory_error_reason(path)) from None
     except Exception as error:  # noqa: BLE001 - the unpickler raises many types on garbage
         raise CorpusFormatError(
             path, f"not a readable pickle ({type(error).__name__}: {error}); is the file truncated or corrupted?"
@@ -134,3 +135,21 @@ def load_pickle(source: str | Path | IO[bytes], encoding: str = "latin1") -> Any
     finally:
         if isinstance(source, (str, Path)):
             file.close()
+
+
+def _memory_error_reason(path: Path) -> str:
+    """Why unpickling ran out of memory: a damaged size field, unless the file itself is huge.
+
+    A pickle states the length of each string or buffer before it; a flipped byte there asks
+    for exabytes, which no machine has. Only a file larger than the memory can need that much.
+    """
+    try:
+        size = path.stat().st_size
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (OSError, ValueError, AttributeError):
+        size, memory = 0, 0
+    if memory and size * 4 > memory:
+        return (f"not enough memory to unpickle it: the file is {size / 2**30:.1f} GiB and this machine has "
+                f"{memory / 2**30:.1f} GiB. Use a machine with more memory, or the corpus' smaller files.")
+    return (f"corrupt: it declares an object far larger than the file itself ({size} bytes), so a length "
+            "field is damaged. Download or copy the file again.")

@@ -81,9 +81,17 @@ class FeatureFile:
         try:
             value = self._data[key]
             if self._h5 is not None:
-                value = value["features"] if hasattr(value, "keys") and "features" in value else value
+                if hasattr(value, "keys"):  # a group per id: its 'features' dataset
+                    if "features" not in value:
+                        raise CorpusFormatError(
+                            self.path, f"group {key!r} has no 'features' dataset (it holds {sorted(value.keys())}); "
+                            "store each id's [T, D] array as a dataset named 'features', or as the id itself."
+                        )
+                    value = value["features"]
                 value = value[()]
             array = np.asarray(value)
+        except CorpusFormatError:
+            raise
         except (OSError, KeyError, TypeError, ValueError) as error:
             raise CorpusFormatError(self.path, f"features of {key!r} cannot be read ({error}).") from None
         if array.dtype.kind not in "fiub":
