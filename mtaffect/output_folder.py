@@ -174,6 +174,7 @@ class OutputFolder:
         target = self.target
         if target.exists() and not target.is_dir():
             raise OutputFolderError(f"{target}: exists and is not a folder; choose another output folder.")
+        self._check_writable()
         if not target.exists():
             return
         ours = self.written()
@@ -197,6 +198,22 @@ class OutputFolder:
                 f"{target}: holds the output of an earlier `{previous}` ({len(ours)} file(s)); pass "
                 f"{self.flag} to replace it (only those files), or choose another output folder."
             )
+
+    def _check_writable(self) -> None:
+        """The target (or the folder it will be made in) must be writable: say so now, naming it.
+
+        mtaffect writes beside the target too (its scratch folder), so the parent must be
+        writable as well; the error names the folder the user chose, not the scratch folder.
+        """
+        existing = self.target if self.target.exists() else self.target.parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        for folder in {existing, self.target.parent} if self.target.parent.exists() else {existing}:
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise PermissionError(
+                    f"{self.target}: cannot write in {folder} (permission denied); choose an output folder in a "
+                    "place you can write to. Nothing was written."
+                )
 
     # ---- writing ---------------------------------------------------------------------
 
