@@ -38,6 +38,12 @@ MODALITIES: tuple[str, ...] = ("text", "audio", "visual")
 #: Sentiment scores live on the MOSI/MOSEI scale (same as ``mtaffect.tasks.SENTIMENT_RANGE``).
 DEFAULT_SENTIMENT_RANGE: tuple[float, float] = (-3.0, 3.0)
 
+#: The feature set of ``MTAffectConfig()``: token embeddings of all-MiniLM-L6-v2 (384-dim), what
+#: the default text extractor of ``mtaffect extract`` and of the MELD / MUStARD loaders
+#: writes (``mtaffect.data.extract.TextExtractor()``, named after the encoder; a test keeps
+#: the two equal). So a default config builds a model that reads those corpora.
+DEFAULT_FEATURE_SETS: dict[str, dict[str, int]] = {"text:all-MiniLM-L6-v2:tokens": {"text": 384}}
+
 ENCODER_TYPES: tuple[str, ...] = ("transformer", "bilstm", "mean")
 FUSION_TYPES: tuple[str, ...] = ("concat", "late")
 WEAK_LABEL_MODES: tuple[str, ...] = ("soft", "hard")
@@ -52,75 +58,80 @@ _RESERVED_FEATURE_SET_NAMES = frozenset(
 
 class MTAffectConfig(PretrainedConfig):
     r"""
-    Configuration of [`MTAffectForMultiTaskAffect`]: a shared multimodal encoder with one head
-    per affect task (emotion, sentiment, sarcasm), trained with masked, optionally weak labels.
+    Configuration of [`MTAffectForMultiTaskAffect`][mtaffect.modeling_mtaffect.MTAffectForMultiTaskAffect]:
+    a shared multimodal encoder with one head per affect task (emotion, sentiment, sarcasm),
+    trained with masked, optionally weak labels. Every loss setting (λ among them) lives here
+    and nowhere else: the training arguments hold sampling and Trainer fields only.
 
     Args:
-        feature_sets (`dict[str, dict[str, int]]`, *optional*):
+        feature_sets: `dict[str, dict[str, int]]`.
             The feature sets the model accepts: feature-set name -> modality (`"text"`, `"audio"`,
             `"visual"`) -> feature dim. Each gets its own input projection into the shared space;
             everything after it is shared. Corpora processed by the same extractors share a
             feature set (e.g. `{"cmu": {"text": 300, "audio": 74, "visual": 35}}`). Build it from
-            data with [`MTAffectConfig.from_corpora`]. A model needs at least one.
-        modalities (`list[str]`, *optional*):
+            data with [`MTAffectConfig.from_corpora`][mtaffect.configuration_mtaffect.MTAffectConfig.from_corpora].
+            Defaults to `DEFAULT_FEATURE_SETS`: the 384-dim token embeddings of all-MiniLM-L6-v2 that `mtaffect extract` writes by
+            default (`{"text:all-MiniLM-L6-v2:tokens": {"text": 384}}`), so `MTAffectConfig()`
+            builds a working text model. A model needs at least one.
+        modalities: `list[str]`.
             Modalities the model has an encoder for, in fusion order. Defaults to every modality
             of `feature_sets` (in the order text, audio, visual). List more if feature sets with
             other modalities will be added later: the concat fusion's size depends on it.
-        hidden_size (`int`, *optional*, defaults to 64):
+        hidden_size: `int`, defaults to `64`.
             Width of the shared space (projections, encoders, pooled representation).
-        encoder_type (`str`, *optional*, defaults to `"transformer"`):
+        encoder_type: `str`, defaults to `"transformer"`.
             Per-modality encoder: `"transformer"` (Transformer encoder pooled by a learned [CLS]
             token), `"bilstm"` (bidirectional LSTM, final states of both directions) or `"mean"`
             (masked mean of the frames followed by an MLP).
-        num_layers (`int`, *optional*, defaults to 1):
+        num_layers: `int`, defaults to `1`.
             Layers of the per-modality encoder (Transformer layers, LSTM layers or MLP layers).
-        num_heads (`int`, *optional*, defaults to 4):
+        num_heads: `int`, defaults to `4`.
             Attention heads of the Transformer encoder; must divide `hidden_size`.
-        intermediate_size (`int`, *optional*):
+        intermediate_size: `int`.
             Feed-forward width of the Transformer layers. Defaults to `4 * hidden_size`.
-        dropout (`float`, *optional*, defaults to 0.1):
+        dropout: `float`, defaults to `0.1`.
             Dropout probability used throughout (projections, encoders, fusion, heads).
-        fusion (`str`, *optional*, defaults to `"concat"`):
+        fusion: `str`, defaults to `"concat"`.
             How modalities are combined: `"concat"` concatenates the pooled vector of every
             modality (a learned "missing modality" embedding stands in for an absent one) and
             passes it through an MLP; `"late"` gives every task one head per modality and mixes
             their logits with learned softmax weights per task (over the modalities present),
             like the late-fusion baselines of the paper's authors.
-        max_frames (`int`, *optional*):
+        max_frames: `int`.
             Frames kept per modality; longer sequences are cut to their first `max_frames`
             frames in `forward` (bounds the Transformer's quadratic cost). `None` keeps all.
-        tasks (`list[str]`, *optional*):
+        tasks: `list[str]`.
             Enabled tasks, a subset of `"emotion"`, `"sentiment"`, `"sarcasm"`; defaults to all
             three. A single-task model (a teacher) enables one. Labels of other tasks are ignored.
-        emotion_labels (`list[str]`, *optional*):
+        emotion_labels: `list[str]`.
             Names of the emotion head's outputs; defaults to the union label space of
             `mtaffect.tasks.EMOTION_LABELS` (anger, disgust, fear, happiness, sadness, surprise,
             neutral), which is what the unified corpora store.
-        sentiment_range (`tuple[float, float]`, *optional*, defaults to `(-3.0, 3.0)`):
+        sentiment_range: `tuple[float, float]`, defaults to `(-3.0, 3.0)`.
             Range of the sentiment score; the head's output is squashed into it (scaled tanh).
-        emotion_pos_weight (`list[float]`, *optional*):
+        emotion_pos_weight: `list[float]`.
             Positive-class weight per emotion label for the multi-label BCE loss (counters
             label imbalance, e.g. negatives/positives per label). `None` weights all labels 1.
-        emotion_single_label_loss (`str`, *optional*, defaults to `"ce"`):
+        emotion_single_label_loss: `str`, defaults to `"ce"`.
             Loss of single-label emotion rows (IEMOCAP, MELD): `"ce"` (softmax cross-entropy over
             the labels the corpus annotates) or `"bce"` (one-vs-rest BCE, like multi-label rows).
-        weak_loss_weight (`float`, *optional*, defaults to 1.0):
+        weak_loss_weight: `float`, defaults to `1.0`.
             λ, the weight of every weak-label loss relative to the gold one. `0` skips weak
             labels entirely.
-        weak_label_mode (`str`, *optional*, defaults to `"soft"`):
+        weak_label_mode: `str`, defaults to `"soft"`.
             `"soft"` trains on the teacher's probabilities; `"hard"` on thresholded (multi-label
             emotion, sarcasm) or arg-maxed (single-label emotion) labels. Weak sentiment scores
             are regression targets and are used as they are in both modes.
-        weak_hard_threshold (`float`, *optional*, defaults to 0.5):
+        weak_hard_threshold: `float`, defaults to `0.5`.
             Probability at or above which a weak multi-label emotion or sarcasm label counts as
             positive in `"hard"` mode.
-        weak_use_confidence (`bool`, *optional*, defaults to `False`):
+        weak_use_confidence: `bool`, defaults to `False`.
             Weight each weak-label row's loss by the teacher's confidence (`<task>_weak_confidence`).
-        weak_confidence_threshold (`float`, *optional*, defaults to 0.0):
+        weak_confidence_threshold: `float`, defaults to `0.0`.
             Ignore weak labels whose confidence is below this value.
-        task_loss_weights (`dict[str, float]`, *optional*):
+        task_loss_weights: `dict[str, float]`.
             Weight of each task in the total loss; enabled tasks missing from it get 1.0.
-        initializer_range (`float`, *optional*, defaults to 0.02):
+        initializer_range: `float`, defaults to `0.02`.
             Standard deviation of the normal initialisation of linear layers and embeddings.
 
     Example:
@@ -160,7 +171,7 @@ class MTAffectConfig(PretrainedConfig):
         initializer_range: float = 0.02,
         **kwargs: Any,
     ) -> None:
-        self.feature_sets = _check_feature_sets(feature_sets or {})
+        self.feature_sets = _check_feature_sets(DEFAULT_FEATURE_SETS if feature_sets is None else feature_sets)
         self.modalities = _check_modalities(modalities, self.feature_sets)
         self.hidden_size = _positive_int("hidden_size", hidden_size)
         self.encoder_type = _choice("encoder_type", encoder_type, ENCODER_TYPES)

@@ -57,15 +57,15 @@ def sentiment_score_to_class(scores: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class MTAffectModelOutput(ModelOutput):
-    """Output of the shared encoder [`MTAffectModel`].
+    """Output of the shared encoder [`MTAffectModel`][mtaffect.modeling_mtaffect.MTAffectModel].
 
     Args:
-        pooled_output (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
+        pooled_output: `torch.FloatTensor` of shape `(batch_size, hidden_size)`.
             The fused representation of each example.
-        modality_states (`torch.FloatTensor` of shape `(batch_size, num_modalities, hidden_size)`):
+        modality_states: `torch.FloatTensor` of shape `(batch_size, num_modalities, hidden_size)`.
             Pooled vector per modality (in `config.modalities` order); a missing modality holds
             the learned missing-modality embedding.
-        modality_present (`torch.BoolTensor` of shape `(batch_size, num_modalities)`):
+        modality_present: `torch.BoolTensor` of shape `(batch_size, num_modalities)`.
             Whether each example has a non-empty sequence for each modality.
     """
 
@@ -76,22 +76,24 @@ class MTAffectModelOutput(ModelOutput):
 
 @dataclass
 class MTAffectOutput(ModelOutput):
-    """Output of [`MTAffectForMultiTaskAffect`]. Fields of disabled tasks are `None`.
+    """Output of [`MTAffectForMultiTaskAffect`][mtaffect.modeling_mtaffect.MTAffectForMultiTaskAffect].
+
+    Fields of disabled tasks are `None`.
 
     Args:
-        loss (`torch.FloatTensor` of shape `()`, *optional*, returned when labels are given):
+        loss: `torch.FloatTensor` of shape `()`, returned when labels are given.
             `sum_t task_loss_weights[t] * (gold_t + λ * weak_t)` over enabled tasks. A zero that
             is still connected to the graph when no label in the batch is known.
-        emotion_logits (`torch.FloatTensor` of shape `(batch_size, num_emotion_labels)`):
+        emotion_logits: `torch.FloatTensor` of shape `(batch_size, num_emotion_labels)`.
             One logit per label of `config.emotion_labels` (softmax for a single-label view,
             sigmoid for a multi-label one).
-        sentiment_score (`torch.FloatTensor` of shape `(batch_size,)`):
+        sentiment_score: `torch.FloatTensor` of shape `(batch_size,)`.
             Predicted sentiment score, inside `config.sentiment_range`.
-        sarcasm_logits (`torch.FloatTensor` of shape `(batch_size,)`):
+        sarcasm_logits: `torch.FloatTensor` of shape `(batch_size,)`.
             Logit of "sarcastic".
-        pooled_output (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
+        pooled_output: `torch.FloatTensor` of shape `(batch_size, hidden_size)`.
             The fused representation the heads read.
-        task_losses (`dict[str, torch.FloatTensor]`, *optional*):
+        task_losses: `dict[str, torch.FloatTensor]`.
             Unweighted mean loss per term, for logging: `"<task>"` (gold) and `"<task>_weak"`
             (weak, only when λ > 0). A term appears only if the batch has at least one known
             label for it.
@@ -353,21 +355,21 @@ class MTAffectModel(MTAffectPreTrainedModel):
     ) -> MTAffectModelOutput | tuple[torch.Tensor, ...]:
         r"""
         Args:
-            feature_set (`str`):
+            feature_set: `str`.
                 Name of the feature set all examples of the batch use (a key of `config.feature_sets`).
-            text_features (`torch.FloatTensor` of shape `(batch_size, length, dim)`, *optional*):
+            text_features: `torch.FloatTensor` of shape `(batch_size, length, dim)`.
                 Left-aligned, zero-padded feature sequences; omit a modality the corpus lacks.
-            text_mask (`torch.BoolTensor` of shape `(batch_size, length)`, *optional*):
+            text_mask: `torch.BoolTensor` of shape `(batch_size, length)`.
                 True on real frames; defaults to all True. An all-False row counts as missing.
-            audio_features (`torch.FloatTensor` of shape `(batch_size, length, dim)`, *optional*):
+            audio_features: `torch.FloatTensor` of shape `(batch_size, length, dim)`.
                 As `text_features`, for audio.
-            audio_mask (`torch.BoolTensor` of shape `(batch_size, length)`, *optional*):
+            audio_mask: `torch.BoolTensor` of shape `(batch_size, length)`.
                 As `text_mask`, for audio.
-            visual_features (`torch.FloatTensor` of shape `(batch_size, length, dim)`, *optional*):
+            visual_features: `torch.FloatTensor` of shape `(batch_size, length, dim)`.
                 As `text_features`, for the visual modality.
-            visual_mask (`torch.BoolTensor` of shape `(batch_size, length)`, *optional*):
+            visual_mask: `torch.BoolTensor` of shape `(batch_size, length)`.
                 As `text_mask`, for the visual modality.
-            return_dict (`bool`, *optional*):
+            return_dict: `bool`.
                 Return an `MTAffectModelOutput` (default) or a plain tuple.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
@@ -694,58 +696,58 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
     ) -> MTAffectOutput | tuple[Any, ...]:
         r"""
         Args:
-            feature_set (`str`):
+            feature_set: `str`.
                 Name of the feature set all examples of the batch use (a key of `config.feature_sets`).
-            text_features (`torch.FloatTensor` of shape `(batch_size, length, dim)`, *optional*):
+            text_features: `torch.FloatTensor` of shape `(batch_size, length, dim)`.
                 The text sequences, as in `MTAffectModel.forward`.
-            text_mask (`torch.BoolTensor` of shape `(batch_size, length)`, *optional*):
+            text_mask: `torch.BoolTensor` of shape `(batch_size, length)`.
                 True on real text frames, as in `MTAffectModel.forward`.
-            audio_features (`torch.FloatTensor` of shape `(batch_size, length, dim)`, *optional*):
+            audio_features: `torch.FloatTensor` of shape `(batch_size, length, dim)`.
                 The audio sequences, as in `MTAffectModel.forward`.
-            audio_mask (`torch.BoolTensor` of shape `(batch_size, length)`, *optional*):
+            audio_mask: `torch.BoolTensor` of shape `(batch_size, length)`.
                 True on real audio frames, as in `MTAffectModel.forward`.
-            visual_features (`torch.FloatTensor` of shape `(batch_size, length, dim)`, *optional*):
+            visual_features: `torch.FloatTensor` of shape `(batch_size, length, dim)`.
                 The visual sequences, as in `MTAffectModel.forward`.
-            visual_mask (`torch.BoolTensor` of shape `(batch_size, length)`, *optional*):
+            visual_mask: `torch.BoolTensor` of shape `(batch_size, length)`.
                 True on real visual frames, as in `MTAffectModel.forward`.
-            emotion (`torch.FloatTensor` of shape `(batch_size, num_emotion_labels)`, *optional*):
+            emotion: `torch.FloatTensor` of shape `(batch_size, num_emotion_labels)`.
                 Gold emotion: one-hot (single-label rows) or multi-hot (multi-label rows).
-            emotion_mask (`torch.BoolTensor` of shape `(batch_size, num_emotion_labels)`, *optional*):
+            emotion_mask: `torch.BoolTensor` of shape `(batch_size, num_emotion_labels)`.
                 Which labels each row's corpus annotates; defaults to all when `emotion` is given.
-            emotion_multilabel (`torch.BoolTensor` of shape `(batch_size,)`, *optional*):
+            emotion_multilabel: `torch.BoolTensor` of shape `(batch_size,)`.
                 BCE (True) or softmax CE (False, the default) for each row.
-            sentiment (`torch.FloatTensor` of shape `(batch_size,)`, *optional*):
+            sentiment: `torch.FloatTensor` of shape `(batch_size,)`.
                 Gold sentiment score.
-            sentiment_mask (`torch.BoolTensor` of shape `(batch_size,)`, *optional*):
+            sentiment_mask: `torch.BoolTensor` of shape `(batch_size,)`.
                 Where the sentiment score is known (defaults to all when `sentiment` is given).
-            sentiment_class (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+            sentiment_class: `torch.LongTensor` of shape `(batch_size,)`.
                 The 3-class label, carried for metrics; the loss uses the score.
-            sarcasm (`torch.FloatTensor` of shape `(batch_size,)`, *optional*):
+            sarcasm: `torch.FloatTensor` of shape `(batch_size,)`.
                 Gold sarcasm (0/1).
-            sarcasm_mask (`torch.BoolTensor` of shape `(batch_size,)`, *optional*):
+            sarcasm_mask: `torch.BoolTensor` of shape `(batch_size,)`.
                 Where sarcasm is known.
-            emotion_weak (`torch.FloatTensor` of shape `(batch_size, num_emotion_labels)`, *optional*):
+            emotion_weak: `torch.FloatTensor` of shape `(batch_size, num_emotion_labels)`.
                 A teacher's emotion probabilities; all weak terms are weighted by `config.weak_loss_weight`.
-            emotion_weak_mask (`torch.BoolTensor` of shape `(batch_size, num_emotion_labels)`, *optional*):
+            emotion_weak_mask: `torch.BoolTensor` of shape `(batch_size, num_emotion_labels)`.
                 Where the weak emotion labels are known.
-            emotion_weak_multilabel (`torch.BoolTensor` of shape `(batch_size,)`, *optional*):
+            emotion_weak_multilabel: `torch.BoolTensor` of shape `(batch_size,)`.
                 Whether the teacher's emotion labels are multi-label (BCE) or one distribution (CE).
-            emotion_weak_confidence (`torch.FloatTensor` of shape `(batch_size,)`, *optional*):
+            emotion_weak_confidence: `torch.FloatTensor` of shape `(batch_size,)`.
                 The teacher's confidence per row (weights the loss if `config.weak_use_confidence`).
-            sentiment_weak (`torch.FloatTensor` of shape `(batch_size,)`, *optional*):
+            sentiment_weak: `torch.FloatTensor` of shape `(batch_size,)`.
                 A teacher's sentiment score.
-            sentiment_weak_mask (`torch.BoolTensor` of shape `(batch_size,)`, *optional*):
+            sentiment_weak_mask: `torch.BoolTensor` of shape `(batch_size,)`.
                 Where the weak sentiment score is known.
-            sentiment_weak_confidence (`torch.FloatTensor` of shape `(batch_size,)`, *optional*):
+            sentiment_weak_confidence: `torch.FloatTensor` of shape `(batch_size,)`.
                 The teacher's confidence per row.
-            sarcasm_weak (`torch.FloatTensor` of shape `(batch_size,)`, *optional*):
+            sarcasm_weak: `torch.FloatTensor` of shape `(batch_size,)`.
                 A teacher's sarcasm probability.
-            sarcasm_weak_mask (`torch.BoolTensor` of shape `(batch_size,)`, *optional*):
+            sarcasm_weak_mask: `torch.BoolTensor` of shape `(batch_size,)`.
                 Where the weak sarcasm label is known.
-            sarcasm_weak_confidence (`torch.FloatTensor` of shape `(batch_size,)`, *optional*):
+            sarcasm_weak_confidence: `torch.FloatTensor` of shape `(batch_size,)`.
                 The teacher's confidence per row.
-            return_dict (`bool`, *optional*):
-                Return an [`MTAffectOutput`] (default) or a plain tuple.
+            return_dict: `bool`.
+                Return an [`MTAffectOutput`][mtaffect.modeling_mtaffect.MTAffectOutput] (default) or a plain tuple.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         encoded = self.mtaffect(
@@ -892,7 +894,7 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
     # ----------------------------------------------------------------------------------
 
     def add_feature_set(self, name: str, dims: Mapping[str, int]) -> None:
-        """Add an input projection for a new feature set; see [`MTAffectModel.add_feature_set`]."""
+        """Add an input projection for a new feature set; see [`MTAffectModel.add_feature_set`][mtaffect.modeling_mtaffect.MTAffectModel.add_feature_set]."""
         self.mtaffect.add_feature_set(name, dims)
 
     @torch.no_grad()

@@ -47,14 +47,14 @@ class MultimodalAffectPipeline(Pipeline):
     """Emotion, sentiment and sarcasm predictions from features or raw media (see the module doc).
 
     Args (at construction or per call):
-        feature_set (`str`, *optional*): the feature set of precomputed features; inferred
+        feature_set: `str`. The feature set of precomputed features; inferred
             when the model has one feature set, or from the feature dims.
-        extractors (`dict`, *optional*, construction only): modality -> ``Extractor`` or
+        extractors: `dict`, construction only. Modality -> ``Extractor`` or
             description, used for raw inputs instead of the ones the config records.
-        emotion_multilabel (`bool`, defaults to `False`): independent sigmoids per emotion
+        emotion_multilabel: `bool`, defaults to `False`. Independent sigmoids per emotion
             (MOSEI's view) instead of a softmax over the labels.
-        emotion_labels (`list[str]`, *optional*): restrict the emotion labels (e.g. IEMOCAP's 4).
-        threshold (`float`, defaults to 0.5): probability threshold for multi-label emotion
+        emotion_labels: `list[str]`. Restrict the emotion labels (e.g. IEMOCAP's 4).
+        threshold: `float`, defaults to `0.5`. Probability threshold for multi-label emotion
             and sarcasm labels.
     """
 

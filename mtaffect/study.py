@@ -38,36 +38,28 @@ from typing import Any
 
 from datasets import DatasetDict
 
+from mtaffect.config_files import read_mapping_file
+from mtaffect.data.corpora.synthetic import make_synthetic_family
 from mtaffect.data.schema import get_corpus_info, gold_tasks, validate_corpus
-from mtaffect.metrics import split_metric_key
+from mtaffect.data.sources import CorpusSource, load_sources, parse_sources
+from mtaffect.metrics import metric_key, split_metric_key
+from mtaffect.recipes import TRAINING_DEFAULTS, fit
 from mtaffect.report import REPORT_METRICS, SETTINGS, Result, append_results, write_report
 from mtaffect.tasks import TASK_NAMES, check_task
 from mtaffect.teachers import choose_teacher, record_teacher, teacher_record_from_corpora
+from mtaffect.training.trainer import COMBINED_SCORE
 from mtaffect.weak_labels import add_weak_labels
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass
-class CorpusSource:
-    """Where a corpus of the study comes from.
-
-    Args:
-        name: corpus name used in the report (and the registry name for ``load_corpus``).
-        path: folder or file of the corpus; ``None`` for the synthetic corpora; a folder
-            written by ``save_to_disk`` is opened directly.
-        format: loader format (detected when ``None``).
-        options: loader options (fold, protocol, aligned...).
-        primary_task: the task this corpus is studied for; its other gold tasks are
-            *auxiliary* (replaced by weak labels in ``multi-task-weak``). Defaults to the
-            first task the loader lists.
-    """
-
-    name: str
-    path: str | None = None
-    format: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    primary_task: str | None = None
+#: The training settings a study's report shows (their defaults are the recipe's).
+_REPORTED_TRAINING = (
+    "num_train_epochs",
+    "learning_rate",
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "weight_decay",
+)
 
 
 @dataclass
@@ -75,14 +67,15 @@ class StudyConfig:
     """Everything the study varies; JSON/YAML files map onto it field by field.
 
     Args:
-        corpora: the corpora; empty = the synthetic family (see ``synthetic``).
+        corpora: the corpora (``mtaffect.data.sources.CorpusSource``: a string
+            ``[NAME=]LOCATION`` or a mapping in a file); empty = the synthetic family (see ``synthetic``).
         seeds: training seeds (model initialisation and sampling). Corpora stay fixed.
         tasks: restrict to these tasks (default: every task with gold labels somewhere).
         synthetic: arguments of ``make_synthetic_family``
             for the default corpora (``seed`` is the data seed, fixed across training seeds).
         model: ``MTAffectConfig`` arguments shared by every model.
-        training: ``MultiTaskTrainingArguments`` fields shared by every
-            model (epochs, learning rate, batch size...).
+        training: ``MultiTaskTrainingArguments`` fields shared by every model (epochs, learning
+            rate, batch size...), updating ``mtaffect.recipes.TRAINING_DEFAULTS``.
         weak_loss_weights: λ values tried for multi-task-weak (chosen on validation).
         weak_label_modes: ``soft`` and/or ``hard`` (chosen on validation).
         weak_thresholds: teacher-confidence thresholds (``None`` = keep every weak label).
@@ -112,13 +105,7 @@ class StudyConfig:
         }
     )
     training: dict[str, Any] = field(
-        default_factory=lambda: {
-            "num_train_epochs": 5,
-            "learning_rate": 2e-3,
-            "per_device_train_batch_size": 32,
-            "per_device_eval_batch_size": 256,
-            "weight_decay": 0.01,
-        }
+        default_factory=lambda: {key: TRAINING_DEFAULTS[key] for key in _REPORTED_TRAINING}
     )
     weak_loss_weights: list[float] = field(default_factory=lambda: [0.5, 1.0])
     weak_label_modes: list[str] = field(default_factory=lambda: ["soft"])
@@ -133,8 +120,6 @@ class StudyConfig:
     @classmethod
     def from_file(cls, path: str | Path) -> StudyConfig:
         """Read a JSON or YAML study config (unknown keys are an error, not ignored)."""
-        from mtaffect.config_files import read_mapping_file
-
         payload = read_mapping_file(path, cls.__dataclass_fields__, what="study config")
         return cls.from_dict(payload, where=str(path))
 
@@ -145,16 +130,7 @@ class StudyConfig:
         if unknown:
             raise ValueError(f"{where}: unknown field(s) {unknown}; known fields: {sorted(known)}.")
         values = dict(payload)
-        corpora = []
-        for entry in values.pop("corpora", []) or []:
-            if isinstance(entry, str):
-                entry = {"name": entry}
-            if not isinstance(entry, Mapping) or "name" not in entry:
-                raise ValueError(f"{where}: each corpus needs at least a 'name', got {entry!r}.")
-            extra = sorted(set(entry) - set(CorpusSource.__dataclass_fields__))
-            if extra:
-                raise ValueError(f"{where}: corpus {entry['name']!r} has unknown field(s) {extra}.")
-            corpora.append(CorpusSource(**entry))
+        corpora = parse_sources(values.pop("corpora", []) or [], where=f"{where}: corpora")
         defaults = cls()
         for key in ("model", "training", "synthetic"):
             if key in values:
@@ -205,13 +181,9 @@ class StudyProgress:
 def load_study_corpora(config: StudyConfig) -> dict[str, DatasetDict]:
     """The study's corpora, validated, keyed by name."""
     if not config.corpora:
-        from mtaffect.data.corpora.synthetic import make_synthetic_family
-
         corpora = make_synthetic_family(**config.synthetic)
     else:
-        corpora = {}
-        for source in config.corpora:
-            corpora[source.name] = _load_source(source)
+        corpora = load_sources(config.corpora)
     for name, corpus in corpora.items():
         missing = [split for split in ("train", "validation", "test") if split not in corpus]
         if missing:
@@ -221,16 +193,6 @@ def load_study_corpora(config: StudyConfig) -> dict[str, DatasetDict]:
             )
         validate_corpus(corpus)
     return corpora
-
-
-def _load_source(source: CorpusSource) -> DatasetDict:
-    if source.path and (Path(source.path) / "dataset_dict.json").is_file():
-        from datasets import load_from_disk
-
-        return load_from_disk(source.path)
-    from mtaffect.data.corpora import load_corpus
-
-    return load_corpus(source.name, source.path, format=source.format, **source.options)
 
 
 def corpus_tasks(corpora: Mapping[str, DatasetDict], config: StudyConfig) -> dict[str, list[str]]:
@@ -279,53 +241,31 @@ def train_and_evaluate(
     weak_label_mode: str = "soft",
     all_corpora: Mapping[str, DatasetDict] | None = None,
 ) -> TrainedModel:
-    """Train one model with the Trainer, pick its best epoch on validation, score it on test."""
-    import torch
-    from transformers import PrinterCallback, set_seed
-
-    from mtaffect.configuration_mtaffect import MTAffectConfig
-    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
-    from mtaffect.training import MultiTaskTrainer, MultiTaskTrainingArguments
-
-    set_seed(seed)
-    model_config = MTAffectConfig.from_corpora(
-        dict(all_corpora or train), tasks=list(tasks), weak_loss_weight=weak_loss_weight,
-        weak_label_mode=weak_label_mode, **config.model,
+    """Train one model with the recipe (``mtaffect.recipes.fit``), best epoch on validation, score on test."""
+    fitted = fit(
+        train,
+        validation,
+        test,
+        output_dir=work_dir,
+        model={**config.model, "weak_loss_weight": weak_loss_weight, "weak_label_mode": weak_label_mode},
+        tasks=tasks,
+        training={
+            "seed": seed,
+            "save_only_model": True,
+            "disable_tqdm": True,
+            "corpus_sampling": config.corpus_sampling,
+            "sampling_temperature": config.sampling_temperature,
+            "batch_composition": config.batch_composition,
+            **config.training,
+        },
+        config_corpora=dict(all_corpora or train),
+        quiet=True,  # the study reports progress itself
     )
-    model = MTAffectForMultiTaskAffect(model_config)
-    args = MultiTaskTrainingArguments(
-        output_dir=str(work_dir),
-        seed=seed,
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=1,
-        save_only_model=True,
-        load_best_model_at_end=True,
-        metric_for_best_model="combined_score",
-        greater_is_better=True,
-        logging_strategy="epoch",
-        report_to="none",
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        corpus_sampling=config.corpus_sampling,
-        sampling_temperature=config.sampling_temperature,
-        batch_composition=config.batch_composition,
-        weak_loss_weight=weak_loss_weight,
-        weak_label_mode=weak_label_mode,
-        use_cpu=False,
-        **config.training,
-    )
-    trainer = MultiTaskTrainer(model=model, args=args, train_dataset=dict(train), eval_dataset=dict(validation))
-    trainer.remove_callback(PrinterCallback)  # the study reports progress itself
-    trainer.train()
-    validation_metrics = trainer.evaluate(metric_key_prefix="val")
-    test_metrics = trainer.evaluate(eval_dataset=dict(test), metric_key_prefix="test")
     shutil.rmtree(work_dir, ignore_errors=True)
     return TrainedModel(
-        model=trainer.model,
-        validation_score=float(validation_metrics.get("val_combined_score", float("nan"))),
-        test_metrics=_split_metrics(test_metrics, list(test), "test"),
+        model=fitted.model,
+        validation_score=float(fitted.eval_metrics.get(metric_key("eval", COMBINED_SCORE), float("nan"))),
+        test_metrics=_split_metrics(fitted.test_metrics, list(test), "test"),
     )
 
 

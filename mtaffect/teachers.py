@@ -26,7 +26,6 @@ Examples:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -37,13 +36,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from datasets import Dataset, DatasetDict
-from transformers import set_seed
 
-from mtaffect.configuration_mtaffect import MTAffectConfig
 from mtaffect.data.schema import NUM_EMOTIONS, corpus_name, feature_dims, get_corpus_info, labelled_rows
-from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+from mtaffect.recipes import CheckpointError, fit, load_model
 from mtaffect.tasks import EMOTION_LABELS, GOLD_COLUMNS, check_task, normalize_emotion
-from mtaffect.training import MultiTaskTrainer, MultiTaskTrainingArguments
+from mtaffect.training import MultiTaskTrainingArguments
 
 if TYPE_CHECKING:
     from torch import nn
@@ -195,57 +192,23 @@ def get_teacher_record(model: nn.Module, task: str) -> TeacherRecord:
 
 
 def load_teacher(teacher: nn.Module | str | os.PathLike, task: str) -> nn.Module:
-    """Return a teacher model for ``task`` from a model or a ``save_pretrained`` folder.
+    """Return a teacher model for ``task`` from a model, a ``save_pretrained`` folder or a Hub id.
 
-    Errors name the folder and the problem: missing folder, unreadable config, a config of
-    another model type, missing/corrupt/incomplete weights, a model that does not predict
-    ``task``.
+    Errors name the folder and the problem (``mtaffect.recipes.load_model``): missing folder,
+    unreadable config, a config of another model type, missing/corrupt/incomplete weights; or
+    a model that does not predict ``task``.
     """
     check_task(task)
     if isinstance(teacher, (str, os.PathLike)):
-        model = _load_checkpoint(Path(teacher))
+        try:
+            model = load_model(teacher, what="teacher")
+        except CheckpointError as error:
+            raise TeacherError(str(error)) from error
     else:
         model = teacher
         if not hasattr(model, "config") or not callable(model):
             raise TeacherError(f"teacher must be a model or a checkpoint folder, got {type(teacher).__name__}.")
     get_teacher_record(model, task)
-    return model
-
-
-def _load_checkpoint(path: Path) -> nn.Module:
-    from mtaffect.configuration_mtaffect import MTAffectConfig
-    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
-
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such teacher folder (expected a save_pretrained checkpoint).")
-    config_file = path / "config.json"
-    if not config_file.is_file():
-        raise TeacherError(f"{path}: no config.json; a teacher is a folder written by save_pretrained.")
-    try:
-        payload = json.loads(config_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise TeacherError(f"{config_file}: not valid JSON ({error}); re-save the teacher.") from error
-    model_type = payload.get("model_type") if isinstance(payload, dict) else None
-    if model_type != MTAffectConfig.model_type:
-        raise TeacherError(
-            f"{config_file}: model_type is {model_type!r}, expected {MTAffectConfig.model_type!r} "
-            "(an mtaffect teacher saved with save_pretrained)."
-        )
-    try:
-        config = MTAffectConfig.from_pretrained(path)
-        model, info = MTAffectForMultiTaskAffect.from_pretrained(path, config=config, output_loading_info=True)
-    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
-        raise TeacherError(f"{path}: cannot load the teacher ({type(error).__name__}: {error}).") from error
-    except Exception as error:  # safetensors raises its own error type for corrupt files
-        if type(error).__name__ != "SafetensorError":
-            raise
-        raise TeacherError(f"{path}: corrupt weights file ({error}); re-save the teacher.") from error
-    problems = {k: v for k, v in info.items() if k in ("missing_keys", "mismatched_keys") and v}
-    if problems:
-        raise TeacherError(
-            f"{path}: the weights do not match the config ({problems}); the checkpoint is "
-            "incomplete or was saved from another architecture."
-        )
     return model
 
 
@@ -332,24 +295,6 @@ def choose_teacher(
 # Training a teacher.
 # --------------------------------------------------------------------------------------------
 
-#: Training defaults of a teacher; ``training_args`` given as a dict update them.
-TEACHER_TRAINING_DEFAULTS: dict[str, Any] = {
-    "num_train_epochs": 10,
-    "learning_rate": 1e-3,
-    "per_device_train_batch_size": 32,
-    "per_device_eval_batch_size": 128,
-    "eval_strategy": "epoch",
-    "save_strategy": "epoch",
-    "load_best_model_at_end": True,
-    "metric_for_best_model": "combined_score",
-    "greater_is_better": True,
-    "save_total_limit": 1,
-    "logging_strategy": "epoch",
-    "report_to": "none",
-    "seed": 0,
-}
-
-
 def train_teacher(
     task: str,
     corpora: Mapping[str, DatasetDict],
@@ -375,9 +320,9 @@ def train_teacher(
         model_kwargs: ``MTAffectConfig`` arguments
             (``hidden_size``, ``encoder_type``...); feature sets and ``tasks`` come from the
             corpora. A multi-label emotion teacher defaults to ``emotion_pos_weight="balanced"``.
-        training_args: a ``MultiTaskTrainingArguments`` (used as
-            is), or a dict of its fields updating ``TEACHER_TRAINING_DEFAULTS``
-            (``output_dir`` then defaults to ``<output_dir>/checkpoints``).
+        training_args: a ``MultiTaskTrainingArguments`` (used as is), or a dict of its fields
+            updating ``mtaffect.recipes.TRAINING_DEFAULTS`` (``output_dir`` then defaults to
+            ``<output_dir>/checkpoints``).
         keep_checkpoints: keep the Trainer's checkpoint folder of a dict/default
             ``training_args`` (removed after the final save otherwise).
         callbacks: Trainer callbacks (e.g. ``EarlyStoppingCallback``).
@@ -399,42 +344,37 @@ def train_teacher(
         if reserved in kwargs:
             raise ValueError(f"model_kwargs[{reserved!r}] is set by train_teacher (from task and corpora).")
     validation = {name: corpus["validation"] for name, corpus in gold.items() if "validation" in corpus}
-    if isinstance(training_args, MultiTaskTrainingArguments):
-        args, owned_checkpoints = training_args, None
-    else:
-        settings = {**TEACHER_TRAINING_DEFAULTS, **dict(training_args or {})}
-        settings.setdefault("output_dir", str(output / "checkpoints"))
-        if not validation:
-            logger.warning("No validation split in %s: the teacher is the last epoch's model.", sorted(gold))
-            settings.update(eval_strategy="no", load_best_model_at_end=False)
-        args = MultiTaskTrainingArguments(**settings)
-        owned_checkpoints = Path(args.output_dir)
+    if not validation:
+        logger.warning("No validation split in %s: the teacher is the last epoch's model.", sorted(gold))
+    owned_checkpoints = None if isinstance(training_args, MultiTaskTrainingArguments) else output / "checkpoints"
+    if owned_checkpoints is not None and training_args and "output_dir" in training_args:
+        owned_checkpoints = Path(training_args["output_dir"])
 
-    config = MTAffectConfig.from_corpora(gold, tasks=[task], **kwargs)
-    set_seed(args.seed)  # the Trainer seeds only models it builds itself (model_init)
-    model = MTAffectForMultiTaskAffect(config)
-    record_teacher(model, record)
-    for name, corpus in (label_corpora or {}).items():
-        for split in corpus.values() if isinstance(corpus, DatasetDict) else [corpus]:
-            try:
-                check_teacher_for_dataset(model, record, split)
-            except TeacherError as error:
-                raise TeacherError(f"label_corpora[{name!r}]: {error}") from None
+    def check_before_training(model: nn.Module) -> None:
+        record_teacher(model, record)
+        for name, corpus in (label_corpora or {}).items():
+            for split in corpus.values() if isinstance(corpus, DatasetDict) else [corpus]:
+                try:
+                    check_teacher_for_dataset(model, record, split)
+                except TeacherError as error:
+                    raise TeacherError(f"label_corpora[{name!r}]: {error}") from None
 
-    trainer = MultiTaskTrainer(
-        model=model,
-        args=args,
-        train_dataset={name: corpus["train"] for name, corpus in gold.items()},
-        eval_dataset=validation or None,
+    fitted = fit(
+        {name: corpus["train"] for name, corpus in gold.items()},
+        validation,
+        output_dir=owned_checkpoints or training_args.output_dir,
+        model=kwargs,
+        tasks=[task],
+        training=training_args,
+        config_corpora=gold,
         callbacks=callbacks,
+        prepare=check_before_training,
     )
-    trainer.train()
-    if validation:
-        metrics = trainer.evaluate()
-        record.notes = {"validation": {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}}
-    record_teacher(trainer.model, record)
-    trainer.save_model(str(output))
-    if owned_checkpoints is not None and not keep_checkpoints and trainer.is_world_process_zero():
+    if fitted.eval_metrics:
+        record.notes = {"validation": {k: float(v) for k, v in fitted.eval_metrics.items() if isinstance(v, (int, float))}}
+    record_teacher(fitted.model, record)
+    fitted.trainer.save_model(str(output))
+    if owned_checkpoints is not None and not keep_checkpoints and fitted.trainer.is_world_process_zero():
         shutil.rmtree(owned_checkpoints, ignore_errors=True)
     logger.info("%s teacher trained on %s saved to %s.", task, ", ".join(gold), output)
     return output

@@ -156,7 +156,7 @@ def test_predict_imports_only_its_own_command(tmp_path):
     code = (
         "import sys\nfrom mtaffect.cli.main import main\n"
         f"main(['predict', '--model', {str(tmp_path / 'none')!r}, '--text', 'hi'])\n"
-        "print(sorted(m for m in ('mtaffect.experiment', 'mtaffect.report', 'mtaffect.cli.run', 'mtaffect.cli.data') if m in sys.modules))"
+        "print(sorted(m for m in ('mtaffect.study', 'mtaffect.report', 'mtaffect.cli.run', 'mtaffect.cli.data') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr

@@ -178,3 +178,38 @@ def test_from_corpora_balanced_pos_weight_matches_counts(tiny_family):
         expected = (known - positives) / positives if 0 < positives < known else 1.0
         assert config.emotion_pos_weight[i] == pytest.approx(expected), label
     assert config.emotion_pos_weight[EMOTION_LABELS.index("neutral")] == 1.0  # MOSEI has no neutral
+
+
+def test_the_default_config_builds_saves_and_reloads_a_working_model(tmp_path):
+    """Like every transformers config, MTAffectConfig() with its defaults builds a model."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    import mtaffect  # noqa: F401  (registers mtaffect with the Auto classes)
+    from mtaffect.configuration_mtaffect import DEFAULT_FEATURE_SETS
+
+    model = AutoModel.from_config(AutoConfig.for_model("mtaffect"))
+    assert model.config.feature_sets == DEFAULT_FEATURE_SETS and model.config.tasks == list(REGISTRY_TASKS)
+    (name, dims), = DEFAULT_FEATURE_SETS.items()
+    features = torch.randn(2, 5, dims["text"])
+    model.eval()
+    out = model(feature_set=name, text_features=features, text_mask=torch.ones(2, 5, dtype=torch.bool))
+    assert out.emotion_logits.shape == (2, len(EMOTION_LABELS)) and out.sentiment_score.shape == (2,)
+    model.save_pretrained(tmp_path / "default")
+    reloaded = AutoModel.from_pretrained(tmp_path / "default").eval()
+    assert reloaded.config.feature_sets == DEFAULT_FEATURE_SETS
+    again = reloaded(feature_set=name, text_features=features, text_mask=torch.ones(2, 5, dtype=torch.bool))
+    torch.testing.assert_close(again.sentiment_score, out.sentiment_score)
+
+
+def test_the_default_feature_set_is_what_the_default_text_extractor_writes():
+    from mtaffect.configuration_mtaffect import DEFAULT_FEATURE_SETS
+    from mtaffect.data.extract.text import DEFAULT_TEXT_MODEL, default_text_model_path
+
+    (name, dims), = DEFAULT_FEATURE_SETS.items()
+    assert name == f"text:{DEFAULT_TEXT_MODEL}:tokens"  # TextExtractor().name, tokens (not pooled)
+    try:
+        folder = default_text_model_path()
+    except ImportError:
+        pytest.skip("the default text encoder (mtaffect[text]) is not installed")
+    assert dims == {"text": json.loads((folder / "config.json").read_text())["hidden_size"]}

@@ -696,6 +696,26 @@ def test_format_detection(tmp_path):
         detect_format("mosei", tmp_path / "d")
 
 
+def test_format_detection_reads_the_content_when_the_name_does_not_tell(tmp_path, cache):
+    """`mosei_unaligned_50.pkl` is an MMSA pickle; a renamed MulT pickle is MulT (both read
+    without loading the file: the arrays are seeked over)."""
+    from mtaffect.data.corpora.safe_pickle import pickle_strings
+
+    mmsa_path, data = write_mmsa(tmp_path / "a", name="mosei_unaligned_50.pkl")
+    mult_path, _ = write_mult(tmp_path / "b", corpus="mosi")
+    renamed = mult_path.rename(tmp_path / "b" / "mosi_features.pkl")
+    assert "regression_labels" in pickle_strings(mmsa_path) and "labels" in pickle_strings(renamed)
+    assert detect_format("mosei", mmsa_path) == "mmsa"
+    assert detect_format("mosi", renamed) == "mult"
+    corpus = load_corpus("mosei", mmsa_path, cache_dir=cache)
+    assert corpus["train"].num_rows == len(data["train"]["id"])
+    assert get_corpus_info(corpus).notes["format"] == "mmsa"
+    (tmp_path / "c.pkl").write_bytes(b"not a pickle")
+    assert pickle_strings(tmp_path / "c.pkl") == set()
+    with pytest.raises(CorpusFormatError, match="cannot tell"):
+        detect_format("mosei", tmp_path / "c.pkl")
+
+
 def test_conversion_is_cached_and_reopened_memory_mapped(tmp_path, cache, monkeypatch):
     path, _ = write_mmsa(tmp_path)
     first = load_corpus("mosei", path, cache_dir=cache)

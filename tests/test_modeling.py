@@ -368,7 +368,7 @@ def test_unknown_feature_set_and_wrong_dims_raise_clear_errors(batches):
     with pytest.raises(ValueError, match="Feature set 'glove' has no audio modality"):
         text_only(**{**inputs_only(batch), "feature_set": "glove"})
     with pytest.raises(ValueError, match="config.feature_sets is empty.*from_corpora"):
-        MTAffectForMultiTaskAffect(MTAffectConfig())
+        MTAffectForMultiTaskAffect(MTAffectConfig(feature_sets={}))
 
 
 def test_add_feature_set_extends_the_model_and_survives_save(tmp_path, batches):

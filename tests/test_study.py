@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from mtaffect.data.sources import CorpusSource
 from mtaffect.report import SETTINGS
-from mtaffect.study import CorpusSource, StudyConfig, corpus_tasks, run_study
+from mtaffect.study import StudyConfig, corpus_tasks, run_study
 from mtaffect.teachers import choose_teacher
 
 TINY = {

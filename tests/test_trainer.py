@@ -167,20 +167,39 @@ def test_combined_score_drives_model_selection_and_early_stopping(family, tmp_pa
     assert trainer.state.best_model_checkpoint is not None
 
 
-def test_arguments_override_model_config(family, tmp_path):
-    model = _model(family, weak_loss_weight=1.0, task_loss_weights={"emotion": 2.0})
-    args = _args(tmp_path, weak_loss_weight=0.25, weak_label_mode="hard", task_loss_weights="sarcasm=0.5")
-    MultiTaskTrainer(model, args, train_dataset={"m": family["synthetic_mosei"]["train"]})
+def test_loss_settings_are_the_model_configs(family, tmp_path):
+    """λ and every loss setting have one owner, the config: the recipe writes them there, the
+    Trainer never rewrites them, and the training arguments do not take them."""
+    from mtaffect.recipes import build_model, training_arguments
+
+    model = build_model(
+        family,
+        model={"hidden_size": 8, "encoder_type": "mean", "weak_loss_weight": 0.25, "weak_label_mode": "hard",
+               "task_loss_weights": "sarcasm=0.5"},
+    )
+    MultiTaskTrainer(model, _args(tmp_path), train_dataset={"m": family["synthetic_mosei"]["train"]})
     assert model.config.weak_loss_weight == 0.25
     assert model.config.weak_label_mode == "hard"
     assert model.config.task_loss_weights == {"emotion": 1.0, "sentiment": 1.0, "sarcasm": 0.5}
-    assert model.config.weak_use_confidence is False  # unset arguments leave the config alone
+    assert model.config.weak_use_confidence is False  # unset settings keep the config's default
     untouched = _model(family, weak_loss_weight=0.7)
     MultiTaskTrainer(untouched, _args(tmp_path), train_dataset={"m": family["synthetic_mosei"]["train"]})
     assert untouched.config.weak_loss_weight == 0.7
+    with pytest.raises(TypeError, match="weak_loss_weight"):
+        MultiTaskTrainingArguments(str(tmp_path), weak_loss_weight=0.25)
+    with pytest.raises(ValueError, match="the model config owns it"):
+        training_arguments({"output_dir": str(tmp_path), "weak_loss_weight": 0.25})
+    # Fine-tuning a checkpoint may change its loss settings, not its architecture.
+    untouched.save_pretrained(tmp_path / "checkpoint")
+    tuned = build_model(family, model={"from_pretrained": str(tmp_path / "checkpoint"), "weak_loss_weight": 0.25})
+    assert tuned.config.weak_loss_weight == 0.25 and tuned.config.hidden_size == 8
+    with pytest.raises(ValueError, match="architecture settings \\['hidden_size'\\]"):
+        build_model(family, model={"from_pretrained": str(tmp_path / "checkpoint"), "hidden_size": 16})
 
 
 def test_bad_inputs_fail_clearly(family, tmp_path):
+    from mtaffect.recipes import build_model
+
     train = {"m": family["synthetic_mosei"]["train"]}
     with pytest.raises(TypeError, match="MultiTaskTrainingArguments"):
         MultiTaskTrainer(_model(family), TrainingArguments(str(tmp_path)), train_dataset=train)
@@ -189,7 +208,7 @@ def test_bad_inputs_fail_clearly(family, tmp_path):
     with pytest.raises(ValueError, match="sampling_temperature"):
         _args(tmp_path, sampling_temperature=0)
     with pytest.raises(ValueError, match="unknown task"):
-        _args(tmp_path, task_loss_weights="joy=1")
+        build_model(family, model={"hidden_size": 8, "task_loss_weights": "joy=1"})
     args = _args(tmp_path, remove_unused_columns=True)
     trainer = MultiTaskTrainer(_model(family), args, train_dataset=train)
     assert trainer.args.remove_unused_columns is False
@@ -276,3 +295,27 @@ def test_sampler_epoch_follows_the_trainer_state_on_resume(family, tmp_path):
         state.epoch = epoch
         callback.on_epoch_begin(trainer.args, state, trainer.control)
         assert trainer.train_batch_sampler.epoch == expected
+
+
+def test_train_command_with_only_corpora_learns_above_majority(tmp_path, capsys):
+    """`mtaffect train --corpora X` alone (the recipe's defaults, a model from scratch) learns.
+
+    The Trainer's own learning rate (5e-5) left such a model a constant predictor; the recipe's
+    defaults must beat the majority class on a small synthetic corpus.
+    """
+    import json
+
+    import numpy as np
+
+    from mtaffect.cli.main import main
+    from mtaffect.data.corpora.synthetic import make_synthetic_corpus
+    from mtaffect.metrics import sarcasm_metrics
+
+    corpus = make_synthetic_corpus("synthetic_mustard", size_scale=0.5, max_length=8)
+    corpus.save_to_disk(str(tmp_path / "mustard"))
+    assert main(["train", "--corpora", f"mustard={tmp_path / 'mustard'}", "--output-dir", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    score = json.loads((tmp_path / "out" / "test_results.json").read_text())["test_mustard_sarcasm_weighted_f1"]
+    labels = np.asarray(corpus["test"]["sarcasm"])
+    majority = sarcasm_metrics(np.full(len(labels), float(labels.mean() > 0.5)), labels)["weighted_f1"]
+    assert score > majority + 0.2, (score, majority)

@@ -20,7 +20,9 @@ from datasets import Dataset, DatasetDict, load_from_disk
 
 from mtaffect.cli.main import command_help
 from mtaffect.data.arrow import sequence_lengths
+from mtaffect.data.corpora import corpus_names, list_corpora, load_corpus
 from mtaffect.data.schema import feature_column, feature_dims, get_corpus_info
+from mtaffect.data.sources import CorpusSource
 from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASSES
 
 _OPTION_HELP = (
@@ -109,8 +111,6 @@ def parse_options(items: list[str]) -> dict[str, Any]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from mtaffect.data.corpora import list_corpora
-
     for entry in list_corpora():
         print(f"{entry.corpus} ({entry.format}): {entry.description}")
         for option in entry.options:
@@ -119,32 +119,27 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _load(name_or_path: str, args: argparse.Namespace | None = None) -> DatasetDict:
-    from mtaffect.data.corpora import corpus_names, list_corpora, load_corpus
-
+    """The corpus ``data describe`` names: a ``CorpusSource``, or a registered name with ``--input``."""
     options = parse_options(getattr(args, "option", None) or [])
-    source = getattr(args, "input", None)
+    source_path = getattr(args, "input", None)
     format = getattr(args, "format", None)
-    path = Path(name_or_path)
-    if source is None and path.exists():
-        loaded = load_from_disk(str(path))
-        return loaded if isinstance(loaded, DatasetDict) else DatasetDict({"data": loaded})
-    names = corpus_names()
     name = name_or_path.lower()
-    if name not in names:
-        raise FileNotFoundError(
-            f"{path}: no such corpus folder, and not a registered corpus name ({', '.join(names)})."
-        )
-    entries = [e for e in list_corpora() if e.corpus == name]
-    if source is None and all(e.needs_path for e in entries):
-        formats = "\n".join(
-            f"  {e.format}: {e.description}\n    options: " + ", ".join(f"{o.name}={o.default!r}" for o in e.options)
-            for e in entries
-        )
-        raise ValueError(
-            f"{name} is read from its published files: pass --input PATH (and --format / --option KEY=VALUE "
-            f"as needed). Formats:\n{formats}"
-        )
-    return load_corpus(name, source, format, **options)
+    if source_path is not None:
+        return CorpusSource(name=name, path=source_path, format=format, options=options).load()
+    if not Path(name_or_path).exists() and name in corpus_names():
+        entries = [e for e in list_corpora() if e.corpus == name]
+        if all(e.needs_path for e in entries):
+            formats = "\n".join(
+                f"  {e.format}: {e.description}\n    options: " + ", ".join(f"{o.name}={o.default!r}" for o in e.options)
+                for e in entries
+            )
+            raise ValueError(
+                f"{name} is read from its published files: pass --input PATH (and --format / --option KEY=VALUE "
+                f"as needed). Formats:\n{formats}"
+            )
+    source = CorpusSource.parse(name_or_path, where="data describe")
+    source.format, source.options = format, options
+    return source.load()
 
 
 def describe_corpus(corpus: DatasetDict) -> str:
@@ -246,8 +241,6 @@ def convert_corpus(
 
 
 def _convert_into(folder: Any, corpus: str, input: str | Path, format: str | None, options: dict[str, Any]) -> DatasetDict:
-    from mtaffect.data.corpora import load_corpus
-
     with folder.staging() as scratch:
         converted = load_corpus(corpus, input, format, cache_dir=scratch.parent / "cache", **options)
         converted.save_to_disk(str(scratch))

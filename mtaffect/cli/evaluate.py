@@ -19,8 +19,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mtaffect.cli.inputs import load_corpora, pick_split
 from mtaffect.cli.main import command_help
+from mtaffect.data.schema import canonical_split, feature_dims, get_corpus_info, gold_tasks
 from mtaffect.metrics import split_metric_key
+from mtaffect.recipes import load_model, training_arguments
+from mtaffect.training import MultiTaskTrainer
+from mtaffect.training.trainer import COMBINED_SCORE
 
 #: Metric suffixes that describe the run, not the model.
 _SPEED_METRICS = ("runtime", "samples_per_second", "steps_per_second", "model_preparation_time")
@@ -45,8 +50,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def check_model_accepts(model: Any, corpora: Mapping[str, Any]) -> None:
     """Refuse, before any forward pass, a corpus whose features the model has no projection for."""
-    from mtaffect.data.schema import feature_dims, get_corpus_info, gold_tasks
-
     built = {name: dict(dims) for name, dims in (model.config.feature_sets or {}).items()}
     for name, dataset in corpora.items():
         feature_set = get_corpus_info(dataset).feature_set
@@ -96,24 +99,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.output is not None and args.output.exists():
         raise FileExistsError(f"{args.output} exists; mtaffect evaluate writes only new files: pick another --output.")
 
-    import torch
-
-    from mtaffect.cli.inputs import corpora_from_flags, load_corpora, load_model, pick_split
-    from mtaffect.data.schema import canonical_split
-    from mtaffect.training import MultiTaskTrainer, MultiTaskTrainingArguments
-    from mtaffect.training.trainer import COMBINED_SCORE
-
     split = canonical_split(args.split)
-    corpora = load_corpora({"corpora": corpora_from_flags(args.corpora)})
+    corpora = load_corpora({"corpora": args.corpora})
     splits = {name: pick_split(corpus, split, name, required=True) for name, corpus in corpora.items()}
     model = load_model(args.model)
     check_model_accepts(model, splits)
     with tempfile.TemporaryDirectory(prefix="mtaffect-evaluate-") as scratch:
-        training = MultiTaskTrainingArguments(
-            output_dir=scratch,
-            per_device_eval_batch_size=args.batch_size,
-            report_to="none",
-            dataloader_pin_memory=torch.cuda.is_available(),
+        training = training_arguments(
+            {"output_dir": scratch, "per_device_eval_batch_size": args.batch_size}, evaluation=False
         )
         trainer = MultiTaskTrainer(model=model, args=training)
         metrics = trainer.evaluate(eval_dataset=splits, metric_key_prefix=split)

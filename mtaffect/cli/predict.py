@@ -20,7 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from transformers import pipeline
+
+import mtaffect.pipeline  # noqa: F401  (registers the "multimodal-affect" task)
 from mtaffect.cli.main import command_help
+from mtaffect.recipes import load_model
 
 _MEDIA_KEYS = ("audio", "video")
 
@@ -104,11 +108,6 @@ def _predict(args: argparse.Namespace) -> int:
 
 def load_classifier(model: str) -> Any:
     """The ``"multimodal-affect"`` pipeline around the checkpoint ``model``, loaded once."""
-    from transformers import pipeline
-
-    import mtaffect.pipeline  # noqa: F401  (registers the task)
-    from mtaffect.cli.inputs import load_model
-
     return pipeline("multimodal-affect", model=load_model(model))
 
 

@@ -14,27 +14,26 @@ Multi-GPU: ``accelerate launch --multi_gpu --num_processes 4 -m mtaffect.cli.mai
 from __future__ import annotations
 
 import argparse
-import json
+import shutil
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mtaffect.cli.inputs import corpora_from_flags, load_corpora, load_model, pick_split
-from mtaffect.cli.main import command_help
-from mtaffect.tasks import TASK_NAMES
+from accelerate import PartialState
+from transformers.trainer_utils import get_last_checkpoint
 
-#: Training-argument defaults of the command (the library's defaults stay the Trainer's).
-CLI_TRAINING_DEFAULTS: dict[str, Any] = {
-    "output_dir": "mtaffect-train-output",
-    "eval_strategy": "epoch",
-    "save_strategy": "epoch",
-    "save_total_limit": 2,
-    "load_best_model_at_end": True,
-    "metric_for_best_model": "combined_score",
-    "logging_steps": 50,
-    "report_to": "none",
-}
+from mtaffect.cli.inputs import load_corpora, pick_split
+from mtaffect.cli.main import command_help
+from mtaffect.config_files import check_values, field_types, read_mapping_file
+from mtaffect.configuration_mtaffect import MTAffectConfig
+from mtaffect.output_folder import OutputFolder
+from mtaffect.recipes import LOSS_SETTINGS, fit
+from mtaffect.tasks import TASK_NAMES
+from mtaffect.training import MultiTaskTrainingArguments
+
+#: Where the command writes when neither the config nor --output-dir says. The training
+#: defaults are the recipe's (``mtaffect.recipes.TRAINING_DEFAULTS``), the same as the study's.
+DEFAULT_OUTPUT_DIR = "mtaffect-train-output"
 #: The config format, shown by ``mtaffect train --help``.
 CONFIG_HELP = """\
 config file (YAML or JSON; every key optional, but corpora must come from it or --corpora):
@@ -106,8 +105,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def read_config(path: Path) -> dict[str, Any]:
     """The config file as a dict (YAML for .yaml/.yml, JSON otherwise)."""
-    from mtaffect.config_files import read_mapping_file
-
     known = {"corpora", "synthetic", "splits", "tasks", "model", "training"}
     return read_mapping_file(path, known, what="training config")
 
@@ -118,8 +115,6 @@ def check_settings(settings: dict[str, Any], where: str) -> None:
     Each error names ``where`` (the file), the key and what it should be, rather than
     surfacing later as a bad ``--flag`` of ``HfArgumentParser`` or a traceback.
     """
-    from mtaffect.config_files import check_values, field_types
-
     for key, expected in (("corpora", dict), ("synthetic", dict), ("splits", dict), ("model", dict), ("training", dict)):
         if key in settings and settings[key] is not None and not isinstance(settings[key], expected):
             raise ValueError(f"{where}: '{key}' should be a mapping (key: value lines), got {settings[key]!r}.")
@@ -130,17 +125,18 @@ def check_settings(settings: dict[str, Any], where: str) -> None:
         unknown = [task for task in tasks if task not in TASK_NAMES]
         if unknown:
             raise ValueError(f"{where}: tasks: unknown task(s) {unknown}; choose from {list(TASK_NAMES)}.")
+    misplaced = sorted(set(settings.get("training") or {}) & set(LOSS_SETTINGS))
+    if misplaced:
+        raise ValueError(
+            f"{where}: training: {misplaced} are loss settings, which the model config owns: move them under 'model'."
+        )
     if settings.get("training"):
-        from mtaffect.training import MultiTaskTrainingArguments
-
         settings["training"] = check_values(
             dict(settings["training"]), field_types(MultiTaskTrainingArguments), where, "training."
         )
     model = dict(settings.get("model") or {})
     pretrained = model.pop("from_pretrained", None)
     if model:
-        from mtaffect.configuration_mtaffect import MTAffectConfig
-
         model = check_values(model, field_types(MTAffectConfig), where, "model.", open_ended=True)
         settings["model"] = {**model, **({"from_pretrained": pretrained} if pretrained else {})}
         try:
@@ -155,7 +151,7 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.config:
         check_settings(settings, str(args.config))
     if args.corpora:
-        settings["corpora"] = corpora_from_flags(args.corpora)
+        settings["corpora"] = list(args.corpora)
     if not settings.get("corpora"):
         raise ValueError("No corpora: give --corpora NAME=PATH ... or a config file with a 'corpora' mapping.")
     if args.tasks:
@@ -165,19 +161,12 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
         model["hidden_size"] = args.hidden_size
     if args.encoder is not None:
         model["encoder_type"] = args.encoder
+    if args.weak_loss_weight is not None:
+        model["weak_loss_weight"] = args.weak_loss_weight
+    if args.weak_label_mode is not None:
+        model["weak_label_mode"] = args.weak_label_mode
     settings["model"] = model
-    user_training = dict(settings.get("training") or {})
-    training = {**CLI_TRAINING_DEFAULTS, **user_training}
-    if "dataloader_pin_memory" not in user_training:
-        import torch
-
-        # Pinned memory only helps copies to an accelerator; without one torch warns per loader.
-        training["dataloader_pin_memory"] = torch.cuda.is_available()
-    if "eval_strategy" in user_training and "save_strategy" not in user_training:
-        # load_best_model_at_end (a command default) needs checkpoints where evaluations are.
-        training["save_strategy"] = user_training["eval_strategy"]
-        if "eval_steps" in user_training and "save_steps" not in user_training:
-            training["save_steps"] = user_training["eval_steps"]
+    training = dict(settings.get("training") or {})
     flags = {
         "output_dir": args.output_dir,
         "num_train_epochs": args.epochs,
@@ -187,59 +176,12 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
         "corpus_sampling": args.sampling,
         "sampling_temperature": args.temperature,
         "batch_composition": args.composition,
-        "weak_loss_weight": args.weak_loss_weight,
-        "weak_label_mode": args.weak_label_mode,
         "seed": args.seed,
     }
     training.update({key: value for key, value in flags.items() if value is not None})
+    training.setdefault("output_dir", DEFAULT_OUTPUT_DIR)
     settings["training"] = training
     return settings
-
-
-def training_arguments(training: Mapping[str, Any], extra: list[str]) -> Any:
-    """``MultiTaskTrainingArguments`` from a dict plus raw ``--flag value`` tokens, via HfArgumentParser."""
-    from transformers import HfArgumentParser
-
-    from mtaffect.training import MultiTaskTrainingArguments
-
-    argv: list[str] = []
-    for key, value in training.items():
-        if value is None:
-            continue
-        argv.append(f"--{key}")
-        if isinstance(value, bool):
-            argv.append(str(value).lower())
-        elif isinstance(value, Mapping):
-            argv.append(json.dumps(value))
-        elif isinstance(value, (list, tuple)):
-            argv.extend(str(item) for item in value)
-        else:
-            argv.append(str(value))
-    extra = [token for token in extra if token != "--"]
-    parser = HfArgumentParser(MultiTaskTrainingArguments)
-    try:
-        (arguments,) = parser.parse_args_into_dataclasses(args=argv + extra, look_for_args_file=False)
-    except SystemExit as exit_:
-        raise ValueError(f"invalid training arguments {argv + extra} (see the message above).") from exit_
-    except ValueError as error:  # TrainingArguments.__post_init__ range checks
-        raise ValueError(f"training arguments: {error}") from None
-    return arguments
-
-
-# ---- data -------------------------------------------------------------------------------
-
-
-def _non_empty(splits: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: split for name, split in splits.items() if split is not None and len(split)}
-
-
-def _without_evaluation(training: dict[str, Any]) -> None:
-    """Drop the command's evaluation defaults when no corpus has an evaluation split."""
-    for key, off in (("eval_strategy", "no"), ("load_best_model_at_end", False), ("metric_for_best_model", None)):
-        if training.get(key) == CLI_TRAINING_DEFAULTS[key]:
-            training[key] = off
-        elif training.get(key) not in (None, False, "no"):
-            raise ValueError(f"training.{key}={training[key]!r} needs evaluation data, but no corpus has an eval split.")
 
 
 # ---- command ----------------------------------------------------------------------------
@@ -247,66 +189,55 @@ def _without_evaluation(training: dict[str, Any]) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     settings = build_settings(args)
-    target = Path(settings["training"]["output_dir"])
+    training = dict(settings["training"])
+    target = Path(training.pop("output_dir"))
     folder, scratch = _output_folder(target, args)
-    settings["training"]["output_dir"] = str(scratch)
-
-    from mtaffect.configuration_mtaffect import MTAffectConfig
-    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
-    from mtaffect.training import MultiTaskTrainer
 
     corpora = load_corpora(settings)
     splits = {"train": "train", "eval": "validation", "test": "test", **dict(settings.get("splits") or {})}
     train = {name: pick_split(corpus, splits["train"], name, required=True) for name, corpus in corpora.items()}
-    evaluation = _non_empty({name: pick_split(corpus, splits["eval"], name, False) for name, corpus in corpora.items()})
-    test = _non_empty({name: pick_split(corpus, splits["test"], name, False) for name, corpus in corpora.items()})
-    if not evaluation:
-        _without_evaluation(settings["training"])
-    training = training_arguments(settings["training"], args.training_args or [])
-
-    model_settings = dict(settings["model"])
-    pretrained = model_settings.pop("from_pretrained", None)
-    if pretrained:
-        if model_settings:
-            raise ValueError(f"model.from_pretrained cannot be combined with other model settings {sorted(model_settings)}.")
-        model = load_model(pretrained)
-    else:
-        config = MTAffectConfig.from_corpora(corpora, tasks=settings.get("tasks"), **model_settings)
-        model = MTAffectForMultiTaskAffect(config)
-
-    trainer = MultiTaskTrainer(model=model, args=training, train_dataset=train, eval_dataset=evaluation or None)
-    main_process = trainer.is_world_process_zero()
-    if main_process:
-        sizes = ", ".join(f"{name} ({len(split)})" for name, split in train.items())
-        print(f"mtaffect train: tasks {model.config.tasks} on {sizes} -> {target}", flush=True)
+    evaluation = {name: pick_split(corpus, splits["eval"], name, False) for name, corpus in corpora.items()}
+    test = {name: pick_split(corpus, splits["test"], name, False) for name, corpus in corpora.items()}
     resume = args.resume
     if resume is True and not any(scratch.glob("checkpoint-*")):
-        from transformers.trainer_utils import get_last_checkpoint
-
         # Nothing interrupted: continue from the last checkpoint of the finished run, if any.
         resume = get_last_checkpoint(str(target)) if target.is_dir() else None
         if resume is None:
             raise FileNotFoundError(f"--resume: no checkpoint in {target} or {scratch} to resume from.")
+    main_process = PartialState().is_main_process
+    sizes = ", ".join(f"{name} ({len(split)})" for name, split in train.items())
+
+    def announce(model: Any) -> None:
+        if main_process:
+            print(f"mtaffect train: tasks {model.config.tasks} on {sizes} -> {target}", flush=True)
+
     try:
-        result = trainer.train(resume_from_checkpoint=resume)
+        fitted = fit(
+            train,
+            evaluation,
+            test,
+            output_dir=scratch,
+            model=settings["model"],
+            tasks=settings.get("tasks"),
+            training=training,
+            extra_arguments=args.training_args or [],
+            config_corpora=corpora,
+            resume_from_checkpoint=resume,
+            prepare=announce,
+        )
     except KeyboardInterrupt:
         if main_process:
             print(f"\nmtaffect train: interrupted; checkpoints are kept in {scratch}. Run the same command with "
                   "--resume to continue.", file=sys.stderr, flush=True)
         return 130
+    trainer = fitted.trainer
     trainer.save_model()
-    trainer.log_metrics("train", result.metrics)
-    trainer.save_metrics("train", result.metrics)
-    if evaluation:
-        metrics = trainer.evaluate()
-        trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
-    if test:
-        metrics = trainer.evaluate(eval_dataset=test, metric_key_prefix="test")
-        trainer.log_metrics("test", metrics)
-        trainer.save_metrics("test", metrics)
+    for split, metrics in (("train", fitted.train_metrics), ("eval", fitted.eval_metrics), ("test", fitted.test_metrics)):
+        if metrics:
+            trainer.log_metrics(split, metrics)
+            trainer.save_metrics(split, metrics)
     trainer.save_state()
-    if training.world_size > 1:
+    if trainer.args.world_size > 1:
         trainer.end()
     if main_process:
         commit = folder.commit(scratch)
@@ -322,10 +253,6 @@ def _output_folder(target: Path, args: argparse.Namespace) -> tuple[Any, Path]:
     The scratch folder has a fixed name, so the checkpoints of an interrupted run are where
     ``--resume`` looks; the finished model moves into the output folder at the end.
     """
-    import shutil
-
-    from mtaffect.output_folder import OutputFolder
-
     folder = OutputFolder(target, command="mtaffect train", overwrite=args.overwrite, resume=bool(args.resume))
     folder.check()
     scratch = folder.persistent_scratch("training")

@@ -35,12 +35,12 @@ class MTAffectCollator:
     """Turn a list of unified-schema rows into model inputs.
 
     Args:
-        feature_dims (`dict[str, int]`, *optional*):
+        feature_dims: `dict[str, int]`.
             Dims per modality, used to shape a modality whose sequences are all empty in a
             batch. Read from the dataset's features when built with ``for_dataset``.
-        max_length (`int`, *optional*):
+        max_length: `int`.
             Truncate sequences longer than this (keeps the first frames).
-        pad_to_multiple_of (`int`, *optional*):
+        pad_to_multiple_of: `int`.
             Round the padded length up, which helps tensor-core kernels on GPU.
     """
 

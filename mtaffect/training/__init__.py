@@ -13,8 +13,6 @@ _LAZY: dict[str, str] = {
     "MultiCorpusBatchSampler": "mtaffect.training.sampler",
     "corpus_probabilities": "mtaffect.training.sampler",
     "MultiTaskTrainingArguments": "mtaffect.training.arguments",
-    "WeakLabelMode": "mtaffect.training.arguments",
-    "parse_task_loss_weights": "mtaffect.training.arguments",
     "MultiTaskTrainer": "mtaffect.training.trainer",
     "FeatureSetCollator": "mtaffect.training.trainer",
 }

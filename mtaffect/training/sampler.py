@@ -107,20 +107,20 @@ class MultiCorpusBatchSampler(Sampler[list[int]]):
     (use ``CorpusConcatDataset`` with the same mapping).
 
     Args:
-        corpus_sizes (`Mapping[str, int]`): corpus name -> number of examples.
-        batch_size (`int`): examples per batch (per process).
-        sampling (`CorpusSampling` or `str`, *optional*, defaults to ``"proportional"``): how
+        corpus_sizes: `Mapping[str, int]`. Corpus name -> number of examples.
+        batch_size: `int`. Examples per batch (per process).
+        sampling: `CorpusSampling` or `str`, defaults to `"proportional"`. How
             corpora are drawn.
-        temperature (`float`, *optional*, defaults to 2.0): ``T`` of ``temperature`` sampling.
-        composition (`BatchComposition` or `str`, *optional*, defaults to ``"homogeneous"``):
+        temperature: `float`, defaults to `2.0`. ``T`` of ``temperature`` sampling.
+        composition: `BatchComposition` or `str`, defaults to `"homogeneous"`.
             one corpus per batch, or corpora of one feature set mixed.
-        feature_sets (`Mapping[str, str]`, *optional*): corpus name -> feature set; corpora
+        feature_sets: `Mapping[str, str]`. Corpus name -> feature set; corpora
             of one feature set may share a ``mixed`` batch. Defaults to one set per corpus.
-        drop_last (`bool`, *optional*, defaults to False): drop each pass' incomplete
+        drop_last: `bool`, defaults to `False`. Drop each pass' incomplete
             last batch (per corpus, or per feature-set group for mixed batches).
-        seed (`int`, *optional*, defaults to 0): with the epoch, fixes the whole sequence.
-        num_replicas (`int`, *optional*, defaults to 1): the distributed world size.
-        rank (`int`, *optional*, defaults to 0): this process' rank.
+        seed: `int`, defaults to `0`. With the epoch, fixes the whole sequence.
+        num_replicas: `int`, defaults to `1`. The distributed world size.
+        rank: `int`, defaults to `0`. This process' rank.
 
     The sampler deliberately has no ``batch_size`` attribute: batches can be shorter than
     ``batch_size`` and accelerate's ``BatchSamplerShard`` drops short batches of a batch

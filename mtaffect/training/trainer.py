@@ -182,14 +182,14 @@ class MultiTaskTrainer(Trainer):
     Args:
         model: an ``MTAffectForMultiTaskAffect`` (any model taking the collator's batches and
             returning ``loss`` and, optionally, ``task_losses`` works).
-        args (`MultiTaskTrainingArguments`): plain ``TrainingArguments`` are not accepted,
-            because sampling and loss settings live in the subclass.
-        train_dataset (`dict[str, Dataset]`): corpus name -> training split (unified schema).
+        args: `MultiTaskTrainingArguments`. Plain ``TrainingArguments`` are not accepted,
+            because the sampling settings live in the subclass (loss settings live in the model config).
+        train_dataset: `dict[str, Dataset]`. Corpus name -> training split (unified schema).
             A single ``Dataset`` is treated as one corpus.
-        eval_dataset (`dict[str, Dataset]` or `Dataset`, *optional*): a dict gives
+        eval_dataset: `dict[str, Dataset]` or `Dataset`. A dict gives
             per-corpus metrics ``eval_<corpus>_<metric>`` plus ``eval_combined_score``.
-        data_collator (*optional*): defaults to ``FeatureSetCollator`` over all datasets.
-        compute_metrics (*optional*): defaults to ``mtaffect.metrics.make_compute_metrics``;
+        data_collator: Defaults to ``FeatureSetCollator`` over all datasets.
+        compute_metrics: Defaults to ``mtaffect.metrics.make_compute_metrics``;
             it receives ``EvalPrediction`` whose ``predictions`` is a dict output name ->
             array and ``label_ids`` a dict label column -> array. Pass ``False`` for loss only.
         **kwargs: any other ``Trainer`` argument (callbacks, optimizers, model_init...).
@@ -251,36 +251,6 @@ class MultiTaskTrainer(Trainer):
         from mtaffect.modelcard import ModelCardCallback
 
         self.add_callback(ModelCardCallback(self))
-        self.apply_config_overrides(self.model)
-
-    # ---- model config ------------------------------------------------------------------
-
-    def apply_config_overrides(self, model: nn.Module | None) -> None:
-        """Write the loss settings the arguments set explicitly into ``model.config``."""
-        config = getattr(model, "config", None)
-        overrides = self.args.model_config_overrides()
-        if config is None or not overrides:
-            return
-        for name, value in overrides.items():
-            if not hasattr(config, name):
-                raise ValueError(
-                    f"MultiTaskTrainingArguments.{name} is set but the model config has no {name!r}; "
-                    "use an MTAffectConfig model or leave the argument unset."
-                )
-            if name == "task_loss_weights":
-                tasks = list(getattr(config, "tasks", value))
-                unused = sorted(set(value) - set(tasks))
-                if unused:
-                    logger.warning(f"task_loss_weights names tasks the model does not have: {unused}.")
-                value = {task: float(value.get(task, 1.0)) for task in tasks}
-            setattr(config, name, value)
-        logger.info(f"Model config overridden by the training arguments: {overrides}")
-
-    def call_model_init(self, trial: Any = None) -> nn.Module:
-        model = super().call_model_init(trial)
-        if hasattr(self, "args"):
-            self.apply_config_overrides(model)
-        return model
 
     def create_model_card(self, **kwargs: Any) -> None:
         """Write mtaffect's card (not transformers' generic one) into ``output_dir`` before a push."""

@@ -8,7 +8,8 @@ Examples:
 ``load_corpus(name, path, format=None, **options)`` reads a corpus as published (MMSA and
 MulT pickles, CMU-MultimodalSDK ``.csd`` files, MUStARD's json, MELD's CSVs) into the
 unified schema; ``combine_corpora`` prepares several for multi-task training. Adding a
-corpus or a format is one module with one ``register_corpus`` call, imported below.
+corpus or a format is one module with one ``register_corpus`` call, named in
+``registry.FORMAT_MODULES``.
 """
 
 from __future__ import annotations
@@ -26,13 +27,10 @@ from mtaffect.data.corpora.registry import (
     register_corpus,
 )
 
-# Format modules register their loaders on import (one module + one register_corpus call each).
-from mtaffect.data.corpora import synthetic_registration  # noqa: E402,F401  isort: skip
-from mtaffect.data.corpora import mmsa  # noqa: E402,F401  isort: skip
-from mtaffect.data.corpora import mult  # noqa: E402,F401  isort: skip
-from mtaffect.data.corpora import cmu_sdk  # noqa: E402,F401  isort: skip
-from mtaffect.data.corpora import mustard  # noqa: E402,F401  isort: skip
-from mtaffect.data.corpora import meld  # noqa: E402,F401  isort: skip
+from mtaffect.data.corpora.registry import _ensure_formats_loaded  # isort: skip
+
+# The format modules register their loaders on import (registry.FORMAT_MODULES names them).
+_ensure_formats_loaded()
 
 __all__ = [
     "CorpusFormat",

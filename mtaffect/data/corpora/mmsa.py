@@ -52,7 +52,7 @@ from mtaffect.data.corpora.base import (
 )
 from mtaffect.data.corpora.errors import CorpusFormatError
 from mtaffect.data.corpora.registry import register_corpus
-from mtaffect.data.corpora.safe_pickle import load_pickle
+from mtaffect.data.corpora.safe_pickle import load_pickle, pickle_strings
 from mtaffect.data.raw import (
     RawCorpus,
     RawCorpusError,
@@ -72,6 +72,8 @@ MMSA_KEYS: dict[str, str] = {"text": "text", "audio": "audio", "visual": "vision
 #: Corpus -> (low, high) of its published sentiment scores.
 MMSA_SCALES: dict[str, tuple[float, float]] = {"mosi": (-3.0, 3.0), "mosei": (-3.0, 3.0), "sims": (-1.0, 1.0)}
 _FILE = re.compile(r"^(un)?aligned(_\d+)?\.pkl$")
+#: The key only MMSA's pickles have (MulT's say ``labels``).
+MMSA_MARKER = "regression_labels"
 _BATCH = 512
 
 OPTIONS = {
@@ -85,9 +87,13 @@ OPTIONS = {
 
 
 def looks_like_mmsa(path: Path) -> bool:
-    """MMSA names its files ``aligned_50.pkl`` / ``unaligned_50.pkl`` (``unaligned_39.pkl`` for SIMS)."""
+    """MMSA names its files ``aligned_50.pkl`` / ``unaligned_50.pkl`` (``unaligned_39.pkl`` for SIMS).
+
+    A ``.pkl`` named otherwise (``mosei_unaligned_50.pkl``) is told by its content: MMSA's split
+    dicts hold ``regression_labels`` (read without loading the file, ``pickle_strings``).
+    """
     if path.is_file():
-        return bool(_FILE.match(path.name))
+        return bool(_FILE.match(path.name)) or (path.suffix == ".pkl" and MMSA_MARKER in pickle_strings(path))
     return path.is_dir() and any(_FILE.match(p.name) for p in path.iterdir())
 
 

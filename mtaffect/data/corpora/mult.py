@@ -42,8 +42,9 @@ import numpy as np
 from mtaffect.data.corpora._arrays import edge_bounds, get_array, nonzero_frames, split_dicts
 from mtaffect.data.corpora.base import SPLITS, CorpusPlan, batched, check_sentiment, decode_text, unique_ids
 from mtaffect.data.corpora.errors import CorpusFormatError
+from mtaffect.data.corpora.mmsa import MMSA_MARKER
 from mtaffect.data.corpora.registry import register_corpus
-from mtaffect.data.corpora.safe_pickle import load_pickle
+from mtaffect.data.corpora.safe_pickle import load_pickle, pickle_strings
 from mtaffect.data.schema import CorpusInfo, feature_column
 from mtaffect.tasks import EMOTION_LABELS, emotion_label_mask
 
@@ -67,9 +68,16 @@ OPTIONS = {
 
 
 def looks_like_mult(path: Path, corpus: str | None = None) -> bool:
+    """MulT names its files ``<stem>_data[_noalign].pkl``; a ``.pkl`` named otherwise is told by its
+    content (split dicts with ``labels`` and ``vision``, and no MMSA ``regression_labels``)."""
     stems = [MULT_STEMS[corpus]] if corpus else list(MULT_STEMS.values())
     names = [path.name] if path.is_file() else [p.name for p in path.iterdir()] if path.is_dir() else []
-    return any(name in (f"{stem}_data.pkl", f"{stem}_data_noalign.pkl") for name in names for stem in stems)
+    if any(name in (f"{stem}_data.pkl", f"{stem}_data_noalign.pkl") for name in names for stem in stems):
+        return True
+    if path.is_file() and path.suffix == ".pkl":
+        keys = pickle_strings(path)
+        return {"labels", "vision"} <= keys and MMSA_MARKER not in keys
+    return False
 
 
 def resolve_mult_file(path: Path, corpus: str, aligned: bool | None) -> Path:

