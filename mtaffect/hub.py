@@ -21,6 +21,8 @@ import logging
 from dataclasses import asdict, fields
 from typing import Any
 
+from mtaffect.data.schema import CorpusInfo, get_corpus_info, set_corpus_info, validate_corpus
+
 logger = logging.getLogger(__name__)
 
 #: Key of the dataset card's YAML that holds mtaffect's metadata.
@@ -75,8 +77,6 @@ def push_corpus(
     from huggingface_hub import DatasetCard, hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
-    from mtaffect.data.schema import get_corpus_info, validate_corpus
-
     if isinstance(corpus, Dataset):
         raise TypeError(
             "push_corpus needs a DatasetDict (splits train/validation/test); wrap a single split as "
@@ -130,8 +130,6 @@ def corpus_info_from_card(repo_id: str, config_name: str, revision: str | None =
     from huggingface_hub import DatasetCard, hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
-    from mtaffect.data.schema import CorpusInfo
-
     try:
         path = hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=revision, token=token)
     except EntryNotFoundError:
@@ -159,8 +157,6 @@ def load_corpus_from_hub(
     features say, and a warning names the repo.
     """
     from datasets import load_dataset
-
-    from mtaffect.data.schema import set_corpus_info
 
     corpus = load_dataset(repo_id, config_name, revision=revision, token=token, **load_dataset_kwargs)
     info = corpus_info_from_card(repo_id, config_name, revision=revision, token=token)

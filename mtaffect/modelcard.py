@@ -46,6 +46,7 @@ from huggingface_hub.repocard_data import EvalResult, eval_results_to_model_inde
 from huggingface_hub.utils import yaml_dump
 from transformers import TrainerCallback
 
+from mtaffect.data.schema import get_corpus_info
 from mtaffect.metrics import PRIMARY_SCORE_KEY, split_metric_key
 from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASSES, SENTIMENT_RANGE, TASK_NAMES
 
@@ -279,8 +280,6 @@ def describe_corpus(
     """
     import numpy as np
     from datasets import DatasetDict
-
-    from mtaffect.data.schema import get_corpus_info
 
     info = get_corpus_info(corpus)
     splits = dict(corpus.items()) if isinstance(corpus, DatasetDict) else {"train": corpus}

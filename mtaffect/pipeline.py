@@ -35,6 +35,8 @@ import torch
 from transformers import AutoModel, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
+from mtaffect.data.extract import build_extractors, extract_utterance, feature_set_name
+
 logger = logging.getLogger(__name__)
 
 TASK = "multimodal-affect"
@@ -173,8 +175,6 @@ class MultimodalAffectPipeline(Pipeline):
 
     def _extractor_specs(self, feature_set: str | None) -> tuple[str, Any]:
         if self._given_extractors is not None:
-            from mtaffect.data.extract import build_extractors, feature_set_name
-
             if "__given__" not in self._built_extractors:
                 self._built_extractors["__given__"] = build_extractors(self._given_extractors)
             built = self._built_extractors["__given__"]
@@ -206,8 +206,6 @@ class MultimodalAffectPipeline(Pipeline):
                 )
             )
         if name not in self._built_extractors:
-            from mtaffect.data.extract import build_extractors
-
             self._built_extractors[name] = build_extractors(usable[name])
         return name, self._built_extractors[name]
 
@@ -219,8 +217,6 @@ class MultimodalAffectPipeline(Pipeline):
         return raw_inputs_used(self.model.config, feature_set)
 
     def _extract(self, raw: Mapping[str, Any], feature_set: str | None) -> tuple[dict[str, np.ndarray], str]:
-        from mtaffect.data.extract import extract_utterance
-
         name, extractors = self._extractor_specs(feature_set)
         unused = sorted(set(raw) - self.raw_inputs_used(name))
         if unused:

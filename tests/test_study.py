@@ -209,3 +209,29 @@ def test_config_reader_is_shared_with_the_train_command(tmp_path):
     path.write_text("[1, 2]")
     with pytest.raises(ValueError, match="a training config is a mapping"):
         read_config(path)
+
+
+@pytest.mark.slow
+def test_default_run_reproduces_the_recorded_numbers(tmp_path, capsys):
+    """The default `mtaffect run` is deterministic: a refactor must give the same report.json numbers.
+
+    tests/data/default_run_numbers.json holds the numbers of the default run recorded before the
+    upper floors were refactored (on the project's CPU machine: other CPUs may round differently).
+    About 6 minutes on 2 cores (`pytest -m slow`). To re-record after a deliberate change:
+    `python benchmarks/compare_reports.py --write-numbers tests/data/default_run_numbers.json REPORT`.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    from mtaffect.cli.main import main
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("compare_reports", root / "benchmarks" / "compare_reports.py")
+    compare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare)
+    assert main(["run", "--quiet", "--output-dir", str(tmp_path)]) == 0
+    capsys.readouterr()
+    recorded = json.loads((root / "tests" / "data" / "default_run_numbers.json").read_text())
+    now = compare.numbers(json.loads((tmp_path / "report.json").read_text()))
+    assert len(recorded["cells"]) == 244
+    assert compare.differences(recorded, now) == []

@@ -23,6 +23,7 @@ from mtaffect.data.arrow import sequence_lengths
 from mtaffect.data.corpora import corpus_names, list_corpora, load_corpus
 from mtaffect.data.schema import feature_column, feature_dims, get_corpus_info
 from mtaffect.data.sources import CorpusSource
+from mtaffect.output_folder import OutputFolder
 from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASSES
 
 _OPTION_HELP = (
@@ -234,8 +235,6 @@ def convert_corpus(
     files mtaffect did not write is refused unless ``overwrite``; with it, only the files of an
     earlier conversion (listed in the folder's manifest) are replaced and the user's are kept.
     """
-    from mtaffect.output_folder import OutputFolder
-
     folder = OutputFolder(output, command="mtaffect data convert", overwrite=overwrite)
     return _convert_into(folder, corpus, input, format, options)
 
@@ -249,8 +248,6 @@ def _convert_into(folder: Any, corpus: str, input: str | Path, format: str | Non
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from mtaffect.output_folder import OutputFolder
-
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}.")

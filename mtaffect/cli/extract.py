@@ -7,6 +7,12 @@ import sys
 from pathlib import Path
 
 from mtaffect.cli.main import command_help
+from mtaffect.data.corpora.meld import read_meld
+from mtaffect.data.corpora.mmsa import read_mmsa_fet
+from mtaffect.data.corpora.mustard import read_mustard
+from mtaffect.data.extract import AudioExtractor, MissingExtraError, TextExtractor, VisualExtractor
+from mtaffect.data.extract.corpus import extract_corpus
+from mtaffect.data.raw import read_text_table
 
 _FORMAT_HELP = {
     "meld": "SOURCE = folder with train/dev/test_sent_emo.csv; clips diaX_uttY.mp4 under --media-dir",
@@ -90,11 +96,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _read(args: argparse.Namespace):
-    from mtaffect.data.corpora.meld import read_meld
-    from mtaffect.data.corpora.mmsa import read_mmsa_fet
-    from mtaffect.data.corpora.mustard import read_mustard
-    from mtaffect.data.raw import read_text_table
-
     if args.format == "meld":
         return read_meld(args.source, media_dir=args.media_dir)
     if args.format == "mustard":
@@ -132,8 +133,6 @@ def _modalities(args: argparse.Namespace) -> list[str]:
 
 
 def _build(args: argparse.Namespace, modalities: list[str]):
-    from mtaffect.data.extract import AudioExtractor, TextExtractor, VisualExtractor
-
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}.")
@@ -159,9 +158,6 @@ def _build(args: argparse.Namespace, modalities: list[str]):
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mtaffect.data.extract import MissingExtraError
-    from mtaffect.data.extract.corpus import extract_corpus
-
     raw = _read(args)
     try:
         extractors = _build(args, _modalities(args))

@@ -24,6 +24,8 @@ from transformers import pipeline
 
 import mtaffect.pipeline  # noqa: F401  (registers the "multimodal-affect" task)
 from mtaffect.cli.main import command_help
+from mtaffect.configuration_mtaffect import MTAffectConfig
+from mtaffect.pipeline import raw_inputs_used
 from mtaffect.recipes import load_model
 
 _MEDIA_KEYS = ("audio", "video")
@@ -113,9 +115,6 @@ def load_classifier(model: str) -> Any:
 
 def _check_inputs_usable(utterances: list[dict[str, Any]], args: argparse.Namespace) -> None:
     """Refuse media the model has no extractor for (from its config, before any weight is loaded)."""
-    from mtaffect.configuration_mtaffect import MTAffectConfig
-    from mtaffect.pipeline import raw_inputs_used
-
     try:
         config = MTAffectConfig.from_pretrained(args.model)
     except Exception:  # noqa: BLE001 - load_model, called next, explains what is wrong with it

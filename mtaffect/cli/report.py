@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mtaffect.cli.main import command_help
+from mtaffect.report import REPORT_METRICS, append_results, read_results, write_report
 
 #: What ``mtaffect run`` writes; ``report`` writes the same names (never over existing files).
 REPORT_FILES: tuple[str, ...] = ("report.json", "report.md", "report.png", "results.jsonl")
@@ -48,8 +49,6 @@ def merge_results(paths: list[Path]) -> tuple[list[Any], dict[str, Any]]:
 
     Also returns what the runs' report.json files say was chosen on validation, per seed.
     """
-    from mtaffect.report import read_results
-
     merged: dict[tuple, Any] = {}
     origin: dict[tuple, Path] = {}
     chosen: dict[str, Any] = {}
@@ -85,8 +84,6 @@ def _report(args: argparse.Namespace) -> int:
             f"{args.output_dir} already holds {existing}; mtaffect report writes only new files: pick another --output-dir."
         )
     paths = [results_file(path) for path in args.results]
-
-    from mtaffect.report import REPORT_METRICS, append_results, write_report
 
     results, chosen = merge_results(paths)
     if not results:

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from mtaffect.cli.main import command_help
+from mtaffect.output_folder import OutputFolder
 from mtaffect.tasks import TASK_NAMES
+from mtaffect.weak_labels import add_weak_labels, weak_label_quality
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -75,9 +77,6 @@ def _check_paths(source: Path, target: Path) -> None:
 
 def _weak_label(args: argparse.Namespace) -> int:
     from datasets import DatasetDict, load_from_disk
-
-    from mtaffect.output_folder import OutputFolder
-    from mtaffect.weak_labels import add_weak_labels, weak_label_quality
 
     source, target = Path(args.input), Path(args.output)
     _check_paths(source, target)

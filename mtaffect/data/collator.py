@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtaffect.data.schema import LABEL_COLUMNS, MODALITIES, NUM_EMOTIONS, feature_column
+from mtaffect.data.schema import LABEL_COLUMNS, MODALITIES, NUM_EMOTIONS, feature_column, feature_dims
 
 _BOOL_COLUMNS = {name for name in LABEL_COLUMNS if name.endswith("_mask") or name.endswith("multilabel")}
 _LONG_COLUMNS = {"sentiment_class"}
@@ -50,8 +50,6 @@ class MTAffectCollator:
 
     @classmethod
     def for_dataset(cls, dataset: Any, **kwargs: Any) -> MTAffectCollator:
-        from mtaffect.data.schema import feature_dims
-
         return cls(feature_dims=feature_dims(dataset.features), **kwargs)
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

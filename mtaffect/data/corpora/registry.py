@@ -29,6 +29,7 @@ from datasets import DatasetDict
 
 from mtaffect.data.corpora.base import LOADER_VERSION, CorpusPlan, open_corpus, write_corpus
 from mtaffect.data.corpora.errors import CorpusFormatError
+from mtaffect.data.schema import get_corpus_info, set_corpus_info
 
 logger = logging.getLogger(__name__)
 
@@ -261,8 +262,6 @@ def is_saved_corpus(path: str | Path) -> bool:
 def _open_converted(name: str, path: Path, corpus_name: str | None) -> DatasetDict:
     from datasets import load_from_disk
 
-    from mtaffect.data.schema import get_corpus_info
-
     corpus = load_from_disk(str(path))
     if not isinstance(corpus, DatasetDict):
         raise CorpusFormatError(path, "holds a single Dataset, not a converted corpus (DatasetDict).")
@@ -278,8 +277,6 @@ def _all() -> list[tuple[tuple[str, str], CorpusFormat]]:
 
 
 def _rename(corpus: DatasetDict, corpus_name: str) -> DatasetDict:
-    from mtaffect.data.schema import get_corpus_info, set_corpus_info
-
     info = get_corpus_info(corpus)
     info.corpus = corpus_name
     renamed = DatasetDict(

@@ -27,7 +27,7 @@ import numpy as np
 
 from mtaffect.data.corpora.errors import CorpusFormatError
 from mtaffect.data.corpora.safe_pickle import load_pickle
-from mtaffect.data.schema import MODALITIES
+from mtaffect.data.schema import MODALITIES, feature_column
 
 logger = logging.getLogger(__name__)
 
@@ -277,8 +277,6 @@ class FeatureProvider:
 
     def fill(self, split: str, keys: list[list[str]], texts: list[str]) -> tuple[dict[str, list[np.ndarray]], list[bool]]:
         """Feature columns for rows identified by ``keys`` (candidate ids each) and which rows to keep."""
-        from mtaffect.data.schema import feature_column
-
         n = len(keys)
         keep = [True] * n
         columns: dict[str, list[Any]] = {}

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from mtaffect.data.schema import MODALITIES
+
 logger = logging.getLogger(__name__)
 
 #: Extractor class name -> module defining it, for ``extractor_from_description``.
@@ -176,7 +178,5 @@ def extractor_from_description(description: Mapping[str, Any]) -> Extractor:
 
 def feature_set_name(extractors: Sequence[Extractor]) -> str:
     """Feature-set name of a corpus made by ``extractors`` (their names, joined in modality order)."""
-    from mtaffect.data.schema import MODALITIES
-
     ordered = sorted(extractors, key=lambda ex: MODALITIES.index(ex.modality))
     return "+".join(ex.name for ex in ordered)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from mtaffect.data.extract.base import Extractor, extractor_from_description
+from mtaffect.data.extract.text import TextExtractor
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +27,6 @@ def build_extractors(
     and reuse: loading a text encoder takes a second or more.
     """
     if extractors is None:
-        from mtaffect.data.extract.text import TextExtractor
-
         return {"text": TextExtractor()}
     specs = list(extractors.values()) if isinstance(extractors, Mapping) else list(extractors)
     built: dict[str, Extractor] = {}
