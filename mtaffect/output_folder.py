@@ -95,6 +95,8 @@ class OutputFolder:
             extraction): files the same command wrote are accepted without ``overwrite``;
             another command's output and the user's own files are still refused.
         flag: how the user says ``overwrite`` (named in messages).
+        resume_flag: how the user says ``resume``, for commands that can continue their
+            earlier output (named in the message refusing it).
     """
 
     def __init__(
@@ -104,12 +106,14 @@ class OutputFolder:
         overwrite: bool = False,
         resume: bool = False,
         flag: str = "--overwrite",
+        resume_flag: str | None = None,
     ) -> None:
         self.target = Path(target).expanduser()
         self.command = command
         self.overwrite = overwrite
         self.resume = resume
         self.flag = flag
+        self.resume_flag = resume_flag
         self.last_commit = Commit()
 
     # ---- reading the folder ----------------------------------------------------------
@@ -136,8 +140,11 @@ class OutputFolder:
         return payload
 
     def written(self) -> list[str]:
-        """Relative paths of the files mtaffect wrote (per the manifest)."""
+        """Relative paths of the files mtaffect wrote (per the manifest); ``dir/`` = all of a folder."""
         return sorted(str(name) for name in self.manifest().get("files", []))
+
+    def _ours(self, name: str, written: list[str]) -> bool:
+        return name in written or any(entry.endswith("/") and name.startswith(entry) for entry in written)
 
     def present(self) -> list[str]:
         """Every file in the folder (relative paths), the manifest excluded."""
@@ -154,8 +161,8 @@ class OutputFolder:
 
     def user_files(self) -> list[str]:
         """Files in the folder that mtaffect did not write."""
-        ours = set(self.written())
-        return [name for name in self.present() if name not in ours]
+        written = self.written()
+        return [name for name in self.present() if not self._ours(name, written)]
 
     # ---- the checks ------------------------------------------------------------------
 
@@ -179,6 +186,7 @@ class OutputFolder:
             return
         ours = self.written()
         mine = self.user_files()
+        previous = self.manifest().get("written_by", "mtaffect")
         clashes = sorted(set(will_write) & set(mine))
         if clashes:
             raise OutputFolderError(
@@ -186,17 +194,18 @@ class OutputFolder:
                 f"{'it' if len(clashes) == 1 else 'them'}; move {'it' if len(clashes) == 1 else 'them'} "
                 "away or choose another output folder. Nothing was changed."
             )
-        if mine and not self.overwrite:
+        continuing = self.resume and bool(ours) and previous == self.command
+        if mine and not self.overwrite and not continuing:
             raise OutputFolderError(
                 f"{target}: not empty and holds {len(mine)} file(s) mtaffect did not write ({_short(mine)}); "
                 f"choose another output folder, or pass {self.flag} to write next to them "
                 "(your files are kept). Nothing was changed."
             )
-        previous = self.manifest().get("written_by", "mtaffect")
-        if ours and not self.overwrite and not (self.resume and previous == self.command):
+        if ours and not self.overwrite and not continuing:
+            resume = f"{self.resume_flag} to continue it, " if self.resume_flag and previous == self.command else ""
             raise OutputFolderError(
                 f"{target}: holds the output of an earlier `{previous}` ({len(ours)} file(s)); pass "
-                f"{self.flag} to replace it (only those files), or choose another output folder."
+                f"{resume}{self.flag} to replace it (only those files), or choose another output folder."
             )
 
     def _check_writable(self) -> None:
@@ -218,20 +227,28 @@ class OutputFolder:
     # ---- writing ---------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def staging(self, will_write: Iterable[str] = ()) -> Iterator[Path]:
+    def staging(self, will_write: Iterable[str] = (), replace_all: bool = True, check: bool = True) -> Iterator[Path]:
         """A scratch folder beside the target; on a clean exit its files replace mtaffect's earlier ones.
 
         An exception (or Ctrl-C) inside the block removes the scratch folder and leaves the
         target as it was. The :class:`Commit` of the last staging is kept in
         :attr:`last_commit`.
+
+        Args:
+            will_write: names checked against the user's files before the block runs.
+            replace_all: the new files are the whole result, so mtaffect's earlier files not
+                among them are removed; ``False`` adds or replaces files only (a report
+                written next to results recorded in place).
+            check: run :meth:`check` first (off for a command that checked at its start).
         """
-        self.check(will_write)
+        if check:
+            self.check(will_write)
         scratch = self.scratch_folder()
         payload = scratch / "output"
         payload.mkdir()
         try:
             yield payload
-            self.last_commit = self._commit(payload)
+            self.last_commit = self._commit(payload, replace_all)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -266,11 +283,11 @@ class OutputFolder:
             )
         return parent / f".{self.target.name}.mtaffect-{purpose}"
 
-    def commit(self, folder: str | Path) -> Commit:
+    def commit(self, folder: str | Path, replace_all: bool = True) -> Commit:
         """Move the finished files of ``folder`` (a scratch folder beside the target) into place, then remove it."""
         folder = Path(folder)
         try:
-            self.last_commit = self._commit(folder)
+            self.last_commit = self._commit(folder, replace_all)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return self.last_commit
@@ -283,7 +300,8 @@ class OutputFolder:
                 logger.info("Removing %s, the scratch folder of an interrupted mtaffect process.", candidate)
                 shutil.rmtree(candidate, ignore_errors=True)
 
-    def _commit(self, payload: Path) -> Commit:
+    def _commit(self, payload: Path, replace_all: bool = True) -> Commit:
+        (payload / MANIFEST_NAME).unlink(missing_ok=True)
         new = sorted(
             (Path(root) / name).relative_to(payload).as_posix()
             for root, _, files in os.walk(payload)
@@ -310,24 +328,27 @@ class OutputFolder:
             )
         # First list old and new together, so an interruption while moving leaves nothing unlisted.
         self._write_manifest(target, sorted(set(old) | set(new)))
-        stale = sorted(set(old) - set(new))
+        stale = sorted(set(old) - set(new)) if replace_all else []
         for name in stale:
-            with contextlib.suppress(FileNotFoundError):
-                (target / name).unlink()
+            _remove(target / name)
         for name in new:
             destination = target / name
             destination.parent.mkdir(parents=True, exist_ok=True)
             os.replace(payload / name, destination)
         _remove_empty_parents(target, stale)
-        self._write_manifest(target, new)
-        commit = Commit(written=new, removed=sorted(set(old)), kept=sorted(mine))
+        self._write_manifest(target, new if replace_all else sorted(set(old) | set(new)))
+        removed = sorted(set(old)) if replace_all else sorted(set(old) & set(new))
+        commit = Commit(written=new, removed=removed, kept=sorted(mine))
         if commit.removed or commit.kept:
             logger.info("%s", commit.summary(target))
         return commit
 
     def record(self, names: Iterable[str]) -> None:
-        """Add files written in place (appended results, finished shards) to the manifest."""
-        names = [Path(name).as_posix() for name in names]
+        """Add files written in place (appended results, finished shards) to the manifest.
+
+        A name ending in ``/`` claims a whole folder (everything ever written under it).
+        """
+        names = [Path(name).as_posix() + ("/" if str(name).endswith("/") else "") for name in names]
         current = self.written()
         if set(names) <= set(current) and self.manifest_path.exists():
             return
@@ -338,8 +359,7 @@ class OutputFolder:
         """Remove every file mtaffect wrote here (an ``--overwrite`` of an in-place writer); returns them."""
         written = self.written()
         for name in written:
-            with contextlib.suppress(FileNotFoundError):
-                (self.target / name).unlink()
+            _remove(self.target / name)
         _remove_empty_parents(self.target, written)
         if written:
             self._write_manifest(self.target, [])
@@ -358,8 +378,17 @@ class OutputFolder:
         os.replace(tmp, folder / MANIFEST_NAME)
 
 
+def _remove(path: Path) -> None:
+    """A file, or a whole folder for a ``dir/`` manifest entry; absent is fine."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
 def _parents(name: str) -> list[str]:
-    parts = name.split("/")
+    parts = name.rstrip("/").split("/")
     return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 

@@ -21,13 +21,23 @@ Every model is trained with ``MultiTaskTrainer``, its best
 checkpoint chosen on the validation splits (``eval_combined_score``), and evaluated on every
 corpus' test split with gold labels only. ``mtaffect.report`` turns the numbers into
 ``report.json``, ``report.md`` and ``report.png``.
+
+The study is resumable and append-only: each model's numbers are appended to
+``results.jsonl`` (one record per seed × setting × model, :func:`model_record`) the moment it
+is evaluated, the single-task teachers are kept under ``teachers/`` until their seed is done,
+and ``study.json`` holds the config. ``run_study(..., resume=True)`` skips every recorded model
+(refusing a changed config), so a study killed mid-way resumes to the same report as an
+uninterrupted one; ``mtaffect report`` rebuilds a report from whatever is recorded.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,13 +48,14 @@ from typing import Any
 
 from datasets import DatasetDict
 
-from mtaffect.config_files import read_mapping_file
+from mtaffect.config_files import check_values, field_types, read_mapping_file
 from mtaffect.data.corpora.synthetic import make_synthetic_family
 from mtaffect.data.schema import get_corpus_info, gold_tasks, validate_corpus
 from mtaffect.data.sources import CorpusSource, load_sources, parse_sources
 from mtaffect.metrics import metric_key, split_metric_key
+from mtaffect.output_folder import OutputFolder
 from mtaffect.recipes import TRAINING_DEFAULTS, fit
-from mtaffect.report import REPORT_METRICS, SETTINGS, Result, append_results, write_report
+from mtaffect.report import REPORT_METRICS, SETTINGS, Result, write_report
 from mtaffect.tasks import TASK_NAMES, check_task
 from mtaffect.teachers import choose_teacher, record_teacher, teacher_record_from_corpora
 from mtaffect.training.trainer import COMBINED_SCORE
@@ -60,6 +71,15 @@ _REPORTED_TRAINING = (
     "per_device_eval_batch_size",
     "weight_decay",
 )
+
+
+#: Training arguments the study sets for every model itself (a config may not set them).
+STUDY_OWNED_TRAINING = frozenset(
+    {"seed", "output_dir", "save_only_model", "disable_tqdm", "corpus_sampling", "sampling_temperature",
+     "batch_composition"}
+)
+#: Config fields that do not change any model's numbers (a resumed study may change them).
+_NOT_IN_FINGERPRINT = frozenset({"seeds", "workers"})
 
 
 @dataclass
@@ -130,7 +150,32 @@ class StudyConfig:
         if unknown:
             raise ValueError(f"{where}: unknown field(s) {unknown}; known fields: {sorted(known)}.")
         values = dict(payload)
-        corpora = parse_sources(values.pop("corpora", []) or [], where=f"{where}: corpora")
+        sources = values.pop("corpora", []) or []  # CorpusSource specs: parse_sources checks them
+        values = check_values(values, field_types(cls), where)
+        for key in ("model", "training", "synthetic"):
+            if values.get(key) is not None and not isinstance(values[key], Mapping):
+                raise ValueError(f"{where}: '{key}' should be a mapping (key: value lines), got {values[key]!r}.")
+        if values.get("training"):
+            from mtaffect.training import MultiTaskTrainingArguments
+
+            owned = sorted(set(values["training"]) & STUDY_OWNED_TRAINING)
+            if owned:
+                raise ValueError(
+                    f"{where}: training.{owned[0]} is set by the study itself (it owns {sorted(STUDY_OWNED_TRAINING)}); "
+                    "remove it from 'training'."
+                )
+            values["training"] = check_values(
+                dict(values["training"]), field_types(MultiTaskTrainingArguments), where, "training."
+            )
+        if values.get("model"):
+            from mtaffect.configuration_mtaffect import MTAffectConfig
+
+            values["model"] = check_values(dict(values["model"]), field_types(MTAffectConfig), where, "model.", open_ended=True)
+            try:
+                MTAffectConfig(**values["model"])  # its own range checks (positive sizes, known encoders)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{where}: model: {error}") from None
+        corpora = parse_sources(sources, where=f"{where}: corpora")
         defaults = cls()
         for key in ("model", "training", "synthetic"):
             if key in values:
@@ -156,11 +201,32 @@ class StudyConfig:
         for threshold in self.weak_thresholds:
             if threshold is not None and not 0.0 <= threshold <= 1.0:
                 raise ValueError(f"{where}: weak threshold {threshold!r} is not in [0, 1].")
+        if self.torch_threads is not None and self.torch_threads < 1:
+            raise ValueError(f"{where}: 'torch_threads' must be >= 1 (or null for torch's default), got {self.torch_threads}.")
+        if not self.sampling_temperature > 0:
+            raise ValueError(f"{where}: 'sampling_temperature' must be > 0, got {self.sampling_temperature}.")
+
+    def fingerprint(self) -> str:
+        """What decides the numbers: every field but the seeds, the workers and the output folder.
+
+        Results recorded under one fingerprint are reused by a resumed study only under the same one.
+        """
+        record = {k: v for k, v in _config_record(self).items() if k not in _NOT_IN_FINGERPRINT}
+        return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @dataclass
 class StudyProgress:
-    """Handed to the progress callback before each model is trained."""
+    """Handed to the progress callback before each model is trained.
+
+    Args:
+        step: this model's number among the models to train in this run (recorded ones
+            skipped by a resumed study are not counted).
+        total: the models to train in this run.
+        eta: seconds left, from the work finished so far: elapsed time × (work left / work
+            done), each model's work being its training rows × epochs. ``None`` until a
+            model has finished (an estimate from corpus loading alone would be noise).
+    """
 
     step: int
     total: int
@@ -168,10 +234,7 @@ class StudyProgress:
     setting: str
     detail: str
     elapsed: float
-
-    @property
-    def eta(self) -> float | None:
-        return self.elapsed / self.step * (self.total - self.step) if self.step else None
+    eta: float | None = None
 
 
 # ------------------------------------------------------------------------------------------
@@ -287,12 +350,15 @@ def _weak_labelled(
     corpora: Mapping[str, DatasetDict],
     tasks: Mapping[str, list[str]],
     study_tasks: Sequence[str],
-    teachers: Mapping[tuple[str, str], Any],
+    teachers: Callable[[str, str], Any],
     mode: str,
     threshold: float | None,
     replace_auxiliary: bool,
 ) -> tuple[dict[str, DatasetDict], list[str]]:
-    """Corpora with weak labels for their missing tasks (and, optionally, auxiliary ones)."""
+    """Corpora with weak labels for their missing tasks (and, optionally, auxiliary ones).
+
+    ``teachers(corpus, task)`` gives the single-task model of that corpus and task.
+    """
     out: dict[str, DatasetDict] = {}
     notes: list[str] = []
     for name, corpus in corpora.items():
@@ -308,7 +374,7 @@ def _weak_labelled(
                 continue
             corpus = add_weak_labels(
                 corpus,
-                teachers[(teacher_corpus, task)],
+                teachers(teacher_corpus, task),
                 task,
                 mode=mode,
                 threshold=threshold,
@@ -324,14 +390,27 @@ def _weak_labelled(
 def run_study(
     config: StudyConfig | None = None,
     progress: Callable[[StudyProgress], None] | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Path]:
-    """Run the whole study and write the report; returns the paths of the written files."""
+    """Run the whole study and write the report; returns the paths of the written files.
+
+    Args:
+        resume: continue the study recorded in ``config.output_dir`` (same config): models
+            already in its ``results.jsonl`` are not trained again.
+        overwrite: replace an earlier study there (only the files mtaffect wrote; see
+            ``mtaffect.output_folder``). Without either, a folder holding an earlier study
+            or files of the user's is refused before anything is trained.
+
+    Raises:
+        StudyInterrupted: on Ctrl-C, after stopping every worker; finished models stay recorded.
+    """
     config = config or StudyConfig()
     config.validate()
     if config.workers is None:
         config = replace(config, workers=os.cpu_count() or 1)
     with _study_environment(config.torch_threads):
-        return _run_study(config, progress)
+        return _run_study(config, progress, resume=resume, overwrite=overwrite)
 
 
 @contextmanager
@@ -409,128 +488,427 @@ class SeedOutcome:
     weak_notes: list[str]
 
 
+# ------------------------------------------------------------------------------------------
+# Records: one JSON line per trained model in results.jsonl
+
+#: What a study folder holds besides its report (``report.json``/``.md``/``.png``).
+RESULTS_FILE = "results.jsonl"
+CONFIG_FILE = "study.json"
+TEACHERS_DIR = "teachers"
+#: The setting of the multi-task-weak candidates (one per λ / mode / threshold); the chosen
+#: one is recorded again as ``multi-task-weak``.
+CANDIDATE = "multi-task-weak candidate"
+
+
+def model_record(
+    study: str,
+    seed: int,
+    setting: str,
+    model: str,
+    trained: TrainedModel,
+    only: Mapping[str, Sequence[str]],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The record of one evaluated model: its test numbers (for the tasks ``only`` lists per corpus)."""
+    results = [
+        {"corpus": corpus, "task": metric.split("_", 1)[0], "metric": metric, "value": value}
+        for corpus, metrics in trained.test_metrics.items()
+        for metric, value in metrics.items()
+        if metric.split("_", 1)[0] in only.get(corpus, [])
+    ]
+    return {
+        "record": "model",
+        "study": study,
+        "seed": seed,
+        "setting": setting,
+        "model": model,
+        "validation_combined_score": trained.validation_score,
+        "results": results,
+        **extra,
+    }
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The model records of a results file (lines of other kinds are skipped); names a bad line."""
+    path = Path(path)
+    records = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                if not line.endswith("\n"):
+                    logger.warning("%s:%d: an incomplete last line (the study was killed while writing it); ignored.",
+                                   path, number)
+                    continue
+                raise ValueError(f"{path}:{number}: not a JSON record ({error.msg}).") from None
+            if isinstance(record, dict) and record.get("record") == "model":
+                records.append(record)
+    return records
+
+
+def recorded_results(record: Mapping[str, Any]) -> list[Result]:
+    """The report's results of one model record."""
+    return [
+        Result(record["setting"], int(record["seed"]), r["corpus"], r["task"], r["metric"], float(r["value"]))
+        for r in record["results"]
+    ]
+
+
+def recorded_choices(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Seed -> what validation chose for multi-task-weak, from the records."""
+    return {str(r["seed"]): r["chosen"] for r in records if r["setting"] == "multi-task-weak" and "chosen" in r}
+
+
+class StudyInterrupted(KeyboardInterrupt):
+    """Ctrl-C during the study: every finished model is recorded; the message says how to resume."""
+
+
+# ------------------------------------------------------------------------------------------
+# One seed
+
+
+def _model_names(plan: StudyPlan) -> list[tuple[str, str, str]]:
+    """(setting, model, detail) of the models of a seed trained before the choice, in order."""
+    names = [("single-task", f"{name}/{task}", f"{name}/{task}") for name, task in plan.pairs]
+    names.append(("multi-task", "union", "union, gold labels only (λ = 0)"))
+    names.extend((CANDIDATE, _grid_name(w, m, t), _grid_name(w, m, t)) for w, m, t in plan.grid)
+    return names
+
+
+def _grid_name(weight: float, mode: str, threshold: float | None) -> str:
+    return f"λ={weight} mode={mode} threshold={threshold}"
+
+
 def run_seed(
     config: StudyConfig,
     seed: int,
     announce: Callable[[int, str, str], None],
     corpora: Mapping[str, DatasetDict] | None = None,
+    done: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+    emit: Callable[[dict[str, Any]], None] | None = None,
+    teacher_dir: Path | None = None,
 ) -> SeedOutcome:
-    """Train and evaluate every model of one seed (see the module docstring)."""
+    """Train and evaluate every model of one seed (see the module docstring).
+
+    Args:
+        done: records of this seed already in the results file, by (setting, model): those
+            models are not trained again (a resumed study).
+        emit: called with each new record the moment its model is evaluated.
+        teacher_dir: where the single-task models are kept (so a resumed seed can still
+            weak-label with them); a temporary folder when ``None``.
+    """
     if corpora is None:
         corpora = load_study_corpora(config)
+    study = config.fingerprint()
     plan = StudyPlan.build(corpora, config)
     tasks, study_tasks = plan.tasks, plan.study_tasks
     corpora = {name: corpora[name] for name in tasks}
     splits = {split: {name: corpus[split] for name, corpus in corpora.items()} for split in ("train", "validation", "test")}
-    results: list[Result] = []
     work_root = Path(tempfile.mkdtemp(prefix=f"mtaffect-study-seed{seed}-"))
+    teacher_root = teacher_dir if teacher_dir is not None else work_root / TEACHERS_DIR
+    records: dict[tuple[str, str], Mapping[str, Any]] = dict(done or {})
 
-    def record(setting: str, trained: TrainedModel, only: Mapping[str, list[str]]) -> None:
-        for corpus, metrics in trained.test_metrics.items():
-            for metric, value in metrics.items():
-                task = metric.split("_", 1)[0]
-                if task in only.get(corpus, []):
-                    results.append(Result(setting, seed, corpus, task, metric, value))
+    def keep(record: dict[str, Any]) -> None:
+        records[(record["setting"], record["model"])] = record
+        if emit is not None:
+            emit(record)
+
+    def train_single(name: str, task: str) -> TrainedModel:
+        trained = train_and_evaluate(
+            {name: corpora[name]["train"]}, {name: corpora[name]["validation"]},
+            {name: corpora[name]["test"]}, [task], config, seed, work_root / f"st-{name}-{task}",
+            all_corpora={name: corpora[name]},
+        )
+        _record_as_teacher(trained.model, task, {name: corpora[name]})
+        return trained
+
+    teachers: dict[tuple[str, str], Any] = {}
+
+    def teacher(name: str, task: str) -> Any:
+        """The single-task model of (name, task), read back from disk: the same whether resumed or not."""
+        if (name, task) not in teachers:
+            folder = teacher_root / f"{name}--{task}"
+            if not (folder / "model.safetensors").is_file():
+                logger.info("Seed %d: the %s/%s teacher is not on disk; training it again.", seed, name, task)
+                _save_teacher(train_single(name, task).model, folder)
+            teachers[(name, task)] = _load_teacher(folder)
+        return teachers[(name, task)]
+
+    labelled: dict[tuple[str, float | None, bool], tuple[dict[str, DatasetDict], list[str]]] = {}
+
+    def weak_corpora(mode: str, threshold: float | None, replace_auxiliary: bool) -> tuple[dict[str, DatasetDict], list[str]]:
+        key = (mode, threshold, replace_auxiliary)
+        if key not in labelled:
+            labelled[key] = _weak_labelled(corpora, tasks, study_tasks, teacher, mode, threshold, replace_auxiliary)
+        return labelled[key]
 
     try:
-        teachers: dict[tuple[str, str], Any] = {}
         for name, task in plan.pairs:
+            if ("single-task", f"{name}/{task}") in records:
+                continue
             announce(seed, "single-task", f"{name}/{task}")
-            trained = train_and_evaluate(
-                {name: corpora[name]["train"]}, {name: corpora[name]["validation"]},
-                {name: corpora[name]["test"]}, [task], config, seed, work_root / f"st-{name}-{task}",
-                all_corpora={name: corpora[name]},
+            trained = train_single(name, task)
+            _save_teacher(trained.model, teacher_root / f"{name}--{task}")
+            keep(model_record(study, seed, "single-task", f"{name}/{task}", trained, {name: [task]}))
+
+        if ("multi-task", "union") not in records:
+            announce(seed, "multi-task", "union, gold labels only (λ = 0)")
+            control = train_and_evaluate(
+                splits["train"], splits["validation"], splits["test"], study_tasks, config, seed,
+                work_root / "mt", weak_loss_weight=0.0,
             )
-            record("single-task", trained, {name: [task]})
-            _record_as_teacher(trained.model, task, {name: corpora[name]})
-            teachers[(name, task)] = trained.model
+            keep(model_record(study, seed, "multi-task", "union", control, tasks))
 
-        announce(seed, "multi-task", "union, gold labels only (λ = 0)")
-        control = train_and_evaluate(
-            splits["train"], splits["validation"], splits["test"], study_tasks, config, seed,
-            work_root / "mt", weak_loss_weight=0.0,
-        )
-        record("multi-task", control, tasks)
-
-        candidates = []
-        weak_notes: list[str] = []
-        labelled: dict[tuple[str, float | None], dict[str, DatasetDict]] = {}
-        for weight, mode, threshold in plan.grid:
-            if (mode, threshold) not in labelled:
-                labelled[(mode, threshold)], notes = _weak_labelled(
-                    corpora, tasks, study_tasks, teachers, mode, threshold, replace_auxiliary=True
-                )
-                weak_notes.extend(note for note in notes if note not in weak_notes)
-            weak = labelled[(mode, threshold)]
-            announce(seed, "multi-task-weak", f"λ={weight} mode={mode} threshold={threshold}")
+        for index, (weight, mode, threshold) in enumerate(plan.grid):
+            grid_name = _grid_name(weight, mode, threshold)
+            if (CANDIDATE, grid_name) in records:
+                continue
+            weak, notes = weak_corpora(mode, threshold, True)
+            announce(seed, "multi-task-weak", grid_name)
             trained = train_and_evaluate(
                 {n: c["train"] for n, c in weak.items()}, {n: c["validation"] for n, c in weak.items()},
-                splits["test"], study_tasks, config, seed, work_root / f"mtw-{len(candidates)}",
+                splits["test"], study_tasks, config, seed, work_root / f"mtw-{index}",
                 weak_loss_weight=weight, weak_label_mode=mode, all_corpora=weak,
             )
-            candidates.append(((weight, mode, threshold), trained))
-        (weight, mode, threshold), best = max(candidates, key=lambda item: _score(item[1].validation_score))
+            keep(model_record(study, seed, CANDIDATE, grid_name, trained, tasks, weak_notes=notes))
+
+        candidates = [(point, records[(CANDIDATE, _grid_name(*point))]) for point in plan.grid]
+        (weight, mode, threshold), best = max(candidates, key=lambda item: _score(item[1]["validation_combined_score"]))
+        weak_notes: list[str] = []
+        for _, candidate in candidates:
+            weak_notes.extend(note for note in candidate.get("weak_notes", []) if note not in weak_notes)
         chosen = {
             "weak_loss_weight": weight,
             "weak_label_mode": mode,
             "weak_threshold": threshold,
             "validation_combined_score": {
-                f"λ={w} mode={m} threshold={t}": round(c.validation_score, 4) for (w, m, t), c in candidates
+                _grid_name(*point): round(c["validation_combined_score"], 4) for point, c in candidates
             },
         }
-        record("multi-task-weak", best, tasks)
+        chosen_name = _grid_name(weight, mode, threshold)
+        if ("multi-task-weak", chosen_name) not in records:
+            keep({**best, "setting": "multi-task-weak", "chosen": chosen, "weak_notes": weak_notes})
 
-        if plan.replaces_gold:
-            gold_aux, _ = _weak_labelled(corpora, tasks, study_tasks, teachers, mode, threshold, replace_auxiliary=False)
-            announce(seed, "multi-task-gold", f"gold auxiliary labels, λ={weight} mode={mode}")
+        gold_name = f"gold auxiliary labels, λ={weight} mode={mode}"
+        if plan.replaces_gold and ("multi-task-gold", gold_name) not in records:
+            gold_aux, _ = weak_corpora(mode, threshold, False)
+            announce(seed, "multi-task-gold", gold_name)
             trained = train_and_evaluate(
                 {n: c["train"] for n, c in gold_aux.items()}, {n: c["validation"] for n, c in gold_aux.items()},
                 splits["test"], study_tasks, config, seed, work_root / "mtg",
                 weak_loss_weight=weight, weak_label_mode=mode, all_corpora=gold_aux,
             )
-            record("multi-task-gold", trained, tasks)
+            keep(model_record(study, seed, "multi-task-gold", gold_name, trained, tasks))
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
+    # Results in training order, whichever run trained them: a resumed study reports the same.
+    order = [(setting, model) for setting, model, _ in _model_names(plan) if setting != CANDIDATE]
+    order.append(("multi-task-weak", chosen_name))
+    if plan.replaces_gold:
+        order.append(("multi-task-gold", gold_name))
+    results = [result for key in order for result in recorded_results(records[key])]
     return SeedOutcome(seed, results, chosen, weak_notes)
 
 
-def _run_seed_in_worker(config: StudyConfig, seed: int, events: Any) -> SeedOutcome:
-    """Entry point of a worker process: one seed, progress sent back through ``events``."""
-    with _study_environment(config.torch_threads):
-        return run_seed(config, seed, lambda *event: events.put(event))
+def _save_teacher(model: Any, folder: Path) -> None:
+    """The model's config and weights (safetensors), no model card: a working file, not a release."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model.config.to_json_file(str(folder / "config.json"))
+    save_file({key: value.detach().contiguous() for key, value in model.state_dict().items()},
+              str(folder / "model.safetensors"))
 
 
-def _run_study(config: StudyConfig, progress: Callable[[StudyProgress], None] | None) -> dict[str, Path]:
+def _load_teacher(folder: Path) -> Any:
+    from safetensors.torch import load_file
+
+    from mtaffect.configuration_mtaffect import MTAffectConfig
+    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+
+    model = MTAffectForMultiTaskAffect(MTAffectConfig.from_json_file(str(folder / "config.json")))
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    return model.eval()
+
+
+def _run_seed_in_worker(
+    config: StudyConfig, seed: int, events: Any, done: Mapping[tuple[str, str], Any], teacher_dir: Path
+) -> SeedOutcome:
+    """Entry point of a worker process: one seed; progress and records go back through ``events``.
+
+    The main process stops a worker with SIGTERM, which ends it as a normal exit (``SystemExit``),
+    so it releases what it holds (its locks' semaphores) rather than leaving them to the
+    resource tracker's "leaked semaphore" warnings.
+    """
+    guard = _InterruptGuard(signal.SIGTERM, SystemExit)
+
+    def announce(*event: Any) -> None:
+        guard.check()
+        events.put(("announce", event))
+
+    def emit(record: dict[str, Any]) -> None:
+        events.put(("record", record))
+        guard.check()
+
+    with guard, _study_environment(config.torch_threads):
+        return run_seed(config, seed, announce, done=done, emit=emit, teacher_dir=teacher_dir)
+
+
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the main process, which stops them all (one message, no traceback each).
+
+    The main process stops a worker with SIGTERM, which ends it as a normal exit (``SystemExit``),
+    so it releases what it holds (the semaphores of its locks) instead of leaving them to the
+    resource tracker's "leaked semaphore" warnings.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# ------------------------------------------------------------------------------------------
+# The whole study
+
+
+def _study_folder(config: StudyConfig, resume: bool, overwrite: bool) -> tuple[OutputFolder, Path]:
+    """The output folder's rules, and where this run records its models (the folder, or a scratch one).
+
+    A fresh or resumed study records straight into the output folder (append-only). One that
+    replaces an earlier study (``overwrite``) records into a scratch folder beside it, moved
+    into place when done: interrupted, it leaves the earlier study and its report whole, and
+    ``resume`` continues it there.
+    """
+    folder = OutputFolder(
+        config.output_dir, command="mtaffect run", overwrite=overwrite, resume=resume, resume_flag="--resume"
+    )
+    report_files = [f"report.{kind}" for kind in ("json", "md", "png")]
+    folder.check(will_write=[*report_files, RESULTS_FILE, CONFIG_FILE])
+    scratch = folder.persistent_scratch("study")
+    if scratch.exists() and not resume:
+        shutil.rmtree(scratch)  # an interrupted --overwrite run, now started afresh
+    if scratch.exists() or (overwrite and folder.written()):
+        scratch.mkdir(exist_ok=True)
+        return folder, scratch
+    folder.record([RESULTS_FILE, CONFIG_FILE, f"{TEACHERS_DIR}/"])
+    return folder, folder.target
+
+
+def _check_same_study(records_dir: Path, config: StudyConfig, records: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse to resume results recorded under another config, naming what changed."""
+    path = records_dir / CONFIG_FILE
+    previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    current = json.loads(json.dumps(_config_record(config), default=str))
+    if previous is not None:
+        changed = [
+            f"{key}: {previous.get(key)!r} -> {current.get(key)!r}"
+            for key in sorted(set(previous) | set(current))
+            if key not in _NOT_IN_FINGERPRINT and previous.get(key) != current.get(key)
+        ]
+    else:
+        changed = []
+    foreign = sorted({str(r.get("study")) for r in records} - {config.fingerprint()})
+    if changed or foreign:
+        what = "; ".join(changed) if changed else f"fingerprint {foreign[0]}, this config's is {config.fingerprint()}"
+        raise ValueError(
+            f"{records_dir / RESULTS_FILE}: recorded by a study with another config ({what}), so --resume would "
+            "mix two studies. Resume with the config it was run with, or choose another --output-dir, or pass "
+            "--overwrite to replace it."
+        )
+
+
+def _run_study(
+    config: StudyConfig,
+    progress: Callable[[StudyProgress], None] | None,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> dict[str, Path]:
     start = time.time()
-    output = Path(config.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    results_path = output / "results.jsonl"
-    if results_path.exists():
-        results_path.unlink()  # our own file from an earlier run of this study
+    folder, records_dir = _study_folder(config, resume, overwrite)
+    results_path = records_dir / RESULTS_FILE
+    previous = read_records(results_path) if resume and results_path.is_file() else []
+    if previous:
+        _check_same_study(records_dir, config, previous)
+    records_dir.mkdir(parents=True, exist_ok=True)
+    (records_dir / CONFIG_FILE).write_text(json.dumps(_config_record(config), indent=1, default=str) + "\n")
     corpora = load_study_corpora(config)
     plan = StudyPlan.build(corpora, config)
-    total = plan.models_per_seed * len(config.seeds)
-    step = 0
+    done_by_seed: dict[int, dict[tuple[str, str], Mapping[str, Any]]] = {seed: {} for seed in config.seeds}
+    for record in previous:
+        if int(record["seed"]) in done_by_seed:
+            done_by_seed[int(record["seed"])][(record["setting"], record["model"])] = record
+
+    # A model's work ~ its training rows x epochs: the ETA weighs finished and remaining models by it.
+    epochs = float(config.training.get("num_train_epochs") or 1)
+    rows = {name: corpora[name]["train"].num_rows for name in plan.tasks}
+
+    def work(setting: str, detail: str) -> float:
+        if setting == "single-task":
+            return rows[detail.split("/", 1)[0]] * epochs
+        return sum(rows.values()) * epochs
+
+    todo = []
+    for seed in config.seeds:
+        done = done_by_seed[seed]
+        todo.extend(
+            (seed, "multi-task-weak" if setting == CANDIDATE else setting, detail)
+            for setting, model, detail in _model_names(plan)
+            if (setting, model) not in done
+        )
+        if plan.replaces_gold and not any(setting == "multi-task-gold" for setting, _ in done):
+            todo.append((seed, "multi-task-gold", ""))
+    total, total_work = len(todo), sum(work(s, d) for _, s, d in todo) or 1.0
+    reused = sum(len(done) for done in done_by_seed.values())
+    if reused:
+        logger.info("Resuming: %d recorded model(s) reused, %d to train.", reused, total)
+    state: dict[str, Any] = {"step": 0, "done_work": 0.0, "running": {}, "first_start": None}
 
     def announce(seed: int, setting: str, detail: str) -> None:
-        nonlocal step
-        step += 1
-        event = StudyProgress(step, total, seed, setting, detail, time.time() - start)
-        logger.info("[%d/%d] seed %d %s %s", step, total, seed, setting, detail)
+        guard.check()
+        now = time.time()
+        state["step"] += 1
+        state["first_start"] = state["first_start"] or now
+        state["running"][seed] = (setting, detail)
+        eta = None
+        if state["done_work"]:
+            eta = (now - state["first_start"]) * (total_work - state["done_work"]) / state["done_work"]
+        event = StudyProgress(state["step"], total, seed, setting, detail, now - start, eta)
+        logger.info("[%d/%d] seed %d %s %s", state["step"], total, seed, setting, detail)
         if progress:
             progress(event)
 
+    def emit(record: dict[str, Any]) -> None:
+        _append_record(results_path, record)
+        guard.check()
+        running = state["running"].pop(int(record["seed"]), None)
+        if running is not None:
+            state["done_work"] += work(*running)
+
+    teachers = records_dir / TEACHERS_DIR
     workers = min(config.workers or 1, len(config.seeds))
-    if workers <= 1:
-        outcomes = [run_seed(config, seed, announce, corpora) for seed in config.seeds]
-    else:
-        outcomes = _run_seeds_in_parallel(config, workers, announce)
+    guard = _InterruptGuard()
+    try:
+        guard.__enter__()
+        if workers <= 1:
+            outcomes = [
+                run_seed(config, seed, announce, corpora, done_by_seed[seed], emit, teachers / f"seed{seed}")
+                for seed in config.seeds
+            ]
+        else:
+            outcomes = _run_seeds_in_parallel(config, workers, announce, emit, done_by_seed, teachers)
+        guard.check()
+    except KeyboardInterrupt:
+        recorded = len(read_records(results_path)) if results_path.is_file() else 0
+        raise StudyInterrupted(
+            f"interrupted; the {recorded} model record(s) finished so far are in {results_path}. "
+            "Run the same command with --resume to continue."
+        ) from None
+    finally:
+        guard.__exit__()
+    shutil.rmtree(teachers, ignore_errors=True)  # every seed is done: nothing is left to weak-label
     # Seeds run in parallel finish in any order; the report lists them in the config's order.
     outcomes = sorted(outcomes, key=lambda o: config.seeds.index(o.seed))
-    results: list[Result] = []
-    for outcome in outcomes:
-        results.extend(outcome.results)
-        append_results(results_path, outcome.results)
+    results = [result for outcome in outcomes for result in outcome.results]
 
     tasks = plan.tasks
     metadata = {
@@ -549,32 +927,138 @@ def _run_study(config: StudyConfig, progress: Callable[[StudyProgress], None] | 
         "wall_time_seconds": round(time.time() - start, 1),
         "config": _config_record(config),
     }
-    paths = write_report(results, output, REPORT_METRICS, metadata)
-    paths["results"] = results_path
+    if records_dir == folder.target:
+        with folder.staging(replace_all=False, check=False) as report_dir:
+            written = write_report(results, report_dir, REPORT_METRICS, metadata)
+    else:
+        written = write_report(results, records_dir, REPORT_METRICS, metadata)
+        folder.commit(records_dir)  # replaces the earlier study; the user's own files stay
+    paths = {kind: folder.target / Path(path).name for kind, path in written.items()}
+    paths["results"] = folder.target / RESULTS_FILE
     return paths
 
 
+class _InterruptGuard:
+    """Ctrl-C that cannot be lost: noted as well as raised, and checked again between models.
+
+    Python swallows an exception raised inside ``__del__`` (printing "Exception ignored"
+    with a traceback); a SIGINT landing there would neither stop the study nor be silent.
+    The handler notes it, the unraisable hook drops that one message, and the next model
+    boundary raises it again.
+    """
+
+    def __init__(self, signum: int = signal.SIGINT, exception: type[BaseException] = KeyboardInterrupt) -> None:
+        self.signum, self.exception = signum, exception
+        self.hit = False
+        self._previous: Any = None
+        self._previous_hook: Any = None
+
+    def __enter__(self) -> _InterruptGuard:
+        import sys
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(self.signum, self._handler)
+        self._previous_hook = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
+        return self
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.hit = True
+        raise self.exception
+
+    def _unraisable(self, unraisable: Any) -> None:
+        if self.hit and unraisable.exc_type is not None and issubclass(unraisable.exc_type, self.exception):
+            return  # noted by the handler; raised again at the next check
+        self._previous_hook(unraisable)
+
+    def check(self) -> None:
+        if self.hit:
+            raise self.exception
+
+    def __exit__(self, *exc: Any) -> None:
+        import sys
+
+        if self._previous is not None:
+            signal.signal(self.signum, self._previous)
+        if self._previous_hook is not None:
+            sys.unraisablehook = self._previous_hook
+
+
+def _append_record(path: Path, record: Mapping[str, Any]) -> None:
+    """One line in one write, flushed to disk: a kill leaves at most a partial last line (skipped on reading)."""
+    line = (json.dumps(record) + "\n").encode("utf-8")
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(descriptor, line)
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def _run_seeds_in_parallel(
-    config: StudyConfig, workers: int, announce: Callable[[int, str, str], None]
+    config: StudyConfig,
+    workers: int,
+    announce: Callable[[int, str, str], None],
+    emit: Callable[[dict[str, Any]], None],
+    done_by_seed: Mapping[int, Mapping[tuple[str, str], Any]],
+    teachers: Path,
 ) -> list[SeedOutcome]:
-    """One process per seed (``spawn``: forking a process that already runs torch threads can hang)."""
+    """One process per seed (``spawn``: forking a process that already runs torch threads can hang).
+
+    Workers ignore Ctrl-C; the main process stops them all (and says how to resume) instead of
+    every worker printing its own traceback. Records reach the results file through the main
+    process only, so the lines of two seeds never interleave.
+    """
     import multiprocessing
     import queue
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
-        events = manager.Queue()
-        pending = {pool.submit(_run_seed_in_worker, config, seed, events) for seed in config.seeds}
+    manager = context.Manager()
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
+    events = manager.Queue()
+
+    def drain() -> None:
+        while True:
+            try:
+                kind, payload = events.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "announce":
+                announce(*payload)
+            else:
+                emit(payload)
+
+    try:
+        pending = {
+            pool.submit(_run_seed_in_worker, config, seed, events, dict(done_by_seed[seed]), teachers / f"seed{seed}")
+            for seed in config.seeds
+        }
         outcomes = []
         while pending:
             done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            while True:
-                try:
-                    announce(*events.get_nowait())
-                except queue.Empty:
-                    break
+            drain()
             outcomes.extend(future.result() for future in done)
+        drain()
+    except BaseException:
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        for process in processes:
+            process.terminate()  # a normal exit in the worker (see _run_seed_in_worker)
+        deadline = time.time() + 30
+        for process in processes:
+            process.join(timeout=max(0.0, deadline - time.time()))
+            if process.is_alive():
+                process.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            drain()  # records of models that finished just before the interrupt
+        except Exception:  # noqa: BLE001 - the manager may be gone already
+            pass
+        manager.shutdown()
+        raise
+    pool.shutdown()
+    manager.shutdown()
     return outcomes
 
 

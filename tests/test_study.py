@@ -112,10 +112,10 @@ def test_report_command_merges_runs_of_different_seeds(tiny_study, tmp_path, cap
 
     # Never over an existing report; never two different numbers for one seed.
     assert main(["report", str(tmp_path / "seed1"), "--output-dir", str(out)]) == 2
-    assert "writes only new files" in capsys.readouterr().err
+    assert "holds the output of an earlier `mtaffect report`" in capsys.readouterr().err
     lines = (tmp_path / "seed1" / "results.jsonl").read_text().splitlines()
-    first = json.loads(lines[0])
-    first["value"] += 0.5
+    first = json.loads(lines[0])  # one record per trained model
+    first["results"][0]["value"] += 0.5
     (tmp_path / "altered.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
     code = main(["report", str(tmp_path / "seed1"), str(tmp_path / "altered.jsonl"), "--output-dir", str(tmp_path / "x")])
     assert code == 2 and "disagree on" in capsys.readouterr().err

@@ -32,7 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[1],
     )
     parser.add_argument("results", nargs="+", type=Path, help="study output folders or their results.jsonl files")
-    parser.add_argument("--output-dir", type=Path, required=True, help="where the merged report goes (new files only)")
+    parser.add_argument("--output-dir", type=Path, required=True, help="where the merged report goes (a new folder)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace what mtaffect wrote in --output-dir earlier (files mtaffect did not write are kept)",
+    )
     parser.set_defaults(func=_report)
 
 
@@ -54,9 +59,10 @@ def merge_results(paths: list[Path]) -> tuple[list[Any], dict[str, Any]]:
     chosen: dict[str, Any] = {}
     for path in paths:
         try:
-            results = read_results(path)
+            results, recorded_chosen = read_any_results(path)
         except (json.JSONDecodeError, TypeError, KeyError) as error:
             raise ValueError(f"{path}: not a results file of mtaffect run ({error}).") from None
+        chosen.update(recorded_chosen)
         for result in results:
             key = (result.setting, result.seed, result.corpus, result.task, result.metric)
             if key in merged and not _same(merged[key].value, result.value):
@@ -66,10 +72,26 @@ def merge_results(paths: list[Path]) -> tuple[list[Any], dict[str, Any]]:
                 )
             merged[key], origin[key] = result, path
         report = path.with_name("report.json")
-        if report.is_file():
+        if report.is_file() and not recorded_chosen:
             metadata = json.loads(report.read_text(encoding="utf-8")).get("metadata", {})
             chosen.update(metadata.get("chosen on validation (per seed)") or {})
     return list(merged.values()), chosen
+
+
+def read_any_results(path: Path) -> tuple[list[Any], dict[str, Any]]:
+    """The results of a file: model records of ``mtaffect run`` (one line per trained model,
+    whatever was recorded before an interruption) or lines of single numbers (``mtaffect report``'s
+    own output, older runs). Also what validation chose, per seed, when the records say."""
+    from mtaffect.report import SETTINGS, Result
+    from mtaffect.study import read_records, recorded_choices, recorded_results
+
+    text = path.read_text(encoding="utf-8")
+    if '"record": "model"' not in text:
+        return [Result(**json.loads(line)) for line in text.splitlines() if line.strip()], {}
+    records = read_records(path)
+    # The candidates of multi-task-weak are recorded for resuming; the report shows the chosen one.
+    results = [result for record in records if record["setting"] in SETTINGS for result in recorded_results(record)]
+    return results, recorded_choices(records)
 
 
 def _same(a: float, b: float) -> bool:
@@ -78,11 +100,10 @@ def _same(a: float, b: float) -> bool:
 
 
 def _report(args: argparse.Namespace) -> int:
-    existing = [name for name in REPORT_FILES if (args.output_dir / name).exists()]
-    if existing:
-        raise FileExistsError(
-            f"{args.output_dir} already holds {existing}; mtaffect report writes only new files: pick another --output-dir."
-        )
+    from mtaffect.output_folder import OutputFolder
+
+    folder = OutputFolder(args.output_dir, command="mtaffect report", overwrite=args.overwrite)
+    folder.check(will_write=REPORT_FILES)
     paths = [results_file(path) for path in args.results]
 
     results, chosen = merge_results(paths)
@@ -92,8 +113,10 @@ def _report(args: argparse.Namespace) -> int:
     metadata: dict[str, Any] = {"seeds": seeds, "merged from": [str(path) for path in paths]}
     if chosen:
         metadata["chosen on validation (per seed)"] = {str(seed): chosen[str(seed)] for seed in seeds if str(seed) in chosen}
-    written = write_report(results, args.output_dir, REPORT_METRICS, metadata)
-    append_results(args.output_dir / "results.jsonl", results)
+    with folder.staging(will_write=REPORT_FILES) as scratch:
+        write_report(results, scratch, REPORT_METRICS, metadata)
+        append_results(scratch / "results.jsonl", results)
+    written = {kind: args.output_dir / f"report.{kind}" for kind in ("json", "md", "png")}
     print(f"mtaffect report: {len(results)} results of seeds {seeds} from {len(paths)} file(s)\n")
     print(written["md"].read_text(encoding="utf-8"))
     print("Wrote " + ", ".join(str(written[k]) for k in ("json", "md", "png")) + f", {args.output_dir / 'results.jsonl'}")

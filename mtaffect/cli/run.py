@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from mtaffect.cli.main import command_help
-from mtaffect.study import StudyConfig, StudyProgress, run_study
+from mtaffect.study import StudyConfig, StudyInterrupted, StudyProgress, run_study
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +36,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--size-scale", type=float, help="synthetic corpora size multiplier")
     run.add_argument("--workers", type=int, help="seeds trained in parallel processes (default: one per CPU core)")
     run.add_argument("--quiet", action="store_true", help="no per-model progress lines")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the study in --output-dir: models already in its results.jsonl are not trained again "
+        "(refused if the config changed)",
+    )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier study in --output-dir (only what mtaffect wrote there; your files are kept)",
+    )
     run.set_defaults(func=_run)
 
 
@@ -86,7 +97,13 @@ def _run(args: argparse.Namespace) -> int:
     config = build_config(args)
     source = "config " + str(args.config) if args.config else "the embedded synthetic corpora"
     print(f"mtaffect run: the weak-supervision study on {source}, seeds {config.seeds}", flush=True)
-    paths = run_study(config, progress=None if args.quiet else _print_progress)
+    try:
+        paths = run_study(
+            config, progress=None if args.quiet else _print_progress, resume=args.resume, overwrite=args.overwrite
+        )
+    except StudyInterrupted as interrupted:
+        print(f"\nmtaffect run: {interrupted}", file=sys.stderr, flush=True)
+        return 130
     print()
     print(paths["md"].read_text())
     print("Wrote " + ", ".join(str(paths[k]) for k in ("json", "md", "png", "results")), file=sys.stdout)
