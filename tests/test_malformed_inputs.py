@@ -344,3 +344,105 @@ def test_malformed_input_gives_a_clear_error(name, tmp_path, monkeypatch):
     assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__), "deep traceback leaked"
     assert not cache.exists() or not any(cache.iterdir()), "partial output left behind"
     assert not (tmp_path / "pwned-by-pickle").exists()
+
+
+# ---- configs and raw tables, through the command line: one line naming the file, the key or line, the fix
+
+STUDY_BASE = "synthetic: {size_scale: 0.05}\n"
+TRAIN_BASE = "corpora: {m: synthetic_mosei}\nsynthetic: {size_scale: 0.05}\n"
+
+
+def _file(tmp: Path, name: str, text: str | bytes) -> Path:
+    path = tmp / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+CLI_CASES: dict[str, Callable[[Path], tuple[list[str], Path, str]]] = {
+    "study-weak-loss-weights-scalar": lambda t: (lambda p: (["run", "--config", str(p)], p, r"weak_loss_weights = 0\.5 \(float\): expected a list; write a list, e\.g\. weak_loss_weights: \[0\.5\]"))(
+        _file(t, "study.yaml", STUDY_BASE + "weak_loss_weights: 0.5\n")
+    ),
+    "study-seeds-as-a-string": lambda t: (lambda p: (["run", "--config", str(p)], p, r"seeds = '0 1' \(str\): expected a list; write a list, e\.g\. seeds: \[0, 1\]"))(
+        _file(t, "study.yaml", STUDY_BASE + 'seeds: "0 1"\n')
+    ),
+    "study-training-misspelt-key": lambda t: (lambda p: (["run", "--config", str(p)], p, r"unknown key training\.lerning_rate \(did you mean 'learning_rate'\?\)"))(
+        _file(t, "study.yaml", STUDY_BASE + "training: {lerning_rate: 0.01}\n")
+    ),
+    "study-training-key-the-study-sets": lambda t: (lambda p: (["run", "--config", str(p)], p, r"training\.seed is set by the study itself"))(
+        _file(t, "study.json", json.dumps({"training": {"seed": 3}}))
+    ),
+    "study-model-out-of-range": lambda t: (lambda p: (["run", "--config", str(p)], p, r"model: hidden_size must be a positive int, got 0"))(
+        _file(t, "study.yaml", STUDY_BASE + "model: {hidden_size: 0}\n")
+    ),
+    "study-threshold-out-of-range": lambda t: (lambda p: (["run", "--config", str(p)], p, r"weak threshold 1\.5 is not in \[0, 1\]"))(
+        _file(t, "study.yaml", STUDY_BASE + "weak_thresholds: [1.5]\n")
+    ),
+    "train-yaml-wrong-type": lambda t: (lambda p: (["train", "--config", str(p), "--output-dir", str(t / "o")], p, r"training\.num_train_epochs = 'five' \(str\): expected a number"))(
+        _file(t, "train.yaml", TRAIN_BASE + "training: {num_train_epochs: five}\n")
+    ),
+    "train-yaml-bad-choice": lambda t: (lambda p: (["train", "--config", str(p), "--output-dir", str(t / "o")], p, r"training\.corpus_sampling = 'random' \(str\): expected one of 'proportional'"))(
+        _file(t, "train.yaml", TRAIN_BASE + "training: {corpus_sampling: random}\n")
+    ),
+    "train-yaml-tasks-not-a-list": lambda t: (lambda p: (["train", "--config", str(p), "--output-dir", str(t / "o")], p, r"tasks = 'emotion': expected a list"))(
+        _file(t, "train.yaml", TRAIN_BASE + "tasks: emotion\n")
+    ),
+    "text-table-unknown-emotion": lambda t: (lambda p: (["extract", "text", str(p), "-o", str(t / "o"), "--emotion-column", "emotion"], p, r"line 3, column 'emotion': Unknown emotion label 'bored'"))(
+        _file(t, "table.csv", "text,emotion\nhello,joy\nmeh,bored\n")
+    ),
+    "text-table-utf16-without-bom": lambda t: (lambda p: (["extract", "text", str(p), "-o", str(t / "o")], p, "looks like UTF-16 text without a byte-order mark"))(
+        _file(t, "table.csv", "text,emotion\nhello,joy\n".encode("utf-16-le"))
+    ),
+    "mmsa-fet-label-csv-not-utf8": lambda t: (lambda p: (["extract", "mmsa-fet", str(t), "-o", str(t / "o")], p, r"is not UTF-8 text \(byte \d+"))(
+        _file(t, "label.csv", "video_id,clip_id,text,label,annotation,mode\nv,1,caf\xe9,0.5,Positive,train\n".encode("cp1252"))
+    ),
+}
+
+
+def test_there_are_cli_cases_for_every_config_kind():
+    kinds = {name.split("-")[0] for name in CLI_CASES}
+    assert {"study", "train", "text", "mmsa"} <= kinds
+
+
+@pytest.mark.parametrize("name", sorted(CLI_CASES))
+def test_malformed_config_or_table_gives_one_clear_line(name, tmp_path, capsys):
+    from mtaffect.cli.main import main
+
+    argv, file, match = CLI_CASES[name](tmp_path)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    import re
+
+    assert str(file) in lines[0] and re.search(match, lines[0]), lines[0]
+    assert not (tmp_path / "o").exists()  # refused before any work
+
+
+def test_utf16_files_with_a_byte_order_mark_read_as_their_utf8_twins(tmp_path):
+    from mtaffect.data.raw import read_text_table
+
+    utf8, utf16 = tmp_path / "a", tmp_path / "b"
+    write_meld(utf8)
+    write_meld(utf16)
+    for path in utf16.glob("*.csv"):
+        path.write_bytes(path.read_bytes().decode("cp1252").encode("utf-16"))
+    np.savez(tmp_path / "x.npz", **{f"{s}/{i}": np.ones((1, 2), np.float32) for s in ("train", "dev", "test") for i in
+                                     [f"dia{d}_utt{u}" for d in range(30) for u in range(3)]})
+    options = {"features": {"text": str(tmp_path / "x.npz")}, "missing_features": "drop"}
+    a = load_corpus("meld", utf8, cache_dir=tmp_path / "c1", **options)
+    b = load_corpus("meld", utf16, cache_dir=tmp_path / "c2", **options)
+    for split in a:
+        assert a[split]["text"] == b[split]["text"] and a[split]["emotion"] == b[split]["emotion"]
+    table = _file(tmp_path, "t.csv", "text,emotion\nhé,joy\n".encode("utf-16"))
+    assert read_text_table(table, emotion_column="emotion").examples[0].text == "hé"
+
+
+def test_hdf5_groups_holding_features_load(tmp_path):
+    data = write_mustard(tmp_path)
+    with h5py.File(tmp_path / "v.h5", "w") as f:
+        for i, key in enumerate(data):
+            f.create_group(key).create_dataset("features", data=np.full((2, 3), i, np.float32))
+    corpus = load_corpus("mustard", tmp_path, features={"text": "v.h5"}, cache_dir=tmp_path / "cache")
+    row = corpus["test"][0]
+    assert np.asarray(row["text_features"]).shape == (2, 3)
+    assert float(np.asarray(row["text_features"])[0, 0]) == list(data).index(row["id"])
