@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from mtaffect.cli.main import command_help
-from mtaffect.report import REPORT_METRICS, append_results, read_results, write_report
+from mtaffect.output_folder import OutputFolder
+from mtaffect.report import REPORT_METRICS, SETTINGS, Result, append_results, write_report
+from mtaffect.study import read_records, recorded_choices, recorded_results
 
 #: What ``mtaffect run`` writes; ``report`` writes the same names (never over existing files).
 REPORT_FILES: tuple[str, ...] = ("report.json", "report.md", "report.png", "results.jsonl")
@@ -82,9 +84,6 @@ def read_any_results(path: Path) -> tuple[list[Any], dict[str, Any]]:
     """The results of a file: model records of ``mtaffect run`` (one line per trained model,
     whatever was recorded before an interruption) or lines of single numbers (``mtaffect report``'s
     own output, older runs). Also what validation chose, per seed, when the records say."""
-    from mtaffect.report import SETTINGS, Result
-    from mtaffect.study import read_records, recorded_choices, recorded_results
-
     text = path.read_text(encoding="utf-8")
     if '"record": "model"' not in text:
         return [Result(**json.loads(line)) for line in text.splitlines() if line.strip()], {}
@@ -100,8 +99,6 @@ def _same(a: float, b: float) -> bool:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from mtaffect.output_folder import OutputFolder
-
     folder = OutputFolder(args.output_dir, command="mtaffect report", overwrite=args.overwrite)
     folder.check(will_write=REPORT_FILES)
     paths = [results_file(path) for path in args.results]
