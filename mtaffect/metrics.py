@@ -52,7 +52,7 @@ import numpy as np
 from scipy.special import expit
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
-from mtaffect.tasks import EMOTION_LABELS, TASK_NAMES, sentiment_score_to_class
+from mtaffect.tasks import EMOTION_LABELS, GOLD_COLUMNS, TASK_NAMES, sentiment_score_to_class
 
 logger = logging.getLogger(__name__)
 
@@ -69,16 +69,7 @@ METRIC_FAMILIES: tuple[str, ...] = (
 OUTPUT_NAMES: tuple[str, ...] = ("emotion_logits", "sentiment_score", "sarcasm_logits")
 
 #: Gold label columns of the unified schema ``compute_corpus_metrics`` reads, in schema order.
-GOLD_LABEL_COLUMNS: tuple[str, ...] = (
-    "emotion",
-    "emotion_mask",
-    "emotion_multilabel",
-    "sentiment",
-    "sentiment_mask",
-    "sentiment_class",
-    "sarcasm",
-    "sarcasm_mask",
-)
+GOLD_LABEL_COLUMNS: tuple[str, ...] = tuple(column for task in TASK_NAMES for column in GOLD_COLUMNS[task])
 
 
 @dataclass(frozen=True)

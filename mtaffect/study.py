@@ -49,6 +49,7 @@ from typing import Any
 from datasets import DatasetDict
 
 from mtaffect.config_files import check_values, field_types, read_mapping_file
+from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES
 from mtaffect.data.corpora.synthetic import make_synthetic_family
 from mtaffect.data.schema import get_corpus_info, gold_tasks, validate_corpus
 from mtaffect.data.sources import CorpusSource, load_sources, parse_sources
@@ -194,7 +195,7 @@ class StudyConfig:
         if not self.weak_loss_weights or any(w <= 0 for w in self.weak_loss_weights):
             raise ValueError(f"{where}: 'weak_loss_weights' must be positive (λ = 0 is the multi-task control).")
         for mode in self.weak_label_modes:
-            if mode not in ("soft", "hard"):
+            if mode not in WEAK_LABEL_MODES:
                 raise ValueError(f"{where}: weak label mode {mode!r} is not 'soft' or 'hard'.")
         if self.workers is not None and self.workers < 1:
             raise ValueError(f"{where}: 'workers' must be >= 1, got {self.workers}.")

@@ -85,6 +85,7 @@ import pyarrow as pa
 import torch
 from datasets import Dataset, DatasetDict, Features, concatenate_datasets
 
+from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES
 from mtaffect.data.arrow import pad_rows, read_columns
 from mtaffect.data.collator import mask_key
 from mtaffect.data.schema import (
@@ -366,7 +367,7 @@ def add_weak_labels(
         [True, False, True]
     """
     check_task(task)
-    if mode not in ("soft", "hard"):
+    if mode not in WEAK_LABEL_MODES:
         raise ValueError(f"mode must be 'soft' or 'hard', got {mode!r}.")
     if ablation not in (None, "replace", "hide"):
         raise ValueError(f"ablation must be None, 'replace' or 'hide', got {ablation!r}.")

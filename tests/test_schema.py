@@ -178,3 +178,14 @@ def test_sentiment_class_view():
 def test_emotion_label_space_is_the_documented_union():
     assert EMOTION_LABELS == ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
     assert emotion_label_mask(["joy", "Angry"]) == [True, False, False, True, False, False, False]
+
+
+def test_the_task_column_tables_agree_with_the_schema():
+    """tasks.GOLD_COLUMNS / WEAK_COLUMNS group the schema's label columns per task (one set of names)."""
+    from mtaffect.data.schema import LABEL_COLUMNS
+    from mtaffect.metrics import GOLD_LABEL_COLUMNS
+    from mtaffect.tasks import GOLD_COLUMNS, TASK_NAMES, WEAK_COLUMNS
+
+    grouped = [column for task in TASK_NAMES for column in (*GOLD_COLUMNS[task], *WEAK_COLUMNS[task])]
+    assert sorted(grouped) == sorted(LABEL_COLUMNS) and len(set(grouped)) == len(grouped)
+    assert GOLD_LABEL_COLUMNS == tuple(c for c in LABEL_COLUMNS if "_weak" not in c)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from mtaffect.cli.main import command_help
+from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES
 from mtaffect.study import StudyConfig, StudyInterrupted, StudyProgress, run_study
 
 
@@ -26,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--tasks", nargs="+", choices=["emotion", "sentiment", "sarcasm"], help="restrict to tasks")
     run.add_argument("--corpora", nargs="+", help="synthetic corpus names to use (default: all four)")
     run.add_argument("--weak-loss-weights", type=float, nargs="+", help="λ values to choose from on validation")
-    run.add_argument("--weak-label-modes", nargs="+", choices=["soft", "hard"], help="weak label modes to try")
+    run.add_argument("--weak-label-modes", nargs="+", choices=WEAK_LABEL_MODES, help="weak label modes to try")
     run.add_argument("--sampling", choices=["proportional", "temperature", "round_robin", "uniform"])
     run.add_argument("--temperature", type=float, help="T of temperature sampling")
     run.add_argument("--hidden-size", type=int, help="model hidden size")

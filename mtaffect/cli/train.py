@@ -25,7 +25,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from mtaffect.cli.inputs import load_corpora, pick_split
 from mtaffect.cli.main import command_help
 from mtaffect.config_files import check_values, field_types, read_mapping_file
-from mtaffect.configuration_mtaffect import MTAffectConfig
+from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES, MTAffectConfig
 from mtaffect.output_folder import OutputFolder
 from mtaffect.recipes import LOSS_SETTINGS, fit
 from mtaffect.tasks import TASK_NAMES
@@ -38,16 +38,19 @@ DEFAULT_OUTPUT_DIR = "mtaffect-train-output"
 CONFIG_HELP = """\
 config file (YAML or JSON; every key optional, but corpora must come from it or --corpora):
 
-  corpora:                       # name -> where the corpus comes from
+  corpora:                       # name -> where the corpus comes from (mtaffect.data.sources)
     mosei: data/mosei_unified    # a folder written by DatasetDict.save_to_disk
     mustard: synthetic_mustard   # or a synthetic corpus name
-    meld: {loader: meld, path: data/MELD.Raw}   # or a registered loader (load_corpus)
+    mosi: data/mosi_unaligned_50.pkl            # or the files as published, read by the loader NAME
+    meld: {loader: meld, path: data/MELD.Raw}   # or a mapping (loader, format, options, ...)
+    sims: hub:someone/affect-corpora:sims       # or a corpus pushed to the Hub
   synthetic: {size_scale: 0.5, seed: 0}         # options of the synthetic corpora
   splits: {train: train, eval: validation, test: test}
   tasks: [emotion, sentiment, sarcasm]          # default: tasks some corpus has gold labels for
   model: {hidden_size: 64, encoder_type: transformer}    # MTAffectConfig arguments
   # model: {from_pretrained: path/to/checkpoint}         # or start from a checkpoint
-  training: {num_train_epochs: 5, corpus_sampling: temperature, learning_rate: 1.0e-3}
+  training: {num_train_epochs: 8, corpus_sampling: temperature}   # updates the recipe's defaults
+                                 # (mtaffect.recipes.TRAINING_DEFAULTS: 5 epochs, lr 2e-3, batch 32, best epoch)
 
 multi-GPU: accelerate launch --multi_gpu --num_processes 4 -m mtaffect.cli.main train --config c.yaml
 """
@@ -71,8 +74,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--corpora",
         nargs="+",
         metavar="CORPUS",
-        help="corpora to train on, as NAME=PATH, a saved corpus folder, or a synthetic corpus name "
-        "(replaces the config's corpora)",
+        help="corpora to train on, as [NAME=]LOCATION: a saved corpus folder, published files (NAME= the "
+        "loader), a synthetic corpus name or hub:OWNER/REPO[:CONFIG] (replaces the config's corpora)",
     )
     parser.add_argument("--tasks", nargs="+", choices=TASK_NAMES, help="tasks the model learns")
     parser.add_argument("--output-dir", help="checkpoints, final model and metrics")
@@ -89,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--temperature", type=float, help="sampling_temperature")
     parser.add_argument("--composition", choices=["homogeneous", "mixed"], help="batch_composition")
     parser.add_argument("--weak-loss-weight", type=float, help="λ of the weak-label losses")
-    parser.add_argument("--weak-label-mode", choices=["soft", "hard"])
+    parser.add_argument("--weak-label-mode", choices=WEAK_LABEL_MODES)
     parser.add_argument("--seed", type=int, help="training seed")
     parser.add_argument("--hidden-size", type=int, help="model hidden size")
     parser.add_argument("--encoder", choices=["transformer", "bilstm", "mean"], help="per-modality encoder")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mtaffect.cli.main import command_help
+from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES
 from mtaffect.output_folder import OutputFolder
 from mtaffect.tasks import TASK_NAMES
 from mtaffect.weak_labels import add_weak_labels, weak_label_quality
@@ -34,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace what mtaffect wrote in --output earlier; files mtaffect did not write are kept",
     )
-    parser.add_argument("--mode", choices=("soft", "hard"), default="soft", help="soft probabilities/score or hard labels")
+    parser.add_argument("--mode", choices=WEAK_LABEL_MODES, default="soft", help="soft probabilities/score or hard labels")
     parser.add_argument(
         "--threshold", type=float, default=None, help="confidence in [0, 1] below which the weak mask stays off"
     )
