@@ -232,12 +232,7 @@ class MTAffectModelCardData(CardData):
         return data
 
     def to_yaml(self, line_break: str | None = None, original_order: list[str] | None = None) -> str:
-        data = self.to_dict()
-        return yaml_dump(
-            {key: data[key] for key in YAML_FIELDS if data.get(key) not in (None, [], {})},
-            sort_keys=False,
-            line_break=line_break,
-        ).strip()
+        return _card_yaml(self.to_dict(), line_break)
 
 
 def _merge(first: Iterable[str], second: Iterable[str]) -> list[str]:
@@ -560,6 +555,15 @@ def generate_model_card(model: Any, **card_data: Any) -> ModelCard:
     return card
 
 
+def _card_yaml(data: Mapping[str, Any], line_break: str | None) -> str:
+    """The card's YAML header: the set fields of ``YAML_FIELDS``, in the Hub's order."""
+    return yaml_dump(
+        {key: data[key] for key in YAML_FIELDS if data.get(key) not in (None, [], {})},
+        sort_keys=False,
+        line_break=line_break,
+    ).strip()
+
+
 class _YamlView(CardData):
     """Card data plus derived YAML fields (model-index, metrics), in Hub order."""
 
@@ -571,12 +575,7 @@ class _YamlView(CardData):
         return {**self._data.to_dict(), **self._extra}
 
     def to_yaml(self, line_break: str | None = None, original_order: list[str] | None = None) -> str:
-        data = self.to_dict()
-        return yaml_dump(
-            {key: data[key] for key in YAML_FIELDS if data.get(key) not in (None, [], {})},
-            sort_keys=False,
-            line_break=line_break,
-        ).strip()
+        return _card_yaml(self.to_dict(), line_break)
 
 
 def _template_values(
