@@ -1,8 +1,8 @@
-"""What the commands read: checkpoints and corpora, with one clear error each.
+"""What the commands read: corpora and their splits, with one clear error each.
 
-``train``, ``evaluate`` and ``predict`` take the same ``--model`` (a ``save_pretrained``
-folder or a Hub id, loaded by ``mtaffect.recipes.load_model``) and the same corpora
-(``mtaffect.data.sources``: ``[NAME=]LOCATION``, or a config file's mapping).
+``train`` and ``evaluate`` take the same corpora (``mtaffect.data.sources``:
+``[NAME=]LOCATION``, or a config file's mapping); ``train``, ``evaluate`` and ``predict`` load
+``--model`` with ``mtaffect.recipes.load_model``.
 """
 
 from __future__ import annotations
