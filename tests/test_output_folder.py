@@ -226,3 +226,26 @@ def test_extract_overwrite_removes_only_what_it_wrote_and_limit_is_a_dry_run(tmp
     assert (out / "notes.txt").read_bytes() == before["out/notes.txt"]
     assert (work / "my-notes.md").read_bytes() == before["work/my-notes.md"]
     assert "notes.txt" in result.output_commit.kept and result.output_commit.removed
+
+
+def test_train_writes_next_to_user_files_only_when_told_and_never_over_them(tmp_path, capsys):
+    config = tmp_path / "train.yaml"
+    config.write_text("corpora: {m: synthetic_mosei}\nsynthetic: {size_scale: 0.05}\n"
+                      "model: {hidden_size: 8, num_heads: 2}\ntraining: {num_train_epochs: 1}\n")
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    argv = ["train", "--config", str(config), "--output-dir", str(out)]
+    assert main(argv) == 2
+    assert "holds 1 file(s) mtaffect did not write (notes.txt)" in capsys.readouterr().err
+    assert main([*argv, "--overwrite"]) == 0
+    assert (out / "notes.txt").read_text() == "mine" and (out / "model.safetensors").is_file()
+    written = json.loads((out / MANIFEST_NAME).read_text())["files"]
+    assert "model.safetensors" in written and "notes.txt" not in written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "train.yaml"]  # no scratch left
+    capsys.readouterr()
+    assert main(argv) == 2  # the user's file is named first
+    assert "mtaffect did not write (notes.txt)" in capsys.readouterr().err
+    (out / "notes.txt").unlink()
+    assert main(argv) == 2  # then the earlier model: replaced only with --overwrite
+    assert "earlier `mtaffect train`" in capsys.readouterr().err
