@@ -225,8 +225,9 @@ class StudyProgress:
             skipped by a resumed study are not counted).
         total: the models to train in this run.
         eta: seconds left, from the work finished so far: elapsed time × (work left / work
-            done), each model's work being its training rows × epochs. ``None`` until a
-            model has finished (an estimate from corpus loading alone would be noise).
+            done), each model's work being its training rows × epochs. ``None`` until one
+            model per worker has finished (an estimate from corpus loading alone, or from one
+            of several parallel workers, is noise).
     """
 
     step: int
@@ -862,7 +863,7 @@ def _run_study(
     reused = sum(len(done) for done in done_by_seed.values())
     if reused:
         logger.info("Resuming: %d recorded model(s) reused, %d to train.", reused, total)
-    state: dict[str, Any] = {"step": 0, "done_work": 0.0, "running": {}, "first_start": None}
+    state: dict[str, Any] = {"step": 0, "done_work": 0.0, "finished": 0, "running": {}, "first_start": None}
 
     def announce(seed: int, setting: str, detail: str) -> None:
         guard.check()
@@ -871,7 +872,8 @@ def _run_study(
         state["first_start"] = state["first_start"] or now
         state["running"][seed] = (setting, detail)
         eta = None
-        if state["done_work"]:
+        # One finished model per worker first: before that, the pace of parallel workers is unknown.
+        if state["done_work"] and state["finished"] >= workers:
             eta = (now - state["first_start"]) * (total_work - state["done_work"]) / state["done_work"]
         event = StudyProgress(state["step"], total, seed, setting, detail, now - start, eta)
         logger.info("[%d/%d] seed %d %s %s", state["step"], total, seed, setting, detail)
@@ -884,6 +886,7 @@ def _run_study(
         running = state["running"].pop(int(record["seed"]), None)
         if running is not None:
             state["done_work"] += work(*running)
+            state["finished"] += 1
 
     teachers = records_dir / TEACHERS_DIR
     workers = min(config.workers or 1, len(config.seeds))
