@@ -47,6 +47,18 @@ DEFAULT_FEATURE_SETS: dict[str, dict[str, int]] = {"text:all-MiniLM-L6-v2:tokens
 ENCODER_TYPES: tuple[str, ...] = ("transformer", "bilstm", "mean")
 FUSION_TYPES: tuple[str, ...] = ("concat", "late")
 WEAK_LABEL_MODES: tuple[str, ...] = ("soft", "hard")
+#: Modalities a pretrained encoder can read (raw text tokens, raw waveforms).
+ENCODER_MODALITIES: tuple[str, ...] = ("text", "audio")
+ENCODER_POOLINGS: tuple[str, ...] = ("mean", "cls")
+ENCODER_FINETUNE_MODES: tuple[str, ...] = ("full", "lora", "frozen")
+#: Defaults of a ``pretrained_encoders`` entry (``max_length``: tokens for text, seconds for audio).
+ENCODER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "text": {"pooling": "mean", "layers": "last", "finetune": "full", "max_length": 128},
+    "audio": {"pooling": "mean", "layers": "last", "finetune": "full", "max_length": 10.0},
+}
+_ENCODER_KEYS = frozenset(
+    {"name_or_path", "config", "pooling", "layers", "finetune", "lora", "max_length", "merged_lora", "adapter_only"}
+)
 SINGLE_LABEL_LOSSES: tuple[str, ...] = ("ce", "bce")
 
 # Names a feature set cannot take: they are attributes of torch's ModuleDict, which holds
@@ -72,7 +84,8 @@ class MTAffectConfig(PretrainedConfig):
             data with [`MTAffectConfig.from_corpora`][mtaffect.configuration_mtaffect.MTAffectConfig.from_corpora].
             Defaults to `DEFAULT_FEATURE_SETS`: the 384-dim token embeddings of all-MiniLM-L6-v2 that `mtaffect extract` writes by
             default (`{"text:all-MiniLM-L6-v2:tokens": {"text": 384}}`), so `MTAffectConfig()`
-            builds a working text model. A model needs at least one.
+            builds a working text model; with `pretrained_encoders` it defaults to none. A model
+            needs at least one feature set or pretrained encoder.
         modalities: `list[str]`.
             Modalities the model has an encoder for, in fusion order. Defaults to every modality
             of `feature_sets` (in the order text, audio, visual). List more if feature sets with
@@ -133,6 +146,21 @@ class MTAffectConfig(PretrainedConfig):
             Weight of each task in the total loss; enabled tasks missing from it get 1.0.
         initializer_range: `float`, defaults to `0.02`.
             Standard deviation of the normal initialisation of linear layers and embeddings.
+        pretrained_encoders: `dict[str, dict]`.
+            Modalities read from raw inputs by a pretrained transformers encoder instead of from
+            features: modality (`"text"`: a BERT-like encoder reading token ids; `"audio"`: a
+            wav2vec2 / HuBERT / WavLM-like encoder reading 16 kHz waveforms) -> a dict with
+            `name_or_path` (local folder or Hub id; a bare string is short for this), `pooling`
+            (`"mean"`, the attention-masked mean, or `"cls"`, the first position), `layers`
+            (`"last"`, an int index into the hidden states, or `"weighted"`: a learned softmax
+            mix of every hidden state), `finetune` (`"full"`, `"lora"` with peft adapters
+            configured by `lora` = `{r, lora_alpha, lora_dropout, target_modules}`, or
+            `"frozen"`), and `max_length` (tokens for text, default 128; seconds for audio,
+            default 10: longer inputs are truncated, keeping the start). The encoder's own
+            config is read once from `name_or_path` and stored here under `config`, so a saved
+            model rebuilds it without a download. Other modalities keep feature inputs (mixed
+            models: a fine-tuned text encoder + eGeMAPS audio features). Build the model with
+            `MTAffectForMultiTaskAffect.from_encoders(config)` to load the pretrained weights.
 
     Example:
 
@@ -169,10 +197,16 @@ class MTAffectConfig(PretrainedConfig):
         weak_confidence_threshold: float = 0.0,
         task_loss_weights: Mapping[str, float] | None = None,
         initializer_range: float = 0.02,
+        pretrained_encoders: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        self.feature_sets = _check_feature_sets(DEFAULT_FEATURE_SETS if feature_sets is None else feature_sets)
-        self.modalities = _check_modalities(modalities, self.feature_sets)
+        self.pretrained_encoders = _check_pretrained_encoders(pretrained_encoders)
+        if feature_sets is None:
+            # The default text features are for feature-only models; an encoder model reads raw inputs.
+            feature_sets = {} if self.pretrained_encoders else DEFAULT_FEATURE_SETS
+        self.feature_sets = _check_feature_sets(feature_sets)
+        _check_no_feature_projection_for_encoders(self.feature_sets, self.pretrained_encoders)
+        self.modalities = _check_modalities(modalities, self.feature_sets, self.pretrained_encoders)
         self.hidden_size = _positive_int("hidden_size", hidden_size)
         self.encoder_type = _choice("encoder_type", encoder_type, ENCODER_TYPES)
         self.num_layers = _positive_int("num_layers", num_layers)
@@ -319,6 +353,12 @@ class MTAffectConfig(PretrainedConfig):
                             "extracted differently must use different feature_set names."
                         )
                 found_tasks.update(gold_tasks(split))
+        encoded = set(kwargs.get("pretrained_encoders") or {})
+        if encoded:
+            # Modalities read by a pretrained encoder take raw inputs, not the corpora's features.
+            feature_sets = {
+                name: kept for name, dims in feature_sets.items() if (kept := {m: d for m, d in dims.items() if m not in encoded})
+            }
         if tasks is None:
             tasks = [task for task in TASK_NAMES if task in found_tasks]
             if not tasks:
@@ -407,8 +447,10 @@ def _check_feature_sets(feature_sets: Mapping[str, Mapping[str, int]]) -> dict[s
     return checked
 
 
-def _check_modalities(modalities: Sequence[str] | None, feature_sets: dict[str, dict[str, int]]) -> list[str]:
-    used = {m for dims in feature_sets.values() for m in dims}
+def _check_modalities(
+    modalities: Sequence[str] | None, feature_sets: dict[str, dict[str, int]], encoders: Mapping[str, Any] | None = None
+) -> list[str]:
+    used = {m for dims in feature_sets.values() for m in dims} | set(encoders or {})
     if modalities is None:
         return [m for m in MODALITIES if m in used]
     if isinstance(modalities, str):
@@ -420,7 +462,7 @@ def _check_modalities(modalities: Sequence[str] | None, feature_sets: dict[str, 
     if missing:
         raise ValueError(
             f"modalities={list(modalities)!r} lacks {missing}, which the feature sets use; add them or leave "
-            "modalities unset (it defaults to every modality of the feature sets)."
+            "modalities unset (it defaults to every modality of the feature sets and pretrained encoders)."
         )
     return [m for m in MODALITIES if m in modalities]
 
@@ -456,6 +498,83 @@ def _check_task_loss_weights(weights: Mapping[str, float] | None, tasks: list[st
         if _finite_float(f"task_loss_weights[{task!r}]", weight) < 0:
             raise ValueError(f"task_loss_weights[{task!r}] must be >= 0, got {weight!r}.")
     return {task: float(weights.get(task, 1.0)) for task in tasks}
+
+
+def _check_pretrained_encoders(encoders: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Normalise ``pretrained_encoders``; reads an encoder's config from its path once if not stored yet."""
+    if encoders is None:
+        return {}
+    if not isinstance(encoders, Mapping):
+        raise ValueError(
+            f"pretrained_encoders must be a dict modality -> encoder (name/path or dict), got {type(encoders).__name__}."
+        )
+    checked: dict[str, dict[str, Any]] = {}
+    for modality, spec in encoders.items():
+        if modality not in ENCODER_MODALITIES:
+            raise ValueError(
+                f"pretrained_encoders has modality {modality!r}: pretrained encoders can read "
+                f"{', '.join(ENCODER_MODALITIES)} (visual inputs keep feature sets)."
+            )
+        if isinstance(spec, str):
+            spec = {"name_or_path": spec}
+        if not isinstance(spec, Mapping):
+            raise ValueError(f"pretrained_encoders[{modality!r}] must be a name/path or a dict, got {spec!r}.")
+        unknown = sorted(set(spec) - _ENCODER_KEYS)
+        if unknown:
+            raise ValueError(
+                f"pretrained_encoders[{modality!r}] has unknown key(s) {unknown}: expected {sorted(_ENCODER_KEYS)}."
+            )
+        entry = {**ENCODER_DEFAULTS[modality], **{k: v for k, v in spec.items() if v is not None}}
+        name = entry.get("name_or_path")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"pretrained_encoders[{modality!r}]['name_or_path'] must be a non-empty string, got {name!r}.")
+        if "config" not in entry:
+            if name is None:
+                raise ValueError(f"pretrained_encoders[{modality!r}] needs a name_or_path (a local folder or Hub id).")
+            from transformers import AutoConfig
+
+            try:
+                entry["config"] = AutoConfig.from_pretrained(name).to_dict()
+            except (OSError, ValueError) as error:
+                raise ValueError(
+                    f"Cannot read the config of the {modality} encoder {name!r}: {error} "
+                    "Give a local folder with a config.json, or a Hub id while online."
+                ) from None
+        elif not isinstance(entry["config"], Mapping) or "model_type" not in entry["config"]:
+            raise ValueError(
+                f"pretrained_encoders[{modality!r}]['config'] must be a transformers config dict with a model_type."
+            )
+        entry["config"] = dict(entry["config"])
+        entry["pooling"] = _choice(f"pretrained_encoders[{modality!r}]['pooling']", entry["pooling"], ENCODER_POOLINGS)
+        entry["finetune"] = _choice(
+            f"pretrained_encoders[{modality!r}]['finetune']", entry["finetune"], ENCODER_FINETUNE_MODES
+        )
+        layers = entry["layers"]
+        if not (layers in ("last", "weighted") or (isinstance(layers, int) and not isinstance(layers, bool))):
+            raise ValueError(
+                f"pretrained_encoders[{modality!r}]['layers'] must be 'last', 'weighted' or a hidden-state index, got {layers!r}."
+            )
+        entry["max_length"] = _finite_float(f"pretrained_encoders[{modality!r}]['max_length']", entry["max_length"])
+        if entry["max_length"] <= 0:
+            raise ValueError(f"pretrained_encoders[{modality!r}]['max_length'] must be > 0.")
+        if modality == "text":
+            entry["max_length"] = int(entry["max_length"])
+        if "lora" in entry and not isinstance(entry["lora"], Mapping):
+            raise ValueError(f"pretrained_encoders[{modality!r}]['lora'] must be a dict of LoRA options.")
+        checked[modality] = entry
+    return checked
+
+
+def _check_no_feature_projection_for_encoders(
+    feature_sets: Mapping[str, Mapping[str, int]], encoders: Mapping[str, Any]
+) -> None:
+    for name, dims in feature_sets.items():
+        both = sorted(set(dims) & set(encoders))
+        if both:
+            raise ValueError(
+                f"Feature set {name!r} has {both} features, but a pretrained encoder reads {both} from raw inputs: "
+                "drop those modalities from the feature set (MTAffectConfig.from_corpora does)."
+            )
 
 
 # `save_pretrained` writes `auto_map` and copies this file next to the weights, so a

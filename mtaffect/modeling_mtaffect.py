@@ -38,6 +38,13 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_mtaffect import MODALITIES, MTAffectConfig, _check_feature_sets
+from .encoders_mtaffect import (
+    ENCODER_INPUT_NAMES,
+    MTAffectPretrainedEncoder,
+    encoder_input_key,
+    encoder_mask_key,
+    encoder_states_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -272,7 +279,8 @@ class MTAffectPreTrainedModel(PreTrainedModel):
     config_class = MTAffectConfig
     base_model_prefix = "mtaffect"
     main_input_name = "text_features"
-    supports_gradient_checkpointing = False
+    # Only pretrained encoders checkpoint their layers (transformers raises for a model without one).
+    supports_gradient_checkpointing = True
     _no_split_modules = ["MTAffectTransformerEncoder", "MTAffectBiLSTMEncoder", "MTAffectMeanEncoder"]
 
     @torch.no_grad()
@@ -287,10 +295,132 @@ class MTAffectPreTrainedModel(PreTrainedModel):
             init.normal_(module.missing_modality_embeddings, mean=0.0, std=std)
         elif isinstance(module, MTAffectTaskHead) and module.modality_weights is not None:
             init.zeros_(module.modality_weights)
+        elif isinstance(module, MTAffectPretrainedEncoder) and module.layer_weights is not None:
+            init.zeros_(module.layer_weights)
 
-    def save_pretrained(self, save_directory: Any, *args: Any, **kwargs: Any) -> None:
-        """Save as transformers does, plus the generated model card (``README.md``)."""
-        super().save_pretrained(save_directory, *args, **kwargs)
+    # ---- pretrained encoders: weights, processors, LoRA ---------------------------------
+
+    @classmethod
+    def from_encoders(cls, config: MTAffectConfig, **kwargs: Any) -> MTAffectPreTrainedModel:
+        """A new model whose pretrained encoders hold their pretrained weights (the rest is freshly initialised).
+
+        ``cls(config)`` builds the encoders from their stored configs with random weights (that is
+        what ``from_pretrained`` fills from a checkpoint); this loads each encoder's weights and its
+        tokenizer / feature extractor from ``config.pretrained_encoders[m]['name_or_path']``.
+        ``kwargs`` go to ``AutoModel.from_pretrained`` (e.g. ``local_files_only=True``, ``revision``).
+
+        Examples:
+            >>> from mtaffect.data.extract.text import default_text_model_path
+            >>> config = MTAffectConfig(pretrained_encoders={"text": str(default_text_model_path())},
+            ...                         hidden_size=16, tasks=["sentiment"])
+            >>> model = MTAffectForMultiTaskAffect.from_encoders(config)
+            >>> batch = model.processors["text"](["So happy!"], return_tensors="pt")
+            >>> model(text_input_ids=batch["input_ids"], text_attention_mask=batch["attention_mask"]).sentiment_score.shape
+            torch.Size([1])
+        """
+        model = cls(config)
+        model.load_pretrained_encoders(**kwargs)
+        return model
+
+    def load_pretrained_encoders(self, **kwargs: Any) -> None:
+        """Load every pretrained encoder's weights and processor from its ``name_or_path`` (see ``from_encoders``)."""
+        from transformers import AutoModel
+
+        for modality, spec in self.config.pretrained_encoders.items():
+            name = spec.get("name_or_path")
+            if not name:
+                raise ValueError(f"pretrained_encoders[{modality!r}] has no name_or_path to load weights from.")
+            pretrained = AutoModel.from_pretrained(name, **kwargs)
+            encoder = self.get_pretrained_encoder(modality)
+            encoder.load_base_state_dict(pretrained.state_dict())
+            encoder.to(device=self.device)
+            self.processors[modality] = _load_processor(modality, name, kwargs)
+
+    def get_pretrained_encoder(self, modality: str) -> MTAffectPretrainedEncoder:
+        """The ``MTAffectPretrainedEncoder`` reading ``modality``."""
+        base = getattr(self, self.base_model_prefix, self)
+        encoders = getattr(base, "pretrained_encoders", {})
+        if modality not in encoders:
+            raise ValueError(f"This model has no pretrained {modality} encoder (config.pretrained_encoders).")
+        return encoders[modality]
+
+    @property
+    def processors(self) -> dict[str, Any]:
+        """Modality -> tokenizer / feature extractor of its pretrained encoder (saved with the model)."""
+        if "_processors" not in self.__dict__:
+            self.__dict__["_processors"] = {}
+        return self.__dict__["_processors"]
+
+    def merge_lora(self) -> None:
+        """Fold every LoRA adapter into its encoder's weights; the config then records a plain (frozen) encoder.
+
+        Saving afterwards writes a checkpoint without adapters, loadable without peft.
+        """
+        for modality, spec in self.config.pretrained_encoders.items():
+            if spec["finetune"] == "lora":
+                self.get_pretrained_encoder(modality).merge_lora()
+                self.config.pretrained_encoders = {
+                    **self.config.pretrained_encoders,
+                    modality: {**spec, "finetune": "frozen", "merged_lora": dict(spec.get("lora") or {})},
+                }
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: Any, *args: Any, **kwargs: Any) -> MTAffectPreTrainedModel:
+        """Load as transformers does, plus the encoders' tokenizer / feature extractor saved beside the weights."""
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # output_loading_info=True gives (model, info)
+        for modality, spec in getattr(model.config, "pretrained_encoders", {}).items():
+            if spec.get("adapter_only"):
+                # An adapter-only checkpoint: the frozen base weights come from the encoder's own source.
+                from transformers import AutoModel
+
+                hub = {k: kwargs[k] for k in _HUB_KWARGS if k in kwargs}
+                base = AutoModel.from_pretrained(spec["name_or_path"], **hub)
+                model.get_pretrained_encoder(modality).load_base_state_dict(base.state_dict())
+                model.config.pretrained_encoders = {
+                    **model.config.pretrained_encoders, modality: {k: v for k, v in spec.items() if k != "adapter_only"}
+                }
+            hub = {k: kwargs[k] for k in _HUB_KWARGS if k in kwargs}
+            try:
+                processor = _load_processor(modality, str(pretrained_model_name_or_path), hub, PROCESSOR_FOLDERS[modality])
+            except (OSError, ValueError):
+                name = spec.get("name_or_path")
+                logger.warning(
+                    f"{pretrained_model_name_or_path} holds no {PROCESSOR_FOLDERS[modality]}/; loading the {modality} "
+                    f"processor from the encoder's own {name!r}."
+                )
+                processor = _load_processor(modality, name, hub)
+            model.processors[modality] = processor
+        return loaded
+
+    def save_pretrained(self, save_directory: Any, *args: Any, adapter_only: bool = False, **kwargs: Any) -> None:
+        """Save as transformers does, plus the encoders' processors and the generated model card (``README.md``).
+
+        With ``adapter_only=True`` a model with LoRA encoders leaves their pretrained (frozen)
+        weights out: the checkpoint holds the adapters and everything after the encoders, and
+        ``from_pretrained`` reads the base weights from each encoder's ``name_or_path`` again.
+        """
+        lora = [m for m, spec in self.config.pretrained_encoders.items() if spec["finetune"] == "lora"]
+        saved_specs = self.config.pretrained_encoders
+        if adapter_only:
+            if not lora:
+                raise ValueError("adapter_only=True needs a LoRA encoder (pretrained_encoders[m]['finetune'] == 'lora').")
+            prefixes = tuple(f"{self.base_model_prefix}.pretrained_encoders.{m}.model." for m in lora)
+            kwargs["state_dict"] = {
+                key: value for key, value in self.state_dict().items() if not key.startswith(prefixes) or "lora_" in key
+            }
+            self.config.pretrained_encoders = {
+                m: {**spec, "adapter_only": m in lora} for m, spec in saved_specs.items()
+            }
+        try:
+            super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            self.config.pretrained_encoders = saved_specs
+        if kwargs.get("is_main_process", True):
+            import os
+
+            for modality, processor in self.processors.items():
+                processor.save_pretrained(os.path.join(save_directory, PROCESSOR_FOLDERS[modality]))
         try:  # a trust_remote_code copy of this file runs without mtaffect: no card then
             from mtaffect.modelcard import write_model_card
         except ImportError:
@@ -305,6 +435,23 @@ class MTAffectPreTrainedModel(PreTrainedModel):
         except ImportError:
             return super().push_to_hub(repo_id, **kwargs)
         return push_to_hub(self, repo_id, **kwargs)
+
+
+#: Subfolder of a checkpoint holding each encoder modality's tokenizer / feature extractor.
+PROCESSOR_FOLDERS: dict[str, str] = {"text": "text_processor", "audio": "audio_processor"}
+_HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision")
+
+
+def _load_processor(modality: str, name_or_path: str, kwargs: Mapping[str, Any], subfolder: str = "") -> Any:
+    """The tokenizer (text) or feature extractor (audio) of an encoder, from a folder or Hub id."""
+    from transformers import AutoFeatureExtractor, AutoTokenizer
+
+    hub = {k: kwargs[k] for k in _HUB_KWARGS if k in kwargs}
+    if subfolder:
+        hub["subfolder"] = subfolder
+    if modality == "text":
+        return AutoTokenizer.from_pretrained(name_or_path, **hub)
+    return AutoFeatureExtractor.from_pretrained(name_or_path, **hub)
 
 
 # --------------------------------------------------------------------------------------
@@ -325,9 +472,10 @@ class MTAffectModel(MTAffectPreTrainedModel):
 
     def __init__(self, config: MTAffectConfig) -> None:
         super().__init__(config)
-        if not config.feature_sets:
+        if not config.feature_sets and not config.pretrained_encoders:
             raise ValueError(
-                "config.feature_sets is empty: the model needs the dims of at least one feature set, e.g. "
+                "config.feature_sets is empty: the model needs the dims of at least one feature set (or a "
+                "pretrained encoder, config.pretrained_encoders), e.g. "
                 "MTAffectConfig(feature_sets={'cmu': {'text': 300, 'audio': 74, 'visual': 35}}) or "
                 "MTAffectConfig.from_corpora(corpora)."
             )
@@ -337,20 +485,33 @@ class MTAffectModel(MTAffectPreTrainedModel):
                 for name, dims in config.feature_sets.items()
             }
         )
-        self.encoders = nn.ModuleDict({m: MODALITY_ENCODERS[config.encoder_type](config) for m in config.modalities})
+        encoded = config.pretrained_encoders
+        self.encoders = nn.ModuleDict(
+            {m: MODALITY_ENCODERS[config.encoder_type](config) for m in config.modalities if m not in encoded}
+        )
+        # Modalities read from raw inputs: the pretrained encoder replaces projection + frame encoder.
+        self.pretrained_encoders = nn.ModuleDict(
+            {m: MTAffectPretrainedEncoder(m, spec, config.hidden_size, config.dropout) for m, spec in encoded.items()}
+        )
         self.missing_modality_embeddings = nn.Parameter(torch.zeros(len(config.modalities), config.hidden_size))
         self.fusion = FUSIONS[config.fusion](config)
         self.post_init()
 
     def forward(
         self,
-        feature_set: str,
+        feature_set: str | None = None,
         text_features: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
         audio_features: torch.Tensor | None = None,
         audio_mask: torch.Tensor | None = None,
         visual_features: torch.Tensor | None = None,
         visual_mask: torch.Tensor | None = None,
+        text_input_ids: torch.Tensor | None = None,
+        text_attention_mask: torch.Tensor | None = None,
+        text_encoder_states: torch.Tensor | None = None,
+        audio_input_values: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
+        audio_encoder_states: torch.Tensor | None = None,
         return_dict: bool | None = None,
     ) -> MTAffectModelOutput | tuple[torch.Tensor, ...]:
         r"""
@@ -369,19 +530,48 @@ class MTAffectModel(MTAffectPreTrainedModel):
                 As `text_features`, for the visual modality.
             visual_mask: `torch.BoolTensor` of shape `(batch_size, length)`.
                 As `text_mask`, for the visual modality.
+            text_input_ids: `torch.LongTensor` of shape `(batch_size, tokens)`.
+                Token ids for the pretrained text encoder (its own tokenizer's, `model.processors["text"]`).
+            text_attention_mask: `torch.LongTensor` of shape `(batch_size, tokens)`.
+                1 on real tokens. An all-zero row counts as a missing text modality.
+            text_encoder_states: `torch.FloatTensor` of shape `(batch_size, layers, encoder_hidden)`.
+                Cached pooled states of a frozen text encoder (`MTAffectPretrainedEncoder.encode`), used
+                instead of `text_input_ids`.
+            audio_input_values: `torch.FloatTensor` of shape `(batch_size, samples)`.
+                Waveforms for the pretrained audio encoder, as its feature extractor gives them.
+            audio_attention_mask: `torch.LongTensor` of shape `(batch_size, samples)`.
+                1 on real samples. An all-zero row counts as a missing audio modality.
+            audio_encoder_states: `torch.FloatTensor` of shape `(batch_size, layers, encoder_hidden)`.
+                As `text_encoder_states`, for audio.
             return_dict: `bool`.
                 Return an `MTAffectModelOutput` (default) or a plain tuple.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        feature_set = _single_feature_set(feature_set)
-        dims = self.config.check_feature_set(feature_set)
+        raw = {
+            "text": (text_input_ids, text_attention_mask, text_encoder_states),
+            "audio": (audio_input_values, audio_attention_mask, audio_encoder_states),
+        }
+        raw = {m: triple for m, triple in raw.items() if triple[0] is not None or triple[2] is not None}
+        for modality in raw:
+            if modality not in self.config.pretrained_encoders:
+                raise ValueError(
+                    f"{encoder_input_key(modality)} was given but this model has no pretrained {modality} encoder "
+                    f"(config.pretrained_encoders has {sorted(self.config.pretrained_encoders)}): pass "
+                    f"{modality}_features of a feature set instead."
+                )
         given = {
             "text": (text_features, text_mask),
             "audio": (audio_features, audio_mask),
             "visual": (visual_features, visual_mask),
         }
         given = {m: pair for m, pair in given.items() if pair[0] is not None}
-        if not given:
+        if raw and not given:
+            # Raw inputs only: the batch's feature set (a corpus name) selects nothing.
+            dims: Mapping[str, int] = {}
+        else:
+            feature_set = _single_feature_set(feature_set)
+            dims = self.config.check_feature_set(feature_set)
+        if not given and not raw:
             raise ValueError(
                 f"No features given: pass at least one of {[f'{m}_features' for m in dims]} "
                 f"(feature set {feature_set!r})."
@@ -393,11 +583,18 @@ class MTAffectModel(MTAffectPreTrainedModel):
                     f"{modality}_features was given: drop it from the batch or register a feature set "
                     "that includes it with model.add_feature_set(name, dims)."
                 )
-        batch_size = _batch_size(given)
+        batch_size = _batch_size(
+            {**given, **{m: (ids if ids is not None else cached, None) for m, (ids, _, cached) in raw.items()}}
+        )
 
         states, present = [], []
         for index, modality in enumerate(self.config.modalities):
             missing = self.missing_modality_embeddings[index].expand(batch_size, -1)
+            if modality in raw:
+                pooled, row_present = self._encode_raw(modality, *raw[modality], batch_size)
+                states.append(torch.where(row_present.unsqueeze(-1), pooled, missing))
+                present.append(row_present)
+                continue
             if modality not in given:
                 states.append(missing)
                 present.append(torch.zeros(batch_size, dtype=torch.bool, device=missing.device))
@@ -416,6 +613,33 @@ class MTAffectModel(MTAffectPreTrainedModel):
             pooled_output=pooled_output, modality_states=modality_states, modality_present=modality_present
         )
         return output if return_dict else output.to_tuple()
+
+    def _encode_raw(
+        self,
+        modality: str,
+        inputs: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        cached: torch.Tensor | None,
+        batch_size: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pretrained-encoder vector (``[B, hidden]``) and presence (``[B]``) of one raw modality."""
+        encoder = self.pretrained_encoders[modality]
+        if attention_mask is not None:
+            attention_mask = attention_mask.to(self.device)
+            row_present = attention_mask.bool().any(dim=1)
+        else:
+            row_present = torch.ones(batch_size, dtype=torch.bool, device=self.device)
+        if cached is None:
+            inputs = inputs.to(self.device)
+            if inputs.is_floating_point():
+                inputs = inputs.to(self.dtype)
+            if attention_mask is not None and not row_present.all():
+                # An empty row (a corpus without this modality in a mixed batch) still runs, on one
+                # unmasked position, and is replaced by the missing-modality embedding afterwards.
+                attention_mask = attention_mask.clone()
+                attention_mask[~row_present, 0] = 1
+            cached = encoder.encode(inputs, attention_mask)
+        return encoder(cached.to(device=self.device, dtype=self.dtype)), row_present
 
     def _prepare(
         self,
@@ -667,13 +891,19 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
 
     def forward(
         self,
-        feature_set: str,
+        feature_set: str | None = None,
         text_features: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
         audio_features: torch.Tensor | None = None,
         audio_mask: torch.Tensor | None = None,
         visual_features: torch.Tensor | None = None,
         visual_mask: torch.Tensor | None = None,
+        text_input_ids: torch.Tensor | None = None,
+        text_attention_mask: torch.Tensor | None = None,
+        text_encoder_states: torch.Tensor | None = None,
+        audio_input_values: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
+        audio_encoder_states: torch.Tensor | None = None,
         emotion: torch.Tensor | None = None,
         emotion_mask: torch.Tensor | None = None,
         emotion_multilabel: torch.Tensor | None = None,
@@ -710,6 +940,18 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
                 The visual sequences, as in `MTAffectModel.forward`.
             visual_mask: `torch.BoolTensor` of shape `(batch_size, length)`.
                 True on real visual frames, as in `MTAffectModel.forward`.
+            text_input_ids: `torch.LongTensor` of shape `(batch_size, tokens)`.
+                Token ids for the pretrained text encoder, as in `MTAffectModel.forward`.
+            text_attention_mask: `torch.LongTensor` of shape `(batch_size, tokens)`.
+                Attention mask of `text_input_ids`.
+            text_encoder_states: `torch.FloatTensor` of shape `(batch_size, layers, encoder_hidden)`.
+                Cached frozen text-encoder states, as in `MTAffectModel.forward`.
+            audio_input_values: `torch.FloatTensor` of shape `(batch_size, samples)`.
+                Waveforms for the pretrained audio encoder, as in `MTAffectModel.forward`.
+            audio_attention_mask: `torch.LongTensor` of shape `(batch_size, samples)`.
+                Attention mask of `audio_input_values`.
+            audio_encoder_states: `torch.FloatTensor` of shape `(batch_size, layers, encoder_hidden)`.
+                Cached frozen audio-encoder states, as in `MTAffectModel.forward`.
             emotion: `torch.FloatTensor` of shape `(batch_size, num_emotion_labels)`.
                 Gold emotion: one-hot (single-label rows) or multi-hot (multi-label rows).
             emotion_mask: `torch.BoolTensor` of shape `(batch_size, num_emotion_labels)`.
@@ -758,6 +1000,12 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
             audio_mask=audio_mask,
             visual_features=visual_features,
             visual_mask=visual_mask,
+            text_input_ids=text_input_ids,
+            text_attention_mask=text_attention_mask,
+            text_encoder_states=text_encoder_states,
+            audio_input_values=audio_input_values,
+            audio_attention_mask=audio_attention_mask,
+            audio_encoder_states=audio_encoder_states,
             return_dict=True,
         )
         outputs = {task: head(encoded) for task, head in self.heads.items()}
@@ -914,7 +1162,11 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
         rounded); ``"sarcasm"`` ``[B]`` probabilities. The model is run in eval mode and
         restored to its previous mode afterwards.
         """
-        inputs = {"feature_set": batch["feature_set"]}
+        inputs = {"feature_set": batch.get("feature_set")}
+        raw_keys = [key for m in ENCODER_INPUT_NAMES for key in (encoder_input_key(m), encoder_mask_key(m), encoder_states_key(m))]
+        for key in raw_keys:
+            if batch.get(key) is not None:
+                inputs[key] = torch.as_tensor(batch[key]).to(self.device)
         for modality in MODALITIES:
             for key in (f"{modality}_features", f"{modality}_mask"):
                 if batch.get(key) is not None:

@@ -18,7 +18,13 @@ Each call returns what ``MTAffectForMultiTaskAffect.predict`` gives for one exam
 ``{"emotion": {"label", "labels", "scores"}, "sentiment": {"score", "label"},
 "sarcasm": {"score", "label"}}`` (the enabled tasks only); a list of inputs gives a list.
 
-Raw inputs need extractor descriptions: the ``extractors=`` argument (modality ->
+A model with pretrained encoders (``config.pretrained_encoders``) reads those modalities from
+raw inputs itself: the transcript is tokenized and the audio (a path or a 1-D array at the
+encoder's rate) loaded and resampled with the encoder's own processor (``model.processors``,
+saved in the checkpoint), so no extractor is involved; features of its other modalities
+can be given beside them, e.g. ``{"text": "Oh, great.", "audio_features": egemaps}``.
+
+Other raw inputs need extractor descriptions: the ``extractors=`` argument (modality ->
 ``Extractor`` or its ``describe()`` dict), else ``model.config.feature_extractors``
 (feature set -> modality -> description, recorded from the training corpora's
 ``CorpusInfo.extractors`` by ``mtaffect.modelcard.record_training_corpora``).
@@ -124,17 +130,25 @@ class MultimodalAffectPipeline(Pipeline):
                 f"Unknown input key(s) {unknown}: expected text_features/audio_features/visual_features "
                 "(precomputed) or text/audio/video (raw media), plus an optional feature_set."
             )
+        encoders = getattr(self.model.config, "pretrained_encoders", None) or {}
+        encoded = {key: value for key, value in raw.items() if RAW_KEYS[key] in encoders}
+        raw = {key: value for key, value in raw.items() if key not in encoded}
         if given and raw:
             raise ValueError("Give either precomputed features or raw media (text/audio/video), not both.")
+        batch: dict[str, Any] = {"feature_set": feature_set}
+        if encoded:
+            batch.update(self._encoder_inputs(encoded))
         if raw:
             features, feature_set = self._extract(raw, feature_set)
         elif given:
             features = {m: _as_sequence(value, f"{m}_features") for m, value in given.items()}
             feature_set = self._resolve_feature_set(features, feature_set)
+        elif encoded:
+            return batch
         else:
             raise ValueError("The input holds no features and no raw media.")
         expected = self.model.config.feature_sets[feature_set]
-        batch: dict[str, Any] = {"feature_set": feature_set}
+        batch["feature_set"] = feature_set
         for modality, array in features.items():
             if modality not in expected:
                 raise ValueError(
@@ -150,6 +164,14 @@ class MultimodalAffectPipeline(Pipeline):
             batch[f"{modality}_features"] = tensor
             batch[f"{modality}_mask"] = torch.ones(tensor.shape[:2], dtype=torch.bool)
         return batch
+
+    def _encoder_inputs(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Token ids / waveforms of one utterance for the model's pretrained encoders."""
+        from mtaffect.data.raw_inputs import EncoderInputCollator
+
+        collator = EncoderInputCollator.for_model(self.model, base=lambda rows: {})
+        collator.processors = {m: p for m, p in collator.processors.items() if m in {RAW_KEYS[k] for k in raw}}
+        return collator([{"id": "input", **raw}])
 
     def _resolve_feature_set(self, features: Mapping[str, np.ndarray], feature_set: str | None) -> str:
         feature_sets: Mapping[str, Mapping[str, int]] = self.model.config.feature_sets
@@ -254,11 +276,15 @@ def raw_inputs_used(config: Any, feature_set: str | None = None) -> set[str]:
     caller can refuse unusable media before loading anything. All three when the config does
     not say (or names several feature sets and ``feature_set`` does not pick one).
     """
+    # Modalities read by pretrained encoders take their raw input directly (no extractor).
+    encoded = {key for key, modality in RAW_KEYS.items() if modality in (getattr(config, "pretrained_encoders", None) or {})}
     recorded = getattr(config, "feature_extractors", None) or {}
+    if encoded and not (getattr(config, "feature_sets", None) or {}):
+        return encoded
     names = [feature_set] if feature_set is not None else list(recorded)
     if len(names) != 1 or not isinstance(recorded.get(names[0]), Mapping):
         return set(RAW_KEYS)
-    return _inputs_of(set(recorded[names[0]]))
+    return _inputs_of(set(recorded[names[0]])) | encoded
 
 
 def _inputs_of(modalities: set[str]) -> set[str]:

@@ -291,7 +291,7 @@ def build_model(
                 setattr(loaded.config, name, getattr(checked, name))
         return loaded
     config = MTAffectConfig.from_corpora(dict(corpora), tasks=None if tasks is None else list(tasks), **settings)
-    return MTAffectForMultiTaskAffect(config)
+    return MTAffectForMultiTaskAffect.from_encoders(config)  # loads the pretrained encoders' weights, if any
 
 
 # --------------------------------------------------------------------------------------------

@@ -221,6 +221,17 @@ def check_teacher_for_dataset(model: nn.Module, record: TeacherRecord, dataset: 
     """
     corpus = corpus_name(dataset)
     dims = feature_dims(dataset.features)
+    encoders = getattr(model.config, "pretrained_encoders", None) or {}
+    if encoders and not (getattr(model.config, "feature_sets", None) or {}):
+        # Its pretrained encoders read raw columns, which any corpus can carry: no feature set to match.
+        from mtaffect.data.raw_inputs import RAW_COLUMNS
+
+        if not any(RAW_COLUMNS[m] in dataset.column_names for m in encoders):
+            raise TeacherError(
+                f"The teacher reads raw {sorted(encoders)} with pretrained encoders, but corpus {corpus!r} "
+                f"has no {sorted(RAW_COLUMNS[m] for m in encoders)} column: load it with its transcripts / audio."
+            )
+        return []
     built: dict[str, dict[str, int]] = {
         name: dict(value) for name, value in (getattr(model.config, "feature_sets", {}) or {}).items()
     }

@@ -175,10 +175,15 @@ class _Labeller:
     sentiment_confidence: SentimentConfidence
     mc_samples: int
     feature_dims: dict[str, int]
+    encoder_inputs: Any = None  # EncoderInputCollator of a teacher with pretrained encoders
     forward_calls: int = 0
 
     def __call__(self, table: pa.Table) -> dict[str, Any]:
         batch = read_columns(table, self.feature_dims)
+        if self.encoder_inputs is not None:
+            for column in ("text", "audio"):
+                if column in table.column_names:
+                    batch[column] = table.column(column).to_pylist()
         n = table.num_rows
         out = {name: np.asarray(batch[name]).copy() for name in WEAK_COLUMNS[self.task]}
         gold = labelled_rows(batch, self.task)
@@ -211,6 +216,10 @@ class _Labeller:
         if len(feature_sets) != 1:
             raise ValueError(f"A batch mixes feature sets {sorted(feature_sets)}; label each corpus separately.")
         inputs: dict[str, Any] = {"feature_set": feature_sets.pop()}
+        if self.encoder_inputs is not None:
+            raw = [{c: batch[c][i] for c in ("id", "text", "audio") if c in batch} for i in rows]
+            for key, value in self.encoder_inputs(raw).items():
+                inputs[key] = value.to(self.device)
         for modality in self.modalities:
             values, lengths = batch[feature_column(modality)]
             features, mask = pad_rows(values, lengths, rows)
@@ -462,6 +471,16 @@ def _label_split(
         return split  # nothing to label (map would not even produce the output columns)
     record = get_teacher_record(model, task) if model is not None else TeacherRecord(task=task)
     modalities = check_teacher_for_dataset(model, record, split) if model is not None else []
+    encoder_inputs, raw_columns = None, []
+    if model is not None and (getattr(model.config, "pretrained_encoders", None) or {}):
+        from mtaffect.data.raw_inputs import RAW_COLUMNS, EncoderInputCollator
+
+        # A teacher with pretrained encoders reads the raw columns through its own processors.
+        encoder_inputs = EncoderInputCollator.for_model(model, base=lambda rows: {})
+        encoder_inputs.processors = {
+            m: p for m, p in encoder_inputs.processors.items() if RAW_COLUMNS[m] in split.column_names
+        }
+        raw_columns = [RAW_COLUMNS[m] for m in encoder_inputs.processors]
     labeller = _Labeller(
         model=model,  # type: ignore[arg-type]
         record=record,
@@ -475,11 +494,12 @@ def _label_split(
         sentiment_confidence=options.get("sentiment_confidence", "boundary"),
         mc_samples=options.get("mc_samples", 1),
         feature_dims=feature_dims(split.features),
+        encoder_inputs=encoder_inputs,
     )
     fingerprint = _weak_fingerprint(split, teacher_hash, options)
     outputs = [*WEAK_COLUMNS[task], *(GOLD_COLUMNS[task] if options["ablation"] else ())]
     inputs = ["feature_set", *GOLD_COLUMNS[task][1:2], *WEAK_COLUMNS[task]]
-    inputs += [feature_column(m) for m in modalities]
+    inputs += [feature_column(m) for m in modalities] + raw_columns
     # Only the columns the teacher reads go through map, and only the label columns it writes
     # come out: the cache file holds a few label columns, not a copy of the features. Arrow
     # batches (not the numpy format) because the numpy formatter converts ragged [T, D]

@@ -406,6 +406,7 @@ def test_save_pretrained_round_trip_is_exact_and_pickle_free(tmp_path, batches, 
         "README.md",
         "config.json",
         "configuration_mtaffect.py",
+        "encoders_mtaffect.py",  # imported by the modeling file: copied for trust_remote_code
         "model.safetensors",
         "modeling_mtaffect.py",
         "mtaffect_card_data.json",

@@ -2,8 +2,8 @@
 
     python examples/real_corpora/make_results_page.py STUDY_OUTPUT_DIR --docs docs
 
-copies ``report.json``, ``report.md``, ``report.png`` (and ``machine.json``, ``corpora.json``
-when present) into ``docs/results/`` and writes ``docs/results.md`` from those copies and
+copies ``report.json``, ``report.md``, ``report.png`` (and ``machine.json``, ``corpora.json``,
+``finetune.json`` when present) into ``docs/results/`` and writes ``docs/results.md`` from those copies and
 ``published.yaml`` (published text-only numbers with their sources). Without
 ``STUDY_OUTPUT_DIR`` (``--docs docs`` only) the page is regenerated from the copies already
 in ``docs/results/``. Every number on the page comes from those files; nothing is typed by
@@ -23,7 +23,13 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PUBLISHED = HERE / "published.yaml"
-COPIED = ("report.json", "report.md", "report.png", "machine.json", "corpora.json")
+COPIED = ("report.json", "report.md", "report.png", "machine.json", "corpora.json", "finetune.json")
+#: The scores of examples/finetune_meld.py's results (finetune.json) the page shows, in order.
+FINETUNE_SCORES: tuple[tuple[str, str, str], ...] = (
+    ("meld", "emotion", "emotion_weighted_f1"),
+    ("meld", "sentiment", "sentiment_weighted_f1"),
+    ("mustard", "sarcasm", "sarcasm_weighted_f1"),
+)
 SETTINGS = ("single-task", "multi-task", "multi-task-weak", "multi-task-gold")
 #: (corpus, task) -> metrics shown, the first one is the headline (what the field reports).
 SHOWN: dict[tuple[str, str], tuple[str, ...]] = {
@@ -88,6 +94,7 @@ def render(
     published: Sequence[Mapping[str, Any]],
     machine: Mapping[str, Any] | None = None,
     corpora: Mapping[str, Any] | None = None,
+    finetune: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
     """The results page (markdown) for a study report and its side files."""
     meta = report.get("metadata", {})
@@ -286,6 +293,9 @@ def render(
         "",
     ]
 
+    if finetune:
+        lines += _finetune_section(finetune, cells, settings, published)
+
     # --- reproduce ---------------------------------------------------------------------------
     lines += [
         "## Reproduce",
@@ -300,6 +310,65 @@ def render(
         "",
     ]
     return "\n".join(lines)
+
+
+def _finetune_section(
+    runs: Sequence[Mapping[str, Any]],
+    cells: Mapping[tuple[str, str, str, str], Mapping[str, float]],
+    settings: Sequence[str],
+    published: Sequence[Mapping[str, Any]],
+) -> list[str]:
+    """MiniLM fine-tuned inside the model (examples/finetune_meld.py) beside the frozen-feature study."""
+    first = runs[0]
+    options = first.get("options", {})
+    header = " | ".join(f"{c} {t} `{m}`" for c, t, m in FINETUNE_SCORES)
+    lines = [
+        "## Fine-tuning the text encoder inside the model",
+        "",
+        "`examples/finetune_meld.py` "
+        "puts all-MiniLM-L6-v2 inside the model (`pretrained_encoders={\"text\": ...}`, `finetune=\"full\"`; "
+        "see [the guide](guides/pretrained-encoders.md)) and fine-tunes it on the raw transcripts with "
+        "`MultiTaskTrainer`. **A short CPU schedule, not the full one**: "
+        f"{options.get('epochs')} epoch(s) over the first {options.get('train_limit') or 'all'} MELD train "
+        f"utterances (of 9989), batch {options.get('batch_size')}, at most {options.get('max_length')} tokens, "
+        f"encoder learning rate {options.get('encoder_lr')} (warm-up ratio {options.get('encoder_warmup')}), "
+        f"head learning rate {options.get('lr')}, seed {options.get('seed')} only (one run, so no ± std); "
+        "scored once on the full test splits at the end of training (no model selection). "
+        "The frozen-feature rows are the study above (mean ± std over its seeds); "
+        "results file: [finetune.json](results/finetune.json).",
+        "",
+        f"| model | trained on | steps | {header} |",
+        "|---|---|---|" + "---|" * len(FINETUNE_SCORES),
+    ]
+    for run in runs:
+        trained = ", ".join(f"{name} {count}" for name, count in run.get("train_examples", {}).items())
+        scores = [
+            f"{run['scores'][f'{c}_{m}']:.2f}" if f"{c}_{m}" in run.get("scores", {}) else "–"
+            for c, _, m in FINETUNE_SCORES
+        ]
+        lines.append(f"| MiniLM fine-tuned, {run['run']} | {trained} | {run.get('steps', '–')} | {' | '.join(scores)} |")
+    for setting in ("single-task", "multi-task"):
+        if setting not in settings:
+            continue
+        scores = [_cell_text(cells.get((c, t, m, setting))) for c, t, m in FINETUNE_SCORES]
+        lines.append(f"| frozen MiniLM features, {setting} (study above) | full train splits | – | {' | '.join(scores)} |")
+    for entry in published:
+        if not entry.get("fine_tuned") or entry.get("value") is None:
+            continue
+        scores = [
+            f"{float(entry['value']):.2f}" if (entry["corpus"], entry["task"], entry["metric"]) == (c, t, m) else "–"
+            for c, t, m in FINETUNE_SCORES
+        ]
+        source = f"[{entry['model']}]({entry['url']})" if entry.get("url") else entry["model"]
+        lines.append(f"| published: {source} | full train split | – | {' | '.join(scores)} |")
+    lines += [
+        "",
+        "The published fine-tuned RoBERTa-base number is a full schedule (several epochs, model selection on "
+        "validation, mean of 5 seeds) of a model about 4x the size of MiniLM; the short CPU run above is not "
+        "a like-for-like comparison with it, only a check that the encoder trains end to end from raw text.",
+        "",
+    ]
+    return lines
 
 
 def load_published(path: Path = PUBLISHED) -> list[dict[str, Any]]:
@@ -325,7 +394,9 @@ def render_folder(results_dir: Path, published: Path = PUBLISHED) -> str:
     report = read("report.json")
     if report is None:
         raise FileNotFoundError(f"{results_dir / 'report.json'}: no study report to build the page from.")
-    return render(report, load_published(published), read("machine.json"), read("corpora.json"))
+    return render(
+        report, load_published(published), read("machine.json"), read("corpora.json"), read("finetune.json")
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

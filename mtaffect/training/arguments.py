@@ -9,6 +9,7 @@ weak-label mode, per-task weights) is not here: the model config owns every loss
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -33,6 +34,15 @@ class MultiTaskTrainingArguments(TrainingArguments):
         batch_composition: `BatchComposition` or `str`, defaults to `"homogeneous"`.
             ``homogeneous`` (one corpus per batch) or ``mixed`` (corpora sharing a feature
             set share batches; feature sets are never mixed).
+        encoder_learning_rate: `float`.
+            Learning rate of the pretrained encoders' own weights (``config.pretrained_encoders``;
+            LoRA adapters included); everything else trains at ``learning_rate``. Unset: one rate.
+        encoder_warmup_steps: `float`.
+            Warm-up of the encoder learning rate: steps (>= 1) or a ratio of the training steps
+            (< 1), like ``warmup_steps``. Unset: the same warm-up as the rest.
+        cache_frozen_encoders: `bool`, defaults to `True`.
+            Run each frozen pretrained encoder once per example and train on its cached outputs
+            (``mtaffect.training.encoder_cache``) instead of re-encoding every epoch.
 
     ``remove_unused_columns`` defaults to False here: the collator needs the label and
     mask columns, which are not all named in the model's ``forward`` signature.
@@ -61,6 +71,18 @@ class MultiTaskTrainingArguments(TrainingArguments):
             "feature set (feature sets are never mixed)."
         },
     )
+    encoder_learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "Learning rate of the pretrained encoders (LoRA adapters included). Unset: learning_rate."},
+    )
+    encoder_warmup_steps: float | None = field(
+        default=None,
+        metadata={"help": "Warm-up of the encoder learning rate: steps (>= 1) or a ratio (< 1). Unset: warmup_steps."},
+    )
+    cache_frozen_encoders: bool = field(
+        default=True,
+        metadata={"help": "Encode each example once with a frozen pretrained encoder and train on the cached states."},
+    )
     remove_unused_columns: bool = field(
         default=False,
         metadata={"help": "Kept False: the collator needs label and mask columns the model signature does not name."},
@@ -73,6 +95,23 @@ class MultiTaskTrainingArguments(TrainingArguments):
         if not isinstance(self.sampling_temperature, (int, float)) or not self.sampling_temperature > 0:
             raise ValueError(f"sampling_temperature must be > 0, got {self.sampling_temperature!r}.")
         self.sampling_temperature = float(self.sampling_temperature)
+        if self.encoder_learning_rate is not None and not (
+            isinstance(self.encoder_learning_rate, (int, float)) and self.encoder_learning_rate >= 0
+        ):
+            raise ValueError(f"encoder_learning_rate must be a number >= 0, got {self.encoder_learning_rate!r}.")
+        if self.encoder_warmup_steps is not None and not (
+            isinstance(self.encoder_warmup_steps, (int, float)) and self.encoder_warmup_steps >= 0
+        ):
+            raise ValueError(
+                f"encoder_warmup_steps must be steps (>= 1) or a ratio in [0, 1), got {self.encoder_warmup_steps!r}."
+            )
+
+    def get_encoder_warmup_steps(self, num_training_steps: int) -> int:
+        """Warm-up steps of the encoder learning rate (``encoder_warmup_steps``, else ``warmup_steps``)."""
+        if self.encoder_warmup_steps is None:
+            return self.get_warmup_steps(num_training_steps)
+        value = self.encoder_warmup_steps
+        return int(value) if value >= 1 else math.ceil(num_training_steps * value)
 
 
 def _enum(cls: type[Enum], value: Any, name: str) -> Any:

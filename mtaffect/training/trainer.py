@@ -18,6 +18,9 @@ multi-GPU). The subclass overrides only:
   host sync per log, not per step);
 * ``prediction_step`` -- predictions and labels travel as dicts keyed by output name and
   label column, so ``compute_metrics`` receives them by name whatever tasks are enabled;
+* ``create_optimizer`` / ``create_scheduler`` -- with ``encoder_learning_rate`` /
+  ``encoder_warmup_steps``, the pretrained encoders' weights form their own parameter
+  groups with their own rate and warm-up (same optimizer, same schedule shape);
 * ``evaluate`` -- with a dict of eval corpora, each corpus gets its metrics under
   ``eval_<corpus>_<metric>``; the aggregate ``eval_combined_score`` (mean over corpora of
   ``mtaffect.metrics.primary_score``, higher is better) and ``eval_loss`` (mean of the
@@ -220,6 +223,17 @@ class MultiTaskTrainer(Trainer):
             eval_dataset = _as_corpora(eval_dataset, "eval_dataset")
         elif eval_dataset is not None:
             eval_dataset = _numpy_format(eval_dataset)
+        encoders = getattr(getattr(model, "config", None), "pretrained_encoders", None) or {}
+        if encoders and args.cache_frozen_encoders:
+            from mtaffect.training.encoder_cache import cache_frozen_encoder_states
+
+            size = args.per_device_eval_batch_size
+            if train_dataset is not None:
+                train_dataset = {n: cache_frozen_encoder_states(model, d, size) for n, d in train_dataset.items()}
+            if isinstance(eval_dataset, Mapping):
+                eval_dataset = {n: cache_frozen_encoder_states(model, d, size) for n, d in eval_dataset.items()}
+            elif eval_dataset is not None:
+                eval_dataset = cache_frozen_encoder_states(model, eval_dataset, size)
         if data_collator is None:
             datasets = list((train_dataset or {}).values())
             if isinstance(eval_dataset, Mapping):
@@ -227,6 +241,11 @@ class MultiTaskTrainer(Trainer):
             elif eval_dataset is not None:
                 datasets.append(eval_dataset)
             data_collator = FeatureSetCollator.for_datasets(datasets)
+            if encoders:
+                from mtaffect.data.raw_inputs import EncoderInputCollator
+
+                # Raw text / audio go through the encoders' own tokenizer / feature extractor.
+                data_collator = EncoderInputCollator.for_model(model, base=data_collator)
         if compute_metrics is None:
             compute_metrics = make_compute_metrics()
         elif compute_metrics is False:
@@ -257,6 +276,76 @@ class MultiTaskTrainer(Trainer):
         from mtaffect.modelcard import trainer_create_model_card
 
         trainer_create_model_card(self, **kwargs)
+
+    # ---- optimisation: the pretrained encoders' own learning rate and warm-up -------------
+
+    def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
+        """The Trainer's optimizer; with ``encoder_learning_rate``, encoder weights get their own groups.
+
+        Each of the Trainer's groups (with / without weight decay) is split into its encoder
+        and other parameters; encoder groups carry ``lr=encoder_learning_rate`` and are marked
+        ``mtaffect_encoder=True`` for ``create_scheduler``.
+        """
+        optimizer = super().create_optimizer(model)
+        if self.args.encoder_learning_rate is None or getattr(self, "_encoder_groups_made", False):
+            return optimizer
+        opt_model = self.model if model is None else model
+        encoder_ids = {id(p) for n, p in opt_model.named_parameters() if _is_encoder_parameter(n)}
+        if not encoder_ids:
+            logger.warning("encoder_learning_rate is set but the model has no pretrained encoder; it is ignored.")
+            return optimizer
+        groups = []
+        for group in optimizer.param_groups:
+            options = {k: v for k, v in group.items() if k not in ("params", "lr", "initial_lr")}
+            rest = [p for p in group["params"] if id(p) not in encoder_ids]
+            inside = [p for p in group["params"] if id(p) in encoder_ids]
+            if rest:
+                groups.append({**options, "params": rest})
+            if inside:
+                groups.append({**options, "params": inside, "lr": self.args.encoder_learning_rate, "mtaffect_encoder": True})
+        # Rebuilt the way Trainer.create_optimizer builds it, from the same class and arguments.
+        if self.optimizer_cls_and_kwargs is not None:
+            optimizer_cls, optimizer_kwargs = self.optimizer_cls_and_kwargs
+        else:
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        if not isinstance(optimizer_cls, type) or {"params", "model"} & set(optimizer_kwargs):
+            logger.warning(f"encoder_learning_rate is not supported with optim={self.args.optim!r}; it is ignored.")
+            return optimizer
+        self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        self._encoder_groups_made = True
+        return self.optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None) -> Any:
+        """The Trainer's schedule; encoder groups warm up over ``encoder_warmup_steps`` when it is set."""
+        created = self.lr_scheduler is None
+        scheduler = super().create_scheduler(num_training_steps, optimizer)
+        if not created or self.args.encoder_warmup_steps is None:
+            return scheduler
+        optimizer = optimizer if optimizer is not None else self.optimizer
+        encoder_groups = [i for i, g in enumerate(optimizer.param_groups) if g.get("mtaffect_encoder")]
+        lambdas = getattr(scheduler, "lr_lambdas", None)
+        if not encoder_groups:
+            logger.warning("encoder_warmup_steps needs encoder_learning_rate (encoder parameter groups); it is ignored.")
+            return scheduler
+        if lambdas is None:
+            logger.warning(f"encoder_warmup_steps is not supported with lr_scheduler_type={self.args.lr_scheduler_type!r}.")
+            return scheduler
+        from transformers import get_scheduler
+
+        # The same schedule shape with the encoders' warm-up, built on a throwaway optimizer.
+        probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+        encoder_lambda = get_scheduler(
+            self.args.lr_scheduler_type,
+            optimizer=probe,
+            num_warmup_steps=self.args.get_encoder_warmup_steps(num_training_steps),
+            num_training_steps=num_training_steps,
+            scheduler_specific_kwargs=self.args.lr_scheduler_kwargs,
+        ).lr_lambdas[0]
+        for index in encoder_groups:
+            lambdas[index] = encoder_lambda
+            optimizer.param_groups[index]["lr"] = scheduler.base_lrs[index] * encoder_lambda(scheduler.last_epoch)
+        scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+        return scheduler
 
     # ---- training data -----------------------------------------------------------------
 
@@ -500,6 +589,11 @@ class MultiTaskTrainer(Trainer):
         if losses:
             combined[metric_key(metric_key_prefix, "loss")] = float(np.mean(losses))
         return combined
+
+
+def _is_encoder_parameter(name: str) -> bool:
+    """Whether a parameter belongs to a pretrained encoder itself (not its layer mix or projection)."""
+    return ".pretrained_encoders." in f".{name}" and ".model." in name
 
 
 def _numpy_format(dataset: Any) -> Any:

