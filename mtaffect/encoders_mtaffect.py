@@ -34,7 +34,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +58,10 @@ def encoder_states_key(modality: str) -> str:
 
 def build_encoder_config(spec: Mapping[str, Any]) -> Any:
     """The transformers config of an encoder spec, from its stored dict (never a download)."""
+    # Imported here: importing transformers' Auto modules runs mtaffect's Auto registration,
+    # which imports the modeling file, which imports this one.
+    from transformers import AutoConfig
+
     stored = dict(spec["config"])
     model_type = stored.pop("model_type")
     # Keys transformers writes that are not constructor arguments of every config class.
@@ -97,6 +100,8 @@ class MTAffectPretrainedEncoder(nn.Module):
         self.pooling = spec["pooling"]
         self.layers = spec["layers"]
         self.finetune = spec["finetune"]
+        from transformers import AutoModel
+
         encoder_config = build_encoder_config(spec)
         self.model = AutoModel.from_config(encoder_config)
         num_states = int(encoder_config.num_hidden_layers) + 1  # embeddings + every layer
