@@ -22,15 +22,16 @@ reliable one on a shared machine) and the median over repeats is reported as a r
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from datasets import Dataset
-from train_throughput import StepClock, steady_rates
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
 
 from mtaffect.configuration_mtaffect import MTAffectConfig
@@ -39,6 +40,19 @@ from mtaffect.data.schema import build_features, unknown_labels
 from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
 from mtaffect.tasks import EMOTION_LABELS
 from mtaffect.training import MultiTaskTrainer, MultiTaskTrainingArguments
+
+
+def _sibling(name: str):
+    """A script beside this one, by path (the benchmarks folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: The step clock and steady-state rates of train_throughput.py: both benchmarks measure alike.
+_THROUGHPUT = _sibling("train_throughput")
+StepClock, steady_rates = _THROUGHPUT.StepClock, _THROUGHPUT.steady_rates
 
 
 def make_texts(count: int, length: int, seed: int) -> tuple[list[str], np.ndarray]:
