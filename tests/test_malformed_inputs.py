@@ -415,6 +415,7 @@ def test_malformed_config_or_table_gives_one_clear_line(name, tmp_path, capsys):
     import re
 
     assert str(file) in lines[0] and re.search(match, lines[0]), lines[0]
+    assert lines[0].count(str(file)) == 1, lines[0]  # named once, not once per layer
     assert not (tmp_path / "o").exists()  # refused before any work
 
 

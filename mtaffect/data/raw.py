@@ -116,6 +116,8 @@ def read_csv(path: Path, **kwargs: Any) -> Any:
     try:
         # keep_default_na=False: an utterance reading "NA" or "None" is text, not a missing value.
         return pd.read_csv(io.StringIO(decoded_text(path)), keep_default_na=False, **kwargs)
+    except RawCorpusError:
+        raise
     except ValueError as error:
         raise RawCorpusError(path, f"cannot read as CSV: {error}") from None
 
@@ -195,6 +197,8 @@ def read_text_table(
             frame = pd.read_parquet(path)
         else:
             raise RawCorpusError(path, "expected a .csv, .tsv, .json, .jsonl or .parquet file")
+    except RawCorpusError:
+        raise
     except (ValueError, UnicodeDecodeError) as error:
         raise RawCorpusError(path, f"cannot read the table: {error}") from error
     wanted = [c for c in (text_column, id_column, split_column, speaker_column, emotion_column,
