@@ -581,6 +581,7 @@ def compute_corpus_metrics(
     threshold: float = 0.5,
     include_primary: bool = True,
     emotion_labels: Sequence[str] = EMOTION_LABELS,
+    include_counts: bool = False,
 ) -> dict[str, float]:
     """Every metric that applies to one corpus' predictions, keys prefixed by task.
 
@@ -595,6 +596,8 @@ def compute_corpus_metrics(
         include_primary: add ``PRIMARY_SCORE_KEY`` (``primary_score`` of the result).
         emotion_labels: names of the emotion columns, for the per-label keys (the model's
             ``config.emotion_labels``; the unified schema's 7 union labels by default).
+        include_counts: add ``predicted_class_counts`` (``<task>_predicted_<class>``), how
+            often each class was predicted: what shows a collapsed model.
 
     Emotion rows with ``emotion_multilabel`` get ``emotion_multilabel_metrics`` on the
     sigmoid of the logits, the others ``emotion_multiclass_metrics`` (one corpus is one
@@ -629,6 +632,8 @@ def compute_corpus_metrics(
         logger.warning("No task has both a model output and a gold label in these rows: no metric computed.")
     elif include_primary:
         metrics[PRIMARY_SCORE_KEY] = primary_score(metrics)
+    if include_counts and metrics:
+        metrics.update(predicted_class_counts(outputs, labels, threshold, emotion_labels))
     return metrics
 
 
@@ -717,6 +722,7 @@ def make_compute_metrics(
     threshold: float = 0.5,
     include_primary: bool = True,
     emotion_labels: Sequence[str] = EMOTION_LABELS,
+    include_counts: bool = False,
 ) -> Callable[[Any], dict[str, float]]:
     """A ``compute_metrics`` for ``transformers.Trainer`` that calls ``compute_corpus_metrics``.
 
@@ -732,7 +738,8 @@ def make_compute_metrics(
       Trainer's ``args.label_names`` order), or one array when ``label_names`` has one name.
 
     An item may also be a list of per-batch arrays, tuples or dicts (``eval_do_concat_batches=False``).
-    ``threshold``, ``include_primary`` and ``emotion_labels`` go to ``compute_corpus_metrics``.
+    ``threshold``, ``include_primary``, ``emotion_labels`` and ``include_counts`` go to
+    ``compute_corpus_metrics``.
     """
     output_names = tuple(output_names)
     emotion_labels = tuple(emotion_labels)
@@ -751,6 +758,7 @@ def make_compute_metrics(
             threshold=threshold,
             include_primary=include_primary,
             emotion_labels=emotion_labels,
+            include_counts=include_counts,
         )
 
     return compute_metrics
@@ -792,3 +800,197 @@ def evaluate_module_path() -> str:
         >>> metric = evaluate.load(evaluate_module_path(), "sentiment")  # doctest: +SKIP
     """
     return str(Path(__file__).with_name("metrics_module") / "mtaffect_metrics.py")
+
+
+# --------------------------------------------------------------------------------------------
+# Headline metrics: what the literature reports first for each kind of corpus
+
+
+@dataclass(frozen=True)
+class HeadlineMetric:
+    """A metric papers report for a kind of corpus, and how tables and figures name it."""
+
+    key: str
+    label: str
+    greater_is_better: bool = True
+
+
+HEADLINE_METRICS: dict[str, tuple[HeadlineMetric, ...]] = {
+    "sentiment": (
+        HeadlineMetric("sentiment_Has0_acc_2", "Acc-2 (neg vs non-neg)"),
+        HeadlineMetric("sentiment_Non0_acc_2", "Acc-2 (neg vs pos)"),
+        HeadlineMetric("sentiment_Non0_F1_score", "F1 (neg vs pos)"),
+        HeadlineMetric("sentiment_MAE", "MAE", greater_is_better=False),
+        HeadlineMetric("sentiment_Corr", "Corr"),
+    ),
+    "sentiment_class": (HeadlineMetric("sentiment_weighted_f1", "weighted F1"),),
+    "emotion_multiclass": (
+        HeadlineMetric("emotion_weighted_f1", "weighted F1"),
+        HeadlineMetric("emotion_mean_class_acc", "per-class acc (mean)"),
+        HeadlineMetric("emotion_mean_class_f1", "per-class F1 (mean)"),
+    ),
+    "emotion_multilabel": (
+        HeadlineMetric("emotion_weighted_acc", "weighted acc (mean over labels)"),
+        HeadlineMetric("emotion_weighted_f1", "weighted F1 (mean over labels)"),
+    ),
+    "sarcasm": (HeadlineMetric("sarcasm_weighted_f1", "weighted F1"),),
+}
+"""Per metric family (``METRIC_FAMILIES``), the metrics the literature reports for such a corpus, in
+the order it reports them; every table, figure and card lists these first. MOSI/MOSEI: both Acc-2
+(MMSA's ``Has0`` negative vs non-negative and ``Non0`` negative vs positive; papers differ in which
+they mean), the F1 of ``Non0``, MAE and Corr (MulT, MMSA). MELD's emotion and 3-class sentiment:
+weighted F1 (Poria et al. 2019). IEMOCAP: accuracy and F1 per class (MulT), summarised by their
+means; the per-class values follow in full tables. MOSEI emotion: weighted accuracy and weighted F1
+averaged over labels. MUStARD: weighted F1 (Castro et al. 2019; weighted precision and recall follow
+in full tables)."""
+
+#: Key prefix of the predicted-class counts (``predicted_class_counts``), per task.
+PREDICTED_COUNT = "predicted"
+
+
+def metric_family(task: str, keys: Iterable[str]) -> str | None:
+    """Which metric family produced a corpus' ``task`` metrics (``None``: none of ours).
+
+    Args:
+        task: ``"emotion"``, ``"sentiment"`` or ``"sarcasm"``.
+        keys: the corpus' metric keys as ``compute_corpus_metrics`` names them (``task_metric``).
+
+    Examples:
+        >>> metric_family("emotion", ["emotion_accuracy", "emotion_weighted_f1"])
+        'emotion_multiclass'
+        >>> metric_family("sentiment", ["sentiment_Has0_acc_2", "sentiment_MAE"])
+        'sentiment'
+    """
+    present = set(keys)
+    if task == "sentiment":
+        if "sentiment_Has0_acc_2" in present or "sentiment_MAE" in present:
+            return "sentiment"
+        return "sentiment_class" if "sentiment_weighted_f1" in present else None
+    if task == "emotion":
+        if "emotion_accuracy" in present or "emotion_mean_class_acc" in present:
+            return "emotion_multiclass"
+        if "emotion_weighted_acc" in present or any(k.endswith("_weighted_acc") for k in present if k.startswith("emotion_")):
+            return "emotion_multilabel"
+        return "emotion_multiclass" if "emotion_weighted_f1" in present else None
+    if task == "sarcasm":
+        return "sarcasm" if "sarcasm_weighted_f1" in present else None
+    return None
+
+
+def headline_metrics(keys: Iterable[str], task: str | None = None) -> list[HeadlineMetric]:
+    """The headline metrics among a corpus' metric keys, in task order, then literature order.
+
+    Args:
+        keys: one corpus' metric keys (``task_metric``, unprefixed by split or corpus).
+        task: only this task's.
+
+    Examples:
+        >>> [m.key for m in headline_metrics(["sarcasm_accuracy", "sarcasm_weighted_f1"])]
+        ['sarcasm_weighted_f1']
+    """
+    present = list(keys)
+    found: list[HeadlineMetric] = []
+    for name in TASK_ORDER:
+        if task is not None and name != task:
+            continue
+        family = metric_family(name, present)
+        if family is not None:
+            found.extend(m for m in HEADLINE_METRICS[family] if m.key in present)
+    return found
+
+
+def order_metrics(keys: Iterable[str]) -> list[str]:
+    """Metric keys of one corpus, headline metrics first (``headline_metrics``), then the rest
+    by task and name; keys of no task (``primary_score``, ``loss``) last.
+
+    Examples:
+        >>> order_metrics(["emotion_disgust_acc", "emotion_weighted_f1", "emotion_accuracy", "primary_score"])
+        ['emotion_weighted_f1', 'emotion_accuracy', 'emotion_disgust_acc', 'primary_score']
+    """
+    keys = list(dict.fromkeys(keys))
+    headline = [m.key for m in headline_metrics(keys)]
+    rank = {name: i for i, name in enumerate(TASK_ORDER)}
+
+    def sort_key(key: str) -> tuple[int, int, str]:
+        task = key.split("_", 1)[0]
+        if task not in rank:
+            return (len(rank), 0, key)
+        if is_predicted_count(key):  # counts, not scores: after every score of the task
+            return (rank[task], 2, "")
+        # Summaries over classes before per-class values (emotion keys that name a label).
+        per_class = int(task == "emotion" and key.split("_", 1)[1] not in _EMOTION_SUMMARIES)
+        return (rank[task], per_class, key)
+
+    rest = sorted((k for k in keys if k not in headline), key=sort_key)
+    return headline + rest
+
+
+def predicted_class_counts(
+    outputs: Mapping[str, Any],
+    labels: Mapping[str, Any],
+    threshold: float = 0.5,
+    emotion_labels: Sequence[str] = EMOTION_LABELS,
+) -> dict[str, float]:
+    """How often each class is predicted on the rows ``compute_corpus_metrics`` scores.
+
+    A model that predicts one class for every row (class collapse) can still reach a fair
+    weighted accuracy on an imbalanced corpus; these counts make it visible. Keys are
+    ``<task>_predicted_<class>``: single-label emotion over the labels the rows use (argmax),
+    3-class sentiment over negative / neutral / positive, score sentiment over negative /
+    non-negative (MMSA's ``Has0`` split), sarcasm over sarcastic / not_sarcastic. Multi-label
+    emotion has no single predicted class and is left out.
+
+    Examples:
+        >>> import numpy as np
+        >>> predicted_class_counts({"sarcasm_logits": np.array([2.0, 3.0, -1.0])},
+        ...                        {"sarcasm": np.array([1, 0, 0]), "sarcasm_mask": np.array([1, 1, 1])})
+        {'sarcasm_predicted_not_sarcastic': 1.0, 'sarcasm_predicted_sarcastic': 2.0}
+    """
+    counts: dict[str, float] = {}
+    logits = outputs.get("emotion_logits")
+    if logits is not None and labels.get("emotion") is not None:
+        logits = _as_array(_to_numpy(logits), "emotion_logits", 2)
+        mask = _column(labels, "emotion_mask", "emotion").astype(bool)
+        multilabel = _column(labels, "emotion_multilabel", "emotion").astype(bool).reshape(-1)
+        rows = mask.any(axis=1) & ~multilabel
+        if rows.any():
+            used = mask[rows].any(axis=0)
+            scores = np.where(mask[rows], logits[rows], -np.inf)
+            predicted = scores.argmax(axis=1)
+            for j in np.flatnonzero(used):
+                counts[f"emotion_{PREDICTED_COUNT}_{emotion_labels[j]}"] = float((predicted == j).sum())
+    score = outputs.get("sentiment_score")
+    if score is not None and labels.get("sentiment") is not None:
+        score = _as_array(_to_numpy(score), "sentiment_score", 1)
+        mask = _column(labels, "sentiment_mask", "sentiment").astype(bool).reshape(-1)
+        classes = labels.get("sentiment_class")
+        classes = np.full(mask.shape, -1) if classes is None else _to_numpy(classes).reshape(-1)
+        class_rows, score_rows = mask & (classes >= 0), mask & (classes < 0)
+        if class_rows.any():
+            predicted = sentiment_score_to_class(score[class_rows])
+            for j, name in enumerate(("negative", "neutral", "positive")):
+                counts[f"sentiment_{PREDICTED_COUNT}_{name}"] = float((np.asarray(predicted) == j).sum())
+        elif score_rows.any():
+            negative = float((score[score_rows] < 0).sum())
+            counts[f"sentiment_{PREDICTED_COUNT}_negative"] = negative
+            counts[f"sentiment_{PREDICTED_COUNT}_non-negative"] = float(score_rows.sum()) - negative
+    logits = outputs.get("sarcasm_logits")
+    if logits is not None and labels.get("sarcasm") is not None:
+        mask = _column(labels, "sarcasm_mask", "sarcasm").astype(bool).reshape(-1)
+        if mask.any():
+            sarcastic = float((expit(_as_array(_to_numpy(logits), "sarcasm_logits", 1)[mask]) >= threshold).sum())
+            counts[f"sarcasm_{PREDICTED_COUNT}_not_sarcastic"] = float(mask.sum()) - sarcastic
+            counts[f"sarcasm_{PREDICTED_COUNT}_sarcastic"] = sarcastic
+    return counts
+
+
+def is_predicted_count(key: str) -> bool:
+    """Whether a metric key is a ``predicted_class_counts`` count, not a score."""
+    task, _, rest = key.partition("_")
+    return task in TASK_ORDER and rest.startswith(PREDICTED_COUNT + "_")
+
+
+TASK_ORDER: tuple[str, ...] = ("emotion", "sentiment", "sarcasm")
+_EMOTION_SUMMARIES = frozenset(
+    {"accuracy", "macro_f1", "weighted_f1", "weighted_acc", "mean_class_acc", "mean_class_f1"}
+)

@@ -47,7 +47,7 @@ from huggingface_hub.utils import yaml_dump
 from transformers import TrainerCallback
 
 from mtaffect.data.schema import get_corpus_info
-from mtaffect.metrics import PRIMARY_SCORE_KEY, split_metric_key
+from mtaffect.metrics import PRIMARY_SCORE_KEY, is_predicted_count, order_metrics, split_metric_key
 from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASSES, SENTIMENT_RANGE, TASK_NAMES
 
 if TYPE_CHECKING:
@@ -196,10 +196,20 @@ class MTAffectModelCardData(CardData):
         names = [corpus["name"] for corpus in self.training_corpora] + list(self.eval_corpora)
         dataset_ids = {c["name"]: c.get("dataset_id") for c in self.training_corpora}
         configs = {c["name"]: c.get("config_name") for c in self.training_corpora}
+        parsed_keys = []
         for key, value in self.eval_results.items():
             parsed = split_metric_key(key, names)
-            if parsed is None or parsed.task is None or not _is_number(value):
-                continue
+            if parsed is not None and parsed.task is not None and _is_number(value) and not is_predicted_count(parsed.name):
+                parsed_keys.append((parsed, value))
+        # Per split and corpus, the literature's headline metrics first (mtaffect.metrics.order_metrics).
+        groups = {group: i for i, group in enumerate(dict.fromkeys((p.split, p.corpus) for p, _ in parsed_keys))}
+        rank: dict[tuple[Any, Any, str], int] = {}
+        for group in groups:
+            keys = [p.name for p, _ in parsed_keys if (p.split, p.corpus) == group]
+            rank.update({(*group, key): i for i, key in enumerate(order_metrics(keys))})
+        parsed_keys.sort(key=lambda item: (groups[(item[0].split, item[0].corpus)],
+                                           rank[(item[0].split, item[0].corpus, item[0].name)]))
+        for parsed, value in parsed_keys:
             split, corpus, task, metric = parsed.split, parsed.corpus, parsed.task, parsed.metric
             if config is not None and task not in getattr(config, "tasks", TASK_NAMES):
                 continue

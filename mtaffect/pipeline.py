@@ -238,6 +238,31 @@ class MultimodalAffectPipeline(Pipeline):
             return _inputs_of(set(built))
         return raw_inputs_used(self.model.config, feature_set)
 
+    def raw_input_use(self, raw: Mapping[str, Any], feature_set: str | None = None) -> dict[str, list[str]]:
+        """Which modality each given raw input feeds with this model's extractors (``[]``: ignored).
+
+        Follows ``extract_utterance``: ``text`` feeds the text extractor, ``audio`` the audio
+        extractor, ``video`` the visual extractor and, when no audio file is given, the audio
+        extractor through its sound track. An input the model has no extractor for is ignored
+        (``[]``), which is what a demo should tell its user.
+
+        Args:
+            raw: ``{"text"?, "audio"?, "video"?}``; keys whose value is ``None`` or empty count as
+                not given.
+            feature_set: as for a call.
+        """
+        _, extractors = self._extractor_specs(feature_set)
+        given = {key for key in RAW_KEYS if raw.get(key)}
+        use: dict[str, list[str]] = {}
+        for key in RAW_KEYS:
+            if key not in given:
+                continue
+            feeds = [RAW_KEYS[key]] if RAW_KEYS[key] in extractors else []
+            if key == "video" and "audio" in extractors and "audio" not in given:
+                feeds.append("audio")
+            use[key] = feeds
+        return use
+
     def _extract(self, raw: Mapping[str, Any], feature_set: str | None) -> tuple[dict[str, np.ndarray], str]:
         name, extractors = self._extractor_specs(feature_set)
         unused = sorted(set(raw) - self.raw_inputs_used(name))

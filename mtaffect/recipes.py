@@ -327,6 +327,7 @@ def fit(
     resume_from_checkpoint: str | bool | None = None,
     quiet: bool = False,
     prepare: Any = None,
+    compute_metrics: Any = None,
 ) -> Fitted:
     """Train one model with ``MultiTaskTrainer`` and score it on ``eval`` and ``test``.
 
@@ -346,6 +347,8 @@ def fit(
         resume_from_checkpoint: passed to ``Trainer.train``.
         quiet: no Trainer progress lines (callers that report progress themselves).
         prepare: called with the fresh model before training (e.g. to record what it is).
+        compute_metrics: the Trainer's ``compute_metrics`` (default: ``make_compute_metrics()``),
+            e.g. ``make_compute_metrics(include_counts=True)`` to add predicted-class counts.
     """
     eval = {name: split for name, split in (eval or {}).items() if split is not None and len(split)} or None
     test = {name: split for name, split in (test or {}).items() if split is not None and len(split)} or None
@@ -360,7 +363,8 @@ def fit(
         model = build_model(config_corpora or train, tasks, model)
     if prepare is not None:
         prepare(model)
-    trainer = MultiTaskTrainer(model=model, args=args, train_dataset=dict(train), eval_dataset=eval, callbacks=callbacks)
+    trainer = MultiTaskTrainer(model=model, args=args, train_dataset=dict(train), eval_dataset=eval, callbacks=callbacks,
+                               compute_metrics=compute_metrics)
     if quiet:
         trainer.remove_callback(PrinterCallback)
     result = trainer.train(resume_from_checkpoint=resume_from_checkpoint)

@@ -53,10 +53,10 @@ from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES
 from mtaffect.data.corpora.synthetic import make_synthetic_family
 from mtaffect.data.schema import get_corpus_info, gold_tasks, validate_corpus
 from mtaffect.data.sources import CorpusSource, load_sources, parse_sources
-from mtaffect.metrics import metric_key, split_metric_key
+from mtaffect.metrics import make_compute_metrics, metric_key, split_metric_key
 from mtaffect.output_folder import OutputFolder
 from mtaffect.recipes import TRAINING_DEFAULTS, fit
-from mtaffect.report import REPORT_METRICS, SETTINGS, Result, write_report
+from mtaffect.report import Result, setting_order, write_report
 from mtaffect.tasks import TASK_NAMES, check_task
 from mtaffect.teachers import choose_teacher, record_teacher, teacher_record_from_corpora
 from mtaffect.training.trainer import COMBINED_SCORE
@@ -325,6 +325,8 @@ def train_and_evaluate(
         },
         config_corpora=dict(all_corpora or train),
         quiet=True,  # the study reports progress itself
+        # Predicted-class counts ride along with the metrics, so the report can show a collapsed model.
+        compute_metrics=make_compute_metrics(include_counts=True),
     )
     shutil.rmtree(work_dir, ignore_errors=True)
     return TrainedModel(
@@ -920,7 +922,7 @@ def _run_study(
         "corpora": {name: {"tasks": own, "primary_task": own[0], "train_size": corpora[name]["train"].num_rows,
                            "feature_set": get_corpus_info(corpora[name]).feature_set}
                     for name, own in tasks.items()},
-        "settings": [s for s in SETTINGS if s != "multi-task-gold" or plan.replaces_gold],
+        "settings": setting_order(r.setting for r in results),
         "chosen on validation (per seed)": {str(o.seed): o.chosen for o in outcomes},
         "weak labels": outcomes[0].weak_notes if outcomes else [],
         "model": config.model,
@@ -933,9 +935,9 @@ def _run_study(
     }
     if records_dir == folder.target:
         with folder.staging(replace_all=False, check=False) as report_dir:
-            written = write_report(results, report_dir, REPORT_METRICS, metadata)
+            written = write_report(results, report_dir, metadata=metadata)
     else:
-        written = write_report(results, records_dir, REPORT_METRICS, metadata)
+        written = write_report(results, records_dir, metadata=metadata)
         folder.commit(records_dir)  # replaces the earlier study; the user's own files stay
     paths = {kind: folder.target / Path(path).name for kind, path in written.items()}
     paths["results"] = folder.target / RESULTS_FILE

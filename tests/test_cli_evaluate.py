@@ -43,6 +43,13 @@ def test_metrics_equal_a_hand_computation(saved, capsys):
     report = json.loads(output.read_text())
     assert report["split"] == "test" and set(report["corpora"]) == {"mosei", "synthetic_mustard"}
     assert "runtime" not in report["corpora"]["mosei"]  # speed metrics are not the model's
+    # The literature's headline metrics first (MOSEI emotion: weighted acc and F1 over labels; sentiment:
+    # Acc-2 both ways, F1, MAE, Corr), then the rest.
+    assert list(report["corpora"]["mosei"])[:7] == [
+        "emotion_weighted_acc", "emotion_weighted_f1", "sentiment_Has0_acc_2", "sentiment_Non0_acc_2", "sentiment_Non0_F1_score", "sentiment_MAE", "sentiment_Corr",
+    ]
+    block = printed[printed.index("[mosei]"):]
+    assert block.index("sentiment_Has0_acc_2") < block.index("sentiment_Corr") < block.index("sentiment_Has0_F1_score")
 
     # Sarcasm weighted F1 on MUStARD's test split, from the model's own forward pass.
     test = corpora["synthetic_mustard"]["test"].with_format("numpy")

@@ -84,6 +84,10 @@ def test_card_has_metadata_model_index_and_every_section(model, tiny_family, tmp
     assert found[("synthetic_mustard", "sarcasm weighted_f1")].metric_type == "f1"
     assert found[("synthetic_mosei", "emotion weighted_f1")].task_type == "multimodal-emotion-recognition"
     assert ("synthetic_mosei", "emotion anger_weighted_acc") not in found
+    # The literature's headline metrics first, per corpus (mtaffect.metrics.order_metrics).
+    assert [r.metric_name for r in data.eval_results if r.dataset_name == "synthetic_mosei"] == [
+        "emotion weighted_f1", "sentiment Non0_F1_score", "sentiment MAE",
+    ]
     assert not any(name == "synthetic_meld" for name, _ in found)  # its only value was NaN
     assert data.model_name == "mtaffect-tiny"
     text = card.text

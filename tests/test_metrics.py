@@ -542,3 +542,82 @@ def test_compute_corpus_metrics_on_collated_synthetic_corpora(tiny_family):
         assert tasks == {prefix.split("_")[0] for prefix in expected_prefixes[name]}, name
         assert all(np.isfinite(value) for value in m.values()), name
         assert 0.0 <= m[PRIMARY_SCORE_KEY] <= 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Headline metrics: the literature's first
+
+
+def test_headline_metrics_per_kind_of_corpus():
+    from mtaffect.metrics import headline_metrics
+
+    mosi = ["sentiment_Mult_acc_7", "sentiment_Corr", "sentiment_MAE", "sentiment_Has0_F1_score",
+            "sentiment_Non0_F1_score", "sentiment_Non0_acc_2", "sentiment_Has0_acc_2"]
+    assert [m.key for m in headline_metrics(mosi)] == [
+        "sentiment_Has0_acc_2", "sentiment_Non0_acc_2", "sentiment_Non0_F1_score", "sentiment_MAE", "sentiment_Corr",
+    ]
+    assert [m.greater_is_better for m in headline_metrics(["sentiment_MAE"])] == [False]
+    meld = ["sentiment_accuracy", "sentiment_macro_f1", "sentiment_weighted_f1", "emotion_accuracy",
+            "emotion_disgust_acc", "emotion_weighted_f1", "emotion_mean_class_acc", "emotion_mean_class_f1"]
+    assert [m.key for m in headline_metrics(meld)] == [
+        "emotion_weighted_f1", "emotion_mean_class_acc", "emotion_mean_class_f1", "sentiment_weighted_f1",
+    ]
+    mosei_emotion = ["emotion_anger_weighted_acc", "emotion_weighted_f1", "emotion_weighted_acc"]
+    assert [m.label for m in headline_metrics(mosei_emotion)] == [
+        "weighted acc (mean over labels)", "weighted F1 (mean over labels)",
+    ]
+    assert headline_metrics(meld, task="sarcasm") == []
+
+
+def test_order_metrics_puts_headlines_first_then_summaries_then_per_class():
+    from mtaffect.metrics import order_metrics
+
+    keys = ["sarcasm_accuracy", "emotion_disgust_acc", "emotion_accuracy", "primary_score", "emotion_weighted_f1",
+            "sarcasm_weighted_f1", "emotion_anger_f1", "emotion_macro_f1"]
+    assert order_metrics(keys) == [
+        "emotion_weighted_f1", "sarcasm_weighted_f1",
+        "emotion_accuracy", "emotion_macro_f1", "emotion_anger_f1", "emotion_disgust_acc",
+        "sarcasm_accuracy", "primary_score",
+    ]
+
+
+def test_predicted_class_counts_by_hand():
+    from mtaffect.metrics import is_predicted_count, predicted_class_counts
+
+    # Single-label emotion over 3 of the 7 labels (the rest masked), one row unlabelled.
+    mask = np.zeros((4, 7), dtype=bool)
+    mask[:3, [0, 3, 6]] = True
+    logits = np.zeros((4, 7))
+    logits[0, 3], logits[1, 3], logits[2, 6] = 2.0, 1.0, 3.0
+    logits[:, 1] = 9.0  # a masked label never counts, however large its logit
+    emotion = np.zeros((4, 7))
+    emotion[[0, 1, 2], [0, 3, 6]] = 1
+    labels = {"emotion": emotion, "emotion_mask": mask, "emotion_multilabel": np.zeros(4, dtype=bool),
+              "sentiment": np.array([1.0, -1.0, 0.0, 0.5]), "sentiment_mask": np.array([1, 1, 1, 0]),
+              "sentiment_class": np.array([2, 0, 1, -1])}
+    counts = predicted_class_counts({"emotion_logits": logits, "sentiment_score": np.array([0.9, 0.8, -0.7, 0.0])},
+                                    labels)
+    names = EMOTION_LABELS
+    assert counts == {
+        f"emotion_predicted_{names[0]}": 0.0, f"emotion_predicted_{names[3]}": 2.0, f"emotion_predicted_{names[6]}": 1.0,
+        "sentiment_predicted_negative": 1.0, "sentiment_predicted_neutral": 0.0, "sentiment_predicted_positive": 2.0,
+    }
+    assert all(is_predicted_count(key) for key in counts) and not is_predicted_count("emotion_weighted_f1")
+    # Score corpora (MOSI): negative vs non-negative.
+    score = predicted_class_counts({"sentiment_score": np.array([-1.0, 0.0, 2.0])},
+                                   {"sentiment": np.array([1.0, 1.0, 1.0]), "sentiment_mask": np.ones(3)})
+    assert score == {"sentiment_predicted_negative": 1.0, "sentiment_predicted_non-negative": 2.0}
+
+
+def test_counts_ride_along_only_when_asked():
+    from mtaffect.metrics import compute_corpus_metrics, order_metrics
+
+    outputs = {"sarcasm_logits": np.array([2.0, 3.0, -1.0, 1.0])}
+    labels = {"sarcasm": np.array([1, 0, 0, 1]), "sarcasm_mask": np.ones(4)}
+    plain = compute_corpus_metrics(outputs, labels)
+    assert not any("predicted" in key for key in plain)
+    counted = compute_corpus_metrics(outputs, labels, include_counts=True)
+    assert counted["sarcasm_predicted_sarcastic"] == 3.0 and counted["sarcasm_predicted_not_sarcastic"] == 1.0
+    assert {k: v for k, v in counted.items() if "predicted" not in k} == plain
+    assert order_metrics(counted)[-3:] == ["sarcasm_predicted_not_sarcastic", "sarcasm_predicted_sarcastic",
+                                           "primary_score"]

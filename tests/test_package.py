@@ -16,7 +16,7 @@ def test_cli_lists_every_command(capsys):
 
     parser = build_parser()
     help_text = parser.format_help()
-    commands = ("run", "report", "data", "train", "evaluate", "predict", "weak-label", "extract")
+    commands = ("run", "report", "data", "train", "evaluate", "predict", "demo", "weak-label", "extract")
     for command in commands:
         assert f"    {command} " in help_text, command
     assert len(COMMAND_MODULES) == len(commands)

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from mtaffect.data.sources import CorpusSource
-from mtaffect.report import SETTINGS
 from mtaffect.study import StudyConfig, corpus_tasks, run_study
 from mtaffect.teachers import choose_teacher
 
@@ -43,7 +42,7 @@ def test_study_writes_the_three_files_with_every_cell(tiny_study):
         ("synthetic_mustard", "sarcasm"),
     }
     for corpus, task in expected_pairs:
-        for setting in SETTINGS:
+        for setting in ("single-task", "multi-task", "multi-task-weak", "multi-task-gold"):
             assert (corpus, task, setting) in cells, (corpus, task, setting)
     assert {(r["corpus"], r["task"]) for r in records} == expected_pairs  # gold test labels only
     assert all(r["n_seeds"] == 1 and list(r["values"]) == ["0"] for r in records)
@@ -56,8 +55,16 @@ def test_study_writes_the_three_files_with_every_cell(tiny_study):
         payload["metadata"]["weak labels"]
     )
     table = paths["md"].read_text()
-    assert "| synthetic_mustard | sarcasm | sarcasm_weighted_f1 |" in table
-    assert "Δ multi-task-weak" in table
+    assert "| synthetic_mustard | sarcasm | weighted F1 (`sarcasm_weighted_f1`) |" in table
+    assert "| multi-task-weak − single-task |" in table.replace("| corpus | task | metric ", "|")
+    assert payload["settings"] == ["single-task", "multi-task", "multi-task-weak", "multi-task-gold"]
+    # Every model's predicted-class counts on each test split (what shows a collapsed model).
+    counts = {(c["setting"], c["corpus"], c["task"]): c["counts"] for c in payload["predicted_counts"]}
+    mustard = counts[("multi-task-weak", "synthetic_mustard", "sarcasm")]
+    assert set(mustard) == {"sarcastic", "not_sarcastic"}
+    totals = {sum(c.values()) for (s, corpus, task), c in counts.items() if (corpus, task) == ("synthetic_mustard", "sarcasm")}
+    assert len(totals) == 1 and totals.pop() > 0  # every model counted the same test rows
+    assert "## Predicted classes" in table and "## The paper's claims" in table
     assert paths["png"].stat().st_size > 1000
     # 6 single-task + control + 2 weak candidates + gold = 10 models, announced in order.
     assert [e.step for e in events] == list(range(1, 11))
@@ -94,7 +101,10 @@ def test_report_command_merges_runs_of_different_seeds(tiny_study, tmp_path, cap
     out = tmp_path / "all"
     assert main(["report", str(paths["json"].parent), str(tmp_path / "seed1" / "results.jsonl"),
                  "--output-dir", str(out)]) == 0
-    assert "| corpus | task | metric |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    # The headline summary (≤ 100 columns), pointing at report.md for the full tables.
+    assert "weighted F1" in printed and f"Full tables in {out / 'report.md'}" in printed
+    assert max(len(line) for line in printed.splitlines() if str(tmp_path) not in line) <= 100
     merged = json.loads((out / "report.json").read_text())
     alone = {
         seed: {(r["corpus"], r["task"], r["metric"], r["setting"]): r["values"][str(seed)]

@@ -75,21 +75,26 @@ def check_model_accepts(model: Any, corpora: Mapping[str, Any]) -> None:
 
 
 def metrics_by_corpus(metrics: Mapping[str, float], corpora: list[str], prefix: str) -> dict[str, dict[str, float]]:
-    """``{prefix}_{corpus}_{metric}`` keys -> corpus -> metric, without the speed metrics."""
+    """``{prefix}_{corpus}_{metric}`` keys -> corpus -> metric (headline metrics first), without the speed metrics."""
     table: dict[str, dict[str, float]] = {name: {} for name in corpora}
     for key, value in metrics.items():
         parsed = split_metric_key(key, corpora)
         if parsed and parsed.prefix == prefix and parsed.corpus in table and parsed.name not in _SPEED_METRICS:
             table[parsed.corpus][parsed.name] = float(value)
-    return table
+    from mtaffect.metrics import order_metrics
+
+    return {name: {metric: values[metric] for metric in order_metrics(values)} for name, values in table.items()}
 
 
 def format_table(table: Mapping[str, Mapping[str, float]]) -> str:
+    """One block per corpus, the literature's headline metrics first (``mtaffect.metrics.order_metrics``)."""
+    from mtaffect.metrics import order_metrics
+
     lines = []
     for corpus, values in table.items():
         lines.append(f"[{corpus}]")
         width = max((len(metric) for metric in values), default=0)
-        for metric in sorted(values):
+        for metric in order_metrics(values):
             value = values[metric]
             lines.append(f"  {metric:<{width}}  {value:.4f}" if math.isfinite(value) else f"  {metric:<{width}}  nan")
     return "\n".join(lines)

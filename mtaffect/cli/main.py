@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "mtaffect.cli.predict",
         "emotion / sentiment / sarcasm of raw utterances (text, WAV, video) with a trained model",
     ),
+    "demo": ("mtaffect.cli.demo", "a Gradio app to try a checkpoint: type an utterance, add audio or video"),
     "weak-label": (
         "mtaffect.cli.weak",
         "write a teacher's weak labels for one task into a saved corpus (new folder)",

@@ -20,7 +20,15 @@ from typing import Any
 
 from mtaffect.cli.main import command_help
 from mtaffect.output_folder import OutputFolder
-from mtaffect.report import REPORT_METRICS, SETTINGS, Result, append_results, write_report
+from mtaffect.report import (
+    SETTINGS,
+    Result,
+    append_results,
+    build_report,
+    primary_tasks_of,
+    terminal_summary,
+    write_report,
+)
 from mtaffect.study import read_records, recorded_choices, recorded_results
 
 #: What ``mtaffect run`` writes; ``report`` writes the same names (never over existing files).
@@ -108,13 +116,29 @@ def _report(args: argparse.Namespace) -> int:
         raise ValueError(f"{', '.join(map(str, paths))}: no results to report.")
     seeds = sorted({result.seed for result in results})
     metadata: dict[str, Any] = {"seeds": seeds, "merged from": [str(path) for path in paths]}
+    corpora = recorded_corpora(paths)
+    if corpora:
+        metadata["corpora"] = corpora
     if chosen:
         metadata["chosen on validation (per seed)"] = {str(seed): chosen[str(seed)] for seed in seeds if str(seed) in chosen}
     with folder.staging(will_write=REPORT_FILES) as scratch:
-        write_report(results, scratch, REPORT_METRICS, metadata)
+        write_report(results, scratch, metadata=metadata)
         append_results(scratch / "results.jsonl", results)
     written = {kind: args.output_dir / f"report.{kind}" for kind in ("json", "md", "png")}
     print(f"mtaffect report: {len(results)} results of seeds {seeds} from {len(paths)} file(s)\n")
-    print(written["md"].read_text(encoding="utf-8"))
-    print("Wrote " + ", ".join(str(written[k]) for k in ("json", "md", "png")) + f", {args.output_dir / 'results.jsonl'}")
+    print(terminal_summary(build_report(results, primary_tasks=primary_tasks_of(metadata))))
+    print()
+    print(f"Full tables in {written['md']}; also wrote:")
+    for path in (written["json"], written["png"], args.output_dir / "results.jsonl"):
+        print(f"  {path}")
     return 0
+
+
+def recorded_corpora(paths: list[Path]) -> dict[str, Any]:
+    """What the runs' report.json files record about their corpora (tasks, primary task)."""
+    corpora: dict[str, Any] = {}
+    for path in paths:
+        report = path.with_name("report.json")
+        if report.is_file():
+            corpora.update(json.loads(report.read_text(encoding="utf-8")).get("metadata", {}).get("corpora") or {})
+    return corpora

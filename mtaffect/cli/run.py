@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from mtaffect.cli.main import command_help
 from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES
+from mtaffect.report import build_report, primary_tasks_of, results_from_report, terminal_summary
 from mtaffect.study import StudyConfig, StudyInterrupted, StudyProgress, run_study
 
 
@@ -105,7 +107,12 @@ def _run(args: argparse.Namespace) -> int:
     except StudyInterrupted as interrupted:
         print(f"\nmtaffect run: {interrupted}", file=sys.stderr, flush=True)
         return 130
+    payload = json.loads(paths["json"].read_text(encoding="utf-8"))
+    report = build_report(results_from_report(payload), primary_tasks=primary_tasks_of(payload.get("metadata")))
     print()
-    print(paths["md"].read_text())
-    print("Wrote " + ", ".join(str(paths[k]) for k in ("json", "md", "png", "results")), file=sys.stdout)
+    print(terminal_summary(report))
+    print()
+    print(f"Full tables in {paths['md']}; also wrote:")
+    for key in ("json", "png", "results"):
+        print(f"  {paths[key]}")
     return 0

@@ -1,0 +1,210 @@
+"""A Gradio app for any mtaffect checkpoint: type an utterance, add its audio or video, see the affect.
+
+The app is a thin face on the ``"multimodal-affect"`` pipeline (``mtaffect.pipeline``): what
+it shows is exactly what ``pipeline("multimodal-affect", model=...)`` returns for the same
+inputs, with the label names the checkpoint saved, plus which of the given inputs the
+model's feature extractors read (a text-only model ignores an uploaded clip, and says so).
+``mtaffect demo MODEL`` serves it locally; ``hub_scripts/push_demo.py`` publishes it as a
+Space whose ``app.py`` is two lines calling ``build_demo``.
+
+Gradio is an optional extra (``pip install "mtaffect[demo]"``); nothing else in mtaffect
+imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: The demo's inputs, in the order of its API (``gradio_client.Client.predict``).
+API_INPUTS: tuple[str, ...] = ("text", "audio", "video", "emotion_multilabel", "threshold")
+#: The name of the prediction endpoint (``client.predict(..., api_name="/predict")``).
+API_NAME = "predict"
+_MODALITY_NAMES = {"text": "text", "audio": "audio", "visual": "visual"}
+
+
+def _gradio() -> Any:
+    try:
+        import gradio
+    except ImportError as error:
+        raise ImportError("The demo app needs Gradio, which is not installed: pip install 'mtaffect[demo]'") from error
+    return gradio
+
+
+def load_classifier(model: Any, extractors: Mapping[str, Any] | None = None) -> Any:
+    """The ``"multimodal-affect"`` pipeline of a model, a checkpoint folder or a Hub id.
+
+    Args:
+        model: an ``MTAffectForMultiTaskAffect``, a ``save_pretrained`` folder or a Hub id.
+        extractors: modality -> extractor (or its description) for raw inputs, when the
+            model's config records none.
+    """
+    from transformers import pipeline
+
+    import mtaffect.pipeline  # noqa: F401  (registers the task)
+
+    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+        from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+
+        model = MTAffectForMultiTaskAffect.from_pretrained(str(model))
+    return pipeline("multimodal-affect", model=model, extractors=extractors)
+
+
+def describe_model(classifier: Any) -> str:
+    """Markdown: the tasks and label names the model saved and the inputs it reads."""
+    config = classifier.model.config
+    lines = []
+    for task in config.tasks:
+        if task == "emotion":
+            lines.append(f"- **emotion**: {', '.join(config.emotion_labels)}")
+        elif task == "sentiment":
+            lines.append("- **sentiment**: a score on [-3, 3] (MOSI/MOSEI scale) and negative / neutral / positive")
+        elif task == "sarcasm":
+            lines.append("- **sarcasm**: probability of sarcasm")
+        else:
+            lines.append(f"- **{task}**")
+    reads = _extractor_lines(classifier)
+    return "\n".join(["This model predicts", *lines, "", "It reads", *reads])
+
+
+def _extractor_lines(classifier: Any) -> list[str]:
+    try:
+        _, extractors = classifier._extractor_specs(None)
+    except ValueError as error:
+        return [f"- nothing from raw media: {error}"]
+    lines = []
+    for modality, extractor in extractors.items():
+        source = {"text": "the utterance", "audio": "the audio (or the video's sound track)", "visual": "the video"}
+        lines.append(f"- **{modality}** from {source.get(modality, modality)}: `{extractor.name}` ({extractor.dim} dims)")
+    return lines
+
+
+def inputs_used(use: Mapping[str, list[str]]) -> str:
+    """Markdown line per given input: the modality it fed, or that the model ignored it."""
+    if not use:
+        return "No input given."
+    lines = ["**Inputs used**", ""]
+    for key, feeds in use.items():
+        if feeds:
+            lines.append(f"- {key} → {' + '.join(_MODALITY_NAMES.get(m, m) for m in feeds)} features")
+        else:
+            lines.append(f"- {key}: **ignored** (this model has no extractor that reads it)")
+    return "\n".join(lines)
+
+
+def summarize(prediction: Mapping[str, Any]) -> str:
+    """Markdown: one line per task of a pipeline prediction (label, then its score)."""
+    lines = ["**Prediction**", ""]
+    for task, value in prediction.items():
+        if not isinstance(value, Mapping):
+            continue
+        if "scores" in value:
+            top = value["label"]
+            chosen = value.get("labels", [top])
+            shown = ", ".join(chosen) if chosen else f"none above the threshold (top: {top})"
+            lines.append(f"- **{task}**: {shown} ({value['scores'][top]:.2f})")
+        elif task == "sarcasm":
+            verdict = "sarcastic" if value["label"] else "not sarcastic"
+            lines.append(f"- **sarcasm**: {verdict} (p = {value['score']:.2f})")
+        elif "score" in value:
+            lines.append(f"- **{task}**: {value['label']} (score {value['score']:+.2f})")
+    return "\n".join(lines)
+
+
+def label_values(prediction: Mapping[str, Any], task: str) -> dict[str, float] | str | None:
+    """What a ``gr.Label`` of ``task`` shows: label -> probability, or the label alone for a
+    score that is no probability (sentiment); ``None`` if the task is absent."""
+    value = prediction.get(task)
+    if not isinstance(value, Mapping):
+        return None
+    if "scores" in value:
+        return {name: float(p) for name, p in value["scores"].items()}
+    if task == "sarcasm":
+        return {"sarcastic": float(value["score"]), "not sarcastic": 1.0 - float(value["score"])}
+    return f"{value['label']} ({value['score']:+.2f})"
+
+
+def build_demo(
+    model: Any,
+    extractors: Mapping[str, Any] | None = None,
+    title: str | None = None,
+    text: str | None = None,
+    examples: list[str] | None = None,
+) -> Any:
+    """The Gradio ``Blocks`` app of a model (not launched).
+
+    Args:
+        model: an ``MTAffectForMultiTaskAffect``, a ``save_pretrained`` folder or a Hub id.
+        extractors: modality -> extractor for raw inputs when the config records none.
+        title: the heading; defaults to the model's name or path.
+        text: an utterance the app opens with, already predicted (what a visitor sees first).
+        examples: utterances offered as clickable examples under the text box.
+
+    The prediction endpoint is ``/predict`` with inputs ``API_INPUTS`` (text, audio file,
+    video file, multi-label emotion, threshold) and outputs: a summary, the inputs used,
+    one label panel per task, and the pipeline's prediction as JSON (the last output).
+    """
+    gr = _gradio()
+    classifier = load_classifier(model, extractors)
+    config = classifier.model.config
+    name = title or _display_name(getattr(config, "_name_or_path", "")) or "mtaffect model"
+    tasks = list(config.tasks)
+
+    def predict(text: str | None, audio: str | None, video: str | None, emotion_multilabel: bool, threshold: float):
+        raw = {key: value for key, value in (("text", text), ("audio", audio), ("video", video)) if value}
+        if not raw:
+            raise gr.Error("Type an utterance or give its audio or video.")
+        try:
+            use = classifier.raw_input_use(raw)
+            if not any(use.values()):
+                raise ValueError(f"this model reads none of the inputs given ({', '.join(raw)}).")
+            prediction = classifier(raw, emotion_multilabel=bool(emotion_multilabel), threshold=float(threshold))
+        except (ValueError, ImportError) as error:  # ExtractionError is a ValueError; MissingExtraError an ImportError
+            logger.info("demo input refused: %s", error)
+            raise gr.Error(str(error)) from None
+        return (summarize(prediction), inputs_used(use), *(label_values(prediction, t) for t in tasks), prediction)
+
+    # The opening utterance is predicted here, so the first page a visitor sees is already filled in.
+    initial = predict(text, None, None, False, 0.5) if text else (None, None, *(None for _ in tasks), None)
+
+    with gr.Blocks(title=f"mtaffect · {name}") as demo:
+        gr.Markdown(f"# {name}\nEmotion, sentiment and sarcasm of one utterance, by an mtaffect model.")
+        with gr.Row():
+            with gr.Column(scale=1):
+                text_box = gr.Textbox(label="Utterance", placeholder="Oh great, another meeting.", value=text, lines=2)
+                if examples:
+                    gr.Examples([[example] for example in examples], inputs=[text_box], label="Examples")
+                with gr.Row():
+                    audio = gr.Audio(label="Audio (upload or record)", sources=["upload", "microphone"], type="filepath")
+                    video = gr.Video(label="Video", sources=["upload"], height=180)
+                with gr.Accordion("Options", open=False):
+                    multilabel = gr.Checkbox(label="Emotions as independent labels (multi-label, MOSEI's view)")
+                    threshold = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Threshold (multi-label emotion, sarcasm)")
+                button = gr.Button("Predict", variant="primary")
+                with gr.Accordion("About this model", open=True):
+                    gr.Markdown(describe_model(classifier))
+            with gr.Column(scale=1):
+                summary = gr.Markdown(initial[0], label="Prediction")
+                used = gr.Markdown(initial[1], label="Inputs used")
+                labels = [
+                    gr.Label(value, label=task, num_top_classes=len(config.emotion_labels))
+                    for task, value in zip(tasks, initial[2:-1])
+                ]
+                with gr.Accordion("Pipeline output (JSON)", open=False):
+                    raw_output = gr.JSON(initial[-1], label="pipeline output")
+        inputs = [text_box, audio, video, multilabel, threshold]
+        outputs = [summary, used, *labels, raw_output]
+        button.click(predict, inputs=inputs, outputs=outputs, api_name=API_NAME)
+        text_box.submit(predict, inputs=inputs, outputs=outputs, api_name=False)
+    return demo
+
+
+def _display_name(name_or_path: str) -> str:
+    """A Hub id as is; a local checkpoint by its folder name (not a long temporary path)."""
+    from pathlib import Path
+
+    path = Path(name_or_path)
+    return path.name if name_or_path and path.exists() else name_or_path
