@@ -404,18 +404,21 @@ def test_recorded_default_run_matches_todays_defaults():
     """getting-started.md shows a recorded `mtaffect run`; it must be a run of the current defaults.
 
     When a default changes (study config, synthetic corpus sizes), rerun `mtaffect run --quiet`
-    and record its stdout in docs/results/default-run.txt.
+    and record its stdout in docs/results/default-run.txt and its report.md (whose "What ran"
+    section lists the config and corpora read here) in docs/results/default-report.md.
     """
     import json
 
     from mtaffect.data.schema import get_corpus_info
     from mtaffect.study import StudyConfig, _config_record, load_study_corpora
 
-    recorded = (DOCS / "results" / "default-run.txt").read_text(encoding="utf-8")
+    recorded = (DOCS / "results" / "default-report.md").read_text(encoding="utf-8")
+    run = (DOCS / "results" / "default-run.txt").read_text(encoding="utf-8")
+    assert "Full tables in mtaffect-output/report.md" in run  # the same run's printout
 
     def field(name: str):
         match = re.search(rf"^- \*\*{re.escape(name)}\*\*: (.*)$", recorded, re.M)
-        assert match, f"docs/results/default-run.txt has no `{name}` line"
+        assert match, f"docs/results/default-report.md has no `{name}` line"
         return json.loads(match.group(1))
 
     defaults = StudyConfig()
@@ -423,7 +426,7 @@ def test_recorded_default_run_matches_todays_defaults():
     recorded_config = field("config")
     # `workers` defaults to the machine's core count; the recording says what it resolved to.
     config.pop("workers"), recorded_config.pop("workers")
-    assert recorded_config == config, "docs/results/default-run.txt was recorded with other defaults: rerun it"
+    assert recorded_config == config, "docs/results/default-report.md was recorded with other defaults: rerun it"
     corpora = load_study_corpora(defaults)
     sizes = {name: (d["train"].num_rows, get_corpus_info(d).feature_set) for name, d in corpora.items()}
     recorded_sizes = {name: (c["train_size"], c["feature_set"]) for name, c in field("corpora").items()}
