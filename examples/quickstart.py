@@ -73,8 +73,8 @@ def main() -> None:
     test = family["synthetic_mosei"]["test"].select(range(3))
     batch = MTAffectCollator.for_dataset(test)(list(test.with_format("numpy")))
     for prediction in reloaded.predict(batch):
-        print(prediction["sentiment"], prediction["emotion"]["label"], round(prediction["sarcasm"]["score"], 2))
-    # {'score': 0.41, 'label': 'neutral'} happiness 0.38   (numbers vary with the base model)
+        print(prediction["sentiment/score"], prediction["emotion/mosei"]["label"], round(prediction["sarcasm"]["score"], 2))
+    # {'score': 0.41, 'label': 'neutral'} happy 0.38   (numbers vary with the base model; MOSEI's own label names)
 
 
 if __name__ == "__main__":

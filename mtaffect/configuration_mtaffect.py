@@ -6,7 +6,8 @@ exactly which model it is and which losses trained it.
 This module is copied next to checkpoints for ``trust_remote_code`` loading, where the
 ``mtaffect`` package may be absent: it imports only the standard library and
 ``transformers`` at module level. The label spaces below are therefore copies of the ones
-in ``mtaffect.tasks`` and ``mtaffect.data.schema`` (a test keeps them equal).
+in ``mtaffect.tasks`` and ``mtaffect.data.schema`` (a test keeps them equal), and label
+spaces arrive here as plain dicts (``mtaffect.tasks.LabelSpace.to_dict``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ DEFAULT_EMOTION_LABELS: tuple[str, ...] = (
     "sadness",
     "surprise",
     "neutral",
+    "peaceful",
+    "powerful",
 )
 #: Tasks the model can have a head for (same as ``mtaffect.tasks.TASK_NAMES``).
 TASK_NAMES: tuple[str, ...] = ("emotion", "sentiment", "sarcasm")
@@ -60,6 +63,23 @@ _ENCODER_KEYS = frozenset(
     {"name_or_path", "config", "pooling", "layers", "finetune", "lora", "max_length", "merged_lora", "adapter_only"}
 )
 SINGLE_LABEL_LOSSES: tuple[str, ...] = ("ce", "bce")
+#: Kinds of label space a head can have, and the losses that fit each (``mtaffect.tasks``).
+SPACE_LOSSES: dict[str, tuple[str, ...]] = {
+    "score": ("l1", "mse"),
+    "classes": ("ce",),
+    "multilabel": ("bce",),
+    "binary": ("bce",),
+}
+
+
+def default_label_space(task: str, emotion_labels: Sequence[str], sentiment_range: Sequence[float]) -> dict[str, Any]:
+    """The head a task gets when no label space is given (``mtaffect.tasks.default_space``)."""
+    if task == "sentiment":
+        return {"task": "sentiment", "name": "score", "kind": "score", "loss": "l1", "score_range": list(sentiment_range)}
+    if task == "emotion":
+        labels = list(emotion_labels)
+        return {"task": "emotion", "name": "union", "kind": "classes", "loss": "ce", "labels": labels, "union": labels}
+    return {"task": "sarcasm", "name": "binary", "kind": "binary", "loss": "bce", "labels": ["not sarcastic", "sarcastic"]}
 
 # Names a feature set cannot take: they are attributes of torch's ModuleDict, which holds
 # the per-feature-set input projections.
@@ -114,16 +134,26 @@ class MTAffectConfig(PretrainedConfig):
             Frames kept per modality; longer sequences are cut to their first `max_frames`
             frames in `forward` (bounds the Transformer's quadratic cost). `None` keeps all.
         tasks: `list[str]`.
-            Enabled tasks, a subset of `"emotion"`, `"sentiment"`, `"sarcasm"`; defaults to all
-            three. A single-task model (a teacher) enables one. Labels of other tasks are ignored.
+            Enabled tasks, a subset of `"emotion"`, `"sentiment"`, `"sarcasm"`; defaults to the
+            tasks of `label_spaces`, else all three. A single-task model (a teacher) enables one.
+            Labels of other tasks are ignored.
+        label_spaces: `list[dict | str]`.
+            One head per entry: the label space it predicts (`mtaffect.tasks.LabelSpace.to_dict()`,
+            or a key such as `"sentiment/polarity"` when mtaffect is installed). Each dict says
+            `task`, `name`, `kind` (`score`, `classes`, `multilabel`, `binary`), `loss` (`l1`/`mse`
+            for scores, `ce` for classes, `bce` otherwise), `labels` (the output names, in the
+            corpus' own spelling, e.g. MELD's `joy`), for emotion `union` (the union name of each
+            label: how rows find their head) and for polarity classes `scores` / `thresholds`.
+            Stored as a dict head name (`"<task>/<name>"`) -> space, so a checkpoint says what
+            every output means. An enabled task without a space gets its default head
+            (sentiment `score`, emotion over the whole union, sarcasm `binary`).
         emotion_labels: `list[str]`.
-            Names of the emotion head's outputs; defaults to the union label space of
-            `mtaffect.tasks.EMOTION_LABELS` (anger, disgust, fear, happiness, sadness, surprise,
-            neutral), which is what the unified corpora store.
+            Names of the union emotion vector the unified corpora store (the layout of the
+            `emotion` input columns); defaults to `mtaffect.tasks.EMOTION_LABELS`.
         sentiment_range: `tuple[float, float]`, defaults to `(-3.0, 3.0)`.
-            Range of the sentiment score; the head's output is squashed into it (scaled tanh).
+            Range of the default sentiment score head; its output is squashed into it (scaled tanh).
         emotion_pos_weight: `list[float]`.
-            Positive-class weight per emotion label for the multi-label BCE loss (counters
+            Positive-class weight per union emotion label for the multi-label BCE loss (counters
             label imbalance, e.g. negatives/positives per label). `None` weights all labels 1.
         emotion_single_label_loss: `str`, defaults to `"ce"`.
             Loss of single-label emotion rows (IEMOCAP, MELD): `"ce"` (softmax cross-entropy over
@@ -165,8 +195,8 @@ class MTAffectConfig(PretrainedConfig):
     Example:
 
     >>> config = MTAffectConfig(feature_sets={"cmu": {"text": 300, "audio": 74}}, hidden_size=16, tasks=["sentiment"])
-    >>> config.modalities, config.task_loss_weights
-    (['text', 'audio'], {'sentiment': 1.0})
+    >>> config.modalities, config.task_loss_weights, list(config.label_spaces)
+    (['text', 'audio'], {'sentiment': 1.0}, ['sentiment/score'])
     """
 
     model_type = "mtaffect"
@@ -186,6 +216,7 @@ class MTAffectConfig(PretrainedConfig):
         fusion: str = "concat",
         max_frames: int | None = None,
         tasks: Sequence[str] | None = None,
+        label_spaces: Sequence[Mapping[str, Any] | str] | Mapping[str, Mapping[str, Any]] | None = None,
         emotion_labels: Sequence[str] | None = None,
         sentiment_range: Sequence[float] = DEFAULT_SENTIMENT_RANGE,
         emotion_pos_weight: Sequence[float] | None = None,
@@ -228,12 +259,22 @@ class MTAffectConfig(PretrainedConfig):
         self.fusion = _choice("fusion", fusion, FUSION_TYPES)
         self.max_frames = None if max_frames is None else _positive_int("max_frames", max_frames)
 
-        self.tasks = _check_tasks(tasks)
         labels = list(DEFAULT_EMOTION_LABELS if emotion_labels is None else emotion_labels)
         if not labels or not all(isinstance(name, str) and name for name in labels) or len(set(labels)) != len(labels):
             raise ValueError(f"emotion_labels must be a non-empty list of distinct names, got {emotion_labels!r}.")
         self.emotion_labels = labels
         self.sentiment_range = _check_range(sentiment_range)
+        spaces = _check_label_spaces(label_spaces, labels)
+        if tasks is None and spaces:
+            tasks = [task for task in TASK_NAMES if any(space["task"] == task for space in spaces.values())]
+        self.tasks = _check_tasks(tasks)
+        for key in [key for key, space in spaces.items() if space["task"] not in self.tasks]:
+            del spaces[key]
+        for task in self.tasks:
+            if not any(space["task"] == task for space in spaces.values()):
+                space = default_label_space(task, labels, self.sentiment_range)
+                spaces[f"{task}/{space['name']}"] = space
+        self.label_spaces = {key: spaces[key] for key in sorted(spaces, key=lambda k: (TASK_NAMES.index(spaces[k]["task"]), k))}
         if emotion_pos_weight is not None:
             weights = [_finite_float("emotion_pos_weight", w) for w in emotion_pos_weight]
             if len(weights) != len(labels) or any(w <= 0 for w in weights):
@@ -266,7 +307,16 @@ class MTAffectConfig(PretrainedConfig):
 
     @property
     def num_emotion_labels(self) -> int:
+        """Width of the union emotion vector the corpora store (not of any one head)."""
         return len(self.emotion_labels)
+
+    def heads_of(self, task: str) -> dict[str, dict[str, Any]]:
+        """Head name -> label space of the heads of ``task``."""
+        return {key: space for key, space in self.label_spaces.items() if space["task"] == task}
+
+    def id2label_of(self, head: str) -> dict[int, str]:
+        """Output index -> label name of one head (as ``id2label`` does for a single-head model)."""
+        return dict(enumerate(self.label_spaces[head].get("labels", [])))
 
     def check_feature_set(self, name: str) -> dict[str, int]:
         """Dims of feature set ``name``; a ``ValueError`` naming the known ones if it is unknown."""
@@ -363,6 +413,17 @@ class MTAffectConfig(PretrainedConfig):
             tasks = [task for task in TASK_NAMES if task in found_tasks]
             if not tasks:
                 raise ValueError("None of the corpora has gold labels: pass tasks=[...] explicitly.")
+        if "label_spaces" not in kwargs:
+            try:
+                from mtaffect.data.schema import corpus_label_spaces
+            except ImportError:  # pragma: no cover - only without the mtaffect package
+                raise ImportError("MTAffectConfig.from_corpora needs the mtaffect package.") from None
+            found_spaces: dict[str, dict[str, Any]] = {}
+            for corpus in named.values():
+                for task, space in corpus_label_spaces(corpus).items():
+                    if task in tasks:
+                        found_spaces.setdefault(space.key, space.to_dict())
+            kwargs["label_spaces"] = list(found_spaces.values())
         if isinstance(emotion_pos_weight, str):
             if emotion_pos_weight != "balanced":
                 raise ValueError(f"emotion_pos_weight must be a list or 'balanced', got {emotion_pos_weight!r}.")
@@ -488,6 +549,69 @@ def _check_range(value: Sequence[float]) -> list[float]:
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise ValueError(f"sentiment_range must be finite with low < high, got {value!r}.")
     return [low, high]
+
+
+def _check_label_spaces(
+    spaces: Sequence[Mapping[str, Any] | str] | Mapping[str, Mapping[str, Any]] | None, union: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Head name -> checked label-space dict (see the ``label_spaces`` argument)."""
+    if spaces is None:
+        return {}
+    entries = list(spaces.values()) if isinstance(spaces, Mapping) else list(spaces)
+    checked: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if isinstance(entry, str):
+            try:
+                from mtaffect.tasks import label_space
+            except ImportError:  # pragma: no cover - only without the mtaffect package
+                raise ValueError(f"label space {entry!r} is a name; without mtaffect installed give it as a dict.") from None
+            entry = label_space(entry).to_dict()
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"A label space must be a dict (task, name, kind, loss, labels...), got {entry!r}.")
+        space = {key: (list(value) if isinstance(value, (list, tuple)) else value) for key, value in entry.items()}
+        task, name, kind = space.get("task"), space.get("name"), space.get("kind")
+        where = f"label space {task}/{name}"
+        if task not in TASK_NAMES or not isinstance(name, str) or not name or "/" in name or "." in name:
+            raise ValueError(f"{where}: needs a task from {TASK_NAMES} and a name without '/' or '.', got {dict(entry)!r}.")
+        if kind not in SPACE_LOSSES:
+            raise ValueError(f"{where}: kind must be one of {list(SPACE_LOSSES)}, got {kind!r}.")
+        space.setdefault("loss", SPACE_LOSSES[kind][0])
+        if space["loss"] not in SPACE_LOSSES[kind]:
+            raise ValueError(f"{where}: loss {space['loss']!r} does not fit a {kind} space; use one of {SPACE_LOSSES[kind]}.")
+        labels = space.get("labels", [])
+        if kind == "score":
+            space["score_range"] = _check_range(space.get("score_range", DEFAULT_SENTIMENT_RANGE))
+        elif len(labels) < (1 if kind == "multilabel" else 2) or len(set(labels)) != len(labels):
+            raise ValueError(f"{where}: needs distinct label names, got {labels!r}.")
+        if task == "emotion":
+            names = space.get("union", labels)
+            if len(names) != len(labels) or any(name not in union for name in names) or len(set(names)) != len(names):
+                raise ValueError(
+                    f"{where}: 'union' must name one distinct union emotion ({union}) per label, got {names!r}."
+                )
+            space["union"] = list(names)
+        if task == "sentiment" and kind == "classes":
+            if len(space.get("scores", [])) != len(labels) or len(space.get("thresholds", [])) != len(labels) - 1:
+                raise ValueError(f"{where}: a polarity space needs one score per class and K - 1 thresholds.")
+            if any(other["task"] == "sentiment" and len(other.get("labels", [])) == len(labels) and other.get("kind") == "classes"
+                   for other in checked.values()):
+                raise ValueError(
+                    f"{where}: the model already has a {len(labels)}-class polarity head; rows find their polarity "
+                    "head by the number of classes, so one per number."
+                )
+        if task == "sentiment" and kind not in ("score", "classes") or task == "sarcasm" and kind != "binary":
+            raise ValueError(f"{where}: a {task} space cannot be {kind!r}.")
+        key = f"{task}/{name}"
+        if key in checked and checked[key] != space:
+            raise ValueError(f"{where} is given twice with different contents.")
+        checked[key] = space
+    emotion_sets = [tuple(sorted(s["union"])) for s in checked.values() if s["task"] == "emotion"]
+    if len(set(emotion_sets)) != len(emotion_sets):
+        raise ValueError(
+            "Two emotion heads cover the same union labels; rows find their emotion head by their label set, "
+            "so keep one of them."
+        )
+    return checked
 
 
 def _check_task_loss_weights(weights: Mapping[str, float] | None, tasks: list[str]) -> dict[str, float]:

@@ -582,49 +582,55 @@ def compute_corpus_metrics(
     include_primary: bool = True,
     emotion_labels: Sequence[str] = EMOTION_LABELS,
     include_counts: bool = False,
+    label_spaces: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, float]:
     """Every metric that applies to one corpus' predictions, keys prefixed by task.
 
     Args:
-        outputs: model outputs by name — ``emotion_logits`` ``[N, 7]``, ``sentiment_score``
-            ``[N]``, ``sarcasm_logits`` ``[N]``; a missing or ``None`` output (a task the model
-            does not have) skips that task.
+        outputs: model outputs by head name (``MTAffectOutput.head_outputs``:
+            ``"sentiment/polarity"`` ``[N, 3]`` logits, ``"emotion/meld"`` ``[N, 7]`` logits,
+            ``"sentiment/score"`` ``[N]`` scores, ``"sarcasm/binary"`` ``[N]`` logits...). The
+            names of a single-head model also work: ``emotion_logits`` (``[N, union]`` logits over
+            ``emotion_labels``), ``sentiment_score``, ``sarcasm_logits``. A missing or ``None``
+            output skips its task.
         labels: the unified schema's gold label columns (``GOLD_LABEL_COLUMNS``) for the
             same N rows. A task is scored on the rows where its mask is on; a task with no
             such row is skipped.
         threshold: probability threshold of multi-label emotion and sarcasm.
         include_primary: add ``PRIMARY_SCORE_KEY`` (``primary_score`` of the result).
-        emotion_labels: names of the emotion columns, for the per-label keys (the model's
-            ``config.emotion_labels``; the unified schema's 7 union labels by default).
+        emotion_labels: names of the union emotion vector (the ``emotion`` columns' layout).
+        label_spaces: head name -> label space (``MTAffectConfig.label_spaces``); heads not in
+            it are looked up in ``mtaffect.tasks.LABEL_SPACES``.
         include_counts: add ``predicted_class_counts`` (``<task>_predicted_<class>``), how
             often each class was predicted: what shows a collapsed model.
 
-    Emotion rows with ``emotion_multilabel`` get ``emotion_multilabel_metrics`` on the
-    sigmoid of the logits, the others ``emotion_multiclass_metrics`` (one corpus is one
-    or the other; a mix raises). Sentiment rows with ``sentiment_class >= 0`` get
-    ``sentiment_class_metrics`` of the predicted score's class view, rows with a real
-    score (``sentiment_class == -1``) ``sentiment_regression_metrics``.
+    Each row is scored by the head of its own label space: emotion rows by the head whose
+    labels are the union names their mask switches on (metrics keyed by that head's own
+    names, e.g. ``emotion_joy_f1`` for MELD), multi-label rows with
+    ``emotion_multilabel_metrics``, single-label rows with ``emotion_multiclass_metrics``;
+    polarity rows (``sentiment_num_classes`` K > 0) by the K-class polarity head's argmax
+    (``sentiment_class_metrics``), score rows by the score head
+    (``sentiment_regression_metrics``). A row whose space has no head is scored through the
+    documented conversion when one exists (a score head on polarity rows: ``score_to_polarity``;
+    a polarity head on score rows: ``polarity_to_score``), logged; otherwise skipped.
 
     Returns e.g. ``emotion_weighted_f1``, ``emotion_anger_weighted_acc``,
     ``sentiment_Has0_acc_2``, ``sentiment_MAE``, ``sentiment_weighted_f1``,
     ``sarcasm_weighted_f1``, ``primary_score``.
     """
+    heads = _named_heads(outputs, label_spaces or {}, emotion_labels)
     metrics: dict[str, float] = {}
-    emotion_logits = outputs.get("emotion_logits")
-    if emotion_logits is not None and labels.get("emotion") is not None:
-        metrics.update(
-            _prefixed(
-                "emotion", _emotion_metrics(_to_numpy(emotion_logits), labels, threshold, emotion_labels)
-            )
-        )
-    sentiment_score = outputs.get("sentiment_score")
-    if sentiment_score is not None and labels.get("sentiment") is not None:
-        metrics.update(_prefixed("sentiment", _sentiment_metrics(_to_numpy(sentiment_score), labels)))
-    sarcasm_logits = outputs.get("sarcasm_logits")
-    if sarcasm_logits is not None and labels.get("sarcasm") is not None:
+    emotion_heads = {key: value for key, value in heads.items() if value[0]["task"] == "emotion"}
+    if emotion_heads and labels.get("emotion") is not None:
+        metrics.update(_prefixed("emotion", _emotion_metrics(emotion_heads, labels, threshold, emotion_labels)))
+    sentiment_heads = {key: value for key, value in heads.items() if value[0]["task"] == "sentiment"}
+    if sentiment_heads and (labels.get("sentiment") is not None or labels.get("sentiment_class") is not None):
+        metrics.update(_prefixed("sentiment", _sentiment_metrics(sentiment_heads, labels)))
+    sarcasm = [value for value in heads.values() if value[0]["task"] == "sarcasm"]
+    if sarcasm and labels.get("sarcasm") is not None:
         mask = _column(labels, "sarcasm_mask", "sarcasm").astype(bool).reshape(-1)
         if mask.any():
-            logits = _as_array(sarcasm_logits, "sarcasm_logits", 1)
+            logits = _as_array(sarcasm[0][1], "sarcasm_logits", 1)
             _same_length(logits, mask, "sarcasm_logits/sarcasm_mask")
             truth = _column(labels, "sarcasm", "sarcasm").reshape(-1)[mask]
             metrics.update(_prefixed("sarcasm", sarcasm_metrics(expit(logits[mask]), truth, threshold)))
@@ -637,21 +643,69 @@ def compute_corpus_metrics(
     return metrics
 
 
+_LEGACY_OUTPUTS = {"emotion_logits": "emotion/union", "sentiment_score": "sentiment/score", "sarcasm_logits": "sarcasm/binary"}
+
+
+def _named_heads(
+    outputs: Mapping[str, Any], label_spaces: Mapping[str, Mapping[str, Any]], emotion_labels: Sequence[str]
+) -> dict[str, tuple[Mapping[str, Any], Any]]:
+    """Head name -> (label space dict, output) for every non-None output."""
+    from mtaffect.tasks import label_space
+
+    heads: dict[str, tuple[Mapping[str, Any], Any]] = {}
+    for name, value in outputs.items():
+        if value is None:
+            continue
+        if name == "emotion_logits":
+            space: Mapping[str, Any] = {
+                "task": "emotion", "name": "union", "kind": "classes", "labels": list(emotion_labels), "union": list(emotion_labels)
+            }
+        elif name in label_spaces:
+            space = label_spaces[name]
+        elif name in _LEGACY_OUTPUTS or "/" in name:
+            space = label_space(_LEGACY_OUTPUTS.get(name, name)).to_dict()
+        else:
+            raise ValueError(
+                f"Unknown model output {name!r}: expected head names like 'sentiment/polarity' "
+                f"(MTAffectOutput.head_outputs) or {sorted(_LEGACY_OUTPUTS)}."
+            )
+        heads[_LEGACY_OUTPUTS.get(name, name)] = (space, value)
+    return heads
+
+
 def _prefixed(task: str, metrics: Mapping[str, float]) -> dict[str, float]:
     return {f"{task}_{name}": value for name, value in metrics.items()}
 
 
+def route_emotion_rows(mask: np.ndarray, heads: Sequence[Mapping[str, Any]], union: Sequence[str]) -> np.ndarray:
+    """Index into ``heads`` of each row's emotion head (-1: none), as the model routes rows.
+
+    The head whose label set (``union`` names) equals the names the row's mask switches on,
+    else the smallest head covering them.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    sets = np.array([[name in head["union"] for name in union] for head in heads], dtype=bool).reshape(len(heads), len(union))
+    exact = (mask[:, None, :] == sets[None]).all(-1)
+    covering = (~mask[:, None, :] | sets[None]).all(-1)
+    big = len(union) + 1
+    cost = np.where(exact, 0, np.where(covering, sets.sum(-1)[None], big))
+    if cost.shape[1] == 0:
+        return np.full(mask.shape[0], -1)
+    best = cost.argmin(1)
+    ok = (cost.min(1) < big) & mask.any(1)
+    return np.where(ok, best, -1)
+
+
 def _emotion_metrics(
-    logits: np.ndarray, labels: Mapping[str, Any], threshold: float, names: Sequence[str]
+    heads: Mapping[str, tuple[Mapping[str, Any], Any]], labels: Mapping[str, Any], threshold: float, union: Sequence[str]
 ) -> dict[str, float]:
-    logits = _as_array(logits, "emotion_logits", 2)
     truth = _column(labels, "emotion", "emotion")
     mask = _column(labels, "emotion_mask", "emotion").astype(bool)
     multilabel = _column(labels, "emotion_multilabel", "emotion").astype(bool).reshape(-1)
-    if not (logits.shape == truth.shape == mask.shape and multilabel.shape[0] == logits.shape[0]):
+    if not (truth.shape == mask.shape and multilabel.shape[0] == truth.shape[0] and truth.shape[1] == len(union)):
         raise ValueError(
-            f"emotion_logits {logits.shape}, emotion {truth.shape}, emotion_mask {mask.shape} and "
-            f"emotion_multilabel {multilabel.shape} must describe the same rows and labels."
+            f"emotion {truth.shape}, emotion_mask {mask.shape} and emotion_multilabel {multilabel.shape} must "
+            f"describe the same rows and the {len(union)} union labels."
         )
     rows = mask.any(axis=1)
     if not rows.any():
@@ -662,32 +716,108 @@ def _emotion_metrics(
             "These rows mix multi-label and single-label emotion annotation (emotion_multilabel differs); "
             "evaluate each corpus separately."
         )
+    spaces = [space for space, _ in heads.values()]
+    route = route_emotion_rows(mask, spaces, union)
+    used = sorted(set(route[rows].tolist()))
+    if used == [-1]:
+        logger.warning("No emotion head covers these rows' label set: emotion not scored.")
+        return {}
+    if len(used) > 1:
+        names = [list(heads)[i] if i >= 0 else "none" for i in used]
+        raise ValueError(f"These rows belong to several emotion label sets ({names}); evaluate each corpus separately.")
+    space, logits = list(heads.values())[used[0]]
+    logits = _as_array(logits, "emotion logits", 2)
+    if logits.shape != (truth.shape[0], len(space["labels"])):
+        raise ValueError(f"emotion logits {logits.shape} do not fit {truth.shape[0]} rows of the {len(space['labels'])}-label head.")
+    index = [list(union).index(name) for name in space["union"]]
+    selected = rows & (route == used[0])
+    head_truth, head_mask = truth[selected][:, index], mask[selected][:, index]
     if kinds.pop():
-        return emotion_multilabel_metrics(expit(logits[rows]), truth[rows], mask[rows], names, threshold)
-    return emotion_multiclass_metrics(logits[rows], truth[rows], mask[rows], names)
+        return emotion_multilabel_metrics(expit(logits[selected]), head_truth, head_mask, space["labels"], threshold)
+    return emotion_multiclass_metrics(logits[selected], head_truth, head_mask, space["labels"])
 
 
-def _sentiment_metrics(score: np.ndarray, labels: Mapping[str, Any]) -> dict[str, float]:
-    score = _as_array(score, "sentiment_score", 1)
-    truth = _column(labels, "sentiment", "sentiment").reshape(-1)
+def _sentiment_metrics(heads: Mapping[str, tuple[Mapping[str, Any], Any]], labels: Mapping[str, Any]) -> dict[str, float]:
+    from mtaffect.tasks import label_space, polarity_to_score, score_to_polarity
+
     mask = _column(labels, "sentiment_mask", "sentiment").astype(bool).reshape(-1)
     classes = labels.get("sentiment_class")
-    classes = np.full(mask.shape, -1) if classes is None else _to_numpy(classes).reshape(-1)
-    if not (score.shape == truth.shape == mask.shape == classes.shape):
+    classes = np.full(mask.shape, -1) if classes is None else _to_numpy(classes).reshape(-1).astype(np.int64)
+    counts = labels.get("sentiment_num_classes")
+    # Without sentiment_num_classes (older corpora), a class >= 0 marks a 3-class polarity row.
+    counts = np.where(classes >= 0, 3, 0) if counts is None else _to_numpy(counts).reshape(-1).astype(np.int64)
+    truth = labels.get("sentiment")
+    truth = np.zeros(mask.shape) if truth is None else _to_numpy(truth).reshape(-1)
+    if not (truth.shape == mask.shape == classes.shape == counts.shape):
         raise ValueError(
-            f"sentiment_score {score.shape}, sentiment {truth.shape}, sentiment_mask {mask.shape} and "
-            f"sentiment_class {classes.shape} must describe the same rows."
+            f"sentiment {truth.shape}, sentiment_mask {mask.shape}, sentiment_class {classes.shape} and "
+            f"sentiment_num_classes {counts.shape} must describe the same rows."
         )
+    score_head = next((value for _, (space, value) in heads.items() if space["kind"] == "score"), None)
+    polarity_heads = {len(space["labels"]): (space, value) for space, value in heads.values() if space["kind"] == "classes"}
     metrics: dict[str, float] = {}
-    regression_rows = mask & (classes < 0)
+    regression_rows = mask & (counts == 0)
     if regression_rows.any():
-        metrics.update(sentiment_regression_metrics(score[regression_rows], truth[regression_rows]))
-    class_rows = mask & (classes >= 0)
-    if class_rows.any():
-        metrics.update(
-            sentiment_class_metrics(score[class_rows], classes[class_rows], prediction_type="score")
-        )
+        if score_head is not None:
+            score = _as_array(score_head, "sentiment score", 1)
+            _same_length(score, mask, "sentiment score/sentiment_mask")
+            metrics.update(sentiment_regression_metrics(score[regression_rows], truth[regression_rows]))
+        elif polarity_heads:
+            space, logits = polarity_heads[max(polarity_heads)]
+            logger.info("Score rows scored by the polarity head %s through its expected score.", space["name"])
+            probabilities = _softmax(_as_array(logits, "sentiment logits", 2))
+            expected = polarity_to_score(probabilities, label_space(space))
+            metrics.update(sentiment_regression_metrics(expected[regression_rows], truth[regression_rows]))
+    for k in sorted(set(counts[mask & (counts > 0)].tolist())):
+        rows = mask & (counts == k)
+        if k in polarity_heads:
+            space, logits = polarity_heads[k]
+            logits = _as_array(logits, "sentiment logits", 2)
+            predicted = np.argmax(logits, axis=1)[rows]
+        elif score_head is not None:
+            space = next((s for s in _polarity_spaces() if len(s.labels) == k), None)
+            if space is None:
+                continue
+            logger.info("Polarity rows scored by the score head through %s's thresholds.", space.key)
+            predicted = score_to_polarity(_as_array(score_head, "sentiment score", 1)[rows], space)
+        else:
+            continue
+        metrics.update(polarity_metrics(predicted, classes[rows], k))
     return metrics
+
+
+def _polarity_spaces() -> list[Any]:
+    from mtaffect.tasks import LABEL_SPACES
+
+    preferred = LABEL_SPACES["sentiment/polarity"]
+    return [preferred] + [s for s in LABEL_SPACES.values() if s.task == "sentiment" and s.kind == "classes" and s is not preferred]
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    values = np.exp(shifted)
+    return values / values.sum(axis=1, keepdims=True)
+
+
+def polarity_metrics(predicted: np.ndarray, truth: np.ndarray, num_classes: int) -> dict[str, float]:
+    """Polarity classes (any K): ``accuracy``, ``weighted_f1``, ``macro_f1`` of class ids.
+
+    Examples:
+        >>> polarity_metrics(np.array([0, 1, 2, 2]), np.array([0, 1, 2, 1]), 3)["accuracy"]
+        0.75
+    """
+    predicted = np.asarray(predicted, dtype=np.int64)
+    truth = np.asarray(truth, dtype=np.int64)
+    _same_length(predicted, truth, "polarity predictions/classes")
+    if truth.size == 0:
+        raise ValueError("polarity classes: no examples to score (empty array).")
+    if truth.min() < 0 or truth.max() >= num_classes or predicted.min() < 0 or predicted.max() >= num_classes:
+        raise ValueError(f"polarity class ids must lie in [0, {num_classes}).")
+    return {
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "weighted_f1": weighted_f1(truth, predicted),
+        "macro_f1": float(f1_score(truth, predicted, average="macro", zero_division=0.0)),
+    }
 
 
 def primary_score(metrics: Mapping[str, float], prefix: str = "") -> float:
@@ -723,6 +853,7 @@ def make_compute_metrics(
     include_primary: bool = True,
     emotion_labels: Sequence[str] = EMOTION_LABELS,
     include_counts: bool = False,
+    label_spaces: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Callable[[Any], dict[str, float]]:
     """A ``compute_metrics`` for ``transformers.Trainer`` that calls ``compute_corpus_metrics``.
 
@@ -738,8 +869,8 @@ def make_compute_metrics(
       Trainer's ``args.label_names`` order), or one array when ``label_names`` has one name.
 
     An item may also be a list of per-batch arrays, tuples or dicts (``eval_do_concat_batches=False``).
-    ``threshold``, ``include_primary``, ``emotion_labels`` and ``include_counts`` go to
-    ``compute_corpus_metrics``.
+    ``threshold``, ``include_primary``, ``emotion_labels``, ``include_counts`` and ``label_spaces`` (the
+    model's ``config.label_spaces``, to read outputs by head name) go to ``compute_corpus_metrics``.
     """
     output_names = tuple(output_names)
     emotion_labels = tuple(emotion_labels)
@@ -759,6 +890,7 @@ def make_compute_metrics(
             include_primary=include_primary,
             emotion_labels=emotion_labels,
             include_counts=include_counts,
+            label_spaces=label_spaces,
         )
 
     return compute_metrics

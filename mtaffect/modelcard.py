@@ -48,7 +48,7 @@ from transformers import TrainerCallback
 
 from mtaffect.data.schema import get_corpus_info
 from mtaffect.metrics import PRIMARY_SCORE_KEY, is_predicted_count, order_metrics, split_metric_key
-from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASSES, SENTIMENT_RANGE, TASK_NAMES
+from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_RANGE, TASK_NAMES
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, Trainer, TrainerControl, TrainerState, TrainingArguments
@@ -258,7 +258,10 @@ def _is_number(value: Any) -> bool:
 
 
 def _is_per_label(metric: str) -> bool:
-    return any(metric.startswith(f"{label}_") for label in EMOTION_LABELS)
+    from mtaffect.tasks import LABEL_SPACES
+
+    names = set(EMOTION_LABELS) | {label for space in LABEL_SPACES.values() for label in space.labels}
+    return any(metric.startswith(f"{label}_") for label in names)
 
 
 def _metric_type(metric: str) -> str:
@@ -448,29 +451,20 @@ def trainer_hyperparameters(trainer: Any) -> dict[str, Any]:
 
 
 def _task_rows(config: Any) -> list[dict[str, str]]:
+    """One row per head: what it outputs and what its outputs mean (the config's label spaces)."""
     rows = []
-    low, high = getattr(config, "sentiment_range", SENTIMENT_RANGE)
-    for task in getattr(config, "tasks", TASK_NAMES):
-        if task == "emotion":
-            labels = list(getattr(config, "emotion_labels", EMOTION_LABELS))
-            rows.append({
-                "task": "emotion",
-                "output": f"`emotion_logits` [batch, {len(labels)}]",
-                "labels": ", ".join(labels) + " (multi-label: sigmoid per label; single-label corpora: "
-                "softmax over the labels the corpus annotates)",
-            })
-        elif task == "sentiment":
-            rows.append({
-                "task": "sentiment",
-                "output": "`sentiment_score` [batch]",
-                "labels": f"score in [{low:g}, {high:g}]; class view {', '.join(SENTIMENT_CLASSES)}",
-            })
-        elif task == "sarcasm":
-            rows.append({
-                "task": "sarcasm",
-                "output": "`sarcasm_logits` [batch]",
-                "labels": "sarcastic probability (sigmoid); sarcastic if > 0.5",
-            })
+    for key, space in (getattr(config, "label_spaces", None) or {}).items():
+        kind, labels = space["kind"], list(space.get("labels", []))
+        if kind == "score":
+            low, high = space.get("score_range", SENTIMENT_RANGE)
+            output, meaning = f"`head_outputs['{key}']` [batch]", f"score in [{low:g}, {high:g}] ({space['loss']} loss)"
+        elif kind == "binary":
+            output, meaning = f"`head_outputs['{key}']` [batch]", f"logit of {labels[-1]!r} (sigmoid); {labels[-1]} if > 0.5"
+        else:
+            activation = "sigmoid per label, multi-label" if kind == "multilabel" else "softmax, single-label"
+            output = f"`head_outputs['{key}']` [batch, {len(labels)}]"
+            meaning = ", ".join(labels) + f" ({activation})"
+        rows.append({"task": key, "output": output, "labels": meaning})
     return rows
 
 

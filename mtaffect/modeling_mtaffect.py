@@ -48,15 +48,6 @@ from .encoders_mtaffect import (
 
 logger = logging.getLogger(__name__)
 
-#: Three-class view of sentiment (same as ``mtaffect.tasks.SENTIMENT_CLASSES``).
-SENTIMENT_CLASSES: tuple[str, ...] = ("negative", "neutral", "positive")
-
-
-def sentiment_score_to_class(scores: torch.Tensor) -> torch.Tensor:
-    """0 negative, 1 neutral, 2 positive: clip to [-1, 1] and round (``mtaffect.tasks``' rule)."""
-    return (torch.round(scores.clamp(-1.0, 1.0)) + 1).long()
-
-
 # --------------------------------------------------------------------------------------
 # Outputs
 # --------------------------------------------------------------------------------------
@@ -83,35 +74,49 @@ class MTAffectModelOutput(ModelOutput):
 
 @dataclass
 class MTAffectOutput(ModelOutput):
-    """Output of [`MTAffectForMultiTaskAffect`][mtaffect.modeling_mtaffect.MTAffectForMultiTaskAffect].
-
-    Fields of disabled tasks are `None`.
+    """Output of [`MTAffectForMultiTaskAffect`].
 
     Args:
         loss: `torch.FloatTensor` of shape `()`, returned when labels are given.
-            `sum_t task_loss_weights[t] * (gold_t + λ * weak_t)` over enabled tasks. A zero that
+            `sum over heads h of task_loss_weights[task(h)] * (gold_h + λ * weak_h)`. A zero that
             is still connected to the graph when no label in the batch is known.
-        emotion_logits: `torch.FloatTensor` of shape `(batch_size, num_emotion_labels)`.
-            One logit per label of `config.emotion_labels` (softmax for a single-label view,
-            sigmoid for a multi-label one).
-        sentiment_score: `torch.FloatTensor` of shape `(batch_size,)`.
-            Predicted sentiment score, inside `config.sentiment_range`.
-        sarcasm_logits: `torch.FloatTensor` of shape `(batch_size,)`.
-            Logit of "sarcastic".
+        head_outputs: `dict[str, torch.FloatTensor]`.
+            One entry per head (`config.label_spaces`), keyed `"<task>/<space>"`: `[B, K]` logits
+            of a `classes` or `multilabel` head (in the order of its `labels`), `[B]` logit of a
+            `binary` head, `[B]` score of a `score` head (inside its `score_range`).
         pooled_output: `torch.FloatTensor` of shape `(batch_size, hidden_size)`.
             The fused representation the heads read.
         task_losses: `dict[str, torch.FloatTensor]`.
-            Unweighted mean loss per term, for logging: `"<task>"` (gold) and `"<task>_weak"`
+            Unweighted mean loss per term, for logging: `"<head>"` (gold) and `"<head>_weak"`
             (weak, only when λ > 0). A term appears only if the batch has at least one known
             label for it.
     """
 
     loss: torch.FloatTensor | None = None
-    emotion_logits: torch.FloatTensor | None = None
-    sentiment_score: torch.FloatTensor | None = None
-    sarcasm_logits: torch.FloatTensor | None = None
+    head_outputs: dict[str, torch.Tensor] | None = None
     pooled_output: torch.FloatTensor | None = None
     task_losses: dict[str, torch.Tensor] | None = None
+
+    def _single(self, task: str) -> torch.Tensor | None:
+        found = [value for key, value in (self.head_outputs or {}).items() if key.split("/")[0] == task]
+        if len(found) > 1:
+            raise ValueError(f"The model has several {task} heads; read head_outputs['{task}/<space>'].")
+        return found[0] if found else None
+
+    @property
+    def emotion_logits(self) -> torch.Tensor | None:
+        """The emotion head's logits when the model has exactly one emotion head."""
+        return self._single("emotion")
+
+    @property
+    def sentiment_score(self) -> torch.Tensor | None:
+        """The ``sentiment/score`` head's scores (None without a score head)."""
+        return (self.head_outputs or {}).get("sentiment/score")
+
+    @property
+    def sarcasm_logits(self) -> torch.Tensor | None:
+        """The sarcasm head's logit."""
+        return self._single("sarcasm")
 
 
 # --------------------------------------------------------------------------------------
@@ -860,15 +865,70 @@ def masked_binary_loss(
     return losses[mask].mean()
 
 
+def masked_regression_loss(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    row_weight: torch.Tensor | None = None,
+    loss: str = "l1",
+) -> torch.Tensor | None:
+    """Mean absolute (``l1``) or squared (``mse``) error over the rows where ``mask`` is True."""
+    mask = mask.bool()
+    if not mask.any():
+        return None
+    error = prediction - target.to(prediction.dtype)
+    losses = error.abs() if loss == "l1" else error.square()
+    if row_weight is not None:
+        losses = losses * row_weight
+    return losses[mask].mean()
+
+
+def masked_class_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    row_weight: torch.Tensor | None = None,
+) -> torch.Tensor | None:
+    """Softmax cross-entropy over the rows where ``mask`` is True.
+
+    ``target`` is class ids ``[B]`` (gold) or class probabilities ``[B, K]`` (a soft weak label).
+    """
+    mask = mask.bool()
+    if not mask.any():
+        return None
+    log_probs = logits.log_softmax(dim=-1)
+    if target.dim() == 1:
+        losses = -log_probs.gather(1, target.long().clamp(min=0).unsqueeze(1)).squeeze(1)
+    else:
+        target = target.to(logits.dtype)
+        total = target.sum(dim=-1, keepdim=True).clamp(min=1e-12)
+        losses = -(target / total * log_probs).sum(dim=-1)
+    if row_weight is not None:
+        losses = losses * row_weight
+    return losses[mask].mean()
+
+
 # --------------------------------------------------------------------------------------
 # The multi-task model
 # --------------------------------------------------------------------------------------
 
 
-class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
-    """The shared encoder plus one head per enabled task, trained with masked gold and weak labels.
+def head_module_name(head: str) -> str:
+    """``"sentiment/polarity"`` -> ``"sentiment__polarity"`` (a ModuleDict key cannot hold '.', and '/' reads badly)."""
+    return head.replace("/", "__")
 
-    A single-task model (a teacher) is this class with one task in ``config.tasks``.
+
+class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
+    """The shared encoder plus one head per (task, label space), trained with masked gold and weak labels.
+
+    ``config.label_spaces`` lists the heads: e.g. ``sentiment/score`` (a [-3, 3] score, L1),
+    ``sentiment/polarity`` (3 classes, cross-entropy), ``emotion/meld`` (MELD's 7 labels, CE),
+    ``emotion/mosei`` (6 labels, BCE). A row trains the head of its own label space: sentiment
+    rows by ``sentiment_num_classes`` (0: the score head, K: the K-class polarity head),
+    emotion rows by the union labels their ``emotion_mask`` switches on (the head whose labels
+    are exactly those, else the smallest head covering them). A single-task model (a teacher)
+    has the heads of one task.
+
     ``forward`` takes exactly the batches of ``mtaffect.data.MTAffectCollator``.
 
     Examples:
@@ -876,7 +936,7 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
         >>> model = MTAffectForMultiTaskAffect(config)
         >>> out = model("cmu", text_features=torch.randn(2, 4, 300), sentiment=torch.tensor([1.0, -2.0]))
         >>> sorted(out.task_losses), out.sentiment_score.shape, out.emotion_logits is None
-        (['sentiment'], torch.Size([2]), True)
+        (['sentiment/score'], torch.Size([2]), True)
     """
 
     # forward computes its own (already averaged) loss: the Trainer must not rescale it.
@@ -885,8 +945,18 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
     def __init__(self, config: MTAffectConfig) -> None:
         super().__init__(config)
         self.mtaffect = MTAffectModel(config)
-        sizes = {"emotion": config.num_emotion_labels, "sentiment": 1, "sarcasm": 1}
-        self.heads = nn.ModuleDict({task: MTAffectTaskHead(config, sizes[task]) for task in config.tasks})
+        self.heads = nn.ModuleDict(
+            {
+                head_module_name(key): MTAffectTaskHead(config, _num_outputs(space))
+                for key, space in config.label_spaces.items()
+            }
+        )
+        union = list(config.emotion_labels)
+        emotion_heads = config.heads_of("emotion")
+        # Row routing for emotion: each head's label set as a mask over the union vector (a plain
+        # list, not a buffer: from_pretrained would not restore a non-persistent buffer's values).
+        self._emotion_sets = [[name in space["union"] for name in union] for space in emotion_heads.values()]
+        self._emotion_index = {key: [union.index(name) for name in space["union"]] for key, space in emotion_heads.items()}
         self.post_init()
 
     def forward(
@@ -910,6 +980,7 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
         sentiment: torch.Tensor | None = None,
         sentiment_mask: torch.Tensor | None = None,
         sentiment_class: torch.Tensor | None = None,
+        sentiment_num_classes: torch.Tensor | None = None,
         sarcasm: torch.Tensor | None = None,
         sarcasm_mask: torch.Tensor | None = None,
         emotion_weak: torch.Tensor | None = None,
@@ -919,6 +990,8 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
         sentiment_weak: torch.Tensor | None = None,
         sentiment_weak_mask: torch.Tensor | None = None,
         sentiment_weak_confidence: torch.Tensor | None = None,
+        sentiment_weak_probs: torch.Tensor | None = None,
+        sentiment_weak_num_classes: torch.Tensor | None = None,
         sarcasm_weak: torch.Tensor | None = None,
         sarcasm_weak_mask: torch.Tensor | None = None,
         sarcasm_weak_confidence: torch.Tensor | None = None,
@@ -953,17 +1026,21 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
             audio_encoder_states: `torch.FloatTensor` of shape `(batch_size, layers, encoder_hidden)`.
                 Cached frozen audio-encoder states, as in `MTAffectModel.forward`.
             emotion: `torch.FloatTensor` of shape `(batch_size, num_emotion_labels)`.
-                Gold emotion: one-hot (single-label rows) or multi-hot (multi-label rows).
+                Gold emotion over the union vector: one-hot (single-label rows) or multi-hot.
             emotion_mask: `torch.BoolTensor` of shape `(batch_size, num_emotion_labels)`.
-                Which labels each row's corpus annotates; defaults to all when `emotion` is given.
+                Which union labels each row's corpus annotates (its label set, which picks its head);
+                defaults to all when `emotion` is given.
             emotion_multilabel: `torch.BoolTensor` of shape `(batch_size,)`.
                 BCE (True) or softmax CE (False, the default) for each row.
             sentiment: `torch.FloatTensor` of shape `(batch_size,)`.
-                Gold sentiment score.
+                Gold sentiment score (score rows).
             sentiment_mask: `torch.BoolTensor` of shape `(batch_size,)`.
-                Where the sentiment score is known (defaults to all when `sentiment` is given).
+                Where sentiment is known (defaults to all when `sentiment` is given).
             sentiment_class: `torch.LongTensor` of shape `(batch_size,)`.
-                The 3-class label, carried for metrics; the loss uses the score.
+                Gold polarity class (polarity rows; -1 on score rows).
+            sentiment_num_classes: `torch.LongTensor` of shape `(batch_size,)`.
+                0 on score rows, else the number of classes of the row's polarity space (which
+                picks its head). Defaults to 0 (every row a score).
             sarcasm: `torch.FloatTensor` of shape `(batch_size,)`.
                 Gold sarcasm (0/1).
             sarcasm_mask: `torch.BoolTensor` of shape `(batch_size,)`.
@@ -971,17 +1048,21 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
             emotion_weak: `torch.FloatTensor` of shape `(batch_size, num_emotion_labels)`.
                 A teacher's emotion probabilities; all weak terms are weighted by `config.weak_loss_weight`.
             emotion_weak_mask: `torch.BoolTensor` of shape `(batch_size, num_emotion_labels)`.
-                Where the weak emotion labels are known.
+                Where the weak emotion labels are known (the teacher's label set).
             emotion_weak_multilabel: `torch.BoolTensor` of shape `(batch_size,)`.
                 Whether the teacher's emotion labels are multi-label (BCE) or one distribution (CE).
             emotion_weak_confidence: `torch.FloatTensor` of shape `(batch_size,)`.
                 The teacher's confidence per row (weights the loss if `config.weak_use_confidence`).
             sentiment_weak: `torch.FloatTensor` of shape `(batch_size,)`.
-                A teacher's sentiment score.
+                A score teacher's sentiment score.
             sentiment_weak_mask: `torch.BoolTensor` of shape `(batch_size,)`.
-                Where the weak sentiment score is known.
+                Where the weak sentiment label is known.
             sentiment_weak_confidence: `torch.FloatTensor` of shape `(batch_size,)`.
                 The teacher's confidence per row.
+            sentiment_weak_probs: `torch.FloatTensor` of shape `(batch_size, 7)`.
+                A polarity teacher's class probabilities (first `sentiment_weak_num_classes` entries).
+            sentiment_weak_num_classes: `torch.LongTensor` of shape `(batch_size,)`.
+                0 where the weak label is a score, else the classes of the teacher's polarity space.
             sarcasm_weak: `torch.FloatTensor` of shape `(batch_size,)`.
                 A teacher's sarcasm probability.
             sarcasm_weak_mask: `torch.BoolTensor` of shape `(batch_size,)`.
@@ -1008,70 +1089,97 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
             audio_encoder_states=audio_encoder_states,
             return_dict=True,
         )
-        outputs = {task: head(encoded) for task, head in self.heads.items()}
-        emotion_logits = outputs.get("emotion")
-        sentiment_score = None
-        if "sentiment" in outputs:
-            low, high = self.config.sentiment_range
-            sentiment_score = (low + high) / 2 + (high - low) / 2 * torch.tanh(outputs["sentiment"].squeeze(-1))
-        sarcasm_logits = outputs["sarcasm"].squeeze(-1) if "sarcasm" in outputs else None
+        raw = {key: self.heads[head_module_name(key)](encoded) for key in self.config.label_spaces}
+        head_outputs: dict[str, torch.Tensor] = {}
+        for key, space in self.config.label_spaces.items():
+            value = raw[key]
+            if space["kind"] == "score":
+                low, high = space["score_range"]
+                value = (low + high) / 2 + (high - low) / 2 * torch.tanh(value.squeeze(-1))
+            elif space["kind"] == "binary":
+                value = value.squeeze(-1)
+            head_outputs[key] = value
 
         labels = {
             "emotion": (emotion, emotion_mask, emotion_multilabel),
-            "sentiment": (sentiment, sentiment_mask),
+            "sentiment": (sentiment, sentiment_mask, sentiment_class, sentiment_num_classes),
             "sarcasm": (sarcasm, sarcasm_mask),
             "emotion_weak": (emotion_weak, emotion_weak_mask, emotion_weak_multilabel, emotion_weak_confidence),
-            "sentiment_weak": (sentiment_weak, sentiment_weak_mask, sentiment_weak_confidence),
+            "sentiment_weak": (
+                sentiment_weak, sentiment_weak_mask, sentiment_weak_confidence, sentiment_weak_probs, sentiment_weak_num_classes
+            ),
             "sarcasm_weak": (sarcasm_weak, sarcasm_weak_mask, sarcasm_weak_confidence),
         }
         loss, task_losses = None, None
-        if any(labels[key][0] is not None for task in self.config.tasks for key in (task, f"{task}_weak")):
-            predictions = {"emotion": emotion_logits, "sentiment": sentiment_score, "sarcasm": sarcasm_logits}
-            task_losses = self._task_losses(predictions, labels)
+        if any(labels[key][0] is not None for task in self.config.tasks for key in (task, f"{task}_weak")) or (
+            sentiment_class is not None and "sentiment" in self.config.tasks
+        ):
+            task_losses = self._head_losses(head_outputs, labels)
             # Zero times every head's output keeps each head in the graph (with an exact zero
             # gradient) when its labels are all missing, so DDP and the Trainer always get a
             # differentiable loss.
-            loss = sum(0.0 * output.sum() for output in outputs.values())
+            loss = sum(0.0 * output.sum() for output in raw.values())
             weak_weight = self.config.weak_loss_weight
-            for task in self.config.tasks:
-                weight = (self.config.task_loss_weights or {}).get(task, 1.0)
-                if task in task_losses:
-                    loss = loss + weight * task_losses[task]
-                if f"{task}_weak" in task_losses:
-                    loss = loss + weight * weak_weight * task_losses[f"{task}_weak"]
+            for key, space in self.config.label_spaces.items():
+                weight = (self.config.task_loss_weights or {}).get(space["task"], 1.0)
+                if key in task_losses:
+                    loss = loss + weight * task_losses[key]
+                if f"{key}_weak" in task_losses:
+                    loss = loss + weight * weak_weight * task_losses[f"{key}_weak"]
 
         output = MTAffectOutput(
             loss=loss,
-            emotion_logits=emotion_logits,
-            sentiment_score=sentiment_score,
-            sarcasm_logits=sarcasm_logits,
+            head_outputs=head_outputs,
             pooled_output=encoded.pooled_output,
             task_losses=task_losses,
         )
         return output if return_dict else output.to_tuple()
 
-    def _task_losses(
-        self, predictions: dict[str, torch.Tensor | None], labels: dict[str, tuple[torch.Tensor | None, ...]]
-    ) -> dict[str, torch.Tensor]:
-        """Mean gold and weak loss per enabled task, for the terms with at least one known label."""
-        config = self.config
-        reference = next(p for p in predictions.values() if p is not None)
-        batch_size, device = reference.shape[0], reference.device
+    # ----------------------------------------------------------------------------------
+    # Routing rows to heads, and the masked losses
+    # ----------------------------------------------------------------------------------
 
-        def tensor(value: torch.Tensor | None, shape: tuple[int, ...], fill: float | bool) -> torch.Tensor:
+    def route_emotion(self, mask: torch.Tensor) -> torch.Tensor:
+        """Index into ``config.heads_of("emotion")`` of each row's head (-1: no emotion label / no head).
+
+        A row's head is the one whose label set equals the union labels its mask switches on,
+        else the smallest head whose set covers them (weak labels converted from another set).
+        """
+        mask = mask.bool()
+        sets = torch.tensor(self._emotion_sets, dtype=torch.bool, device=mask.device).reshape(-1, mask.shape[-1])
+        if sets.shape[0] == 0:
+            return torch.full(mask.shape[:1], -1, dtype=torch.long, device=mask.device)
+        exact = (mask.unsqueeze(1) == sets.unsqueeze(0)).all(-1)
+        covering = (~mask.unsqueeze(1) | sets.unsqueeze(0)).all(-1)
+        sizes = sets.sum(-1).float()
+        big = float(sets.shape[1] + 1)
+        cost = torch.where(exact, torch.zeros_like(sizes), torch.where(covering, sizes, torch.full_like(sizes, big)))
+        best_cost, best = cost.min(dim=1)
+        return torch.where((best_cost < big) & mask.any(-1), best, torch.full_like(best, -1))
+
+    def _head_losses(
+        self, outputs: dict[str, torch.Tensor], labels: dict[str, tuple[torch.Tensor | None, ...]]
+    ) -> dict[str, torch.Tensor]:
+        """Mean gold and weak loss per head, for the terms with at least one known label."""
+        config = self.config
+        reference = next(iter(outputs.values()))
+        batch_size, device = reference.shape[0], reference.device
+        union_size = config.num_emotion_labels
+
+        def tensor(value: torch.Tensor | None, shape: tuple[int, ...], fill: float | bool | int) -> torch.Tensor:
             if value is None:
-                dtype = torch.bool if isinstance(fill, bool) else reference.dtype
+                dtype = torch.bool if isinstance(fill, bool) else torch.long if isinstance(fill, int) else reference.dtype
                 return torch.full(shape, fill, dtype=dtype, device=device)
             if tuple(value.shape) != shape:
                 raise ValueError(
                     f"A label tensor has shape {tuple(value.shape)}, expected {shape} "
-                    f"(batch size, and {config.num_emotion_labels} emotion labels where per label)."
+                    f"(batch size, and {union_size} union emotion labels where per label)."
                 )
             value = value.to(device)
             return value.bool() if isinstance(fill, bool) else value
 
-        emotion_shape = (batch_size, config.num_emotion_labels)
         row = (batch_size,)
+        emotion_shape = (batch_size, union_size)
         soft = config.weak_label_mode == "soft"
         threshold = config.weak_hard_threshold
         weak = config.weak_loss_weight > 0
@@ -1085,54 +1193,83 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
             known = known & (keep.unsqueeze(-1) if known.dim() == 2 else keep)
             return known, (confidence if config.weak_use_confidence else None)
 
-        if "emotion" in config.tasks:
+        emotion_heads = list(config.heads_of("emotion"))
+        if emotion_heads:
             pos_weight = None
             if config.emotion_pos_weight is not None:
                 pos_weight = torch.tensor(config.emotion_pos_weight, dtype=reference.dtype, device=device)
-            logits = predictions["emotion"]
             value, mask, multilabel = labels["emotion"]
+            gold = None
             if value is not None:
-                losses["emotion"] = masked_emotion_loss(
-                    logits,
-                    tensor(value, emotion_shape, 0.0),
-                    tensor(mask, emotion_shape, True),
-                    tensor(multilabel, row, False),
-                    pos_weight=pos_weight,
-                    single_label_loss=config.emotion_single_label_loss,
-                    soft=True,  # gold targets are already 0/1
-                )
+                gold = (tensor(value, emotion_shape, 0.0), tensor(mask, emotion_shape, True), tensor(multilabel, row, False), None)
             value, mask, multilabel, confidence = labels["emotion_weak"]
+            weak_part = None
             if weak and value is not None:
                 known, weight = weak_rows(mask, confidence, emotion_shape)
-                losses["emotion_weak"] = masked_emotion_loss(
-                    logits,
-                    tensor(value, emotion_shape, 0.0),
-                    known,
-                    tensor(multilabel, row, False),
-                    row_weight=weight,
-                    pos_weight=pos_weight,
-                    single_label_loss=config.emotion_single_label_loss,
-                    soft=soft,
-                    threshold=threshold,
-                )
-        if "sentiment" in config.tasks:
-            score = predictions["sentiment"]
-            value, mask = labels["sentiment"]
-            if value is not None:
-                losses["sentiment"] = masked_l1_loss(score, tensor(value, row, 0.0), tensor(mask, row, True))
-            value, mask, confidence = labels["sentiment_weak"]
-            if weak and value is not None:
-                known, weight = weak_rows(mask, confidence, row)
-                losses["sentiment_weak"] = masked_l1_loss(score, tensor(value, row, 0.0), known, weight)
-        if "sarcasm" in config.tasks:
-            logits = predictions["sarcasm"]
+                weak_part = (tensor(value, emotion_shape, 0.0), known, tensor(multilabel, row, False), weight)
+            for suffix, part, is_soft in (("", gold, True), ("_weak", weak_part, soft)):
+                if part is None:
+                    continue
+                values, known, rows_multilabel, weight = part
+                route = self.route_emotion(known)
+                for h, key in enumerate(emotion_heads):
+                    rows = route == h
+                    if not rows.any():
+                        continue
+                    index = self._emotion_index[key]
+                    head_mask = known[:, index] & rows.unsqueeze(-1)
+                    losses[key + suffix] = masked_emotion_loss(
+                        outputs[key],
+                        values[:, index],
+                        head_mask,
+                        rows_multilabel,
+                        row_weight=weight,
+                        pos_weight=pos_weight[index] if pos_weight is not None else None,
+                        single_label_loss=config.emotion_single_label_loss,
+                        soft=is_soft,
+                        threshold=threshold,
+                    )
+        sentiment_heads = config.heads_of("sentiment")
+        if sentiment_heads:
+            value, mask, classes, num_classes = labels["sentiment"]
+            known = tensor(mask, row, True) if (value is not None or classes is not None) else None
+            counts = tensor(num_classes, row, 0)
+            if classes is not None and num_classes is None:
+                # Legacy batches (no sentiment_num_classes): a class >= 0 marks a 3-class polarity row.
+                counts = torch.where(tensor(classes, row, -1) >= 0, torch.full_like(counts, 3), counts)
+            weak_value, weak_mask, weak_confidence, weak_probs, weak_counts = labels["sentiment_weak"]
+            weak_known = weight = None
+            if weak and (weak_value is not None or weak_probs is not None):
+                weak_known, weight = weak_rows(weak_mask, weak_confidence, row)
+                weak_counts = tensor(weak_counts, row, 0)
+            for key, space in sentiment_heads.items():
+                k = 0 if space["kind"] == "score" else len(space["labels"])
+                if known is not None:
+                    rows = known & (counts == k)
+                    if k == 0 and value is not None:
+                        losses[key] = masked_regression_loss(outputs[key], tensor(value, row, 0.0), rows, loss=space["loss"])
+                    elif k and classes is not None:
+                        losses[key] = masked_class_loss(outputs[key], tensor(classes, row, -1), rows)
+                if weak_known is not None:
+                    rows = weak_known & (weak_counts == k)
+                    if k == 0 and weak_value is not None:
+                        losses[key + "_weak"] = masked_regression_loss(
+                            outputs[key], tensor(weak_value, row, 0.0), rows, weight, loss=space["loss"]
+                        )
+                    elif k and weak_probs is not None:
+                        target = weak_probs.to(device)[:, :k]
+                        if not soft:
+                            target = target.argmax(dim=-1)
+                        losses[key + "_weak"] = masked_class_loss(outputs[key], target, rows, weight)
+        for key in config.heads_of("sarcasm"):
+            logits = outputs[key]
             value, mask = labels["sarcasm"]
             if value is not None:
-                losses["sarcasm"] = masked_binary_loss(logits, tensor(value, row, 0.0), tensor(mask, row, True))
+                losses[key] = masked_binary_loss(logits, tensor(value, row, 0.0), tensor(mask, row, True))
             value, mask, confidence = labels["sarcasm_weak"]
             if weak and value is not None:
                 known, weight = weak_rows(mask, confidence, row)
-                losses["sarcasm_weak"] = masked_binary_loss(
+                losses[key + "_weak"] = masked_binary_loss(
                     logits, tensor(value, row, 0.0), known, weight, soft=soft, threshold=threshold
                 )
         return {name: value for name, value in losses.items() if value is not None}
@@ -1146,21 +1283,14 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
         self.mtaffect.add_feature_set(name, dims)
 
     @torch.no_grad()
-    def predict_proba(
-        self,
-        batch: Mapping[str, Any],
-        emotion_multilabel: bool = False,
-        emotion_labels: Sequence[str] | None = None,
-    ) -> dict[str, torch.Tensor]:
-        """Per-task probabilities and scores for a collated batch (label keys are ignored).
+    def predict_proba(self, batch: Mapping[str, Any], heads: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """Per head, probabilities (class and multi-label heads, sarcasm) or scores (score heads).
 
-        Returns a dict with, for each enabled task: ``"emotion"`` ``[B, n]`` probabilities over
-        ``emotion_labels`` (default: all of ``config.emotion_labels``) — a softmax over them
-        (single-label view, e.g. IEMOCAP's 4 classes) or, with ``emotion_multilabel=True``,
-        independent sigmoids (MOSEI's view); ``"sentiment"`` ``[B]`` scores and
-        ``"sentiment_class"`` ``[B]`` (0 negative, 1 neutral, 2 positive: clipped to [-1, 1] and
-        rounded); ``"sarcasm"`` ``[B]`` probabilities. The model is run in eval mode and
-        restored to its previous mode afterwards.
+        Returns a dict head name -> tensor: ``[B, K]`` softmax for a ``classes`` head (MELD's 7
+        emotions, 3 polarity classes), ``[B, K]`` sigmoids for a ``multilabel`` head (MOSEI),
+        ``[B]`` P(positive) for a ``binary`` head, ``[B]`` the score for a ``score`` head.
+        ``heads`` restricts the heads (default: all). Label keys of the batch are ignored; the
+        model runs in eval mode and is restored to its previous mode afterwards.
         """
         inputs = {"feature_set": batch.get("feature_set")}
         raw_keys = [key for m in ENCODER_INPUT_NAMES for key in (encoder_input_key(m), encoder_mask_key(m), encoder_states_key(m))]
@@ -1171,6 +1301,7 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
             for key in (f"{modality}_features", f"{modality}_mask"):
                 if batch.get(key) is not None:
                     inputs[key] = torch.as_tensor(batch[key]).to(self.device)
+        chosen = self._check_heads(heads)
         was_training = self.training
         self.eval()
         try:
@@ -1178,63 +1309,77 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
         finally:
             self.train(was_training)
         result: dict[str, torch.Tensor] = {}
-        if output.emotion_logits is not None:
-            logits = output.emotion_logits
-            if emotion_labels is not None:
-                unknown = [name for name in emotion_labels if name not in self.config.emotion_labels]
-                if unknown or not emotion_labels:
-                    raise ValueError(
-                        f"emotion_labels must be a non-empty subset of {self.config.emotion_labels}; got {list(emotion_labels)}."
-                    )
-                logits = logits[:, [self.config.emotion_labels.index(name) for name in emotion_labels]]
-            result["emotion"] = logits.sigmoid() if emotion_multilabel else logits.softmax(dim=-1)
-        if output.sentiment_score is not None:
-            result["sentiment"] = output.sentiment_score
-            result["sentiment_class"] = sentiment_score_to_class(output.sentiment_score)
-        if output.sarcasm_logits is not None:
-            result["sarcasm"] = output.sarcasm_logits.sigmoid()
+        for key in chosen:
+            kind, value = self.config.label_spaces[key]["kind"], output.head_outputs[key]
+            if kind == "classes":
+                value = value.softmax(dim=-1)
+            elif kind in ("multilabel", "binary"):
+                value = value.sigmoid()
+            result[key] = value
         return result
 
+    def _check_heads(self, heads: Sequence[str] | None) -> list[str]:
+        if heads is None:
+            return list(self.config.label_spaces)
+        resolved = []
+        for head in heads:
+            if head in self.config.label_spaces:
+                resolved.append(head)
+            elif len(self.config.heads_of(head)) >= 1:  # a task name: all its heads
+                resolved += list(self.config.heads_of(head))
+            else:
+                raise ValueError(f"Unknown head {head!r}: this model has {list(self.config.label_spaces)}.")
+        return resolved
+
     def predict(
-        self,
-        batch: Mapping[str, Any],
-        emotion_multilabel: bool = False,
-        emotion_labels: Sequence[str] | None = None,
-        threshold: float = 0.5,
+        self, batch: Mapping[str, Any], heads: Sequence[str] | None = None, threshold: float = 0.5
     ) -> list[dict[str, Any]]:
-        """Labelled predictions, one dict per example of a collated batch.
+        """Labelled predictions in each head's own label names, one dict per example of a collated batch.
 
-        Each dict has, for each enabled task:
+        Keys are task names when the model has one head for the task (``"emotion"``), else head
+        names (``"emotion/meld"``, ``"emotion/emorynlp"``). Values:
 
-        * ``"emotion"``: ``{"label": top label, "labels": [...], "scores": {label: probability}}``;
-          ``labels`` is ``[top label]`` in the single-label view (softmax, the default) and every
-          label with probability >= ``threshold`` with ``emotion_multilabel=True`` (sigmoids);
-        * ``"sentiment"``: ``{"score": float, "label": "negative" | "neutral" | "positive"}``;
-        * ``"sarcasm"``: ``{"score": probability, "label": probability >= threshold}``.
-
-        See ``predict_proba`` for the arguments.
+        * a ``classes`` head: ``{"label": top label, "scores": {label: probability}}`` (MELD's
+          labels read ``joy``, EmoryNLP's ``Joyful``);
+        * a ``multilabel`` head: ``{"label": top label, "labels": [labels with p >= threshold], "scores": {...}}``;
+        * a ``score`` head: ``{"score": float, "label": its 3-class polarity}`` (negative below -0.5,
+          positive above 0.5, else neutral: ``mtaffect.tasks.score_to_polarity``'s rule);
+        * a ``binary`` head: ``{"score": P(positive), "label": P >= threshold}``.
         """
-        probabilities = self.predict_proba(batch, emotion_multilabel=emotion_multilabel, emotion_labels=emotion_labels)
-        names = list(emotion_labels) if emotion_labels is not None else list(self.config.emotion_labels)
+        probabilities = self.predict_proba(batch, heads=heads)
         columns = {key: value.detach().cpu().tolist() for key, value in probabilities.items()}
         size = len(next(iter(columns.values())))
+        per_task: dict[str, int] = {}
+        for key in columns:
+            task = self.config.label_spaces[key]["task"]
+            per_task[task] = per_task.get(task, 0) + 1
         predictions = []
         for i in range(size):
             example: dict[str, Any] = {}
-            if "emotion" in columns:
-                scores = dict(zip(names, columns["emotion"][i]))
-                top = max(scores, key=scores.get)
-                chosen = [n for n, p in scores.items() if p >= threshold] if emotion_multilabel else [top]
-                example["emotion"] = {"label": top, "labels": chosen, "scores": scores}
-            if "sentiment" in columns:
-                example["sentiment"] = {
-                    "score": columns["sentiment"][i],
-                    "label": SENTIMENT_CLASSES[columns["sentiment_class"][i]],
-                }
-            if "sarcasm" in columns:
-                example["sarcasm"] = {"score": columns["sarcasm"][i], "label": columns["sarcasm"][i] >= threshold}
+            for key, values in columns.items():
+                space = self.config.label_spaces[key]
+                name = space["task"] if per_task[space["task"]] == 1 else key
+                if space["kind"] == "score":
+                    example[name] = {"score": values[i], "label": _polarity_of(values[i])}
+                elif space["kind"] == "binary":
+                    example[name] = {"score": values[i], "label": values[i] >= threshold}
+                else:
+                    scores = dict(zip(space["labels"], values[i]))
+                    top = max(scores, key=scores.get)
+                    example[name] = {"label": top, "scores": scores}
+                    if space["kind"] == "multilabel":
+                        example[name]["labels"] = [label for label, p in scores.items() if p >= threshold]
             predictions.append(example)
         return predictions
+
+
+def _polarity_of(score: float) -> str:
+    """The 3-class view of a score (``mtaffect.tasks.score_to_polarity``; a test keeps them equal)."""
+    return "negative" if score < -0.5 else "positive" if score > 0.5 else "neutral"
+
+
+def _num_outputs(space: Mapping[str, Any]) -> int:
+    return 1 if space["kind"] in ("score", "binary") else len(space["labels"])
 
 
 # `save_pretrained` copies this file (and the configuration) next to the weights and writes
@@ -1248,6 +1393,8 @@ __all__ = [
     "MTAffectOutput",
     "MTAffectPreTrainedModel",
     "masked_binary_loss",
+    "masked_class_loss",
     "masked_emotion_loss",
     "masked_l1_loss",
+    "masked_regression_loss",
 ]

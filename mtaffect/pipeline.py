@@ -59,9 +59,9 @@ class MultimodalAffectPipeline(Pipeline):
             when the model has one feature set, or from the feature dims.
         extractors: `dict`, construction only. Modality -> ``Extractor`` or
             description, used for raw inputs instead of the ones the config records.
-        emotion_multilabel: `bool`, defaults to `False`. Independent sigmoids per emotion
-            (MOSEI's view) instead of a softmax over the labels.
-        emotion_labels: `list[str]`. Restrict the emotion labels (e.g. IEMOCAP's 4).
+        heads: `list[str]`. Restrict the predictions to these heads (names such as
+            `"emotion/meld"` or task names); each head answers in its own label names
+            (`config.label_spaces`), e.g. MELD's `joy`.
         threshold: `float`, defaults to `0.5`. Probability threshold for multi-label emotion
             and sarcasm labels.
     """
@@ -80,22 +80,19 @@ class MultimodalAffectPipeline(Pipeline):
     def _sanitize_parameters(
         self,
         feature_set: str | None = None,
-        emotion_multilabel: bool | None = None,
-        emotion_labels: Sequence[str] | None = None,
+        heads: Sequence[str] | None = None,
         threshold: float | None = None,
         **kwargs: Any,
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         if kwargs:
             raise TypeError(
                 f"Unknown argument(s) {sorted(kwargs)} for the {TASK!r} pipeline: it takes feature_set, "
-                "emotion_multilabel, emotion_labels, threshold (and extractors when built)."
+                "heads, threshold (and extractors when built)."
             )
         preprocess = {"feature_set": feature_set} if feature_set is not None else {}
         forward: dict[str, Any] = {}
-        if emotion_multilabel is not None:
-            forward["emotion_multilabel"] = bool(emotion_multilabel)
-        if emotion_labels is not None:
-            forward["emotion_labels"] = list(emotion_labels)
+        if heads is not None:
+            forward["heads"] = [heads] if isinstance(heads, str) else list(heads)
         if threshold is not None:
             if not 0.0 <= float(threshold) <= 1.0:
                 raise ValueError(f"threshold must be a probability in [0, 1], got {threshold!r}.")

@@ -2,6 +2,9 @@
 
 For every seed:
 
+0. **linear-probe** — per (corpus, task), logistic / ridge regression on the same pooled
+   features (``mtaffect.probe``; regularisation chosen on validation): the simplest baseline,
+   computed once per process (it does not depend on the seed).
 1. **single-task** — one model per (corpus, task with gold labels), trained on that corpus.
 2. **teachers** — those same single-task models. A corpus lacking a task gets weak labels
    from the single-task model of another corpus with that task and the same feature set
@@ -17,9 +20,15 @@ For every seed:
    could replace; otherwise it would be the very same model as multi-task-weak). Comparing 4 and 5
    on those corpora' primary tasks tests "weak labels are nearly as good as gold ones".
 
-Every model is trained with ``MultiTaskTrainer``, its best
-checkpoint chosen on the validation splits (``eval_combined_score``), and evaluated on every
-corpus' test split with gold labels only. ``mtaffect.report`` turns the numbers into
+Every model is trained with ``MultiTaskTrainer`` with one head per (task, label space) its
+corpora use, evaluated on validation at every evaluation step of its Trainer arguments
+(``training:`` in the study config; every argument set there is honoured), and each (corpus,
+task)'s test numbers are read with the weights of *that task's* best validation step
+(``mtaffect.training.selection.PerTaskSelection``; early stopping with ``patience``). Every
+choice is made on validation, and the report's metadata lists them (``selected steps``).
+A teacher whose label space differs from the corpus' (a [-3, 3] score teacher for MELD's
+polarity classes) is converted by ``mtaffect.tasks``' documented rules and the weak-label
+notes say so. ``mtaffect.report`` turns the numbers into
 ``report.json``, ``report.md`` and ``report.png``.
 
 The study is resumable and append-only: each model's numbers are appended to
@@ -53,13 +62,12 @@ from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES
 from mtaffect.data.corpora.synthetic import make_synthetic_family
 from mtaffect.data.schema import get_corpus_info, gold_tasks, validate_corpus
 from mtaffect.data.sources import CorpusSource, load_sources, parse_sources
-from mtaffect.metrics import make_compute_metrics, metric_key, split_metric_key
+from mtaffect.metrics import make_compute_metrics, split_metric_key
 from mtaffect.output_folder import OutputFolder
 from mtaffect.recipes import TRAINING_DEFAULTS, fit
 from mtaffect.report import Result, setting_order, write_report
 from mtaffect.tasks import TASK_NAMES, check_task
 from mtaffect.teachers import choose_teacher, record_teacher, teacher_record_from_corpora
-from mtaffect.training.trainer import COMBINED_SCORE
 from mtaffect.weak_labels import add_weak_labels
 
 logger = logging.getLogger(__name__)
@@ -109,6 +117,11 @@ class StudyConfig:
         workers: seeds trained in parallel, one process each (default: one per CPU core,
             at most one per seed). Seeds are independent, so this changes only the wall time.
         output_dir: where the report and per-seed results go.
+        patience: stop a model's training after this many evaluations in which no (corpus,
+            task) improved on validation (``None``: train for the configured epochs/steps).
+            Each task's test numbers are always read at its own best validation step.
+        linear_probe: also fit the linear probe (``mtaffect.probe``) per corpus and task, on
+            the same features; its numbers are the ``linear-probe`` rows of the report.
     """
 
     corpora: list[CorpusSource] = field(default_factory=list)
@@ -137,6 +150,8 @@ class StudyConfig:
     torch_threads: int | None = 1
     workers: int | None = None
     output_dir: str = "mtaffect-output"
+    patience: int | None = None
+    linear_probe: bool = True
 
     @classmethod
     def from_file(cls, path: str | Path) -> StudyConfig:
@@ -206,6 +221,11 @@ class StudyConfig:
             raise ValueError(f"{where}: 'torch_threads' must be >= 1 (or null for torch's default), got {self.torch_threads}.")
         if not self.sampling_temperature > 0:
             raise ValueError(f"{where}: 'sampling_temperature' must be > 0, got {self.sampling_temperature}.")
+        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
+            raise ValueError(f"{where}: 'patience' must be a positive number of evaluations or null, got {self.patience!r}.")
+        for key in ("output_dir", "seed"):
+            if key in self.training:
+                raise ValueError(f"{where}: training.{key} is set by the study (output_dir: the study's own; seed: 'seeds').")
 
     def fingerprint(self) -> str:
         """What decides the numbers: every field but the seeds, the workers and the output folder.
@@ -292,6 +312,19 @@ class TrainedModel:
     model: Any
     validation_score: float
     test_metrics: dict[str, dict[str, float]]  # corpus -> metric -> value
+    #: "corpus/task" -> {"step", "metric", "score"}: the validation step each task's test numbers come from.
+    selection: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+#: Trainer arguments every study model gets unless ``StudyConfig.training`` sets them.
+STUDY_TRAINING_DEFAULTS: dict[str, Any] = {
+    "eval_strategy": "epoch",
+    "save_strategy": "no",  # the per-task selection keeps its best weights in memory
+    "load_best_model_at_end": False,  # no single best model: each task reads its own best step
+    "metric_for_best_model": None,
+    "greater_is_better": None,
+    "logging_strategy": "epoch",
+}
 
 
 def train_and_evaluate(
@@ -306,33 +339,55 @@ def train_and_evaluate(
     weak_label_mode: str = "soft",
     all_corpora: Mapping[str, DatasetDict] | None = None,
 ) -> TrainedModel:
-    """Train one model with the recipe (``mtaffect.recipes.fit``), best epoch on validation, score on test."""
+    """Train one model with the recipe (``mtaffect.recipes.fit``); each (corpus, task) is scored on test at its own best validation step.
+
+    The Trainer arguments are the recipe's defaults, then the study's (sampling; no
+    checkpoints, no single "best model" on a mean over corpora: ``STUDY_TRAINING_DEFAULTS``),
+    then everything ``config.training`` sets, which wins (``eval_strategy: steps`` with
+    ``eval_steps: 50`` evaluates every 50 steps). ``PerTaskSelection`` watches each evaluation
+    (early stopping after ``config.patience`` evaluations without any task improving) and
+    ``MultiTaskTrainer.evaluate_per_task`` reads each task's test metrics with the weights of
+    its best validation step. The validation score (what λ is chosen on) is the mean over
+    (corpus, task) of those best validation scores.
+    """
+    from mtaffect.training.selection import PerTaskSelection
+
+    selection = PerTaskSelection(patience=config.patience)
     fitted = fit(
         train,
         validation,
-        test,
+        None,
         output_dir=work_dir,
         model={**config.model, "weak_loss_weight": weak_loss_weight, "weak_label_mode": weak_label_mode},
         tasks=tasks,
         training={
-            "seed": seed,
+            **STUDY_TRAINING_DEFAULTS,
             "save_only_model": True,
             "disable_tqdm": True,
             "corpus_sampling": config.corpus_sampling,
             "sampling_temperature": config.sampling_temperature,
             "batch_composition": config.batch_composition,
             **config.training,
+            "seed": seed,
         },
         config_corpora=dict(all_corpora or train),
+        callbacks=[selection],
         quiet=True,  # the study reports progress itself
         # Predicted-class counts ride along with the metrics, so the report can show a collapsed model.
         compute_metrics=make_compute_metrics(include_counts=True),
     )
+    trainer = fitted.trainer
+    if not selection.choices():  # no evaluation ran (eval_strategy "no" and no validation split)
+        trainer.evaluate()
+    test_metrics = trainer.evaluate_per_task(dict(test), selection, metric_key_prefix="test")
+    choices = selection.choices()
+    signed = [best["signed"] for best in selection.best.values()]
     shutil.rmtree(work_dir, ignore_errors=True)
     return TrainedModel(
         model=fitted.model,
-        validation_score=float(fitted.eval_metrics.get(metric_key("eval", COMBINED_SCORE), float("nan"))),
-        test_metrics=_split_metrics(fitted.test_metrics, list(test), "test"),
+        validation_score=float(sum(signed) / len(signed)) if signed else float("nan"),
+        test_metrics=_split_metrics(test_metrics, list(test), "test"),
+        selection=choices,
     )
 
 
@@ -384,9 +439,12 @@ def _weak_labelled(
                 threshold=threshold,
                 ablation="replace" if auxiliary else None,
                 cache=False,
+                convert=True,
             )
+            rule = get_corpus_info(corpus).notes.get("weak_labels", {}).get(task, {}).get("conversion", "none")
             notes.append(f"{name}/{task}: weak labels from the {teacher_corpus} single-task model"
-                         + (" (replacing the gold auxiliary labels)" if auxiliary else ""))
+                         + (" (replacing the gold auxiliary labels)" if auxiliary else "")
+                         + (f", converted {rule}" if rule != "none" else ""))
         out[name] = corpus
     return out, notes
 
@@ -456,6 +514,8 @@ class StudyPlan:
     #: Some corpus has a gold auxiliary task a teacher can replace; without one, multi-task-gold
     #: would be the very same model as multi-task-weak, so it is not trained.
     replaces_gold: bool
+    #: The linear probe runs (``StudyConfig.linear_probe``).
+    probe: bool = True
 
     @classmethod
     def build(cls, corpora: Mapping[str, DatasetDict], config: StudyConfig) -> StudyPlan:
@@ -475,11 +535,13 @@ class StudyPlan:
                 for name, own in tasks.items()
                 for task in own[1:]
             ),
+            probe=config.linear_probe,
         )
 
     @property
     def models_per_seed(self) -> int:
-        return len(self.pairs) + 1 + len(self.grid) + (1 if self.replaces_gold else 0)
+        """Steps announced per seed: a probe per (corpus, task) when on, then every model."""
+        return (len(self.pairs) if self.probe else 0) + len(self.pairs) + 1 + len(self.grid) + (1 if self.replaces_gold else 0)
 
 
 @dataclass
@@ -518,8 +580,14 @@ def model_record(
         {"corpus": corpus, "task": metric.split("_", 1)[0], "metric": metric, "value": value}
         for corpus, metrics in trained.test_metrics.items()
         for metric, value in metrics.items()
-        if metric.split("_", 1)[0] in only.get(corpus, [])
+        if metric.split("_", 1)[0] in only.get(corpus, []) and not metric.endswith("_selected_step")
     ]
+    # The validation step each (corpus, task)'s test numbers were read at (every choice on validation).
+    selected = {
+        key: {"step": choice["step"], "validation": f"{choice['metric']} {choice['score']:.4f}"}
+        for key, choice in trained.selection.items()
+        if key.split("/", 1)[1] in only.get(key.split("/", 1)[0], [])
+    }
     return {
         "record": "model",
         "study": study,
@@ -528,6 +596,7 @@ def model_record(
         "model": model,
         "validation_combined_score": trained.validation_score,
         "results": results,
+        "selected_steps": selected,
         **extra,
     }
 
@@ -576,7 +645,8 @@ class StudyInterrupted(KeyboardInterrupt):
 
 def _model_names(plan: StudyPlan) -> list[tuple[str, str, str]]:
     """(setting, model, detail) of the models of a seed trained before the choice, in order."""
-    names = [("single-task", f"{name}/{task}", f"{name}/{task}") for name, task in plan.pairs]
+    names = [("linear-probe", f"{name}/{task}", f"{name}/{task}") for name, task in plan.pairs] if plan.probe else []
+    names += [("single-task", f"{name}/{task}", f"{name}/{task}") for name, task in plan.pairs]
     names.append(("multi-task", "union", "union, gold labels only (λ = 0)"))
     names.extend((CANDIDATE, _grid_name(w, m, t), _grid_name(w, m, t)) for w, m, t in plan.grid)
     return names
@@ -650,6 +720,20 @@ def run_seed(
         return labelled[key]
 
     try:
+        for name, task in plan.pairs if plan.probe else []:
+            if ("linear-probe", f"{name}/{task}") in records:
+                continue
+            announce(seed, "linear-probe", f"{name}/{task}")
+            probe = _linear_probe(name, corpora[name], task)
+            keep({
+                "record": "model", "study": study, "seed": seed, "setting": "linear-probe", "model": f"{name}/{task}",
+                "validation_combined_score": max(probe.validation.values()),
+                "results": [
+                    {"corpus": name, "task": task, "metric": metric, "value": value}
+                    for metric, value in probe.test_metrics.items() if metric.startswith(task + "_")
+                ],
+                "selected_steps": {probe.parameter: probe.value},
+            })
         for name, task in plan.pairs:
             if ("single-task", f"{name}/{task}") in records:
                 continue
@@ -714,6 +798,7 @@ def run_seed(
     if plan.replaces_gold:
         order.append(("multi-task-gold", gold_name))
     results = [result for key in order for result in recorded_results(records[key])]
+    chosen["selected steps"] = {f"{setting} {model}": records[(setting, model)].get("selected_steps", {}) for setting, model in order}
     return SeedOutcome(seed, results, chosen, weak_notes)
 
 
@@ -725,6 +810,19 @@ def _save_teacher(model: Any, folder: Path) -> None:
     model.config.to_json_file(str(folder / "config.json"))
     save_file({key: value.detach().contiguous() for key, value in model.state_dict().items()},
               str(folder / "model.safetensors"))
+
+
+_PROBES: dict[tuple[str, str, str], Any] = {}
+
+
+def _linear_probe(name: str, corpus: DatasetDict, task: str) -> Any:
+    """The linear probe of (corpus, task), computed once per process: it does not depend on the seed."""
+    from mtaffect.probe import linear_probe
+
+    key = (name, task, corpus["train"]._fingerprint)
+    if key not in _PROBES:
+        _PROBES[key] = linear_probe(corpus, task)
+    return _PROBES[key]
 
 
 def _load_teacher(folder: Path) -> Any:

@@ -39,7 +39,14 @@ from datasets import Dataset, DatasetDict
 
 from mtaffect.data.schema import NUM_EMOTIONS, corpus_name, feature_dims, get_corpus_info, labelled_rows
 from mtaffect.recipes import CheckpointError, fit, load_model
-from mtaffect.tasks import EMOTION_LABELS, GOLD_COLUMNS, check_task, normalize_emotion
+from mtaffect.tasks import (
+    EMOTION_LABELS,
+    GOLD_COLUMNS,
+    LabelSpace,
+    check_task,
+    label_space,
+    normalize_emotion,
+)
 from mtaffect.training import MultiTaskTrainingArguments
 
 if TYPE_CHECKING:
@@ -269,6 +276,40 @@ def check_teacher_for_dataset(model: nn.Module, record: TeacherRecord, dataset: 
         used = usable if used is None else [m for m in used if m in usable]
     return used or []
 
+
+
+def teacher_space(model: nn.Module, task: str) -> LabelSpace:
+    """The label space of the teacher's one head for ``task`` (``config.label_spaces``)."""
+    spaces = {key: value for key, value in (getattr(model.config, "label_spaces", None) or {}).items() if value["task"] == task}
+    if len(spaces) != 1:
+        raise TeacherError(
+            f"A {task} teacher has one {task} head; this model has {sorted(spaces) or 'none'}. Train one "
+            "teacher per label space (each on corpora that share it)."
+        )
+    return label_space(dict(next(iter(spaces.values()))))
+
+
+def conversion(source: LabelSpace, target: LabelSpace) -> str:
+    """How a teacher's ``source`` labels become ``target`` ones (``mtaffect.tasks``' rules), or raise.
+
+    Examples:
+        >>> conversion(label_space("sentiment/score"), label_space("sentiment/polarity"))
+        'score -> polarity by thresholds (-0.5, 0.5)'
+    """
+    if source.key == target.key:
+        return "none"
+    if source.task != target.task:
+        raise TeacherError(f"A {source.task} teacher cannot label {target.task}.")
+    if source.task == "emotion":
+        shared = sorted(set(source.union) & set(target.union))
+        if not shared:
+            raise TeacherError(f"Emotion sets {source.key} and {target.key} share no label: no conversion exists.")
+        return f"{source.name} -> {target.name} through the union labels {shared}"
+    if source.kind == "score":
+        return f"score -> {target.name} by thresholds {target.thresholds}"
+    if target.kind == "score":
+        return f"{source.name} -> score as the expected score {dict(zip(source.labels, source.scores))}"
+    return f"{source.name} -> {target.name} through the expected score and {target.name}'s thresholds"
 
 
 def _train_split(name: str, corpus: Dataset | DatasetDict) -> Dataset:

@@ -91,6 +91,7 @@ from mtaffect.data.collator import mask_key
 from mtaffect.data.schema import (
     NUM_EMOTIONS,
     SchemaError,
+    corpus_label_spaces,
     corpus_name,
     feature_column,
     feature_dims,
@@ -105,13 +106,27 @@ from mtaffect.metrics import (
     sentiment_class_metrics,
     sentiment_regression_metrics,
 )
-from mtaffect.tasks import GOLD_COLUMNS, SENTIMENT_RANGE, WEAK_COLUMNS, check_task
+from mtaffect.tasks import (
+    GOLD_COLUMNS,
+    LABEL_SPACES,
+    MAX_POLARITY_CLASSES,
+    SENTIMENT_RANGE,
+    WEAK_COLUMNS,
+    LabelSpace,
+    check_task,
+    convert_emotion,
+    label_space,
+    polarity_to_score,
+    score_to_polarity,
+)
 from mtaffect.teachers import (
     TeacherError,
     TeacherRecord,
     check_teacher_for_dataset,
+    conversion,
     get_teacher_record,
     load_teacher,
+    teacher_space,
 )
 
 if TYPE_CHECKING:
@@ -120,7 +135,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Bumped whenever the labelling arithmetic changes, so old cache files are not reused.
-WEAK_LABELS_VERSION = "1"
+WEAK_LABELS_VERSION = "2"
 
 WeakMode = Literal["soft", "hard"]
 Ablation = Literal["replace", "hide"]
@@ -176,6 +191,8 @@ class _Labeller:
     mc_samples: int
     feature_dims: dict[str, int]
     encoder_inputs: Any = None  # EncoderInputCollator of a teacher with pretrained encoders
+    source: LabelSpace | None = None
+    target: LabelSpace | None = None
     forward_calls: int = 0
 
     def __call__(self, table: pa.Table) -> dict[str, Any]:
@@ -203,12 +220,14 @@ class _Labeller:
         """Weak-label columns for ``rows`` of ``batch`` (one teacher forward, or more for MC dropout)."""
         inputs = self.model_inputs(batch, rows)
         self.forward_calls += 1
-        output = self.model(**inputs)
+        output = self.model(**inputs).head_outputs[self.source.key]
         if self.task == "emotion":
-            return self._emotion(output.emotion_logits)
+            return self._emotion(output)
         if self.task == "sarcasm":
-            return self._sarcasm(output.sarcasm_logits)
-        return self._sentiment(output.sentiment_score, inputs)
+            return self._sarcasm(output)
+        if self.source.kind == "score":
+            return self._sentiment(output, inputs)
+        return self._polarity(output)
 
     def model_inputs(self, batch: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
         """Padded feature tensors and masks of ``rows``: the keys and values ``MTAffectCollator`` gives."""
@@ -228,26 +247,79 @@ class _Labeller:
         return inputs
 
     def _emotion(self, logits: torch.Tensor) -> dict[str, np.ndarray]:
-        known = torch.as_tensor(self.record.emotion_label_mask, device=logits.device)
+        source, target = self.source, self.target
         logits = logits.float()
-        if self.record.emotion_multilabel:
-            probs = torch.sigmoid(logits) * known
-            confidence = ((2 * probs - 1).abs() * known).sum(1) / known.sum()
-            hard = (probs >= 0.5).float() * known
+        probs = (torch.sigmoid(logits) if source.kind == "multilabel" else torch.softmax(logits, dim=1)).cpu().numpy()
+        known = np.ones(len(target.labels), dtype=bool)
+        if target.key != source.key:
+            probs, known = convert_emotion(probs, source, target)
+        n = probs.shape[0]
+        multilabel = target.kind == "multilabel"
+        if multilabel:
+            confidence = (np.abs(2 * probs - 1) * known).sum(1) / known.sum()
+            hard = (probs >= 0.5).astype(np.float64) * known
         else:
-            probs = torch.softmax(logits.masked_fill(~known, float("-inf")), dim=1)
-            confidence = probs.max(1).values
-            hard = torch.nn.functional.one_hot(probs.argmax(1), NUM_EMOTIONS).float()
+            confidence = probs.max(1)
+            hard = np.zeros_like(probs)
+            hard[np.arange(n), probs.argmax(1)] = 1.0
         values = hard if self.mode == "hard" else probs
-        confidence = confidence.clamp(0, 1).cpu().numpy().astype(np.float32)
-        mask = np.repeat(self.record.emotion_label_mask[None, :], len(confidence), 0)
+        confidence = np.clip(confidence, 0, 1).astype(np.float32)
+        union_index = target.union_index()
+        vector = np.zeros((n, NUM_EMOTIONS), dtype=np.float32)
+        vector[:, union_index] = values
+        mask = np.zeros((n, NUM_EMOTIONS), dtype=bool)
+        mask[:, union_index] = known[None, :]
         mask &= self._passes(confidence)[:, None]
         return {
-            "emotion_weak": values.cpu().numpy().astype(np.float32),
+            "emotion_weak": vector,
             "emotion_weak_mask": mask,
-            "emotion_weak_multilabel": np.full(len(confidence), self.record.emotion_multilabel),
+            "emotion_weak_multilabel": np.full(n, multilabel),
             "emotion_weak_confidence": confidence,
         }
+
+    def _polarity_columns(self, probs: np.ndarray, confidence: np.ndarray) -> dict[str, np.ndarray]:
+        """Weak columns of class probabilities ``[N, K]`` in the target polarity space."""
+        n, k = probs.shape
+        if self.mode == "hard":
+            hard = np.zeros_like(probs)
+            hard[np.arange(n), probs.argmax(1)] = 1.0
+            probs = hard
+        padded = np.zeros((n, MAX_POLARITY_CLASSES), dtype=np.float32)
+        padded[:, :k] = probs
+        confidence = np.clip(confidence, 0, 1).astype(np.float32)
+        return {
+            "sentiment_weak": np.zeros(n, dtype=np.float32),
+            "sentiment_weak_mask": self._passes(confidence),
+            "sentiment_weak_confidence": confidence,
+            "sentiment_weak_probs": padded,
+            "sentiment_weak_num_classes": np.full(n, k, dtype=np.int64),
+        }
+
+    def _polarity(self, logits: torch.Tensor) -> dict[str, np.ndarray]:
+        """A polarity teacher: its class probabilities, or (converted) their expected score."""
+        probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
+        confidence = probs.max(1)
+        if self.target.key == self.source.key:
+            return self._polarity_columns(probs, confidence)
+        low, high = SENTIMENT_RANGE
+        scores = np.clip(polarity_to_score(probs, self.source), low, high)
+        if self.target.kind == "score":
+            values = np.round(scores) if self.mode == "hard" else scores
+            n = len(scores)
+            return {
+                "sentiment_weak": values.astype(np.float32),
+                "sentiment_weak_mask": self._passes(confidence),
+                "sentiment_weak_confidence": confidence.astype(np.float32),
+                "sentiment_weak_probs": np.zeros((n, MAX_POLARITY_CLASSES), dtype=np.float32),
+                "sentiment_weak_num_classes": np.zeros(n, dtype=np.int64),
+            }
+        return self._score_as_polarity(scores, confidence)
+
+    def _score_as_polarity(self, scores: np.ndarray, confidence: np.ndarray) -> dict[str, np.ndarray]:
+        classes = score_to_polarity(scores, self.target)
+        probs = np.zeros((len(scores), len(self.target.labels)))
+        probs[np.arange(len(scores)), classes] = 1.0
+        return self._polarity_columns(probs, confidence)
 
     def _sarcasm(self, logits: torch.Tensor) -> dict[str, np.ndarray]:
         probs = torch.sigmoid(logits.float().reshape(-1)).cpu().numpy().astype(np.float32)
@@ -261,14 +333,20 @@ class _Labeller:
         if self.sentiment_confidence == "mc_dropout":
             confidence = self._mc_agreement(scores, inputs)
         else:
-            distance = np.minimum(np.abs(scores - 0.5), np.abs(scores + 0.5))
+            thresholds = np.asarray(self.target.thresholds if self.target.kind == "classes" else (-0.5, 0.5))
+            distance = np.abs(scores[:, None] - thresholds[None, :]).min(1)
             confidence = np.minimum(1.0, 2.0 * distance)
         confidence = confidence.astype(np.float32)
+        if self.target.kind == "classes":
+            return self._score_as_polarity(scores, confidence)
         values = np.round(scores) if self.mode == "hard" else scores
+        n = len(scores)
         return {
             "sentiment_weak": values.astype(np.float32),
             "sentiment_weak_mask": self._passes(confidence),
             "sentiment_weak_confidence": confidence,
+            "sentiment_weak_probs": np.zeros((n, MAX_POLARITY_CLASSES), dtype=np.float32),
+            "sentiment_weak_num_classes": np.zeros(n, dtype=np.int64),
         }
 
     def _mc_agreement(self, scores: np.ndarray, inputs: dict[str, Any]) -> np.ndarray:
@@ -277,7 +355,7 @@ class _Labeller:
         with _dropout_on(self.model):
             for _ in range(self.mc_samples):
                 self.forward_calls += 1
-                sample = self.model(**inputs).sentiment_score.float().reshape(-1).cpu().numpy()
+                sample = self.model(**inputs).head_outputs[self.source.key].float().reshape(-1).cpu().numpy()
                 agree += _three_class(sample) == reference
         return agree / self.mc_samples
 
@@ -342,8 +420,18 @@ def add_weak_labels(
     mc_samples: int = 8,
     seed: int = 0,
     desc: str | None = None,
+    convert: bool = False,
 ) -> Dataset | DatasetDict:
     """Write ``teacher``'s labels for ``task`` into the weak columns where gold is missing.
+
+    Weak labels are written in the label space of the corpus' own gold labels for ``task``
+    (``mtaffect.data.schema.corpus_label_spaces``), or, for a corpus without gold labels for
+    it, in the teacher's space. A teacher of another space (a [-3, 3] score teacher for MELD's
+    polarity classes, an EmoryNLP teacher for MELD's emotion set) is refused with a
+    ``TeacherError`` unless ``convert=True``, which converts its output by the rules of
+    ``mtaffect.tasks`` (score -> polarity by thresholds, polarity -> expected score, emotion
+    set -> set through the union labels they share) and records the conversion in the
+    corpus' notes (``notes["weak_labels"][task]["conversion"]``).
 
     Args:
         dataset: a unified-schema ``Dataset`` or ``DatasetDict`` (every split is labelled).
@@ -365,6 +453,7 @@ def add_weak_labels(
         mc_samples: forward passes for ``"mc_dropout"``.
         seed: seeds the dropout masks of ``"mc_dropout"``.
         desc: progress-bar text.
+        convert: convert a teacher of another label space than the corpus' (see above).
 
     Returns:
         A new dataset of the same type with the weak columns (and, in an ablation, the gold
@@ -397,7 +486,7 @@ def add_weak_labels(
     model = None if ablation == "hide" else load_teacher(teacher, task)
     options: dict[str, Any] = {"task": task, "ablation": ablation}
     if model is not None:
-        options.update(mode=mode, threshold=threshold, label_gold=label_gold)
+        options.update(mode=mode, threshold=threshold, label_gold=label_gold, convert=bool(convert))
         if task == "sentiment":
             options.update(sentiment_confidence=sentiment_confidence)
             if sentiment_confidence == "mc_dropout":
@@ -481,6 +570,20 @@ def _label_split(
             m: p for m, p in encoder_inputs.processors.items() if RAW_COLUMNS[m] in split.column_names
         }
         raw_columns = [RAW_COLUMNS[m] for m in encoder_inputs.processors]
+    source = target = None
+    if model is not None:
+        source = teacher_space(model, task)
+        target = corpus_label_spaces(split).get(task, source)
+        rule = conversion(source, target)
+        if rule != "none" and _rows_to_label(split, task, options):
+            if not options.get("convert"):
+                raise TeacherError(
+                    f"The {task} teacher predicts {source.key} but corpus {corpus_name(split)!r} uses {target.key}: "
+                    f"its labels do not fit. Pass convert=True to convert them ({rule}), or use a teacher "
+                    f"trained in {target.key}."
+                )
+            logger.warning("Weak %s labels for %s converted: %s.", task, corpus_name(split), rule)
+        options = {**options, "teacher_space": source.key, "target_space": target.key, "conversion": rule}
     labeller = _Labeller(
         model=model,  # type: ignore[arg-type]
         record=record,
@@ -495,6 +598,8 @@ def _label_split(
         mc_samples=options.get("mc_samples", 1),
         feature_dims=feature_dims(split.features),
         encoder_inputs=encoder_inputs,
+        source=source,
+        target=target,
     )
     fingerprint = _weak_fingerprint(split, teacher_hash, options)
     outputs = [*WEAK_COLUMNS[task], *(GOLD_COLUMNS[task] if options["ablation"] else ())]
@@ -541,6 +646,13 @@ def _label_split(
         )
     _note_provenance(result, task, options, teacher_hash)
     return result
+
+
+def _rows_to_label(split: Dataset, task: str, options: Mapping[str, Any]) -> bool:
+    """Whether the teacher will label any row of ``split`` (rows without gold, unless every row)."""
+    if options["ablation"] == "replace" or options.get("label_gold"):
+        return split.num_rows > 0
+    return not labelled_rows(split.with_format("numpy", columns=[f"{task}_mask"])[:], task).all()
 
 
 def _cache_file(split: Dataset, fingerprint: str) -> str:
@@ -687,9 +799,21 @@ def _emotion_quality(weak: Mapping[str, Any], truth: Mapping[str, Any], rows: np
 
 
 def _sentiment_quality(weak: Mapping[str, Any], truth: Mapping[str, Any], rows: np.ndarray) -> dict[str, Any]:
-    scores = np.asarray(weak["sentiment_weak"], dtype=np.float64)
+    scores = np.asarray(weak["sentiment_weak"], dtype=np.float64).copy()
     gold_scores = np.asarray(truth["sentiment"], dtype=np.float64)
     classes = np.asarray(truth["sentiment_class"], dtype=np.int64)
+    # Polarity weak labels (class probabilities) are compared on the scale through their
+    # expected score, and on the classes through their arg-max.
+    weak_counts = np.asarray(weak.get("sentiment_weak_num_classes", np.zeros(len(scores))), dtype=np.int64)
+    weak_classes = np.full(len(scores), -1)
+    for k in set(weak_counts[weak_counts > 0].tolist()):
+        space = next(s for s in LABEL_SPACES.values() if s.task == "sentiment" and len(s.labels) == k and s.kind == "classes")
+        if k == 3:
+            space = label_space("sentiment/polarity")
+        chosen = weak_counts == k
+        probs = np.asarray(weak["sentiment_weak_probs"], dtype=np.float64)[chosen][:, :k]
+        scores[chosen] = polarity_to_score(probs, space)
+        weak_classes[chosen] = probs.argmax(1)
     out: dict[str, Any] = {}
     regression = rows & (classes < 0)
     if regression.any():
@@ -700,7 +824,10 @@ def _sentiment_quality(weak: Mapping[str, Any], truth: Mapping[str, Any], rows: 
     if labelled.any():
         pred, labels = scores[labelled], classes[labelled]
         on_scale = sentiment_regression_metrics(pred, gold_scores[labelled])
-        out.update(sentiment_class_metrics(pred, labels, prediction_type="score"))
+        if (weak_classes[labelled] >= 0).all():
+            out.update(sentiment_class_metrics(weak_classes[labelled], labels, prediction_type="class"))
+        else:
+            out.update(sentiment_class_metrics(pred, labels, prediction_type="score"))
         majority = np.full(len(labels), int(np.bincount(labels, minlength=3).argmax()))
         out.update(_majority(sentiment_class_metrics(majority, labels, prediction_type="class")))
         if not regression.any():

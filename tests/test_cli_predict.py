@@ -29,10 +29,11 @@ def test_predictions_are_the_pipelines(text_model, tmp_path, capsys):
     utterances.write_text('{"id": "u1", "text": "I love it"}\n\n{"id": "u2", "text": "This is awful"}\n')
     output = tmp_path / "out" / "predictions.jsonl"
     assert main(["predict", "--model", str(text_model), "--input", str(utterances), "--output", str(output),
-                 "--emotion-multilabel", "--threshold", "0.3"]) == 0
+                 "--heads", "sarcasm", "sentiment", "--threshold", "0.3"]) == 0
     lines = [json.loads(line) for line in output.read_text().splitlines()]
     assert [line["id"] for line in lines] == ["u1", "u2"]
-    expected = json.loads(json.dumps(classifier("This is awful", emotion_multilabel=True, threshold=0.3)))
+    expected = json.loads(json.dumps(classifier("This is awful", heads=["sarcasm", "sentiment"], threshold=0.3)))
+    assert set(expected) == {"sarcasm", "sentiment"}
     assert {k: v for k, v in lines[1].items() if k != "id"} == expected
 
 

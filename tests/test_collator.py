@@ -41,7 +41,7 @@ def test_padding_and_masks():
 def test_every_label_tensor_is_present_with_the_right_dtype():
     batch = MTAffectCollator()([_row(2, sentiment=1.5, sentiment_mask=True, sentiment_class=2), _row(3)])
     assert set(LABEL_COLUMNS) <= set(batch)
-    assert batch["emotion"].shape == (2, 7) and batch["emotion"].dtype == torch.float32
+    assert batch["emotion"].shape == (2, 9) and batch["emotion"].dtype == torch.float32
     assert batch["emotion_mask"].dtype == torch.bool
     assert batch["sentiment_class"].dtype == torch.long
     assert batch["sentiment"].tolist() == [1.5, 0.0]
@@ -85,7 +85,7 @@ def test_collates_rows_of_a_real_corpus(tiny_family):
     batch = collator([split[i] for i in range(4)])
     assert batch["text_features"].shape[-1] == 300 and batch["audio_features"].shape[-1] == 74
     assert "visual_features" not in batch
-    assert batch["emotion_mask"].all()  # MELD annotates all seven labels
+    assert batch["emotion_mask"][:, :7].all() and not batch["emotion_mask"][:, 7:].any()  # MELD: 7 of the 9 union labels
     lengths = [len(split[i]["text_features"]) for i in range(4)]
     assert batch["text_mask"].sum(1).tolist() == lengths
 

@@ -116,7 +116,7 @@ def test_json_round_trip_keeps_every_choice(tmp_path):
         encoder_type="transformer",
         fusion="late",
         tasks=["emotion", "sarcasm"],
-        emotion_pos_weight=[1, 2, 3, 4, 5, 6, 7],
+        emotion_pos_weight=[1, 2, 3, 4, 5, 6, 7, 8, 9],
         weak_loss_weight=0.3,
         weak_label_mode="hard",
         weak_use_confidence=True,
@@ -135,7 +135,7 @@ def test_json_round_trip_keeps_every_choice(tmp_path):
         "weak_confidence_threshold", "task_loss_weights", "max_frames", "intermediate_size",
     ):
         assert getattr(loaded, key) == getattr(config, key), key
-    assert loaded.emotion_pos_weight == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    assert loaded.emotion_pos_weight == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
 
 
 def test_from_corpora_reads_feature_sets_and_gold_tasks(tiny_family):

@@ -78,4 +78,4 @@ def test_two_cpu_processes_see_distinct_batches_and_agree_on_weights(tmp_path):
     assert "eval_synthetic_mustard_sarcasm_weighted_f1" in metrics
     assert "eval_combined_score" in metrics
     # Task losses were reduced over both ranks and logged.
-    assert any("loss_emotion" in record for record in result["train_logs"])
+    assert any("loss_emotion/iemocap" in record for record in result["train_logs"])

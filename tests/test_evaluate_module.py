@@ -159,9 +159,10 @@ def test_identical_numbers_to_mtaffect_metrics(load):
         mt.sentiment_class_metrics(logits3, classes),
     )
 
-    probs = rng.uniform(size=(n, 7))
-    present = (rng.uniform(size=(n, 7)) < 0.3).astype(float)
-    mosei_mask = [name != "neutral" for name in EMOTION_LABELS]
+    width = len(EMOTION_LABELS)  # the union: 9 names
+    probs = rng.uniform(size=(n, width))
+    present = (rng.uniform(size=(n, width)) < 0.3).astype(float)
+    mosei_mask = [name not in ("neutral", "peaceful", "powerful") for name in EMOTION_LABELS]
     for threshold in (0.5, 0.3):
         _same(
             load("emotion_multilabel").compute(
@@ -170,13 +171,13 @@ def test_identical_numbers_to_mtaffect_metrics(load):
             mt.emotion_multilabel_metrics(probs, present, mosei_mask, EMOTION_LABELS, threshold),
         )
 
-    logits = rng.normal(size=(n, 7))
+    logits = rng.normal(size=(n, width))
     iemocap_mask = [name in ("anger", "happiness", "sadness", "neutral") for name in EMOTION_LABELS]
     gold = rng.choice(np.flatnonzero(iemocap_mask), size=n)
-    expected = mt.emotion_multiclass_metrics(logits, np.eye(7)[gold], iemocap_mask)
+    expected = mt.emotion_multiclass_metrics(logits, np.eye(width)[gold], iemocap_mask)
     _same(
         load("emotion_multiclass").compute(
-            predictions=logits, references=np.eye(7)[gold], label_mask=iemocap_mask
+            predictions=logits, references=np.eye(width)[gold], label_mask=iemocap_mask
         ),
         expected,
     )

@@ -65,7 +65,8 @@ def test_meld_every_utterance_with_its_labels(shared_corpora):
         assert emotions == [normalize_emotion(r["Emotion"]) for r in rows]
         assert sentiments == [r["Sentiment"] for r in rows]
         for example in examples:
-            assert example.labels["emotion_mask"] == [True] * 7 and sum(example.labels["emotion"]) == 1.0
+            assert example.labels["emotion_mask"] == [True] * 7 + [False] * 2 and sum(example.labels["emotion"]) == 1.0
+            assert example.labels["sentiment_num_classes"] == 3  # MELD's polarity classes: a CE head's
             assert example.labels["sentiment"] == {"negative": -1.0, "neutral": 0.0, "positive": 1.0}[
                 SENTIMENT_CLASSES[example.labels["sentiment_class"]]
             ]

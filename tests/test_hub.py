@@ -250,6 +250,11 @@ def test_model_push_and_load_with_mtaffect_installed(published, hub, runs):
     for name, value in reference.items():
         assert torch.equal(value, installed[name]), name
     assert any(r.path.startswith(f"/api/models/{MODEL}") for r in hub.requests_matching("GET", "/api/models/"))
+    # The label names survive the Hub: the checkpoint says what every head's outputs mean.
+    assert loaded["label_spaces"] == loaded["pushed_label_spaces"]
+    assert loaded["label_spaces"]["emotion/meld"]["labels"] == ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]
+    assert loaded["label_spaces"]["sentiment/polarity"]["labels"] == ["negative", "neutral", "positive"]
+    assert loaded["direct"]["emotion/meld"]["label"] in loaded["label_spaces"]["emotion/meld"]["labels"]
     assert hub.requests_matching("GET", rf"^/{MODEL}/resolve/[0-9a-f]{{40}}/model\.safetensors$")
 
 
@@ -289,15 +294,17 @@ def test_trust_remote_code_without_mtaffect_gives_identical_outputs(runs):
         assert torch.equal(value, outputs[name]), name
     # The card's usage snippet ran as written, without mtaffect.
     predictions = remote["snippet_predictions"]
-    assert len(predictions) == 1 and {"emotion", "sentiment", "sarcasm"} <= set(predictions[0])
+    assert len(predictions) == 1 and {"emotion/meld", "sentiment/polarity", "sentiment/score", "sarcasm"} <= set(predictions[0])
+    # ...and without mtaffect the config still names every output (MELD's "joy").
+    assert remote["label_spaces"]["emotion/meld"]["labels"][3] == "joy"
 
 
 def test_pipeline_loads_by_hub_id(published):
     loaded = _ok(published, "load_installed")
     assert loaded["pipeline_class"] == "MultimodalAffectPipeline"
     from_pipeline, direct = loaded["pipeline"], loaded["direct"]
-    assert from_pipeline["emotion"]["label"] == direct["emotion"]["label"]
-    assert from_pipeline["sentiment"]["score"] == pytest.approx(direct["sentiment"]["score"], abs=1e-5)
+    assert from_pipeline["emotion/meld"]["label"] == direct["emotion/meld"]["label"]
+    assert from_pipeline["sentiment/score"]["score"] == pytest.approx(direct["sentiment/score"]["score"], abs=1e-5)
     assert from_pipeline["sarcasm"]["score"] == pytest.approx(direct["sarcasm"]["score"], abs=1e-5)
     listed = loaded["pipeline_list"]
     assert len(listed) == 2 and listed[0] == listed[1] == from_pipeline

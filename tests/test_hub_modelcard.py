@@ -92,7 +92,9 @@ def test_card_has_metadata_model_index_and_every_section(model, tiny_family, tmp
     assert data.model_name == "mtaffect-tiny"
     text = card.text
     for expected in (
-        "| emotion | `emotion_logits` [batch, 7] | anger, disgust, fear, happiness, sadness, surprise, neutral",
+        "| emotion/meld | `head_outputs['emotion/meld']` [batch, 7] | anger, disgust, fear, joy, neutral, sadness, surprise (softmax, single-label)",
+        "| sentiment/polarity | `head_outputs['sentiment/polarity']` [batch, 3] | negative, neutral, positive (softmax, single-label)",
+        "| sentiment/score | `head_outputs['sentiment/score']` [batch] | score in [-3, 3] (l1 loss)",
         "| synthetic-cmu | audio | 74 |",
         "[someone/affect-corpora](https://huggingface.co/datasets/someone/affect-corpora)",
         "**λ (weight of the weak-label losses):** 1.0",
@@ -111,7 +113,7 @@ def test_card_usage_snippet_runs(model, tmp_path):
     namespace: dict = {}
     exec(compile(snippet, "usage-snippet", "exec"), namespace)  # noqa: S102
     (prediction,) = namespace["predictions"]
-    assert set(prediction) == {"emotion", "sentiment", "sarcasm"}
+    assert set(prediction) == {"emotion/iemocap", "emotion/meld", "emotion/mosei", "sentiment/polarity", "sentiment/score", "sarcasm"}
 
 
 def test_model_without_evaluation_gets_a_valid_card_and_one_warning(model, tmp_path, caplog):

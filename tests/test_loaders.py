@@ -374,7 +374,8 @@ def test_mult_iemocap_one_hot_pairs(tmp_path, cache):
     assert (mask == expected_mask).all() and not multilabel.any()  # exactly one positive per row
     order = ["neutral", "happiness", "sadness", "anger"]
     for i in range(5):
-        assert emotion[i].tolist() == [float(k == emotion_index(order[i % 4])) for k in range(7)]
+        assert emotion[i].tolist() == [float(k == emotion_index(order[i % 4])) for k in range(len(EMOTION_LABELS))]
+    assert info.label_spaces == {"emotion": "emotion/iemocap"}
     # a row with two emotions makes the corpus multi-label (four binary tasks)
     data["valid"]["labels"][0, 2] = (0, 1)
     with open(path, "wb") as f:
@@ -411,9 +412,10 @@ def test_cmu_sdk_mosei_segments_folds_zeros_and_words(tmp_path, cache):
     sentiment, emotion, mask, multilabel = rows(corpus["validation"], "sentiment", "emotion", "emotion_mask", "emotion_multilabel")
     assert sentiment.tolist() == [0.5, 0.0] and multilabel.all()
     happy, surprise = emotion_index("happy"), emotion_index("surprise")
-    assert emotion[0].tolist() == [float(k in (happy, surprise)) for k in range(7)]
-    assert emotion[1].tolist() == [0.0] * 7  # MOSEI zeros: no emotion present, but labelled
-    assert (mask == [name != "neutral" for name in EMOTION_LABELS]).all()
+    assert emotion[0].tolist() == [float(k in (happy, surprise)) for k in range(len(EMOTION_LABELS))]
+    assert emotion[1].tolist() == [0.0] * len(EMOTION_LABELS)  # MOSEI zeros: no emotion present, but labelled
+    assert (mask == [name not in ("neutral", "peaceful", "powerful") for name in EMOTION_LABELS]).all()
+    assert get_corpus_info(corpus).label_spaces == {"sentiment": "sentiment/score", "emotion": "emotion/mosei"}
     assert rows(corpus["validation"], "sentiment_mask").all()
 
 
@@ -602,12 +604,16 @@ def test_meld_labels_ids_mojibake_and_per_split_features(tmp_path, cache):
     validate_corpus(corpus)
     assert [corpus[s].num_rows for s in corpus] == [4, 2, 1]
     info = get_corpus_info(corpus)
-    assert info.tasks == ["emotion", "sentiment"] and info.emotion_labels == list(EMOTION_LABELS)
+    # MELD's own label names and spaces: 7 emotions as MELD spells them, 3 polarity classes (a CE head's).
+    assert info.tasks == ["emotion", "sentiment"]
+    assert info.emotion_labels == ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]
+    assert info.label_spaces == {"emotion": "emotion/meld", "sentiment": "sentiment/polarity"}
     train = corpus["train"].with_format("numpy")
     assert train["id"][:].tolist() == ["dia0_utt0", "dia0_utt1", "dia1_utt0", "dia1_utt1"]
     assert train[0]["text"] == "You\u2019re kidding, right?" and train[1]["text"] == '"Well, no", she said'
-    assert train[1]["emotion"].tolist() == [float(k == emotion_index("joy")) for k in range(7)]
-    assert train[1]["emotion_mask"].all() and not train[1]["emotion_multilabel"]
+    assert train[1]["emotion"].tolist() == [float(k == emotion_index("joy")) for k in range(len(EMOTION_LABELS))]
+    assert train[1]["emotion_mask"].tolist() == [name not in ("peaceful", "powerful") for name in EMOTION_LABELS]
+    assert not train[1]["emotion_multilabel"]
     assert [train[i]["sentiment_class"] for i in range(4)] == [2, 2, 0, 1]
     assert [train[i]["sentiment"] for i in range(4)] == [1.0, 1.0, -1.0, 0.0]
     assert train[2]["dialogue_id"] == 1 and train[2]["utterance_id"] == 0 and train[0]["speaker"] == "Chandler"

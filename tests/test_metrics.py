@@ -254,7 +254,7 @@ def _logits_for(predicted: np.ndarray) -> np.ndarray:
 
 
 def test_emotion_multiclass_by_hand():
-    m = emotion_multiclass_metrics(_logits_for(MC_PRED), np.eye(7)[MC_TRUTH], IEMOCAP_MASK)
+    m = emotion_multiclass_metrics(_logits_for(MC_PRED), np.eye(9)[MC_TRUTH], IEMOCAP_MASK)
     # truth [ang ang hap sad neu neu], pred [ang sad hap sad ang neu] -> 4/6 correct.
     assert m["accuracy"] == approx(2 / 3)
     # ang: TP 1 FP 1 FN 1 -> 1/2 (support 2); hap: 1 (support 1); sad: TP 1 FP 1 -> 2/3 (support 1);
@@ -282,13 +282,13 @@ def test_emotion_multiclass_by_hand():
 
 def test_emotion_multiclass_constant_prediction_and_errors():
     # Always "neutral": accuracy 2/6; weighted F1: neu P 2/6 R 1 -> F1 1/2 (support 2), others 0 -> 1/6.
-    logits = np.zeros((6, 7))
+    logits = np.zeros((6, 9))
     logits[:, NEU] = 1.0
     m = emotion_multiclass_metrics(logits, MC_TRUTH, IEMOCAP_MASK)
     assert m["accuracy"] == approx(1 / 3)
     assert m["weighted_f1"] == approx(1 / 6)
     with pytest.raises(ValueError, match="2 positive labels"):
-        emotion_multiclass_metrics(logits[:1], np.array([[1, 0, 0, 0, 0, 0, 1]]), IEMOCAP_MASK)
+        emotion_multiclass_metrics(logits[:1], np.array([[1, 0, 0, 0, 0, 0, 1, 0, 0]]), IEMOCAP_MASK)
     with pytest.raises(ValueError, match="not selected by label_mask"):
         emotion_multiclass_metrics(logits[:1], np.array([DIS]), IEMOCAP_MASK)
 
@@ -341,12 +341,13 @@ def test_task_metrics_dispatches_by_family():
 
 def _unknown_labels(n: int) -> dict[str, np.ndarray]:
     return {
-        "emotion": np.zeros((n, 7), np.float32),
-        "emotion_mask": np.zeros((n, 7), bool),
+        "emotion": np.zeros((n, 9), np.float32),
+        "emotion_mask": np.zeros((n, 9), bool),
         "emotion_multilabel": np.zeros(n, bool),
         "sentiment": np.zeros(n, np.float32),
         "sentiment_mask": np.zeros(n, bool),
         "sentiment_class": np.full(n, -1, np.int64),
+        "sentiment_num_classes": np.zeros(n, np.int64),
         "sarcasm": np.zeros(n, np.float32),
         "sarcasm_mask": np.zeros(n, bool),
     }
@@ -364,7 +365,7 @@ def _mosei_like_batch():
     labels["emotion_multilabel"][:4] = True
     labels["sentiment"][:4] = [1.0, -1.0, 0.0, 2.0]
     labels["sentiment_mask"][:4] = True
-    probs = np.full((6, 7), 0.5)
+    probs = np.full((6, 9), 0.5)
     probs[:4, [0, 3, 4]] = ML_PROBS
     probs[4:] = 0.99
     outputs = {
@@ -408,6 +409,7 @@ def _class_labelled_batch():
     labels["sentiment"][:] = sentiment_classes - 1.0
     labels["sentiment_mask"][:] = True
     labels["sentiment_class"][:] = sentiment_classes
+    labels["sentiment_num_classes"][:] = 3
     outputs = {
         "emotion_logits": _logits_for(MC_PRED),
         "sentiment_score": np.array([-0.8, 0.4, 0.6, -0.5, 1.7, 0.0]),
@@ -444,9 +446,9 @@ def test_compute_corpus_metrics_sarcasm_and_errors():
     mixed["emotion_mask"][:, :] = True
     mixed["emotion_multilabel"][:] = [True, False]
     with pytest.raises(ValueError, match="evaluate each corpus separately"):
-        compute_corpus_metrics({"emotion_logits": np.zeros((2, 7))}, mixed)
+        compute_corpus_metrics({"emotion_logits": np.zeros((2, 9))}, mixed)
     with pytest.raises(ValueError, match="emotion_mask"):
-        compute_corpus_metrics({"emotion_logits": np.zeros((2, 7))}, {"emotion": np.zeros((2, 7))})
+        compute_corpus_metrics({"emotion_logits": np.zeros((2, 9))}, {"emotion": np.zeros((2, 9))})
     assert compute_corpus_metrics({"sarcasm_logits": np.zeros(2)}, _unknown_labels(2)) == {}
 
 
@@ -496,7 +498,7 @@ def test_make_compute_metrics_with_trainer_eval_prediction():
     label_dicts = [{n: v[s] for n, v in labels.items()} for s in (slice(0, 4), slice(4, 6))]
     assert make_compute_metrics()(EvalPrediction(batch_dicts, label_dicts)) == approx(expected)
     # Emotion names for the per-label keys can be the model's own.
-    renamed = make_compute_metrics(emotion_labels=[f"e{j}" for j in range(7)])((outputs, labels))
+    renamed = make_compute_metrics(emotion_labels=[f"e{j}" for j in range(9)])((outputs, labels))
     assert renamed["emotion_e0_weighted_acc"] == approx(expected["emotion_anger_weighted_acc"])
     # A single-task model returns one array.
     only = make_compute_metrics(("sentiment_score",), ("sentiment", "sentiment_mask", "sentiment_class"))
@@ -531,7 +533,7 @@ def test_compute_corpus_metrics_on_collated_synthetic_corpora(tiny_family):
         batch = MTAffectCollator.for_dataset(split)([split[i] for i in range(len(split))])
         n = len(split)
         outputs = {
-            "emotion_logits": torch.tensor(rng.normal(size=(n, 7)), dtype=torch.float32),
+            "emotion_logits": torch.tensor(rng.normal(size=(n, 9)), dtype=torch.float32),
             "sentiment_score": torch.tensor(rng.uniform(-3, 3, size=n), dtype=torch.float32),
             "sarcasm_logits": torch.tensor(rng.normal(size=n), dtype=torch.float32),
         }

@@ -19,23 +19,26 @@ from transformers import AutoConfig, AutoModel
 from mtaffect.configuration_mtaffect import MTAffectConfig
 from mtaffect.data.collator import MTAffectCollator
 from mtaffect.modeling_mtaffect import (
-    SENTIMENT_CLASSES,
     MTAffectForMultiTaskAffect,
     MTAffectModel,
+    head_module_name,
     masked_binary_loss,
     masked_emotion_loss,
     masked_l1_loss,
-    sentiment_score_to_class,
 )
-from mtaffect.tasks import SENTIMENT_CLASSES as REGISTRY_SENTIMENT_CLASSES
+from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASSES, label_space
 from mtaffect.tasks import sentiment_score_to_class as registry_score_to_class
 
 CMU = {"synthetic-cmu": {"text": 300, "audio": 74, "visual": 35}}
 LABEL_KEYS = ("emotion", "sentiment", "sarcasm")
+#: One head per label space the synthetic family uses (what MTAffectConfig.from_corpora builds).
+SPACES = ["emotion/mosei", "emotion/iemocap", "emotion/meld", "sentiment/score", "sentiment/polarity", "sarcasm/binary"]
 
 
 def make_model(seed: int = 0, **overrides) -> MTAffectForMultiTaskAffect:
-    arguments = {"feature_sets": CMU, "hidden_size": 8, "num_heads": 2, "dropout": 0.0, **overrides}
+    arguments = {
+        "feature_sets": CMU, "hidden_size": 8, "num_heads": 2, "dropout": 0.0, "label_spaces": SPACES, **overrides
+    }
     torch.manual_seed(seed)
     return MTAffectForMultiTaskAffect(MTAffectConfig(**arguments))
 
@@ -68,8 +71,12 @@ def inputs_only(batch):
 _MODALITY_MASKS = {"text_mask", "audio_mask", "visual_mask"}
 
 
-def head_grads(model, task):
-    return [p.grad for p in model.heads[task].parameters()]
+def head_grads(model, head):
+    return [p.grad for p in model.heads[head_module_name(head)].parameters()]
+
+
+def union_index(head):
+    return label_space(head).union_index()
 
 
 # --------------------------------------------------------------------------------------
@@ -82,20 +89,24 @@ def head_grads(model, task):
 def test_every_encoder_and_fusion_trains_on_every_corpus(encoder_type, fusion, batches, empty_sequence_batch):
     model = make_model(encoder_type=encoder_type, fusion=fusion, dropout=0.1, num_layers=2)
     model.train()
+    # Each corpus trains the heads of its own label spaces only.
     expected_terms = {
-        "synthetic_mosei": {"emotion", "sentiment"},
-        "synthetic_iemocap": {"emotion"},
-        "synthetic_meld": {"emotion", "sentiment"},
-        "synthetic_mustard": {"sarcasm"},
+        "synthetic_mosei": {"emotion/mosei", "sentiment/score"},
+        "synthetic_iemocap": {"emotion/iemocap"},
+        "synthetic_meld": {"emotion/meld", "sentiment/polarity"},
+        "synthetic_mustard": {"sarcasm/binary"},
     }
+    widths = {"emotion/mosei": 6, "emotion/iemocap": 4, "emotion/meld": 7, "sentiment/polarity": 3}
     for name, batch in {**batches, "empty_sequences": empty_sequence_batch}.items():
         model.zero_grad()
         output = model(**batch)
+        size = len(batch["emotion"])
         assert torch.isfinite(output.loss), name
-        assert set(output.task_losses) == expected_terms.get(name, {"emotion", "sentiment"}), name
-        assert output.emotion_logits.shape == (len(batch["emotion"]), 7)
-        assert output.sentiment_score.shape == output.sarcasm_logits.shape == (len(batch["emotion"]),)
-        assert output.pooled_output.shape == (len(batch["emotion"]), 8)
+        assert set(output.task_losses) == expected_terms.get(name, {"emotion/meld", "sentiment/polarity"}), name
+        assert {key: tuple(value.shape) for key, value in output.head_outputs.items()} == {
+            key: (size, widths[key]) if key in widths else (size,) for key in SPACES
+        }
+        assert output.pooled_output.shape == (size, 8)
         output.loss.backward()
         grads = [p.grad for p in model.parameters() if p.grad is not None]
         assert grads and all(torch.isfinite(g).all() for g in grads), name
@@ -117,8 +128,9 @@ def test_absent_modality_equals_empty_modality(encoder_type, fusion, batches):
     absent = {k: v for k, v in batch.items() if not k.startswith("visual")}
     empty = {**batch, "visual_mask": torch.zeros_like(batch["visual_mask"])}
     first, second = model(**absent), model(**empty)
-    for key in ("emotion_logits", "sentiment_score", "sarcasm_logits", "pooled_output"):
-        torch.testing.assert_close(first[key], second[key])
+    torch.testing.assert_close(first.pooled_output, second.pooled_output)
+    for key in SPACES:
+        torch.testing.assert_close(first.head_outputs[key], second.head_outputs[key])
     # ...and differs from the example with the modality.
     assert not torch.allclose(model(**batch).sentiment_score, first.sentiment_score)
 
@@ -131,7 +143,8 @@ def test_padding_does_not_change_predictions(batches):
         features, mask = batch[f"{modality}_features"], batch[f"{modality}_mask"]
         padded[f"{modality}_features"] = torch.cat([features, torch.randn(features.shape[0], 5, features.shape[2])], 1)
         padded[f"{modality}_mask"] = torch.cat([mask, torch.zeros(mask.shape[0], 5, dtype=torch.bool)], 1)
-    torch.testing.assert_close(model(**batch).emotion_logits, model(**padded).emotion_logits)
+    key = "emotion/iemocap"
+    torch.testing.assert_close(model(**batch).head_outputs[key], model(**padded).head_outputs[key])
 
 
 # --------------------------------------------------------------------------------------
@@ -228,18 +241,21 @@ def test_model_loss_is_the_masked_mean_over_known_labels(batches):
     sentiment_mask = batch["sentiment_mask"].clone()
     sentiment_mask[::2] = False  # half the sentiment labels unknown
     batch["sentiment_mask"] = sentiment_mask
-    batch["sentiment"] = torch.where(sentiment_mask, batch["sentiment"], torch.full_like(batch["sentiment"], 99.0))
+    batch["sentiment_class"] = torch.where(sentiment_mask, batch["sentiment_class"], torch.full_like(batch["sentiment_class"], -1))
     output = model(**batch)
 
+    # MELD's polarity rows train the 3-class head with cross-entropy over its classes...
     known = sentiment_mask
-    expected_sentiment = (output.sentiment_score[known] - batch["sentiment"][known]).abs().mean()
-    emotion_mask = batch["emotion_mask"]
-    log_probs = output.emotion_logits.masked_fill(~emotion_mask, float("-inf")).log_softmax(-1)
-    expected_emotion = -log_probs.gather(1, batch["emotion"].argmax(-1, keepdim=True)).mean()
-    torch.testing.assert_close(output.task_losses["sentiment"], expected_sentiment)
-    torch.testing.assert_close(output.task_losses["emotion"], expected_emotion)
+    log_probs = output.head_outputs["sentiment/polarity"].log_softmax(-1)
+    expected_sentiment = -log_probs[known].gather(1, batch["sentiment_class"][known].unsqueeze(1)).mean()
+    # ...and its emotions the MELD head (7 outputs in MELD's order: anger, disgust, fear, joy, ...).
+    targets = batch["emotion"][:, union_index("emotion/meld")].argmax(-1, keepdim=True)
+    expected_emotion = -output.head_outputs["emotion/meld"].log_softmax(-1).gather(1, targets).mean()
+    torch.testing.assert_close(output.task_losses["sentiment/polarity"], expected_sentiment)
+    torch.testing.assert_close(output.task_losses["emotion/meld"], expected_emotion)
+    assert set(output.task_losses) == {"sentiment/polarity", "emotion/meld"}  # no score or other-set term
     torch.testing.assert_close(output.loss, 0.5 * expected_emotion + 2.0 * expected_sentiment)
-    # Sentiment predictions are bounded to the configured range.
+    # Scores are bounded to the configured range.
     assert (output.sentiment_score.abs() <= 3.0).all()
 
 
@@ -252,11 +268,11 @@ def test_fully_masked_task_gives_zero_gradient_to_its_head(fusion, batches):
     batch["sentiment"] = torch.full_like(batch["sentiment"], 2.0)
     output = model(**batch)
     output.loss.backward()
-    assert set(output.task_losses) == {"emotion"}
-    for task in ("sarcasm", "sentiment"):
-        grads = head_grads(model, task)
-        assert all(g is not None and torch.count_nonzero(g) == 0 for g in grads), task
-    assert any(torch.count_nonzero(g) > 0 for g in head_grads(model, "emotion"))
+    assert set(output.task_losses) == {"emotion/mosei"}
+    for head in ("sarcasm/binary", "sentiment/score", "sentiment/polarity", "emotion/meld", "emotion/iemocap"):
+        grads = head_grads(model, head)
+        assert all(g is not None and torch.count_nonzero(g) == 0 for g in grads), head
+    assert any(torch.count_nonzero(g) > 0 for g in head_grads(model, "emotion/mosei"))
 
 
 def test_no_known_label_gives_a_differentiable_zero(batches):
@@ -280,14 +296,14 @@ def test_single_task_model_ignores_other_labels(batches):
     batch = batches["synthetic_mosei"]
     output = model(**batch)
     assert output.emotion_logits is None and output.sarcasm_logits is None
-    assert set(output.task_losses) == {"sentiment"}
-    torch.testing.assert_close(output.loss, output.task_losses["sentiment"])
+    assert set(output.task_losses) == {"sentiment/score"}
+    torch.testing.assert_close(output.loss, output.task_losses["sentiment/score"])
     scrambled = dict(batch)
     scrambled["emotion"] = 1 - batch["emotion"] * batch["emotion_mask"]
     scrambled["sarcasm"] = torch.ones_like(batch["sarcasm"])
     scrambled["sarcasm_mask"] = torch.ones_like(batch["sarcasm_mask"])
     torch.testing.assert_close(model(**scrambled).loss, output.loss)
-    assert set(model.heads) == {"sentiment"}
+    assert set(model.heads) == {"sentiment__score", "sentiment__polarity"}
     # A sarcasm-only teacher on a corpus without sarcasm labels: zero loss, no terms.
     teacher = make_model(tasks=["sarcasm"])
     assert teacher(**batch).loss.item() == 0.0
@@ -300,8 +316,9 @@ def _with_weak_labels(batch):
     weak["sarcasm_weak"] = torch.rand(size, generator=generator)
     weak["sarcasm_weak_mask"] = torch.ones(size, dtype=torch.bool)
     weak["sarcasm_weak_confidence"] = torch.linspace(0.1, 1.0, size)
-    weak["emotion_weak"] = torch.rand(size, 7, generator=generator)
-    weak["emotion_weak_mask"] = torch.ones(size, 7, dtype=torch.bool)
+    weak["emotion_weak"] = torch.rand(size, len(EMOTION_LABELS), generator=generator)
+    # A MOSEI-set teacher's labels: they train the MOSEI head.
+    weak["emotion_weak_mask"] = torch.tensor(label_space("emotion/mosei").union_mask()).expand(size, -1).clone()
     weak["emotion_weak_multilabel"] = torch.ones(size, dtype=torch.bool)
     weak["emotion_weak_confidence"] = torch.ones(size)
     return weak
@@ -313,17 +330,19 @@ def test_weak_loss_weight_zero_ignores_weak_labels(batches):
     model = make_model(weak_loss_weight=0.0).eval()
     without, with_weak = model(**gold), model(**weak)
     torch.testing.assert_close(without.loss, with_weak.loss)
-    assert set(with_weak.task_losses) == {"emotion", "sentiment"}
+    assert set(with_weak.task_losses) == {"emotion/mosei", "sentiment/score"}
 
     model = make_model(weak_loss_weight=0.25).eval()
     output = model(**weak)
-    assert set(output.task_losses) == {"emotion", "sentiment", "emotion_weak", "sarcasm_weak"}
+    assert set(output.task_losses) == {"emotion/mosei", "sentiment/score", "emotion/mosei_weak", "sarcasm/binary_weak"}
     terms = output.task_losses
-    expected = terms["emotion"] + terms["sentiment"] + 0.25 * (terms["emotion_weak"] + terms["sarcasm_weak"])
+    expected = terms["emotion/mosei"] + terms["sentiment/score"] + 0.25 * (
+        terms["emotion/mosei_weak"] + terms["sarcasm/binary_weak"]
+    )
     torch.testing.assert_close(output.loss, expected)
     # The weak sarcasm term is the soft BCE against the teacher's probabilities.
     soft = torch.nn.functional.binary_cross_entropy_with_logits(output.sarcasm_logits, weak["sarcasm_weak"])
-    torch.testing.assert_close(terms["sarcasm_weak"], soft)
+    torch.testing.assert_close(terms["sarcasm/binary_weak"], soft)
 
 
 def test_hard_mode_confidence_weighting_and_threshold(batches):
@@ -337,11 +356,11 @@ def test_hard_mode_confidence_weighting_and_threshold(batches):
     kept = weak["sarcasm_weak_mask"] & (confidence >= 0.2)  # the first row (confidence 0.1) is dropped
     assert kept.sum() == 2
     losses = torch.nn.functional.binary_cross_entropy_with_logits(z, (p >= 0.5).float(), reduction="none")
-    torch.testing.assert_close(output.task_losses["sarcasm_weak"].detach(), (losses * confidence)[kept].mean())
+    torch.testing.assert_close(output.task_losses["sarcasm/binary_weak"].detach(), (losses * confidence)[kept].mean())
     soft_model = make_model(weak_label_mode="soft")
     soft_output = soft_model.eval()(**weak)
     soft_losses = torch.nn.functional.binary_cross_entropy_with_logits(soft_output.sarcasm_logits, p, reduction="none")
-    torch.testing.assert_close(soft_output.task_losses["sarcasm_weak"], soft_losses[:3].mean())
+    torch.testing.assert_close(soft_output.task_losses["sarcasm/binary_weak"], soft_losses[:3].mean())
 
 
 # --------------------------------------------------------------------------------------
@@ -362,7 +381,7 @@ def test_unknown_feature_set_and_wrong_dims_raise_clear_errors(batches):
         model(feature_set="synthetic-cmu", sentiment=torch.zeros(2))
     with pytest.raises(ValueError, match="mixes feature sets"):
         model(**{**inputs_only(batch), "feature_set": ["synthetic-cmu", "other"]})
-    with pytest.raises(ValueError, match="expected \\(6, 7\\)"):
+    with pytest.raises(ValueError, match="expected \\(6, 9\\)"):
         model(**{**batch, "emotion": torch.zeros(6, 4), "emotion_mask": torch.ones(6, 4, dtype=torch.bool)})
     text_only = make_model(feature_sets={"glove": {"text": 300}})
     with pytest.raises(ValueError, match="Feature set 'glove' has no audio modality"):
@@ -422,8 +441,12 @@ def test_save_pretrained_round_trip_is_exact_and_pickle_free(tmp_path, batches, 
     for loaded in (MTAffectForMultiTaskAffect.from_pretrained(tmp_path), AutoModel.from_pretrained(tmp_path)):
         assert type(loaded) is MTAffectForMultiTaskAffect
         actual = loaded.eval()(**batch)
-        for key in ("loss", "emotion_logits", "sentiment_score", "sarcasm_logits", "pooled_output"):
+        for key in ("loss", "pooled_output"):
             torch.testing.assert_close(actual[key], expected[key], rtol=0, atol=0)
+        torch.testing.assert_close(actual.head_outputs, expected.head_outputs, rtol=0, atol=0)
+        # The label spaces (what every output means) come back with the checkpoint.
+        assert loaded.config.label_spaces == model.config.label_spaces
+        assert loaded.config.label_spaces["emotion/meld"]["labels"][3] == "joy"
     assert isinstance(AutoConfig.from_pretrained(tmp_path), MTAffectConfig)
     # The shared encoder alone loads from the same checkpoint (base_model_prefix).
     encoder = MTAffectModel.from_pretrained(tmp_path).eval()
@@ -461,8 +484,8 @@ _REMOTE_SCRIPT = textwrap.dedent(
     tensors = load_file(inputs_file)
     with torch.no_grad():
         output = model(feature_set="synthetic-cmu", **tensors)
-    save_file({k: output[k].contiguous() for k in ("loss", "emotion_logits", "sentiment_score", "sarcasm_logits")},
-              output_file)
+    tensors = {k: v.contiguous() for k, v in output.head_outputs.items()}
+    save_file({"loss": output.loss.contiguous(), **tensors}, output_file)
     assert not any(name == "mtaffect" or name.startswith("mtaffect.") for name in sys.modules)
     print("REMOTE-OK", type(model).__module__)
     """
@@ -495,10 +518,11 @@ def test_trust_remote_code_loads_without_mtaffect(tmp_path, batches):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "REMOTE-OK transformers_modules" in result.stdout
     remote = load_file(tmp_path / "out.safetensors")
-    assert set(remote) == {"loss", "emotion_logits", "sentiment_score", "sarcasm_logits"}
+    assert set(remote) == {"loss", *SPACES}
     for key, value in remote.items():
         # Another process may split float reductions across threads differently: ~1e-8 noise.
-        torch.testing.assert_close(value, expected[key], rtol=1e-5, atol=1e-6)
+        reference = expected.loss if key == "loss" else expected.head_outputs[key]
+        torch.testing.assert_close(value, reference, rtol=1e-5, atol=1e-6)
 
 
 # --------------------------------------------------------------------------------------
@@ -506,14 +530,17 @@ def test_trust_remote_code_loads_without_mtaffect(tmp_path, batches):
 # --------------------------------------------------------------------------------------
 
 
-def test_sentiment_class_rule_equals_the_registry():
-    assert SENTIMENT_CLASSES == REGISTRY_SENTIMENT_CLASSES
+def test_sentiment_class_rule_is_the_documented_threshold_rule():
+    """The 3-class view by thresholds ±0.5 (ties to neutral) is the old clip-and-round rule."""
     scores = np.array([-3.0, -1.2, -0.51, -0.5, -0.2, 0.0, 0.49, 0.5, 0.51, 1.5, 3.0], dtype=np.float32)
-    ours = sentiment_score_to_class(torch.from_numpy(scores)).numpy()
-    np.testing.assert_array_equal(ours, registry_score_to_class(scores))
+    np.testing.assert_array_equal(registry_score_to_class(scores), np.round(np.clip(scores, -1, 1)) + 1)
+    # The model's own copy of the rule (it runs without mtaffect) agrees.
+    from mtaffect.modeling_mtaffect import _polarity_of
+
+    assert [_polarity_of(float(s)) for s in scores] == [SENTIMENT_CLASSES[c] for c in registry_score_to_class(scores)]
 
 
-def test_predict_gives_labelled_outputs(batches):
+def test_predict_gives_labelled_outputs_in_each_heads_own_names(batches):
     model = make_model()
     model.train()
     batch = batches["synthetic_iemocap"]
@@ -521,30 +548,31 @@ def test_predict_gives_labelled_outputs(batches):
     assert model.training  # mode restored
     assert len(predictions) == 6
     first = predictions[0]
-    assert set(first) == {"emotion", "sentiment", "sarcasm"}
-    scores = first["emotion"]["scores"]
-    assert list(scores) == model.config.emotion_labels
+    assert set(first) == {"emotion/mosei", "emotion/iemocap", "emotion/meld", "sentiment/score", "sentiment/polarity", "sarcasm"}
+    scores = first["emotion/meld"]["scores"]
+    assert list(scores) == ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]  # MELD says joy
     assert sum(scores.values()) == pytest.approx(1.0, abs=1e-5)
-    assert first["emotion"]["labels"] == [first["emotion"]["label"]] == [max(scores, key=scores.get)]
-    assert first["sentiment"]["label"] in SENTIMENT_CLASSES and -3 <= first["sentiment"]["score"] <= 3
+    assert first["emotion/meld"]["label"] == max(scores, key=scores.get)
+    assert list(first["emotion/iemocap"]["scores"]) == ["neutral", "happy", "sad", "angry"]
+    assert list(first["sentiment/polarity"]["scores"]) == list(SENTIMENT_CLASSES)
+    assert -3 <= first["sentiment/score"]["score"] <= 3
+    assert first["sentiment/score"]["label"] == SENTIMENT_CLASSES[int(registry_score_to_class(first["sentiment/score"]["score"]))]
     assert 0 <= first["sarcasm"]["score"] <= 1 and isinstance(first["sarcasm"]["label"], bool)
 
     probabilities = model.predict_proba(batch)
     output = model.eval()(**batch)
-    torch.testing.assert_close(probabilities["emotion"], output.emotion_logits.softmax(-1))
-    torch.testing.assert_close(probabilities["sarcasm"], output.sarcasm_logits.sigmoid())
-    torch.testing.assert_close(probabilities["sentiment_class"], sentiment_score_to_class(output.sentiment_score))
+    torch.testing.assert_close(probabilities["emotion/meld"], output.head_outputs["emotion/meld"].softmax(-1))
+    torch.testing.assert_close(probabilities["emotion/mosei"], output.head_outputs["emotion/mosei"].sigmoid())
+    torch.testing.assert_close(probabilities["sarcasm/binary"], output.sarcasm_logits.sigmoid())
+    torch.testing.assert_close(probabilities["sentiment/score"], output.sentiment_score)
 
-    four = ["neutral", "happiness", "sadness", "anger"]
-    restricted = model.predict(batch, emotion_labels=four)
-    assert list(restricted[0]["emotion"]["scores"]) == four
-    assert sum(restricted[0]["emotion"]["scores"].values()) == pytest.approx(1.0, abs=1e-5)
-    multi = model.predict(batch, emotion_multilabel=True, threshold=0.0)
-    assert multi[0]["emotion"]["labels"] == model.config.emotion_labels  # every sigmoid >= 0
-    with pytest.raises(ValueError, match="subset of"):
-        model.predict(batch, emotion_labels=["joy"])
-    sentiment_only = make_model(tasks=["sentiment"]).predict(batch)
-    assert set(sentiment_only[0]) == {"sentiment"}
+    multi = model.predict(batch, heads=["emotion/mosei"], threshold=0.0)
+    assert set(multi[0]) == {"emotion"}  # one head of the task: keyed by the task
+    assert multi[0]["emotion"]["labels"] == ["happy", "sad", "anger", "surprise", "disgust", "fear"]
+    with pytest.raises(ValueError, match="Unknown head 'emotion/joy'"):
+        model.predict(batch, heads=["emotion/joy"])
+    sentiment_only = make_model(tasks=["sentiment"], label_spaces=["sentiment/score"]).predict(batch)
+    assert set(sentiment_only[0]) == {"sentiment"} and set(sentiment_only[0]["sentiment"]) == {"score", "label"}
 
 
 def test_return_dict_false_gives_a_tuple(batches):
@@ -554,7 +582,7 @@ def test_return_dict_false_gives_a_tuple(batches):
     as_output = model(**batch)
     assert isinstance(as_tuple, tuple)
     torch.testing.assert_close(as_tuple[0], as_output.loss)
-    torch.testing.assert_close(as_tuple[1], as_output.sarcasm_logits)
+    torch.testing.assert_close(as_tuple[1]["sarcasm/binary"], as_output.sarcasm_logits)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -564,5 +592,5 @@ def test_cuda_model_takes_cpu_batches(encoder_type, batches):
     batch = batches["synthetic_meld"]
     output = model(**{k: v.cuda() if isinstance(v, torch.Tensor) else v for k, v in batch.items()})
     output.loss.backward()
-    assert output.emotion_logits.device.type == "cuda"
+    assert output.head_outputs["emotion/meld"].device.type == "cuda"
     assert len(model.predict(batch)) == len(batch["emotion"])  # predict moves CPU inputs to the model

@@ -7,6 +7,7 @@ import pytest
 from datasets import Array2D, Dataset, Features, Value
 
 from mtaffect.data.schema import (
+    NUM_EMOTIONS,
     CorpusInfo,
     SchemaError,
     build_features,
@@ -97,7 +98,7 @@ def test_label_without_mask_is_a_mismatch():
 
 def test_emotion_outside_mask_is_a_mismatch():
     rows = _rows()
-    rows["emotion"][0] = [1.0] + [0.0] * 6
+    rows["emotion"][0] = [1.0] + [0.0] * (NUM_EMOTIONS - 1)
     rows["emotion_mask"][0] = emotion_label_mask(["sadness"])
     rows["emotion_multilabel"][0] = True
     with pytest.raises(SchemaError, match="non-zero where emotion_mask is off"):
@@ -106,8 +107,8 @@ def test_emotion_outside_mask_is_a_mismatch():
 
 def test_single_label_emotion_needs_exactly_one_positive():
     rows = _rows()
-    rows["emotion"][0] = [1.0, 1.0, 0, 0, 0, 0, 0]
-    rows["emotion_mask"][0] = [True] * 7
+    rows["emotion"][0] = [1.0, 1.0] + [0.0] * (NUM_EMOTIONS - 2)
+    rows["emotion_mask"][0] = [True] * NUM_EMOTIONS
     with pytest.raises(SchemaError, match="exactly one positive label"):
         validate_corpus(_dataset(rows))
 
@@ -176,8 +177,12 @@ def test_sentiment_class_view():
 
 
 def test_emotion_label_space_is_the_documented_union():
-    assert EMOTION_LABELS == ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
-    assert emotion_label_mask(["joy", "Angry"]) == [True, False, False, True, False, False, False]
+    assert EMOTION_LABELS == (
+        "anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral", "peaceful", "powerful"
+    )
+    assert emotion_label_mask(["joy", "Angry"]) == [True, False, False, True, False, False, False, False, False]
+    # EmoryNLP's spellings map onto the union too.
+    assert emotion_label_mask(["Joyful", "Mad", "Scared", "Peaceful"]) == [True, False, True, True, False, False, False, True, False]
 
 
 def test_the_task_column_tables_agree_with_the_schema():

@@ -66,9 +66,21 @@ def test_study_writes_the_three_files_with_every_cell(tiny_study):
     assert len(totals) == 1 and totals.pop() > 0  # every model counted the same test rows
     assert "## Predicted classes" in table and "## The paper's claims" in table
     assert paths["png"].stat().st_size > 1000
-    # 6 single-task + control + 2 weak candidates + gold = 10 models, announced in order.
-    assert [e.step for e in events] == list(range(1, 11))
-    assert events[-1].setting == "multi-task-gold" and events[-1].total == 10
+    # Each task's test numbers come from its own best validation step, listed per setting.
+    selected = chosen["selected steps"]
+    assert set(selected["multi-task union"]) == {f"{corpus}/{task}" for corpus, task in expected_pairs}
+    assert all(choice["step"] > 0 for choice in selected["multi-task union"].values())
+    assert set(selected["linear-probe synthetic_meld/sentiment"]) == {"C"}
+    # The weak MELD sentiment labels come from the MOSEI score teacher, converted to MELD's classes.
+    assert any(
+        note.startswith("synthetic_meld/sentiment: weak labels from the synthetic_mosei single-task model")
+        and "converted score -> polarity by thresholds (-0.5, 0.5)" in note
+        for note in payload["metadata"]["weak labels"]
+    )
+    # 6 probes + 6 single-task + control + 2 weak candidates + gold = 16 steps, announced in order.
+    assert [e.step for e in events] == list(range(1, 17))
+    assert [e.setting for e in events[:7]] == ["linear-probe"] * 6 + ["single-task"]
+    assert events[-1].setting == "multi-task-gold" and events[-1].total == 16
 
 
 def test_parallel_seeds_match_the_sequential_run(tiny_study, tmp_path):
@@ -83,7 +95,7 @@ def test_parallel_seeds_match_the_sequential_run(tiny_study, tmp_path):
     parallel_paths = run_study(config, progress=events.append)
     payload = json.loads(parallel_paths["json"].read_text())
     assert payload["metadata"]["workers"] == 2
-    assert sorted(e.step for e in events) == list(range(1, 21))
+    assert sorted(e.step for e in events) == list(range(1, 33))
     assert {e.seed for e in events} == {0, 1}
     # Whichever seed finishes first, the report lists them in the config's order.
     assert list(payload["metadata"]["chosen on validation (per seed)"]) == ["0", "1"]
@@ -152,7 +164,8 @@ def test_gold_setting_only_when_some_auxiliary_label_can_be_replaced(tiny_family
     subset = {name: tiny_family[name] for name in ("synthetic_meld", "synthetic_mustard")}
     plan = StudyPlan.build(subset, config)
     assert not plan.replaces_gold
-    assert plan.models_per_seed == 3 + 1 + len(config.weak_loss_weights)
+    assert plan.models_per_seed == 3 + 3 + 1 + len(config.weak_loss_weights)  # a probe per pair + the models
+    assert StudyPlan.build(subset, StudyConfig(linear_probe=False)).models_per_seed == 3 + 1 + len(config.weak_loss_weights)
 
 
 def test_primary_task_override(tiny_family):

@@ -21,7 +21,7 @@ from mtaffect.cli.main import main
 from mtaffect.output_folder import MANIFEST_NAME
 from mtaffect.study import CANDIDATE, StudyConfig, read_records, run_study
 
-#: Two corpora, one seed, one epoch: 3 single-task models, the control, 2 weak candidates.
+#: Two corpora, one seed, one epoch: 3 probes, 3 single-task models, the control, 2 weak candidates.
 SMALL = {
     "seeds": [0],
     "synthetic": {"seed": 0, "size_scale": 0.08, "max_length": 6, "corpora": ["synthetic_mosei", "synthetic_mustard"]},
@@ -74,24 +74,24 @@ def _comparable(report: Path) -> dict:
 
 def test_a_killed_study_resumes_to_the_same_report(uninterrupted, tmp_path, capsys):
     paths, events = uninterrupted
-    assert [e.step for e in events] == list(range(1, 7)) and events[-1].total == 6
+    assert [e.step for e in events] == list(range(1, 10)) and events[-1].total == 9  # 3 probes + 6 models
     assert events[0].eta is None and all(e.eta is not None and e.eta >= 0 for e in events[1:])
 
     output = tmp_path / "run"
     config = _config_file(tmp_path)
     process = _start(config, output)
-    out, err = _interrupt_after(process, output / "results.jsonl", records=2)
+    out, err = _interrupt_after(process, output / "results.jsonl", records=4)  # past the 3 (fast) probes
     assert process.returncode == 130, err
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Run the same command with --resume to continue." in lines[0], err
     before = read_records(output / "results.jsonl")
-    assert 2 <= len(before) < 6 and all(r["setting"] == "single-task" or r["setting"] for r in before)
+    assert 4 <= len(before) < 9 and all(r["setting"] == "single-task" or r["setting"] for r in before)
 
     # What is recorded can be reported already.
     assert main(["report", str(output), "--output-dir", str(tmp_path / "partial")]) == 0
     partial = json.loads((tmp_path / "partial" / "report.json").read_text())
-    assert {r["setting"] for r in partial["records"]} <= {"single-task", "multi-task"}
+    assert {r["setting"] for r in partial["records"]} <= {"linear-probe", "single-task", "multi-task"}
     capsys.readouterr()
 
     # Without --resume the folder is refused (it holds a study), with it the rest is trained.

@@ -36,14 +36,19 @@ def test_shapes_follow_the_real_corpora(tiny_family):
 def test_label_spaces(tiny_family):
     mosei = tiny_family["synthetic_mosei"]["train"]
     mask = _numpy(mosei, "emotion_mask")
-    assert mask.all(0).tolist() == [name != "neutral" for name in EMOTION_LABELS]
+    assert mask.all(0).tolist() == [name not in ("neutral", "peaceful", "powerful") for name in EMOTION_LABELS]
     assert _numpy(mosei, "emotion_multilabel").all()
     iemocap = tiny_family["synthetic_iemocap"]["train"]
-    assert _numpy(iemocap, "emotion_mask")[0].tolist() == [True, False, False, True, True, False, True]
+    assert _numpy(iemocap, "emotion_mask")[0].tolist() == [True, False, False, True, True, False, True, False, False]
     assert (_numpy(iemocap, "emotion").sum(1) == 1).all()
     meld = tiny_family["synthetic_meld"]["train"]
     assert set(_numpy(meld, "sentiment").tolist()) <= {-1.0, 0.0, 1.0}
     assert set(_numpy(meld, "sentiment_class").tolist()) <= {0, 1, 2}
+    assert set(_numpy(meld, "sentiment_num_classes").tolist()) == {3}  # polarity rows, a CE head's
+    assert get_corpus_info(tiny_family["synthetic_meld"]).label_spaces == {
+        "emotion": "emotion/meld", "sentiment": "sentiment/polarity"
+    }
+    assert set(_numpy(mosei, "sentiment_num_classes").tolist()) == {0}  # score rows
     mustard = tiny_family["synthetic_mustard"]["train"]
     assert _numpy(mustard, "sarcasm_mask").all() and not _numpy(mustard, "sentiment_mask").any()
 

@@ -77,7 +77,10 @@ def test_homogeneous_batches_hold_one_corpus_and_task_losses_are_logged(family, 
     logs = [record for record in trainer.state.log_history if "loss" in record]
     assert len(logs) == 3
     logged = {key for record in logs for key in record if key.startswith("loss_")}
-    assert logged and logged <= {"loss_emotion", "loss_sentiment", "loss_sarcasm"}
+    # One loss term per (task, label space) head of the family.
+    heads = {"emotion/mosei", "emotion/iemocap", "emotion/meld", "sentiment/score", "sentiment/polarity", "sarcasm/binary"}
+    assert logged and logged <= {f"loss_{head}" for head in heads}
+    assert {"loss_sentiment/score", "loss_sentiment/polarity"} <= logged  # MOSEI's scores and MELD's classes
     assert all(math.isfinite(record[key]) for record in logs for key in record if key.startswith("loss_"))
 
 
@@ -136,8 +139,8 @@ def test_predict_returns_outputs_by_name(family, tmp_path):
     )
     output = trainer.predict(family["synthetic_mosei"]["test"].with_format("numpy"))
     n = len(family["synthetic_mosei"]["test"])
-    assert output.predictions["emotion_logits"].shape == (n, 7)
-    assert output.predictions["sentiment_score"].shape == (n,)
+    assert output.predictions["emotion/mosei"].shape == (n, 6)
+    assert output.predictions["sentiment/score"].shape == (n,)
     assert output.label_ids["emotion_mask"].dtype == bool
 
 

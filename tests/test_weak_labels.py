@@ -128,7 +128,7 @@ def test_teacher_record_reads_labels_kind_and_feature_sets(saved):
     record = teacher_record_from_corpora(
         "emotion", {"iemocap": saved["synthetic_iemocap"], "meld": saved["synthetic_meld"]}
     )
-    assert record.emotion_labels == list(EMOTION_LABELS)  # IEMOCAP's 4 + MELD's 7
+    assert record.emotion_labels == [n for n in EMOTION_LABELS if n not in ("peaceful", "powerful")]  # IEMOCAP's 4 + MELD's 7
     assert record.emotion_multilabel is False
     assert record.trained_on == {CMU: ["text", "audio", "visual"]}
     only_iemocap = teacher_record_from_corpora("emotion", {"iemocap": saved["synthetic_iemocap"]})
@@ -214,18 +214,33 @@ def test_emotion_single_label_soft_hard_threshold(saved, emotion_teacher):
 
 
 def test_emotion_multilabel_teacher(saved, multilabel_teacher):
-    iemocap = saved["synthetic_iemocap"]["validation"]
-    # IEMOCAP has gold emotion everywhere: label_gold labels it anyway (gold kept)
-    out = add_weak_labels(iemocap, multilabel_teacher, "emotion", label_gold=True, cache=False)
+    mustard = saved["synthetic_mustard"]["validation"]
+    # MUStARD has no emotion labels: the weak labels are in the teacher's own (MOSEI) set
+    out = add_weak_labels(mustard, multilabel_teacher, "emotion", cache=False)
     probs, mask = _np(out, "emotion_weak"), _np(out, "emotion_weak_mask")
-    known = np.array([label != "neutral" for label in EMOTION_LABELS])  # MOSEI's 6 emotions
+    known = np.array([label not in ("neutral", "peaceful", "powerful") for label in EMOTION_LABELS])  # MOSEI's 6
     assert (mask == known).all() and (probs[:, ~known] == 0).all()
     assert _np(out, "emotion_weak_multilabel").all()
     expected = np.abs(2 * probs[:, known] - 1).mean(1)
     np.testing.assert_allclose(_np(out, "emotion_weak_confidence"), expected, atol=1e-5)
-    hard = add_weak_labels(iemocap, multilabel_teacher, "emotion", mode="hard", label_gold=True, cache=False)
+    hard = add_weak_labels(mustard, multilabel_teacher, "emotion", mode="hard", cache=False)
     np.testing.assert_array_equal(_np(hard, "emotion_weak"), ((probs >= 0.5) & known).astype(np.float32))
-    np.testing.assert_array_equal(_np(out, "emotion"), _np(iemocap, "emotion"))  # gold untouched
+
+    # IEMOCAP has gold emotion in its own 4-label set: a MOSEI teacher does not fit it...
+    iemocap = saved["synthetic_iemocap"]["validation"]
+    with pytest.raises(TeacherError, match=r"predicts emotion/mosei but corpus 'synthetic_iemocap' uses emotion/iemocap.*convert=True"):
+        add_weak_labels(iemocap, multilabel_teacher, "emotion", label_gold=True, cache=False)
+    # ...unless converted: through the union labels both sets have (anger, happiness, sadness).
+    converted = add_weak_labels(iemocap, multilabel_teacher, "emotion", label_gold=True, convert=True, cache=False)
+    shared = np.array([label in ("anger", "happiness", "sadness") for label in EMOTION_LABELS])
+    assert (_np(converted, "emotion_weak_mask") == shared).all()
+    assert not _np(converted, "emotion_weak_multilabel").any()  # IEMOCAP's set is single-label
+    weak = _np(converted, "emotion_weak")
+    assert (weak[:, ~shared] == 0).all() and ((weak >= 0) & (weak <= 1)).all()
+    notes = get_corpus_info(converted).notes["weak_labels"]["emotion"]
+    assert notes["conversion"].startswith("mosei -> iemocap through the union labels")
+    assert notes["teacher_space"] == "emotion/mosei" and notes["target_space"] == "emotion/iemocap"
+    np.testing.assert_array_equal(_np(converted, "emotion"), _np(iemocap, "emotion"))  # gold untouched
 
 
 def test_sarcasm_and_sentiment_hard_modes(saved, sarcasm_teacher, sentiment_teacher):
@@ -312,7 +327,9 @@ def test_teacher_inputs_equal_the_collators(saved):
 def test_ablation_replace_hides_gold_and_labels_every_row(saved, emotion_teacher):
     meld = saved["synthetic_meld"]
     before = copy.deepcopy(meld)
-    out = add_weak_labels(meld, emotion_teacher, "emotion", ablation="replace", cache=False)
+    with pytest.raises(TeacherError, match="emotion/iemocap but corpus 'synthetic_meld' uses emotion/meld"):
+        add_weak_labels(meld, emotion_teacher, "emotion", ablation="replace", cache=False)
+    out = add_weak_labels(meld, emotion_teacher, "emotion", ablation="replace", convert=True, cache=False)
     assert isinstance(out, DatasetDict) and list(out) == list(meld)
     validate_corpus(out)
     for name, split in out.items():
@@ -327,6 +344,7 @@ def test_ablation_replace_hides_gold_and_labels_every_row(saved, emotion_teacher
     assert get_corpus_info(meld).tasks == ["emotion", "sentiment"]
     notes = get_corpus_info(out).notes["weak_labels"]["emotion"]
     assert notes["ablation"] == "replace" and notes["teacher_sha256"] == teacher_fingerprint(emotion_teacher)
+    assert notes["conversion"] == "iemocap -> meld through the union labels ['anger', 'happiness', 'neutral', 'sadness']"
 
     report = weak_label_quality(out, "emotion", gold=meld)
     assert set(report) == set(meld)
@@ -357,7 +375,7 @@ def test_quality_on_label_gold_and_when_nothing_overlaps(saved, sarcasm_teacher,
     assert {"accuracy", "weighted_f1", "majority_accuracy"} <= set(report)
     meld = saved["synthetic_meld"]["test"]
     sentiment = weak_label_quality(
-        add_weak_labels(meld, sentiment_teacher, "sentiment", label_gold=True, cache=False), "sentiment"
+        add_weak_labels(meld, sentiment_teacher, "sentiment", label_gold=True, convert=True, cache=False), "sentiment"
     )
     assert {"accuracy", "weighted_f1", "Corr", "MAE", "majority_accuracy"} <= set(sentiment)
     assert weak_label_quality(mustard, "sarcasm")["n_compared"] == 0  # no weak labels: nothing to compare
@@ -428,11 +446,9 @@ def test_wrong_task_and_missing_record(saved, sentiment_teacher):
     bare = MTAffectForMultiTaskAffect(MTAffectConfig.from_corpora({"m": saved["synthetic_mosei"]}, tasks=["emotion"], **TINY))
     with pytest.raises(TeacherError, match="no teacher record for emotion"):
         add_weak_labels(iemocap, bare, "emotion")
-    other_labels = MTAffectForMultiTaskAffect(
+    # A union that lacks MOSEI's names cannot even build the MOSEI head.
+    with pytest.raises(ValueError, match="'union' must name one distinct union emotion"):
         MTAffectConfig.from_corpora({"m": saved["synthetic_mosei"]}, tasks=["emotion"], emotion_labels=["pos", "neg"], **TINY)
-    )
-    with pytest.raises(TeacherError, match=r"predicts \['pos', 'neg'\].*union label space"):
-        add_weak_labels(iemocap, other_labels, "emotion")
     with pytest.raises(ValueError, match="Unknown task"):
         add_weak_labels(iemocap, sentiment_teacher, "humour")
     with pytest.raises(ValueError, match="threshold"):
@@ -583,7 +599,7 @@ def test_trained_teacher_beats_chance_on_another_corpus(tmp_path):
     assert record.corpora == ["synthetic_mosei"] and record.trained_on == {CMU: ["text", "audio"]}
     assert "eval_combined_score" in record.notes["validation"]
 
-    labelled = add_weak_labels(meld, path, "sentiment", label_gold=True, cache=False)
+    labelled = add_weak_labels(meld, path, "sentiment", label_gold=True, convert=True, cache=False)
     np.testing.assert_array_equal(_np(labelled["test"], "sentiment_class"), _np(meld["test"], "sentiment_class"))
     report = weak_label_quality(labelled, "sentiment")
     rows = sum(r["n_compared"] for r in report.values())
@@ -595,7 +611,7 @@ def test_trained_teacher_beats_chance_on_another_corpus(tmp_path):
     assert all(r["Corr"] > 0.4 and r["weighted_f1"] > r["majority_weighted_f1"] for r in report.values()), report
 
     # the replace ablation scores the same labels against the hidden gold
-    replaced = add_weak_labels(meld["test"], path, "sentiment", ablation="replace", cache=False)
+    replaced = add_weak_labels(meld["test"], path, "sentiment", ablation="replace", convert=True, cache=False)
     assert weak_label_quality(replaced, "sentiment", gold=meld["test"])["accuracy"] == report["test"]["accuracy"]
 
 

@@ -43,8 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--video", type=Path, help="its video clip")
     parser.add_argument("--input", type=Path, help="JSON lines: {\"id\"?, \"text\", \"audio\"?, \"video\"?} per line")
     parser.add_argument("--output", type=Path, help="write the JSON lines here (a new file) instead of stdout")
-    parser.add_argument("--emotion-multilabel", action="store_true",
-                        help="independent probabilities per emotion (MOSEI's view) instead of one softmax")
+    parser.add_argument("--heads", nargs="+",
+                        help="only these heads (e.g. emotion/meld sentiment); each answers in its own label names")
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="probability above which a multi-label emotion or sarcasm is predicted")
     parser.set_defaults(func=_predict)
@@ -97,7 +97,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     _check_inputs_usable(utterances, args)
     classifier = load_classifier(args.model)
-    options = {"emotion_multilabel": args.emotion_multilabel, "threshold": args.threshold}
+    options = {"heads": args.heads, "threshold": args.threshold}
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         with open(args.output, "x", encoding="utf-8") as handle:

@@ -19,10 +19,17 @@ import numpy as np
 import torch
 
 from mtaffect.data.schema import LABEL_COLUMNS, MODALITIES, NUM_EMOTIONS, feature_column, feature_dims
+from mtaffect.tasks import MAX_POLARITY_CLASSES
 
 _BOOL_COLUMNS = {name for name in LABEL_COLUMNS if name.endswith("_mask") or name.endswith("multilabel")}
-_LONG_COLUMNS = {"sentiment_class"}
-_VECTOR_COLUMNS = {"emotion", "emotion_mask", "emotion_weak", "emotion_weak_mask"}
+_LONG_COLUMNS = {"sentiment_class", "sentiment_num_classes", "sentiment_weak_num_classes"}
+_VECTOR_COLUMNS = {
+    "emotion": NUM_EMOTIONS,
+    "emotion_mask": NUM_EMOTIONS,
+    "emotion_weak": NUM_EMOTIONS,
+    "emotion_weak_mask": NUM_EMOTIONS,
+    "sentiment_weak_probs": MAX_POLARITY_CLASSES,
+}
 
 
 def mask_key(modality: str) -> str:
@@ -115,8 +122,8 @@ class MTAffectCollator:
             tensor = torch.stack([v.to(dtype) for v in values])
         else:
             tensor = torch.as_tensor(np.asarray(values), dtype=dtype)
-        if name in _VECTOR_COLUMNS and tensor.shape[-1] != NUM_EMOTIONS:
-            raise ValueError(f"Column {name!r} must have {NUM_EMOTIONS} entries, got {tensor.shape[-1]}.")
+        if name in _VECTOR_COLUMNS and tensor.shape[-1] != _VECTOR_COLUMNS[name]:
+            raise ValueError(f"Column {name!r} must have {_VECTOR_COLUMNS[name]} entries, got {tensor.shape[-1]}.")
         return tensor
 
 

@@ -74,6 +74,8 @@ class RawCorpus:
     notes: dict[str, Any] = field(default_factory=dict)
     extra_features: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    #: Task -> label space of its labels (``CorpusInfo.label_spaces``); empty = read from the labels.
+    label_spaces: dict[str, Any] = field(default_factory=dict)
 
     def splits(self) -> list[str]:
         present = {example.split for example in self.examples}
@@ -264,7 +266,10 @@ def _sentiment_labels(value: Any) -> dict[str, Any]:
     text = str(value).strip().lower()
     if text in SENTIMENT_CLASSES:
         cls = SENTIMENT_CLASSES.index(text)
-        return {"sentiment": SENTIMENT_CLASS_SCORES[cls], "sentiment_mask": True, "sentiment_class": cls}
+        return {
+            "sentiment": SENTIMENT_CLASS_SCORES[cls], "sentiment_mask": True, "sentiment_class": cls,
+            "sentiment_num_classes": len(SENTIMENT_CLASSES),
+        }
     score = float(text)
     low, high = SENTIMENT_RANGE
     if not low <= score <= high:

@@ -7,14 +7,18 @@ the same code. A corpus is a ``datasets.DatasetDict`` whose splits all have:
 * one float32 ``[T, D]`` column per modality it has (``text_features``, ``audio_features``,
   ``visual_features``), stored as ``Array2D(shape=(None, D))`` so ``D`` travels in the
   features and a model can build its input projection from it;
-* gold labels with masks: ``emotion`` / ``emotion_mask`` (per label of the union space) /
-  ``emotion_multilabel``, ``sentiment`` / ``sentiment_mask`` / ``sentiment_class``,
-  ``sarcasm`` / ``sarcasm_mask``;
+* gold labels with masks: ``emotion`` / ``emotion_mask`` (per label of the union space; the
+  mask is the corpus' label set, which is how a row finds its head) / ``emotion_multilabel``,
+  ``sentiment`` / ``sentiment_mask`` / ``sentiment_class`` / ``sentiment_num_classes``
+  (a score row has ``sentiment_num_classes`` 0 and class -1; a polarity row its class index
+  and the number of classes of its space, and as ``sentiment`` the class' expected score,
+  ``mtaffect.tasks.polarity_to_score``), ``sarcasm`` / ``sarcasm_mask``;
 * weak labels a teacher fills: ``<task>_weak``, ``<task>_weak_mask``,
-  ``<task>_weak_confidence`` (and ``emotion_weak_multilabel``).
+  ``<task>_weak_confidence`` (and ``emotion_weak_multilabel``; a polarity teacher writes
+  class probabilities into ``sentiment_weak_probs`` with ``sentiment_weak_num_classes`` > 0).
 
-Corpus-level metadata (corpus name, feature set, extractors, how many non-finite values a
-loader replaced) is kept as JSON in ``DatasetInfo.description`` so it survives ``map``,
+Corpus-level metadata (corpus name, feature set, the label space of each task, extractors,
+how many non-finite values a loader replaced) is kept as JSON in ``DatasetInfo.description`` so it survives ``map``,
 ``save_to_disk`` and the Hub.
 """
 
@@ -30,7 +34,7 @@ import pyarrow.compute as pc
 from datasets import Array2D, Dataset, DatasetDict, Features, List, Value
 
 from mtaffect.data.arrow import flat_values
-from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_RANGE, TASK_NAMES
+from mtaffect.tasks import EMOTION_LABELS, MAX_POLARITY_CLASSES, SENTIMENT_RANGE, TASK_NAMES, spaces_from_info
 
 MODALITIES: tuple[str, ...] = ("text", "audio", "visual")
 #: The one split-alias table: each unified split name (in the order corpora list them) and
@@ -86,6 +90,7 @@ def label_features() -> dict[str, Any]:
         "sentiment": Value("float32"),
         "sentiment_mask": Value("bool"),
         "sentiment_class": Value("int64"),
+        "sentiment_num_classes": Value("int64"),
         "sarcasm": Value("float32"),
         "sarcasm_mask": Value("bool"),
         "emotion_weak": emotion_vector,
@@ -95,6 +100,8 @@ def label_features() -> dict[str, Any]:
         "sentiment_weak": Value("float32"),
         "sentiment_weak_mask": Value("bool"),
         "sentiment_weak_confidence": Value("float32"),
+        "sentiment_weak_probs": List(Value("float32"), length=MAX_POLARITY_CLASSES),
+        "sentiment_weak_num_classes": Value("int64"),
         "sarcasm_weak": Value("float32"),
         "sarcasm_weak_mask": Value("bool"),
         "sarcasm_weak_confidence": Value("float32"),
@@ -141,6 +148,7 @@ def unknown_labels() -> dict[str, Any]:
         "sentiment": 0.0,
         "sentiment_mask": False,
         "sentiment_class": -1,
+        "sentiment_num_classes": 0,
         "sarcasm": 0.0,
         "sarcasm_mask": False,
         "emotion_weak": [0.0] * NUM_EMOTIONS,
@@ -150,6 +158,8 @@ def unknown_labels() -> dict[str, Any]:
         "sentiment_weak": 0.0,
         "sentiment_weak_mask": False,
         "sentiment_weak_confidence": 0.0,
+        "sentiment_weak_probs": [0.0] * MAX_POLARITY_CLASSES,
+        "sentiment_weak_num_classes": 0,
         "sarcasm_weak": 0.0,
         "sarcasm_weak_mask": False,
         "sarcasm_weak_confidence": 0.0,
@@ -165,12 +175,19 @@ class CorpusInfo:
     dims: dict[str, int]
     tasks: list[str]
     emotion_labels: list[str] = field(default_factory=list)
+    #: Task -> the label space its gold labels use: a key of ``mtaffect.tasks.LABEL_SPACES``
+    #: (``"sentiment/polarity"``) or a user's space as a mapping (see ``mtaffect.tasks.label_space``).
+    label_spaces: dict[str, Any] = field(default_factory=dict)
     extractors: dict[str, Any] = field(default_factory=dict)
     replaced_nonfinite: int = 0
     notes: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps({_METADATA_KEY: asdict(self)}, sort_keys=True)
+
+    def spaces(self) -> dict[str, Any]:
+        """Task -> ``mtaffect.tasks.LabelSpace`` of every task this corpus declares a space for."""
+        return spaces_from_info(self.label_spaces)
 
 
 def set_corpus_info(corpus: Dataset | DatasetDict, info: CorpusInfo) -> None:
@@ -274,9 +291,20 @@ def _check_labels(where: str, c: dict[str, np.ndarray]) -> None:
         f"has scores outside [{low}, {high}]",
     )
     _fail_rows(where, "sentiment", (sentiment != 0) & ~sentiment_mask, "is non-zero where sentiment_mask is off")
-    classes = c["sentiment_class"]
-    _fail_rows(where, "sentiment_class", (classes < -1) | (classes > 2), "must be -1 (unknown), 0, 1 or 2")
+    classes, num_classes = c["sentiment_class"], c["sentiment_num_classes"]
+    _fail_rows(
+        where, "sentiment_num_classes", (num_classes != 0) & ((num_classes < 2) | (num_classes > MAX_POLARITY_CLASSES)),
+        f"must be 0 (a score) or the number of polarity classes (2..{MAX_POLARITY_CLASSES})",
+    )
+    _fail_rows(
+        where, "sentiment_class", (classes < -1) | ((num_classes > 0) & (classes >= num_classes)),
+        "must be -1 (unknown / a score) or a class index below sentiment_num_classes",
+    )
     _fail_rows(where, "sentiment_class", (classes >= 0) & ~sentiment_mask, "is set where sentiment_mask is off")
+    _fail_rows(
+        where, "sentiment_class", sentiment_mask & ((classes >= 0) != (num_classes > 0)),
+        "and sentiment_num_classes disagree (a polarity row has both, a score row neither)",
+    )
     sarcasm, sarcasm_mask = c["sarcasm"], c["sarcasm_mask"].astype(bool)
     _fail_rows(where, "sarcasm", ~np.isin(sarcasm, (0.0, 1.0)), "must be 0 or 1")
     _fail_rows(where, "sarcasm", (sarcasm != 0) & ~sarcasm_mask, "is non-zero where sarcasm_mask is off")
@@ -288,6 +316,8 @@ def _check_labels(where: str, c: dict[str, np.ndarray]) -> None:
         )
     weak_emotion = c["emotion_weak"]
     _fail_rows(where, "emotion_weak", ((weak_emotion < 0) | (weak_emotion > 1)).any(1), "must hold probabilities in [0, 1]")
+    weak_probs = c["sentiment_weak_probs"]
+    _fail_rows(where, "sentiment_weak_probs", ((weak_probs < 0) | (weak_probs > 1)).any(1), "must hold probabilities in [0, 1]")
     weak_sarcasm = c["sarcasm_weak"]
     _fail_rows(where, "sarcasm_weak", (weak_sarcasm < 0) | (weak_sarcasm > 1), "must be a probability in [0, 1]")
     weak_sentiment = c["sentiment_weak"]
@@ -325,3 +355,39 @@ def _label_arrays(dataset: Dataset, names: Iterable[str]) -> dict[str, np.ndarra
     """Label columns as numpy arrays straight from Arrow (no per-row formatting of the features)."""
     table = dataset.with_format("numpy", columns=list(names))[:]
     return {name: np.asarray(table[name]) for name in names}
+
+
+def corpus_label_spaces(dataset: Dataset | DatasetDict) -> dict[str, Any]:
+    """Task -> ``mtaffect.tasks.LabelSpace`` of each task with gold labels in ``dataset``.
+
+    What the corpus declares (``CorpusInfo.label_spaces``) wins; a corpus that declares
+    nothing (an older or foreign one) is read from its labels: emotion by the union names its
+    mask switches on, sentiment by ``sentiment_num_classes`` (0: the score space; 3: the
+    3-class polarity space...), sarcasm is binary.
+    """
+    from mtaffect.tasks import LABEL_SPACES, default_space, emotion_space_for_mask, label_space
+
+    declared = get_corpus_info(dataset).spaces()
+    found: dict[str, Any] = {}
+    for split in _splits(dataset):
+        if len(split) == 0:
+            continue
+        for task in gold_tasks(split):
+            if task in declared or task in found:
+                continue
+            columns = _label_arrays(split, [f"{task}_mask"] + (["emotion_mask"] if task == "emotion" else [])
+                                    + (["sentiment_num_classes"] if task == "sentiment" else []))
+            known = columns[f"{task}_mask"].astype(bool)
+            if task == "emotion":
+                rows = known.any(1)
+                found[task] = emotion_space_for_mask(known[rows][0])
+            elif task == "sentiment":
+                counts = set(columns["sentiment_num_classes"][known].tolist())
+                if len(counts) > 1:
+                    raise SchemaError(f"corpus mixes sentiment spaces (num_classes {sorted(counts)}) in one split.")
+                k = counts.pop()
+                matches = [s for s in LABEL_SPACES.values() if s.task == "sentiment" and s.kind == "classes" and len(s.labels) == k]
+                found[task] = (label_space("polarity", "sentiment") if k == 3 else matches[0]) if k else default_space(task)
+            else:
+                found[task] = default_space(task)
+    return {**found, **declared}

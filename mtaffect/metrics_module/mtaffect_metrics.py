@@ -64,7 +64,8 @@ Args:
     label_mask: emotion only; which labels the corpus annotates (a list of booleans, one per
         label, or one list per example). Default: all labels.
     label_names: emotion only; names used in the per-label keys. Default: anger, disgust,
-        fear, happiness, sadness, surprise, neutral for 7 labels, else label_0, label_1, ...
+        fear, happiness, sadness, surprise, neutral, peaceful, powerful (the union) for 9 labels, else
+        label_0, label_1, ...
     threshold: "emotion_multilabel" and "sarcasm"; a label is predicted where prob > threshold
         (default 0.5).
     prediction_type: "sentiment_class" only; "score" (default), "class" or "logits".
@@ -76,7 +77,7 @@ Examples:
     1.0
 """
 
-EMOTION_LABELS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+EMOTION_LABELS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral", "peaceful", "powerful")
 CONFIGS = ("sentiment", "sentiment_class", "emotion_multilabel", "emotion_multiclass", "sarcasm")
 
 

@@ -15,6 +15,7 @@ _LAZY: dict[str, str] = {
     "MultiTaskTrainingArguments": "mtaffect.training.arguments",
     "MultiTaskTrainer": "mtaffect.training.trainer",
     "FeatureSetCollator": "mtaffect.training.trainer",
+    "PerTaskSelection": "mtaffect.training.selection",
 }
 
 __all__ = sorted(_LAZY)

@@ -12,12 +12,13 @@ multi-GPU). The subclass overrides only:
   over a ``CorpusConcatDataset``, rank-aware, so
   accelerate's own batch sharding is switched off for it (as the Trainer does for its
   ``BatchRebalanceSampler``);
-* ``compute_loss`` / ``log`` -- each task's gold and weak loss (``MTAffectOutput.task_losses``)
-  is summed on device and logged as ``loss_<task>`` / ``loss_<task>_weak`` next to ``loss``,
+* ``compute_loss`` / ``log`` -- each head's gold and weak loss (``MTAffectOutput.task_losses``)
+  is summed on device and logged as ``loss_<task>/<space>`` / ``loss_<task>/<space>_weak`` next to ``loss``,
   averaged over the batches since the last log that had labels for that term (one
   host sync per log, not per step);
-* ``prediction_step`` -- predictions and labels travel as dicts keyed by output name and
-  label column, so ``compute_metrics`` receives them by name whatever tasks are enabled;
+* ``prediction_step`` -- predictions and labels travel as dicts keyed by head name
+  (``"sentiment/polarity"``) and label column, so ``compute_metrics`` receives them by name
+  whatever heads the model has;
 * ``create_optimizer`` / ``create_scheduler`` -- with ``encoder_learning_rate`` /
   ``encoder_warmup_steps``, the pretrained encoders' weights form their own parameter
   groups with their own rate and warm-up (same optimizer, same schedule shape);
@@ -68,7 +69,7 @@ from mtaffect.metrics import (
     metric_key,
     primary_score,
 )
-from mtaffect.tasks import TASK_NAMES
+from mtaffect.tasks import EMOTION_LABELS
 from mtaffect.training.arguments import MultiTaskTrainingArguments
 from mtaffect.training.sampler import CorpusConcatDataset, MultiCorpusBatchSampler
 
@@ -76,8 +77,12 @@ logger = logging.getLogger(__name__)
 
 #: Name of the aggregate evaluation metric (logged as ``eval_combined_score``).
 COMBINED_SCORE = "combined_score"
-#: The loss terms logged per task, in a fixed order (every process reduces the same tensor).
-LOSS_TERMS: tuple[str, ...] = tuple(term for task in TASK_NAMES for term in (task, f"{task}_weak"))
+
+
+def loss_terms(model: Any) -> tuple[str, ...]:
+    """The loss terms logged per head, in a fixed order (every process reduces the same tensor)."""
+    heads = list(getattr(getattr(model, "config", None), "label_spaces", None) or ())
+    return tuple(term for head in heads for term in (head, f"{head}_weak"))
 
 __all__ = ["COMBINED_SCORE", "FeatureSetCollator", "MultiTaskTrainer"]
 
@@ -246,13 +251,18 @@ class MultiTaskTrainer(Trainer):
 
                 # Raw text / audio go through the encoders' own tokenizer / feature extractor.
                 data_collator = EncoderInputCollator.for_model(model, base=data_collator)
+        config = getattr(model, "config", None)
         if compute_metrics is None:
-            compute_metrics = make_compute_metrics()
+            compute_metrics = make_compute_metrics(
+                label_spaces=getattr(config, "label_spaces", None),
+                emotion_labels=getattr(config, "emotion_labels", None) or EMOTION_LABELS,
+            )
         elif compute_metrics is False:
             compute_metrics = None
         self.train_batch_sampler: MultiCorpusBatchSampler | None = None
+        self._loss_terms = loss_terms(model)
         self._loss_sums: torch.Tensor | None = None
-        self._loss_counts = [0] * len(LOSS_TERMS)
+        self._loss_counts = [0] * len(self._loss_terms)
         super().__init__(
             model=model,
             args=args,
@@ -434,30 +444,30 @@ class MultiTaskTrainer(Trainer):
     def _accumulate_task_losses(self, task_losses: Mapping[str, torch.Tensor], loss: torch.Tensor) -> None:
         # Sums stay on the device; counts are host ints (presence is known from the dict keys).
         if self._loss_sums is None or self._loss_sums.device != loss.device:
-            self._loss_sums = torch.zeros(len(LOSS_TERMS), device=loss.device, dtype=torch.float32)
-        present = [i for i, term in enumerate(LOSS_TERMS) if term in task_losses]
+            self._loss_sums = torch.zeros(len(self._loss_terms), device=loss.device, dtype=torch.float32)
+        present = [i for i, term in enumerate(self._loss_terms) if term in task_losses]
         if not present:
             return
-        values = torch.stack([task_losses[LOSS_TERMS[i]].detach().float() for i in present])
+        values = torch.stack([task_losses[self._loss_terms[i]].detach().float() for i in present])
         self._loss_sums.index_add_(0, torch.tensor(present, device=loss.device), values)
         for i in present:
             self._loss_counts[i] += 1
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        """Add ``loss_<task>`` / ``loss_<task>_weak`` to the training logs (every process reduces)."""
-        if "loss" in logs and self.model is not None:
+        """Add ``loss_<head>`` / ``loss_<head>_weak`` to the training logs (every process reduces)."""
+        if "loss" in logs and self.model is not None and self._loss_terms:
             device = self.args.device
-            sums = self._loss_sums.to(device) if self._loss_sums is not None else torch.zeros(len(LOSS_TERMS), device=device)
+            sums = self._loss_sums.to(device) if self._loss_sums is not None else torch.zeros(len(self._loss_terms), device=device)
             totals = torch.stack([sums, torch.tensor(self._loss_counts, dtype=torch.float32, device=device)])
             if self.accelerator.num_processes > 1:
                 totals = self.accelerator.reduce(totals, reduction="sum")
             totals = totals.cpu().numpy()
-            for i, term in enumerate(LOSS_TERMS):
+            for i, term in enumerate(self._loss_terms):
                 if totals[1, i] > 0:
                     logs[f"loss_{term}"] = round(float(totals[0, i] / totals[1, i]), 6)
             if self._loss_sums is not None:
                 self._loss_sums.zero_()
-            self._loss_counts = [0] * len(LOSS_TERMS)
+            self._loss_counts = [0] * len(self._loss_terms)
         super().log(logs, start_time)
 
     def floating_point_ops(self, inputs: dict[str, Any]) -> int:
@@ -477,10 +487,9 @@ class MultiTaskTrainer(Trainer):
         prediction_loss_only: bool,
         ignore_keys: list[str] | None = None,
     ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor] | None, dict[str, torch.Tensor] | None]:
-        """Loss, predictions by output name and labels by column name (dicts, not tuples).
+        """Loss, predictions by head name and labels by column name (dicts, not tuples).
 
-        The model's tuple output drops disabled tasks' ``None`` fields, so positions would
-        depend on the config; names do not.
+        The heads depend on the config, so positions in a tuple would too; names do not.
         """
         inputs = self._prepare_inputs(inputs)
         missing = [name for name in self.label_names if name not in inputs]
@@ -495,11 +504,15 @@ class MultiTaskTrainer(Trainer):
         if prediction_loss_only:
             return loss, None, None
         ignore = set(ignore_keys or ())
-        predictions = {
-            name: outputs[name].detach()
-            for name in OUTPUT_NAMES
-            if name not in ignore and outputs.get(name) is not None
-        }
+        heads = outputs.get("head_outputs") if isinstance(outputs, Mapping) else None
+        if heads is not None:
+            predictions = {name: value.detach() for name, value in heads.items() if name not in ignore}
+        else:  # a model with the single-head output names
+            predictions = {
+                name: outputs[name].detach()
+                for name in OUTPUT_NAMES
+                if name not in ignore and outputs.get(name) is not None
+            }
         labels = {name: inputs[name] for name in self.label_names}
         return loss, predictions or None, labels
 
@@ -568,6 +581,73 @@ class MultiTaskTrainer(Trainer):
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         self._memory_tracker.stop_and_update_metrics(metrics)
         return metrics
+
+    def evaluate_per_task(
+        self,
+        eval_dataset: Mapping[str, Any],
+        selection: Any,
+        metric_key_prefix: str = "test",
+    ) -> dict[str, float]:
+        """Each corpus' task metrics read with the weights of that task's best validation step.
+
+        ``selection`` is the ``mtaffect.training.selection.PerTaskSelection`` callback that
+        watched training. A (corpus, task) it has no choice for (no validation labels) is
+        scored with the final weights. The model's weights are restored afterwards. Returns
+        ``<prefix>_<corpus>_<task>_<metric>`` keys, ``<prefix>_<corpus>_primary_score`` and
+        ``<prefix>_combined_score`` as ``evaluate`` does, plus
+        ``<prefix>_<corpus>_<task>_selected_step``.
+        """
+        from mtaffect.metrics import metric_key, split_metric_key
+
+        datasets = _as_corpora(eval_dataset, "eval_dataset")
+        choices = selection.choices()
+        final = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        # Each chosen step scores the corpora whose tasks chose it; the final weights score the
+        # corpora with a gold task that has no validation choice (no validation labels).
+        from mtaffect.data.schema import gold_tasks
+
+        plan: dict[int | None, list[str]] = {}
+        for corpus, dataset in datasets.items():
+            unchosen = [
+                task for task in gold_tasks(dataset)
+                if choices.get(f"{corpus}/{task}", {}).get("step") not in selection.snapshots
+            ]
+            if unchosen:
+                plan.setdefault(None, []).append(corpus)
+        for corpus in datasets:
+            steps = {choice["step"] for name, choice in choices.items() if name.split("/", 1)[0] == corpus}
+            for step in steps:
+                if step in selection.snapshots:
+                    plan.setdefault(step, []).append(corpus)
+        result: dict[str, float] = {}
+        try:
+            for step, corpora in sorted(plan.items(), key=lambda item: -1 if item[0] is None else item[0]):
+                self.model.load_state_dict(final if step is None else selection.snapshots[step])
+                metrics = self.evaluate({name: datasets[name] for name in corpora}, metric_key_prefix=metric_key_prefix)
+                for key, value in metrics.items():
+                    parts = split_metric_key(key, list(datasets))
+                    if parts is None or parts.corpus is None or parts.task is None:
+                        continue
+                    chosen = choices.get(f"{parts.corpus}/{parts.task}")
+                    wanted = None if chosen is None or chosen["step"] not in selection.snapshots else chosen["step"]
+                    if wanted == step:
+                        result[key] = value
+                        result[metric_key(metric_key_prefix, f"{parts.task}_selected_step", parts.corpus)] = float(
+                            -1 if step is None else step
+                        )
+        finally:
+            self.model.load_state_dict(final)
+        per_corpus: dict[str, dict[str, float]] = {}
+        for corpus in datasets:
+            prefix = f"{metric_key_prefix}_{corpus}_"
+            metrics = {key: value for key, value in result.items() if key.startswith(prefix)}
+            score = primary_score(metrics, prefix=prefix)
+            if math.isfinite(score):
+                result[prefix + PRIMARY_SCORE_KEY] = score
+                metrics[prefix + PRIMARY_SCORE_KEY] = score
+            per_corpus[corpus] = metrics
+        result.update(self.combine_corpus_metrics(per_corpus, metric_key_prefix))
+        return result
 
     def combine_corpus_metrics(
         self, per_corpus: Mapping[str, Mapping[str, float]], metric_key_prefix: str = "eval"

@@ -87,8 +87,7 @@ def main(out: Path) -> None:
         m.eval()
         with torch.no_grad():
             output = m(**inputs)
-        return {"emotion_logits": output.emotion_logits, "sentiment_score": output.sentiment_score,
-                "sarcasm_logits": output.sarcasm_logits}
+        return dict(output.head_outputs)
 
     args = MultiTaskTrainingArguments(
         output_dir=str(out / "trainer"), max_steps=4, per_device_train_batch_size=8,
@@ -139,6 +138,8 @@ def main(out: Path) -> None:
             "pipeline_class": type(classifier).__name__,
             "pipeline": classifier(features),
             "direct": loaded.predict(single)[0],
+            "label_spaces": loaded.config.label_spaces,
+            "pushed_label_spaces": model.config.label_spaces,
             "pipeline_list": classifier([features, {**features, "feature_set": "synthetic-cmu"}]),
         }
 

@@ -37,11 +37,8 @@ def main(repo_id: str, reference_path: Path, out: Path) -> None:
     reference = torch.load(reference_path)
     with torch.no_grad():
         output = model(**reference["inputs"])
-    torch.save(
-        {"emotion_logits": output.emotion_logits, "sentiment_score": output.sentiment_score,
-         "sarcasm_logits": output.sarcasm_logits},
-        out / "remote_code.pt",
-    )
+    torch.save(dict(output.head_outputs), out / "remote_code.pt")
+    results["label_spaces"] = model.config.label_spaces
     results["module"] = type(model).__module__
     results["mtaffect_imported"] = sorted(name for name in sys.modules if name.split(".")[0] == "mtaffect")
 

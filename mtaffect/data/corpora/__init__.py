@@ -3,11 +3,12 @@
 Examples:
     >>> from mtaffect.data.corpora import load_corpus, list_corpora
     >>> sorted({entry.format for entry in list_corpora()})
-    ['cmu_sdk', 'meld', 'mmsa', 'mult', 'mustard', 'synthetic']
+    ['cmu_sdk', 'emorynlp', 'meld', 'mmsa', 'mult', 'mustard', 'synthetic', 'table']
 
 ``load_corpus(name, path, format=None, **options)`` reads a corpus as published (MMSA and
 MulT pickles, CMU-MultimodalSDK ``.csd`` files, MUStARD's json, MELD's CSVs) into the
-unified schema; ``combine_corpora`` prepares several for multi-task training. Adding a
+unified schema (EmoryNLP's CSVs and any text table a user has, CSV / JSON Lines / Parquet,
+too); ``combine_corpora`` prepares several for multi-task training. Adding a
 corpus or a format is one module with one ``register_corpus`` call, named in
 ``registry.FORMAT_MODULES``.
 """

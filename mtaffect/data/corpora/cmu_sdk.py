@@ -308,6 +308,7 @@ def _load_sdk(
         dims=dims,
         tasks=["sentiment", "emotion"] if has_emotions else ["sentiment"],
         emotion_labels=list(MOSEI_EMOTIONS) if has_emotions else [],
+        label_spaces={"sentiment": "sentiment/score", **({"emotion": "emotion/mosei"} if has_emotions else {})},
         extractors={m: f"cmu_sdk:{sequences[m].root}" for m in modalities},
         notes=notes,
     )

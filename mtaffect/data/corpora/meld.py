@@ -4,10 +4,12 @@ Columns: ``Sr No., Utterance, Speaker, Emotion, Sentiment, Dialogue_ID, Utteranc
 Season, Episode, StartTime, EndTime``; an utterance's clip is ``dia<D>_utt<U>.mp4``, which
 is also its id here (ids repeat across splits: each split is its own folder of clips).
 
-Labels: MELD is gold for two tasks. Emotion is single-label over all 7 union labels (MELD's
-``joy`` is ``happiness``); sentiment's 3 classes are stored as ``sentiment_class``
-(0 negative, 1 neutral, 2 positive) and as the score -1/0/1 (``SENTIMENT_CLASS_SCORES``),
-so the sentiment head's class view round-trips.
+Labels: MELD is gold for two tasks, in its own label spaces (``CorpusInfo.label_spaces``):
+emotion in the ``emotion/meld`` set (7 single-label classes under MELD's names, ``joy`` is the
+union's ``happiness``), sentiment in the ``sentiment/polarity`` space: 3 classes stored as
+``sentiment_class`` (0 negative, 1 neutral, 2 positive) with ``sentiment_num_classes`` 3, so
+a model trains a 3-class cross-entropy head on them (not a regression). ``sentiment`` holds
+the class' expected score -1/0/1 (``mtaffect.tasks.polarity_to_score``) for inspection.
 
 Text: the CSVs are read as UTF-8 and, failing that, as Windows-1252; C1 control
 characters (the ``\\x92`` of some releases, a Windows-1252 quote that went through Latin-1)
@@ -42,7 +44,16 @@ from mtaffect.data.corpora.user_features import (
 )
 from mtaffect.data.raw import RawCorpus, RawCorpusError, RawExample
 from mtaffect.data.schema import CorpusInfo, unknown_labels
-from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASS_SCORES, SENTIMENT_CLASSES, normalize_emotion
+from mtaffect.tasks import (
+    EMOTION_LABELS,
+    SENTIMENT_CLASS_SCORES,
+    SENTIMENT_CLASSES,
+    label_space,
+    normalize_emotion,
+)
+
+#: MELD's label spaces: its own 7 emotion names and 3 polarity classes.
+MELD_SPACES: dict[str, str] = {"emotion": "emotion/meld", "sentiment": "sentiment/polarity"}
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +184,8 @@ def _load_meld(
         feature_set=feature_set or provider.default_feature_set("meld"),
         dims=provider.dims,
         tasks=["emotion", "sentiment"],
-        emotion_labels=list(EMOTION_LABELS),
+        emotion_labels=list(label_space(MELD_SPACES["emotion"]).labels),
+        label_spaces=dict(MELD_SPACES),
         extractors=provider.extractors(),
         notes={
             "format": "meld",
@@ -188,7 +200,7 @@ def _load_meld(
 
 
 def _batches(splits: dict[str, list[dict[str, Any]]], provider: FeatureProvider, folder: Path):
-    full_mask = [True] * len(EMOTION_LABELS)
+    full_mask = label_space(MELD_SPACES["emotion"]).union_mask()
     for split, rows in splits.items():
         meld_split = MELD_FILES[split][0]
         ids = unique_ids([r["id"] for r in rows], folder / MELD_FILES[split][1], split)
@@ -206,6 +218,7 @@ def _batches(splits: dict[str, list[dict[str, Any]]], provider: FeatureProvider,
                 "sentiment": [SENTIMENT_CLASS_SCORES[r["sentiment"]] for r in chunk],
                 "sentiment_mask": [True] * len(chunk),
                 "sentiment_class": [r["sentiment"] for r in chunk],
+                "sentiment_num_classes": [len(SENTIMENT_CLASSES)] * len(chunk),
                 "dialogue_id": [r["dialogue_id"] for r in chunk],
                 "utterance_id": [r["utterance_id"] for r in chunk],
                 **columns,
@@ -249,7 +262,7 @@ def read_meld(csv_dir: str | Path, media_dir: str | Path | None = None) -> RawCo
     found = {split: csv_dir / name for split, (_, name) in MELD_FILES.items() if (csv_dir / name).is_file()}
     if not found:
         raise RawCorpusError(csv_dir, f"none of {sorted(name for _, name in MELD_FILES.values())} is there")
-    full_mask = [True] * len(EMOTION_LABELS)
+    full_mask = label_space(MELD_SPACES["emotion"]).union_mask()
     examples = []
     for split, path in found.items():
         clip_dir = _meld_clip_dir(Path(media_dir), split) if media_dir is not None else None
@@ -260,6 +273,7 @@ def read_meld(csv_dir: str | Path, media_dir: str | Path | None = None) -> RawCo
             labels["sentiment"] = SENTIMENT_CLASS_SCORES[row["sentiment"]]
             labels["sentiment_mask"] = True
             labels["sentiment_class"] = row["sentiment"]
+            labels["sentiment_num_classes"] = len(SENTIMENT_CLASSES)
             media = str(clip_dir / f"{row['id']}.mp4") if clip_dir is not None else None
             examples.append(
                 RawExample(
@@ -272,7 +286,8 @@ def read_meld(csv_dir: str | Path, media_dir: str | Path | None = None) -> RawCo
         name="meld",
         examples=examples,
         tasks=["emotion", "sentiment"],
-        emotion_labels=list(EMOTION_LABELS),
+        emotion_labels=list(label_space(MELD_SPACES["emotion"]).labels),
+        label_spaces=dict(MELD_SPACES),
         notes={
             "format": "meld",
             "split_names": {"validation": "dev"},

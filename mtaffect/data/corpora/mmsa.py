@@ -166,6 +166,7 @@ def _load_mmsa(
         dims=dims,
         tasks=["sentiment"],
         emotion_labels=[],
+        label_spaces={"sentiment": "sentiment/score"},
         extractors={m: f"mmsa:{MMSA_KEYS[m]}" for m in chosen},
         notes=notes,
     )

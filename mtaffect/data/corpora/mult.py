@@ -169,6 +169,7 @@ def _load_mult(
         dims=dims,
         tasks=tasks,
         emotion_labels=emotion_labels,
+        label_spaces={"emotion": "emotion/iemocap"} if "emotion" in tasks else {"sentiment": "sentiment/score"},
         extractors={m: f"mult:{MULT_KEYS[m]}" for m in chosen},
         notes={
             "format": "mult",

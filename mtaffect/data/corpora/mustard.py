@@ -242,6 +242,7 @@ def _load_mustard(
         dims=provider.dims,
         tasks=["sarcasm"],
         emotion_labels=[],
+        label_spaces={"sarcasm": "sarcasm/binary"},
         extractors=provider.extractors(),
         notes={
             "format": "mustard",

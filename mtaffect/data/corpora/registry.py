@@ -116,7 +116,7 @@ def list_corpora() -> list[CorpusFormat]:
 
     Examples:
         >>> sorted({entry.corpus for entry in list_corpora()})[:3]
-        ['iemocap', 'meld', 'mosei']
+        ['emorynlp', 'iemocap', 'meld']
     """
     _ensure_formats_loaded()
     return [_REGISTRY[key] for key in sorted(_REGISTRY)]
@@ -340,6 +340,8 @@ FORMAT_MODULES: tuple[str, ...] = (
     "mtaffect.data.corpora.cmu_sdk",
     "mtaffect.data.corpora.mustard",
     "mtaffect.data.corpora.meld",
+    "mtaffect.data.corpora.emorynlp",
+    "mtaffect.data.corpora.table",
 )
 _LOADED = False
 

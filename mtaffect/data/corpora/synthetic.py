@@ -34,7 +34,7 @@ from mtaffect.data.schema import (
     set_corpus_info,
     unknown_labels,
 )
-from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASS_SCORES, emotion_label_mask
+from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASS_SCORES, emotion_label_mask, label_space
 
 #: Dims of the CMU-SDK features (GloVe 300 / COVAREP 74 / Facet 35) that MOSEI, MOSI and IEMOCAP share.
 CMU_DIMS = {"text": 300, "audio": 74, "visual": 35}
@@ -43,7 +43,7 @@ MUSTARD_DIMS = {"text": 768, "audio": 283, "visual": 2048}
 
 MOSEI_EMOTIONS = ("happiness", "sadness", "anger", "surprise", "disgust", "fear")
 IEMOCAP_EMOTIONS = ("neutral", "happiness", "sadness", "anger")
-MELD_EMOTIONS = EMOTION_LABELS
+MELD_EMOTIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 
 _LATENT_VIEW = 2  # (valence, arousal) as seen by a modality
 _NUISANCE = 3  # speaker / recording factors the extractor also sees
@@ -156,7 +156,8 @@ def make_synthetic_corpus(
             feature_set=feature_set,
             dims=dims,
             tasks=list(spec.tasks),
-            emotion_labels=list(_emotion_space(name)),
+            emotion_labels=list(label_space(SYNTHETIC_SPACES[name]["emotion"]).labels) if "emotion" in spec.tasks else [],
+            label_spaces={task: SYNTHETIC_SPACES[name][task] for task in spec.tasks},
             extractors={m: f"synthetic:{feature_set}:{m}" for m in dims},
             notes={"seed": seed, "size_scale": size_scale, "noise": noise, "map_seed": map_seed},
         ),
@@ -172,6 +173,15 @@ def make_synthetic_family(
     """All synthetic corpora (or the named ones) for one data seed: the study's default input."""
     names = list(corpora) if corpora else list(SPECS)
     return {name: make_synthetic_corpus(name, seed=seed, **kwargs) for name in names}
+
+
+#: The label space of each synthetic corpus' tasks (those of the real corpus it is shaped like).
+SYNTHETIC_SPACES: dict[str, dict[str, str]] = {
+    "synthetic_mosei": {"sentiment": "sentiment/score", "emotion": "emotion/mosei"},
+    "synthetic_iemocap": {"emotion": "emotion/iemocap"},
+    "synthetic_meld": {"emotion": "emotion/meld", "sentiment": "sentiment/polarity"},
+    "synthetic_mustard": {"sarcasm": "sarcasm/binary"},
+}
 
 
 def _emotion_space(name: str) -> tuple[str, ...]:
@@ -272,7 +282,9 @@ def _generate_rows(
         perceived = valence + label_noise(0.3)
         classes = np.where(perceived < -0.4, 0, np.where(perceived > 0.4, 2, 1))
         for row, c in zip(labels, classes):
-            row.update(sentiment=SENTIMENT_CLASS_SCORES[c], sentiment_mask=True, sentiment_class=int(c))
+            row.update(
+                sentiment=SENTIMENT_CLASS_SCORES[c], sentiment_mask=True, sentiment_class=int(c), sentiment_num_classes=3
+            )
     if "sarcasm" in spec.tasks:
         for row, g in zip(labels, sarcastic):
             row.update(sarcasm=float(g), sarcasm_mask=True)

@@ -153,6 +153,7 @@ def extract_corpus(
         dims=dims,
         tasks=list(corpus.tasks),
         emotion_labels=list(corpus.emotion_labels),
+        label_spaces=dict(corpus.label_spaces),
         extractors={ex.modality: ex.describe() for ex in extractors},
         notes=dict(corpus.notes),
     )
