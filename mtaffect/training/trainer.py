@@ -251,12 +251,8 @@ class MultiTaskTrainer(Trainer):
 
                 # Raw text / audio go through the encoders' own tokenizer / feature extractor.
                 data_collator = EncoderInputCollator.for_model(model, base=data_collator)
-        config = getattr(model, "config", None)
         if compute_metrics is None:
-            compute_metrics = make_compute_metrics(
-                label_spaces=getattr(config, "label_spaces", None),
-                emotion_labels=getattr(config, "emotion_labels", None) or EMOTION_LABELS,
-            )
+            compute_metrics = self._model_metrics
         elif compute_metrics is False:
             compute_metrics = None
         self.train_batch_sampler: MultiCorpusBatchSampler | None = None
@@ -272,6 +268,9 @@ class MultiTaskTrainer(Trainer):
             compute_metrics=compute_metrics,
             **kwargs,
         )
+        if not self._loss_terms and self.model is not None:  # built by model_init
+            self._loss_terms = loss_terms(self.model)
+            self._loss_counts = [0] * len(self._loss_terms)
         if self.args.label_names is None:
             # Every batch carries every gold column (masked where unknown), which the metrics need.
             self.label_names = list(GOLD_LABEL_COLUMNS)
@@ -280,6 +279,16 @@ class MultiTaskTrainer(Trainer):
         from mtaffect.modelcard import ModelCardCallback
 
         self.add_callback(ModelCardCallback(self))
+
+    def _model_metrics(self, eval_prediction: Any) -> dict[str, float]:
+        """The default ``compute_metrics``: read outputs by the heads of the model being evaluated."""
+        config = getattr(self.model, "config", None)
+        compute = make_compute_metrics(
+            label_spaces=getattr(config, "label_spaces", None),
+            emotion_labels=getattr(config, "emotion_labels", None) or EMOTION_LABELS,
+        )
+        return compute(eval_prediction)
+
 
     def create_model_card(self, **kwargs: Any) -> None:
         """Write mtaffect's card (not transformers' generic one) into ``output_dir`` before a push."""
