@@ -101,7 +101,7 @@ def test_a_killed_study_resumes_to_the_same_report(uninterrupted, tmp_path, caps
     records = read_records(output / "results.jsonl")
     assert records[: len(before)] == before  # append-only
     keys = [(r["seed"], r["setting"], r["model"]) for r in records]
-    assert len(keys) == len(set(keys)) == 7  # 6 models + the chosen candidate, each once
+    assert len(keys) == len(set(keys)) == 10  # 3 probes + 6 models + the chosen candidate, each once
     assert sum(r["setting"] == CANDIDATE for r in records) == 2
     assert _comparable(output / "report.json") == _comparable(paths["json"])
     assert not (output / "teachers").exists()
@@ -110,7 +110,7 @@ def test_a_killed_study_resumes_to_the_same_report(uninterrupted, tmp_path, caps
 
     # A finished study resumed again trains nothing and reports the same.
     assert main(["run", "--config", str(config), "--output-dir", str(output), "--resume", "--quiet"]) == 0
-    assert len(read_records(output / "results.jsonl")) == 7
+    assert len(read_records(output / "results.jsonl")) == 10
     assert _comparable(output / "report.json") == _comparable(paths["json"])
 
 
