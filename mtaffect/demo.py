@@ -20,7 +20,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 #: The demo's inputs, in the order of its API (``gradio_client.Client.predict``).
-API_INPUTS: tuple[str, ...] = ("text", "audio", "video", "emotion_multilabel", "threshold")
+API_INPUTS: tuple[str, ...] = ("text", "audio", "video", "threshold")
 #: The name of the prediction endpoint (``client.predict(..., api_name="/predict")``).
 API_NAME = "predict"
 _MODALITY_NAMES = {"text": "text", "audio": "audio", "visual": "visual"}
@@ -53,19 +53,27 @@ def load_classifier(model: Any, extractors: Mapping[str, Any] | None = None) -> 
     return pipeline("multimodal-affect", model=model, extractors=extractors)
 
 
+def output_heads(config: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(prediction key, label space) of every head, in the pipeline's naming: the task name
+    when the model has one head for the task, else the head name (``"emotion/meld"``)."""
+    spaces = dict(config.label_spaces)
+    per_task: dict[str, int] = {}
+    for space in spaces.values():
+        per_task[space["task"]] = per_task.get(space["task"], 0) + 1
+    return [(space["task"] if per_task[space["task"]] == 1 else key, space) for key, space in spaces.items()]
+
+
 def describe_model(classifier: Any) -> str:
-    """Markdown: the tasks and label names the model saved and the inputs it reads."""
-    config = classifier.model.config
+    """Markdown: the heads and label names the model saved and the inputs it reads."""
     lines = []
-    for task in config.tasks:
-        if task == "emotion":
-            lines.append(f"- **emotion**: {', '.join(config.emotion_labels)}")
-        elif task == "sentiment":
-            lines.append("- **sentiment**: a score on [-3, 3] (MOSI/MOSEI scale) and negative / neutral / positive")
-        elif task == "sarcasm":
-            lines.append("- **sarcasm**: probability of sarcasm")
+    for key, space in output_heads(classifier.model.config):
+        if space["kind"] == "score":
+            lines.append(f"- **{key}**: a score (and its negative / neutral / positive polarity)")
+        elif space["kind"] == "binary":
+            lines.append(f"- **{key}**: probability of {space['task']}")
         else:
-            lines.append(f"- **{task}**")
+            view = " (multi-label)" if space["kind"] == "multilabel" else ""
+            lines.append(f"- **{key}**{view}: {', '.join(space['labels'])}")
     reads = _extractor_lines(classifier)
     return "\n".join(["This model predicts", *lines, "", "It reads", *reads])
 
@@ -106,9 +114,10 @@ def summarize(prediction: Mapping[str, Any]) -> str:
             chosen = value.get("labels", [top])
             shown = ", ".join(chosen) if chosen else f"none above the threshold (top: {top})"
             lines.append(f"- **{task}**: {shown} ({value['scores'][top]:.2f})")
-        elif task == "sarcasm":
-            verdict = "sarcastic" if value["label"] else "not sarcastic"
-            lines.append(f"- **sarcasm**: {verdict} (p = {value['score']:.2f})")
+        elif isinstance(value.get("label"), bool):  # a binary head (sarcasm)
+            name = "sarcastic" if task == "sarcasm" else task
+            verdict = name if value["label"] else f"not {name}"
+            lines.append(f"- **{task}**: {verdict} (p = {value['score']:.2f})")
         elif "score" in value:
             lines.append(f"- **{task}**: {value['label']} (score {value['score']:+.2f})")
     return "\n".join(lines)
@@ -122,8 +131,9 @@ def label_values(prediction: Mapping[str, Any], task: str) -> dict[str, float] |
         return None
     if "scores" in value:
         return {name: float(p) for name, p in value["scores"].items()}
-    if task == "sarcasm":
-        return {"sarcastic": float(value["score"]), "not sarcastic": 1.0 - float(value["score"])}
+    if isinstance(value.get("label"), bool):  # a binary head (sarcasm)
+        name = "sarcastic" if task == "sarcasm" else task
+        return {name: float(value["score"]), f"not {name}": 1.0 - float(value["score"])}
     return f"{value['label']} ({value['score']:+.2f})"
 
 
@@ -144,16 +154,17 @@ def build_demo(
         examples: utterances offered as clickable examples under the text box.
 
     The prediction endpoint is ``/predict`` with inputs ``API_INPUTS`` (text, audio file,
-    video file, multi-label emotion, threshold) and outputs: a summary, the inputs used,
-    one label panel per task, and the pipeline's prediction as JSON (the last output).
+    video file, threshold) and outputs: a summary, the inputs used,
+    one label panel per head (per task where the task has one head), and the pipeline's prediction as JSON (the last output).
     """
     gr = _gradio()
     classifier = load_classifier(model, extractors)
     config = classifier.model.config
     name = title or _display_name(getattr(config, "_name_or_path", "")) or "mtaffect model"
-    tasks = list(config.tasks)
+    heads = output_heads(config)
+    tasks = [key for key, _ in heads]
 
-    def predict(text: str | None, audio: str | None, video: str | None, emotion_multilabel: bool, threshold: float):
+    def predict(text: str | None, audio: str | None, video: str | None, threshold: float):
         raw = {key: value for key, value in (("text", text), ("audio", audio), ("video", video)) if value}
         if not raw:
             raise gr.Error("Type an utterance or give its audio or video.")
@@ -161,14 +172,14 @@ def build_demo(
             use = classifier.raw_input_use(raw)
             if not any(use.values()):
                 raise ValueError(f"this model reads none of the inputs given ({', '.join(raw)}).")
-            prediction = classifier(raw, emotion_multilabel=bool(emotion_multilabel), threshold=float(threshold))
+            prediction = classifier(raw, threshold=float(threshold))
         except (ValueError, ImportError) as error:  # ExtractionError is a ValueError; MissingExtraError an ImportError
             logger.info("demo input refused: %s", error)
             raise gr.Error(str(error)) from None
         return (summarize(prediction), inputs_used(use), *(label_values(prediction, t) for t in tasks), prediction)
 
     # The opening utterance is predicted here, so the first page a visitor sees is already filled in.
-    initial = predict(text, None, None, False, 0.5) if text else (None, None, *(None for _ in tasks), None)
+    initial = predict(text, None, None, 0.5) if text else (None, None, *(None for _ in tasks), None)
 
     with gr.Blocks(title=f"mtaffect · {name}") as demo:
         gr.Markdown(f"# {name}\nEmotion, sentiment and sarcasm of one utterance, by an mtaffect model.")
@@ -181,7 +192,6 @@ def build_demo(
                     audio = gr.Audio(label="Audio (upload or record)", sources=["upload", "microphone"], type="filepath")
                     video = gr.Video(label="Video", sources=["upload"], height=180)
                 with gr.Accordion("Options", open=False):
-                    multilabel = gr.Checkbox(label="Emotions as independent labels (multi-label, MOSEI's view)")
                     threshold = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Threshold (multi-label emotion, sarcasm)")
                 button = gr.Button("Predict", variant="primary")
                 with gr.Accordion("About this model", open=True):
@@ -190,12 +200,12 @@ def build_demo(
                 summary = gr.Markdown(initial[0], label="Prediction")
                 used = gr.Markdown(initial[1], label="Inputs used")
                 labels = [
-                    gr.Label(value, label=task, num_top_classes=len(config.emotion_labels))
-                    for task, value in zip(tasks, initial[2:-1])
+                    gr.Label(value, label=key, num_top_classes=len(space.get("labels") or ()) or None)
+                    for (key, space), value in zip(heads, initial[2:-1])
                 ]
                 with gr.Accordion("Pipeline output (JSON)", open=False):
                     raw_output = gr.JSON(initial[-1], label="pipeline output")
-        inputs = [text_box, audio, video, multilabel, threshold]
+        inputs = [text_box, audio, video, threshold]
         outputs = [summary, used, *labels, raw_output]
         button.click(predict, inputs=inputs, outputs=outputs, api_name=API_NAME)
         text_box.submit(predict, inputs=inputs, outputs=outputs, api_name=False)

@@ -62,7 +62,7 @@ def test_the_app_gives_the_pipelines_predictions(served, text_audio_checkpoint, 
 
     text = "Oh great, another meeting."
     summary, used, emotion, sentiment, sarcasm, raw = client.predict(
-        text, handle_file(str(wav)), None, False, 0.5, api_name=f"/{API_NAME}"
+        text, handle_file(str(wav)), None, 0.5, api_name=f"/{API_NAME}"
     )
     expected = json.loads(json.dumps(classifier({"text": text, "audio": str(wav)})))
     assert raw == expected
@@ -74,9 +74,9 @@ def test_the_app_gives_the_pipelines_predictions(served, text_audio_checkpoint, 
     assert expected["emotion"]["label"] in summary and expected["sentiment"]["label"] in summary
     assert {c["label"] for c in sarcasm["confidences"]} == {"sarcastic", "not sarcastic"}
 
-    # Text alone, multi-label emotion: still the pipeline's answer; a clip without audio differs.
-    *_, raw_text = client.predict(text, None, None, True, 0.3, api_name=f"/{API_NAME}")
-    assert raw_text == json.loads(json.dumps(classifier(text, emotion_multilabel=True, threshold=0.3)))
+    # Text alone, another threshold: still the pipeline's answer; a clip without audio differs.
+    *_, raw_text = client.predict(text, None, None, 0.3, api_name=f"/{API_NAME}")
+    assert raw_text == json.loads(json.dumps(classifier(text, threshold=0.3)))
     assert raw_text["sentiment"] != raw["sentiment"]
 
 
@@ -85,7 +85,7 @@ def test_the_app_refuses_an_empty_request(served):
 
     client = Client(served, verbose=False)
     with pytest.raises(Exception, match="Type an utterance"):
-        client.predict("", None, None, False, 0.5, api_name=f"/{API_NAME}")
+        client.predict("", None, None, 0.5, api_name=f"/{API_NAME}")
 
 
 def test_inputs_the_model_cannot_read_are_reported():

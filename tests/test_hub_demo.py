@@ -33,7 +33,7 @@ from gradio_client import Client
 port = int(sys.argv[1])
 app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
 result = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
-    sys.argv[2], None, None, False, 0.5, api_name="/predict")
+    sys.argv[2], None, None, 0.5, api_name="/predict")
 print("ANSWER", json.dumps({"mtaffect": mtaffect.__file__, "prediction": result[-1]}))
 app.demo.close()
 """
