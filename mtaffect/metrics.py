@@ -639,7 +639,7 @@ def compute_corpus_metrics(
     elif include_primary:
         metrics[PRIMARY_SCORE_KEY] = primary_score(metrics)
     if include_counts and metrics:
-        metrics.update(predicted_class_counts(outputs, labels, threshold, emotion_labels))
+        metrics.update(predicted_class_counts(outputs, labels, threshold, emotion_labels, label_spaces))
     return metrics
 
 
@@ -1062,6 +1062,7 @@ def predicted_class_counts(
     labels: Mapping[str, Any],
     threshold: float = 0.5,
     emotion_labels: Sequence[str] = EMOTION_LABELS,
+    label_spaces: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, float]:
     """How often each class is predicted on the rows ``compute_corpus_metrics`` scores.
 
@@ -1079,40 +1080,60 @@ def predicted_class_counts(
         {'sarcasm_predicted_not_sarcastic': 1.0, 'sarcasm_predicted_sarcastic': 2.0}
     """
     counts: dict[str, float] = {}
-    logits = outputs.get("emotion_logits")
-    if logits is not None and labels.get("emotion") is not None:
-        logits = _as_array(_to_numpy(logits), "emotion_logits", 2)
-        mask = _column(labels, "emotion_mask", "emotion").astype(bool)
-        multilabel = _column(labels, "emotion_multilabel", "emotion").astype(bool).reshape(-1)
-        rows = mask.any(axis=1) & ~multilabel
-        if rows.any():
-            used = mask[rows].any(axis=0)
-            scores = np.where(mask[rows], logits[rows], -np.inf)
+    # Head-named outputs (``MTAffectOutput.head_outputs``) and the legacy single-head names alike.
+    heads = _named_heads(outputs, label_spaces or {}, emotion_labels)
+    for key, (space, value) in heads.items():
+        task, kind = space["task"], space["kind"]
+        if labels.get(task) is None and not (task == "sentiment" and labels.get("sentiment_class") is not None):
+            continue
+        if task == "emotion" and kind == "classes":
+            logits = _as_array(_to_numpy(value), key, 2)
+            mask = _column(labels, "emotion_mask", "emotion").astype(bool)
+            multilabel = _column(labels, "emotion_multilabel", "emotion").astype(bool).reshape(-1)
+            rows = mask.any(axis=1) & ~multilabel
+            if space.get("name") != "union":
+                # The rows this head scores: single-label rows whose labelled names it covers.
+                union = list(space.get("union") or space["labels"])
+                inside = np.array([j < len(emotion_labels) and emotion_labels[j] in union for j in range(mask.shape[1])])
+                rows &= ~(mask & ~inside).any(axis=1)
+            if not rows.any():
+                continue
+            if space.get("name") == "union":  # the union head: argmax over the labels each row uses
+                scores = np.where(mask[rows], logits[rows], -np.inf)
+                used = np.flatnonzero(mask[rows].any(axis=0))
+                names = [emotion_labels[j] for j in range(len(emotion_labels))]
+            else:
+                scores = logits[rows]
+                used = np.arange(len(space["labels"]))
+                names = list(space["labels"])
             predicted = scores.argmax(axis=1)
-            for j in np.flatnonzero(used):
-                counts[f"emotion_{PREDICTED_COUNT}_{emotion_labels[j]}"] = float((predicted == j).sum())
-    score = outputs.get("sentiment_score")
-    if score is not None and labels.get("sentiment") is not None:
-        score = _as_array(_to_numpy(score), "sentiment_score", 1)
-        mask = _column(labels, "sentiment_mask", "sentiment").astype(bool).reshape(-1)
-        classes = labels.get("sentiment_class")
-        classes = np.full(mask.shape, -1) if classes is None else _to_numpy(classes).reshape(-1)
-        class_rows, score_rows = mask & (classes >= 0), mask & (classes < 0)
-        if class_rows.any():
-            predicted = sentiment_score_to_class(score[class_rows])
-            for j, name in enumerate(("negative", "neutral", "positive")):
-                counts[f"sentiment_{PREDICTED_COUNT}_{name}"] = float((np.asarray(predicted) == j).sum())
-        elif score_rows.any():
-            negative = float((score[score_rows] < 0).sum())
-            counts[f"sentiment_{PREDICTED_COUNT}_negative"] = negative
-            counts[f"sentiment_{PREDICTED_COUNT}_non-negative"] = float(score_rows.sum()) - negative
-    logits = outputs.get("sarcasm_logits")
-    if logits is not None and labels.get("sarcasm") is not None:
-        mask = _column(labels, "sarcasm_mask", "sarcasm").astype(bool).reshape(-1)
-        if mask.any():
-            sarcastic = float((expit(_as_array(_to_numpy(logits), "sarcasm_logits", 1)[mask]) >= threshold).sum())
-            counts[f"sarcasm_{PREDICTED_COUNT}_not_sarcastic"] = float(mask.sum()) - sarcastic
-            counts[f"sarcasm_{PREDICTED_COUNT}_sarcastic"] = sarcastic
+            for j in used:
+                counts[f"emotion_{PREDICTED_COUNT}_{names[j]}"] = float((predicted == j).sum())
+        elif task == "sentiment":
+            mask = _column(labels, "sentiment_mask", "sentiment").astype(bool).reshape(-1)
+            classes = labels.get("sentiment_class")
+            classes = np.full(mask.shape, -1) if classes is None else _to_numpy(classes).reshape(-1)
+            class_rows, score_rows = mask & (classes >= 0), mask & (classes < 0)
+            if kind == "classes" and class_rows.any():
+                predicted = _as_array(_to_numpy(value), key, 2)[class_rows].argmax(axis=1)
+                for j, name in enumerate(space["labels"]):
+                    counts[f"sentiment_{PREDICTED_COUNT}_{name}"] = float((predicted == j).sum())
+            elif kind == "score":
+                score = _as_array(_to_numpy(value), key, 1)
+                if class_rows.any() and not any(s["task"] == "sentiment" and s["kind"] == "classes" for s, _ in heads.values()):
+                    predicted = sentiment_score_to_class(score[class_rows])
+                    for j, name in enumerate(("negative", "neutral", "positive")):
+                        counts[f"sentiment_{PREDICTED_COUNT}_{name}"] = float((np.asarray(predicted) == j).sum())
+                elif score_rows.any():
+                    negative = float((score[score_rows] < 0).sum())
+                    counts[f"sentiment_{PREDICTED_COUNT}_negative"] = negative
+                    counts[f"sentiment_{PREDICTED_COUNT}_non-negative"] = float(score_rows.sum()) - negative
+        elif task == "sarcasm":
+            mask = _column(labels, "sarcasm_mask", "sarcasm").astype(bool).reshape(-1)
+            if mask.any():
+                sarcastic = float((expit(_as_array(_to_numpy(value), key, 1)[mask]) >= threshold).sum())
+                counts[f"sarcasm_{PREDICTED_COUNT}_not_sarcastic"] = float(mask.sum()) - sarcastic
+                counts[f"sarcasm_{PREDICTED_COUNT}_sarcastic"] = sarcastic
     return counts
 
 

@@ -33,7 +33,8 @@ class _HideMtaffect(importlib.abc.MetaPathFinder):
 def _save(output, path: Path) -> None:
     from safetensors.torch import save_file
 
-    save_file({key: output[key].contiguous() for key in OUTPUTS}, str(path))
+    # Read by attribute: the per-task outputs are properties over head_outputs (one head per task here).
+    save_file({key: getattr(output, key).contiguous() for key in OUTPUTS}, str(path))
 
 
 def publish(folder: str, repo_id: str, inputs: dict, out: Path) -> None:
