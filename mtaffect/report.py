@@ -260,6 +260,7 @@ def write_report(
     *,
     metadata: Mapping[str, Any] | None = None,
     margin: float = NONINFERIORITY_MARGIN,
+    collapses: Sequence[Any] = (),
 ) -> dict[str, Path]:
     """Write report.json, report.md and report.png; return their paths.
 
@@ -269,10 +270,13 @@ def write_report(
         metadata: what was run and chosen (seeds, settings chosen on validation, wall time),
             stored in report.json and listed at the end of report.md.
         margin: the weak ≈ gold non-inferiority margin, in metric units.
+        collapses: collapses the per-seed numbers cannot show (a model that predicts one class
+            on one fold of a cross-validated corpus), reported beside those found in ``results``.
     """
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     report = build_report(results, margin, primary_tasks_of(metadata))
+    report.collapses.extend(collapses)
     for collapse in report.collapses:
         logger.info(collapse.message())  # the report files and terminal_summary carry the warning
     metadata = dict(metadata or {})

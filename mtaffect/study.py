@@ -15,10 +15,25 @@ For every seed:
    where a corpus has gold labels for two tasks, its *auxiliary* (non-primary) task's gold
    labels are replaced by teacher labels. λ (and the weak-label mode and confidence
    threshold, if several are given) is chosen on the validation splits.
-5. **multi-task-gold** — as multi-task-weak with the chosen setting, but corpora keep their
-   gold auxiliary labels (run only when some corpus has a gold auxiliary task that a teacher
-   could replace; otherwise it would be the very same model as multi-task-weak). Comparing 4 and 5
-   on those corpora' primary tasks tests "weak labels are nearly as good as gold ones".
+5. **multi-task-gold** — the same grid, but corpora keep their gold auxiliary labels (run only
+   when some corpus has a gold auxiliary task that a teacher could replace; otherwise it would
+   be the very same model as multi-task-weak). Comparing 4 and 5 on those corpora's primary
+   tasks tests "weak labels are nearly as good as gold ones".
+
+In 4 and 5 each (corpus, task)'s numbers come from the grid point (λ, mode, threshold) whose
+model scored best on *that task's* validation split, so λ is chosen on the target task, not on
+a mean over corpora. A corpus' gold auxiliary labels are replaced by **cross-fitted
+same-corpus teachers** (``cross_fit_folds``, default 5; ``mtaffect.teachers.cross_fit_teachers``):
+K single-task models of that corpus and task, each trained and selected on the rows outside
+one fold and labelling the rows inside it, so no row is labelled by a model that saw it and
+the weak labels are in the corpus' own label space (MELD's 3 polarity classes for MELD's
+sentiment). They are trained once per study (``cross_fit_seed``), before the seeds.
+
+A corpus given as **folds** (``folds: 5`` in its source: MUStARD's 5-fold protocol) is
+cross-validated inside the one study: every model that reads it is trained once per fold, the
+other corpora's single-task models and probes once per seed, and each seed's number is the
+mean over folds (predicted-class counts: their sum; a model that predicts one class on one
+fold is reported as a collapse of that fold).
 
 Every model is trained with ``MultiTaskTrainer`` with one head per (task, label space) its
 corpora use, evaluated on validation at every evaluation step of its Trainer arguments
@@ -122,6 +137,14 @@ class StudyConfig:
             Each task's test numbers are always read at its own best validation step.
         linear_probe: also fit the linear probe (``mtaffect.probe``) per corpus and task, on
             the same features; its numbers are the ``linear-probe`` rows of the report.
+        cross_fit_folds: K of the cross-fitted same-corpus teachers that replace a corpus'
+            gold *auxiliary* labels in multi-task-weak (``mtaffect.teachers.cross_fit_teachers``:
+            each row labelled by a teacher that never saw it, in the corpus' own label space),
+            so that multi-task-weak vs multi-task-gold compares like with like. ``None``: use
+            another corpus' single-task model where one exists (the pre-cross-fitting study).
+        cross_fit_seed: seed of the folds and of the cross-fitted teachers' training. They are
+            trained once per study, not per training seed: every seed reads the same weak
+            labels, as it reads the same corpora.
     """
 
     corpora: list[CorpusSource] = field(default_factory=list)
@@ -152,6 +175,8 @@ class StudyConfig:
     output_dir: str = "mtaffect-output"
     patience: int | None = None
     linear_probe: bool = True
+    cross_fit_folds: int | None = 5
+    cross_fit_seed: int = 0
 
     @classmethod
     def from_file(cls, path: str | Path) -> StudyConfig:
@@ -221,6 +246,13 @@ class StudyConfig:
             raise ValueError(f"{where}: 'torch_threads' must be >= 1 (or null for torch's default), got {self.torch_threads}.")
         if not self.sampling_temperature > 0:
             raise ValueError(f"{where}: 'sampling_temperature' must be > 0, got {self.sampling_temperature}.")
+        if self.cross_fit_folds is not None and self.cross_fit_folds < 2:
+            raise ValueError(f"{where}: 'cross_fit_folds' must be >= 2 (or null for teachers of other corpora), "
+                             f"got {self.cross_fit_folds}.")
+        folded = [source.name for source in self.corpora if source.folds is not None]
+        if len(folded) > 1:
+            raise ValueError(f"{where}: corpora {folded} are all given as folds; a study cross-validates one corpus "
+                             "(give the others as plain train/validation/test corpora).")
         if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
             raise ValueError(f"{where}: 'patience' must be a positive number of evaluations or null, got {self.patience!r}.")
         for key in ("output_dir", "seed"):
@@ -264,11 +296,30 @@ class StudyProgress:
 
 
 def load_study_corpora(config: StudyConfig) -> dict[str, DatasetDict]:
-    """The study's corpora, validated, keyed by name."""
+    """The study's corpora, validated, keyed by name (a corpus given as folds: its first fold)."""
+    return load_study_folds(config)[0]
+
+
+def load_study_folds(config: StudyConfig) -> list[dict[str, DatasetDict]]:
+    """The study's corpora once per fold of its cross-validated corpus (one entry without one).
+
+    Every entry holds every corpus; only the cross-validated corpus (``folds`` in its source)
+    differs between entries, and the other corpora are the very same objects, loaded once.
+    """
     if not config.corpora:
-        corpora = make_synthetic_family(**config.synthetic)
-    else:
-        corpora = load_sources(config.corpora)
+        return [_checked(make_synthetic_family(**config.synthetic))]
+    folded = [source for source in config.corpora if source.folds is not None]
+    plain = load_sources([source for source in config.corpora if source.folds is None])
+    if not folded:
+        return [_checked({source.name: plain[source.name] for source in config.corpora})]
+    versions = [load_sources([fold])[folded[0].name] for fold in folded[0].fold_sources()]
+    return [
+        _checked({source.name: version if source is folded[0] else plain[source.name] for source in config.corpora})
+        for version in versions
+    ]
+
+
+def _checked(corpora: dict[str, DatasetDict]) -> dict[str, DatasetDict]:
     for name, corpus in corpora.items():
         missing = [split for split in ("train", "validation", "test") if split not in corpus]
         if missing:
@@ -314,6 +365,9 @@ class TrainedModel:
     test_metrics: dict[str, dict[str, float]]  # corpus -> metric -> value
     #: "corpus/task" -> {"step", "metric", "score"}: the validation step each task's test numbers come from.
     selection: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: "corpus/task" -> its best validation score, oriented so that higher is better (what a
+    #: per-task choice of λ compares).
+    validation_scores: dict[str, float] = field(default_factory=dict)
 
 
 #: Trainer arguments every study model gets unless ``StudyConfig.training`` sets them.
@@ -388,6 +442,7 @@ def train_and_evaluate(
         validation_score=float(sum(signed) / len(signed)) if signed else float("nan"),
         test_metrics=_split_metrics(test_metrics, list(test), "test"),
         selection=choices,
+        validation_scores={name: float(best["signed"]) for name, best in selection.best.items()},
     )
 
 
@@ -413,20 +468,32 @@ def _weak_labelled(
     mode: str,
     threshold: float | None,
     replace_auxiliary: bool,
+    cross_fitted: Mapping[tuple[str, str], Any] | None = None,
 ) -> tuple[dict[str, DatasetDict], list[str]]:
     """Corpora with weak labels for their missing tasks (and, optionally, auxiliary ones).
 
-    ``teachers(corpus, task)`` gives the single-task model of that corpus and task.
+    ``teachers(corpus, task)`` gives the single-task model of that corpus and task. A gold
+    auxiliary task with cross-fitted teachers (``cross_fitted[(corpus, task)]``) is replaced
+    by their out-of-fold labels, in the corpus' own label space; without, by another
+    corpus' single-task model (``choose_teacher``), converted where the spaces differ.
     """
+    from mtaffect.weak_labels import add_cross_fitted_weak_labels
+
     out: dict[str, DatasetDict] = {}
     notes: list[str] = []
     for name, corpus in corpora.items():
         own = tasks[name]
         for task in study_tasks:
-            teacher_corpus = choose_teacher(name, task, corpora, tasks)
             auxiliary = task in own[1:]
             if task in own and not (auxiliary and replace_auxiliary):
                 continue
+            if auxiliary and (name, task) in (cross_fitted or {}):
+                fitted = cross_fitted[(name, task)]
+                corpus = add_cross_fitted_weak_labels(corpus, fitted, mode=mode, threshold=threshold)
+                notes.append(f"{name}/{task}: weak labels from {fitted.k} cross-fitted {name} {task} teachers "
+                             "(each row labelled by the teacher blind to its fold), replacing the gold auxiliary labels")
+                continue
+            teacher_corpus = choose_teacher(name, task, corpora, tasks)
             if teacher_corpus is None:
                 notes.append(f"{name}/{task}: no teacher with the same feature set; left without {task} labels"
                              + (" (gold auxiliary labels kept)" if auxiliary else ""))
@@ -516,10 +583,18 @@ class StudyPlan:
     replaces_gold: bool
     #: The linear probe runs (``StudyConfig.linear_probe``).
     probe: bool = True
+    #: Folds of the cross-validated corpus (1: none).
+    folds: int = 1
+    #: The cross-validated corpus (``folds`` in its source), if any.
+    fold_corpus: str | None = None
+    #: (corpus, auxiliary task) pairs whose gold labels cross-fitted same-corpus teachers replace.
+    cross_fit: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
     def build(cls, corpora: Mapping[str, DatasetDict], config: StudyConfig) -> StudyPlan:
         tasks = corpus_tasks(corpora, config)
+        folded = [source for source in config.corpora if source.folds is not None and source.name in tasks]
+        cross_fit = [(name, task) for name, own in tasks.items() for task in own[1:]] if config.cross_fit_folds else []
         return cls(
             tasks=tasks,
             study_tasks=[t for t in TASK_NAMES if any(t in own for own in tasks.values())],
@@ -530,28 +605,44 @@ class StudyPlan:
                 for mode in config.weak_label_modes
                 for threshold in config.weak_thresholds
             ],
-            replaces_gold=any(
+            replaces_gold=bool(cross_fit) or any(
                 choose_teacher(name, task, corpora, tasks) is not None
                 for name, own in tasks.items()
                 for task in own[1:]
             ),
             probe=config.linear_probe,
+            folds=folded[0].num_folds if folded else 1,
+            fold_corpus=folded[0].name if folded else None,
+            cross_fit=cross_fit,
         )
+
+    def corpus_folds(self, name: str) -> list[int | None]:
+        """The folds a model of ``name`` alone is trained on: every fold for the cross-validated corpus."""
+        return list(range(self.folds)) if name == self.fold_corpus else [None]
+
+    @property
+    def union_folds(self) -> list[int | None]:
+        """The folds a model of the union is trained on (every fold when one corpus is cross-validated)."""
+        return list(range(self.folds)) if self.fold_corpus else [None]
 
     @property
     def models_per_seed(self) -> int:
         """Steps announced per seed: a probe per (corpus, task) when on, then every model."""
-        return (len(self.pairs) if self.probe else 0) + len(self.pairs) + 1 + len(self.grid) + (1 if self.replaces_gold else 0)
+        alone = sum(len(self.corpus_folds(name)) for name, _ in self.pairs)
+        union = 1 + len(self.grid) * (2 if self.replaces_gold else 1)
+        return (alone if self.probe else 0) + alone + union * len(self.union_folds)
 
 
 @dataclass
 class SeedOutcome:
-    """Everything one seed produced: test numbers, what validation chose, weak-label notes."""
+    """Everything one seed produced: test numbers (fold means), what validation chose, weak-label notes."""
 
     seed: int
     results: list[Result]
     chosen: dict[str, Any]
     weak_notes: list[str]
+    #: Collapses inside one fold (hidden by the fold mean): "setting seed corpus task fold" messages.
+    fold_collapses: list[Any] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------
@@ -561,9 +652,13 @@ class SeedOutcome:
 RESULTS_FILE = "results.jsonl"
 CONFIG_FILE = "study.json"
 TEACHERS_DIR = "teachers"
+#: Under ``TEACHERS_DIR``: the cross-fitted teachers, shared by every seed.
+CROSS_FIT_DIR = "cross-fit"
 #: The setting of the multi-task-weak candidates (one per λ / mode / threshold); the chosen
 #: one is recorded again as ``multi-task-weak``.
 CANDIDATE = "multi-task-weak candidate"
+#: The setting of the multi-task-gold models (one per grid point some corpus' primary task chose).
+GOLD_CANDIDATE = "multi-task-gold candidate"
 
 
 def model_record(
@@ -595,6 +690,8 @@ def model_record(
         "setting": setting,
         "model": model,
         "validation_combined_score": trained.validation_score,
+        "validation_scores": {key: value for key, value in trained.validation_scores.items()
+                              if key.split("/", 1)[1] in only.get(key.split("/", 1)[0], [])},
         "results": results,
         "selected_steps": selected,
         **extra,
@@ -631,8 +728,28 @@ def recorded_results(record: Mapping[str, Any]) -> list[Result]:
 
 
 def recorded_choices(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Seed -> what validation chose for multi-task-weak, from the records."""
-    return {str(r["seed"]): r["chosen"] for r in records if r["setting"] == "multi-task-weak" and "chosen" in r}
+    """Seed -> what validation chose for multi-task-weak, from the records (per fold where there are folds)."""
+    chosen: dict[str, Any] = {}
+    for r in records:
+        if r["setting"] == "multi-task-weak" and "chosen" in r:
+            if r.get("fold") is None:
+                chosen[str(r["seed"])] = r["chosen"]
+            else:
+                chosen.setdefault(str(r["seed"]), {"per fold": {}})["per fold"][str(r["fold"])] = r["chosen"]
+    return chosen
+
+
+def records_results(records: Sequence[Mapping[str, Any]]) -> list[Result]:
+    """The report's results of model records: per seed, the mean over folds (``_fold_means``).
+
+    The candidates (one model per λ / mode / threshold) are recorded for resuming; the report
+    shows the chosen ones.
+    """
+    by_seed: dict[int, list[Mapping[str, Any]]] = {}
+    for record in records:
+        if record["setting"] not in (CANDIDATE, GOLD_CANDIDATE):
+            by_seed.setdefault(int(record["seed"]), []).append(record)
+    return [result for seed, group in by_seed.items() for result in _fold_means(seed, group)[0]]
 
 
 class StudyInterrupted(KeyboardInterrupt):
@@ -643,163 +760,360 @@ class StudyInterrupted(KeyboardInterrupt):
 # One seed
 
 
-def _model_names(plan: StudyPlan) -> list[tuple[str, str, str]]:
-    """(setting, model, detail) of the models of a seed trained before the choice, in order."""
-    names = [("linear-probe", f"{name}/{task}", f"{name}/{task}") for name, task in plan.pairs] if plan.probe else []
-    names += [("single-task", f"{name}/{task}", f"{name}/{task}") for name, task in plan.pairs]
-    names.append(("multi-task", "union", "union, gold labels only (λ = 0)"))
-    names.extend((CANDIDATE, _grid_name(w, m, t), _grid_name(w, m, t)) for w, m, t in plan.grid)
+def _model_names(plan: StudyPlan) -> list[tuple[str, str, str, int | None]]:
+    """(setting, model, detail, fold) of the models of a seed trained before the choice, in order."""
+    alone = [(name, task, fold) for name, task in plan.pairs for fold in plan.corpus_folds(name)]
+    names = [("linear-probe", f"{n}/{t}", f"{n}/{t}{_fold_tag(f)}", f) for n, t, f in alone] if plan.probe else []
+    names += [("single-task", f"{n}/{t}", f"{n}/{t}{_fold_tag(f)}", f) for n, t, f in alone]
+    for fold in plan.union_folds:
+        names.append(("multi-task", "union", f"union, gold labels only (λ = 0){_fold_tag(fold)}", fold))
+        names.extend((CANDIDATE, _grid_name(w, m, t), _grid_name(w, m, t) + _fold_tag(fold), fold) for w, m, t in plan.grid)
     return names
+
+
+def _fold_tag(fold: int | None) -> str:
+    return "" if fold is None else f" [fold {fold}]"
 
 
 def _grid_name(weight: float, mode: str, threshold: float | None) -> str:
     return f"λ={weight} mode={mode} threshold={threshold}"
 
 
+def _choose_per_task(
+    candidates: Sequence[tuple[tuple[float, str, float | None], Mapping[str, Any]]],
+    pairs: Sequence[tuple[str, str]],
+) -> dict[str, tuple[float, str, float | None]]:
+    """Per (corpus, task): the grid point whose model scored best on *that* task's validation split.
+
+    A task without a validation score of its own in these models (an auxiliary task whose gold
+    labels were replaced, so its validation split has none) falls back to the mean over tasks.
+    """
+    chosen = {}
+    for name, task in pairs:
+        key = f"{name}/{task}"
+
+        def score(item: tuple[Any, Mapping[str, Any]], key: str = key) -> float:
+            own = item[1].get("validation_scores", {}).get(key)
+            return _score(own if own is not None else item[1]["validation_combined_score"])
+
+        chosen[key] = max(candidates, key=score)[0]
+    return chosen
+
+
+def _composite(records_by_point: Mapping[Any, Mapping[str, Any]], per_task: Mapping[str, Any], **fields: Any) -> dict[str, Any]:
+    """One record whose (corpus, task) numbers come from the model of that task's chosen grid point."""
+    first = next(iter(records_by_point.values()))
+    results, selected = [], {}
+    for key, point in per_task.items():
+        record = records_by_point.get(point, first)
+        corpus, task = key.split("/", 1)
+        results += [r for r in record["results"] if r["corpus"] == corpus and r["task"] == task]
+        if key in record.get("selected_steps", {}):
+            selected[key] = record["selected_steps"][key]
+    return {**first, "results": results, "selected_steps": selected, **fields}
+
+
 def run_seed(
     config: StudyConfig,
     seed: int,
     announce: Callable[[int, str, str], None],
-    corpora: Mapping[str, DatasetDict] | None = None,
-    done: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+    corpora: Sequence[Mapping[str, DatasetDict]] | Mapping[str, DatasetDict] | None = None,
+    done: Mapping[tuple[str, str, int | None], Mapping[str, Any]] | None = None,
     emit: Callable[[dict[str, Any]], None] | None = None,
     teacher_dir: Path | None = None,
+    cross_fit_dir: Path | None = None,
 ) -> SeedOutcome:
     """Train and evaluate every model of one seed (see the module docstring).
 
     Args:
-        done: records of this seed already in the results file, by (setting, model): those
-            models are not trained again (a resumed study).
+        corpora: the study's corpora per fold (``load_study_folds``), or one mapping when no
+            corpus is cross-validated; loaded from the config when ``None``.
+        done: records of this seed already in the results file, by (setting, model, fold):
+            those models are not trained again (a resumed study).
         emit: called with each new record the moment its model is evaluated.
         teacher_dir: where the single-task models are kept (so a resumed seed can still
             weak-label with them); a temporary folder when ``None``.
+        cross_fit_dir: where ``prepare_cross_fits`` saved the cross-fitted teachers (trained
+            once per study, not per seed); trained here, into a temporary folder, when ``None``.
     """
     if corpora is None:
-        corpora = load_study_corpora(config)
+        corpora = load_study_folds(config)
+    by_fold = [corpora] if isinstance(corpora, Mapping) else list(corpora)
     study = config.fingerprint()
-    plan = StudyPlan.build(corpora, config)
+    plan = StudyPlan.build(by_fold[0], config)
     tasks, study_tasks = plan.tasks, plan.study_tasks
-    corpora = {name: corpora[name] for name in tasks}
-    splits = {split: {name: corpus[split] for name, corpus in corpora.items()} for split in ("train", "validation", "test")}
+    by_fold = [{name: fold_corpora[name] for name in tasks} for fold_corpora in by_fold]
     work_root = Path(tempfile.mkdtemp(prefix=f"mtaffect-study-seed{seed}-"))
     teacher_root = teacher_dir if teacher_dir is not None else work_root / TEACHERS_DIR
-    records: dict[tuple[str, str], Mapping[str, Any]] = dict(done or {})
+    records: dict[tuple[str, str, int | None], Mapping[str, Any]] = dict(done or {})
+
+    def at(fold: int | None) -> dict[str, DatasetDict]:
+        return by_fold[fold or 0]
 
     def keep(record: dict[str, Any]) -> None:
-        records[(record["setting"], record["model"])] = record
+        records[(record["setting"], record["model"], record.get("fold"))] = record
         if emit is not None:
             emit(record)
 
-    def train_single(name: str, task: str) -> TrainedModel:
+    def train_single(name: str, task: str, fold: int | None) -> TrainedModel:
+        corpus = at(fold)[name]
         trained = train_and_evaluate(
-            {name: corpora[name]["train"]}, {name: corpora[name]["validation"]},
-            {name: corpora[name]["test"]}, [task], config, seed, work_root / f"st-{name}-{task}",
-            all_corpora={name: corpora[name]},
+            {name: corpus["train"]}, {name: corpus["validation"]}, {name: corpus["test"]}, [task], config, seed,
+            work_root / f"st-{name}-{task}-{fold}", all_corpora={name: corpus},
         )
-        _record_as_teacher(trained.model, task, {name: corpora[name]})
+        _record_as_teacher(trained.model, task, {name: corpus})
         return trained
 
-    teachers: dict[tuple[str, str], Any] = {}
+    def teacher_folder(name: str, task: str, fold: int | None) -> Path:
+        return teacher_root / f"{name}--{task}{'' if fold is None else f'--fold{fold}'}"
 
-    def teacher(name: str, task: str) -> Any:
-        """The single-task model of (name, task), read back from disk: the same whether resumed or not."""
-        if (name, task) not in teachers:
-            folder = teacher_root / f"{name}--{task}"
-            if not (folder / "model.safetensors").is_file():
-                logger.info("Seed %d: the %s/%s teacher is not on disk; training it again.", seed, name, task)
-                _save_teacher(train_single(name, task).model, folder)
-            teachers[(name, task)] = _load_teacher(folder)
-        return teachers[(name, task)]
+    teachers: dict[tuple[str, str, int | None], Any] = {}
 
-    labelled: dict[tuple[str, float | None, bool], tuple[dict[str, DatasetDict], list[str]]] = {}
+    def teacher_of(fold: int | None) -> Callable[[str, str], Any]:
+        def teacher(name: str, task: str) -> Any:
+            """The single-task model of (name, task), read back from disk: the same whether resumed or not."""
+            own_fold = fold if name == plan.fold_corpus else None
+            if (name, task, own_fold) not in teachers:
+                folder = teacher_folder(name, task, own_fold)
+                if not (folder / "model.safetensors").is_file():
+                    logger.info("Seed %d: the %s/%s teacher is not on disk; training it again.", seed, name, task)
+                    _save_teacher(train_single(name, task, own_fold).model, folder)
+                teachers[(name, task, own_fold)] = _load_teacher(folder)
+            return teachers[(name, task, own_fold)]
 
-    def weak_corpora(mode: str, threshold: float | None, replace_auxiliary: bool) -> tuple[dict[str, DatasetDict], list[str]]:
-        key = (mode, threshold, replace_auxiliary)
+        return teacher
+
+    labelled: dict[tuple[int | None, str, float | None, bool], tuple[dict[str, DatasetDict], list[str]]] = {}
+    cross_fits: dict[int | None, dict[tuple[str, str], Any]] = {}
+
+    def weak_corpora(fold: int | None, mode: str, threshold: float | None, replace_auxiliary: bool):
+        key = (fold, mode, threshold, replace_auxiliary)
         if key not in labelled:
-            labelled[key] = _weak_labelled(corpora, tasks, study_tasks, teacher, mode, threshold, replace_auxiliary)
+            if replace_auxiliary and fold not in cross_fits:
+                root = cross_fit_dir if cross_fit_dir is not None else (
+                teacher_dir.parent / CROSS_FIT_DIR if teacher_dir is not None else work_root / CROSS_FIT_DIR)
+                cross_fits[fold] = {
+                    (name, task): load_cross_fit(config, at(fold)[name], name, task, fold, root, announce, emit)
+                    for name, task in plan.cross_fit
+                }
+            labelled[key] = _weak_labelled(at(fold), tasks, study_tasks, teacher_of(fold), mode, threshold,
+                                           replace_auxiliary, cross_fits.get(fold))
         return labelled[key]
 
+    def union(fold: int | None, corpora_: Mapping[str, DatasetDict], split: str) -> dict[str, Any]:
+        return {name: corpus[split] for name, corpus in corpora_.items()}
+
+    outcome_notes: list[str] = []
+    chosen_by_fold: dict[str, Any] = {}
     try:
         for name, task in plan.pairs if plan.probe else []:
-            if ("linear-probe", f"{name}/{task}") in records:
-                continue
-            announce(seed, "linear-probe", f"{name}/{task}")
-            probe = _linear_probe(name, corpora[name], task)
-            keep({
-                "record": "model", "study": study, "seed": seed, "setting": "linear-probe", "model": f"{name}/{task}",
-                "validation_combined_score": max(probe.validation.values()),
-                "results": [
-                    {"corpus": name, "task": task, "metric": metric, "value": value}
-                    for metric, value in probe.test_metrics.items() if metric.startswith(task + "_")
-                ],
-                "selected_steps": {probe.parameter: probe.value},
-            })
+            for fold in plan.corpus_folds(name):
+                if ("linear-probe", f"{name}/{task}", fold) in records:
+                    continue
+                announce(seed, "linear-probe", f"{name}/{task}{_fold_tag(fold)}")
+                probe = _linear_probe(name, at(fold)[name], task)
+                keep({
+                    "record": "model", "study": study, "seed": seed, "setting": "linear-probe", "model": f"{name}/{task}",
+                    "fold": fold,
+                    "validation_combined_score": max(probe.validation.values()),
+                    "results": [
+                        {"corpus": name, "task": task, "metric": metric, "value": value}
+                        for metric, value in probe.test_metrics.items() if metric.startswith(task + "_")
+                    ],
+                    "selected_steps": {probe.parameter: probe.value},
+                })
         for name, task in plan.pairs:
-            if ("single-task", f"{name}/{task}") in records:
+            for fold in plan.corpus_folds(name):
+                if ("single-task", f"{name}/{task}", fold) in records:
+                    continue
+                announce(seed, "single-task", f"{name}/{task}{_fold_tag(fold)}")
+                trained = train_single(name, task, fold)
+                _save_teacher(trained.model, teacher_folder(name, task, fold))
+                keep(model_record(study, seed, "single-task", f"{name}/{task}", trained, {name: [task]}, fold=fold))
+
+        for fold in plan.union_folds:
+            corpora_f = at(fold)
+            if ("multi-task", "union", fold) not in records:
+                announce(seed, "multi-task", f"union, gold labels only (λ = 0){_fold_tag(fold)}")
+                control = train_and_evaluate(
+                    union(fold, corpora_f, "train"), union(fold, corpora_f, "validation"), union(fold, corpora_f, "test"),
+                    study_tasks, config, seed, work_root / f"mt-{fold}", weak_loss_weight=0.0, all_corpora=corpora_f,
+                )
+                keep(model_record(study, seed, "multi-task", "union", control, tasks, fold=fold))
+
+            for index, (weight, mode, threshold) in enumerate(plan.grid):
+                grid_name = _grid_name(weight, mode, threshold)
+                if (CANDIDATE, grid_name, fold) in records:
+                    continue
+                weak, notes = weak_corpora(fold, mode, threshold, True)
+                announce(seed, "multi-task-weak", grid_name + _fold_tag(fold))
+                trained = train_and_evaluate(
+                    union(fold, weak, "train"), union(fold, weak, "validation"), union(fold, corpora_f, "test"),
+                    study_tasks, config, seed, work_root / f"mtw-{fold}-{index}",
+                    weak_loss_weight=weight, weak_label_mode=mode, all_corpora=weak,
+                )
+                keep(model_record(study, seed, CANDIDATE, grid_name, trained, tasks, weak_notes=notes, fold=fold))
+
+            candidates = [(point, records[(CANDIDATE, _grid_name(*point), fold)]) for point in plan.grid]
+            per_task = _choose_per_task(candidates, plan.pairs)
+            for _, candidate in candidates:
+                outcome_notes.extend(n for n in candidate.get("weak_notes", []) if n not in outcome_notes)
+            chosen = {
+                "per task": {key: _grid_name(*point) for key, point in per_task.items()},
+                "validation": {
+                    key: {_grid_name(*point): _rounded(c.get("validation_scores", {}).get(key, c["validation_combined_score"]))
+                          for point, c in candidates}
+                    for key in per_task
+                },
+            }
+            chosen_by_fold[str(fold)] = chosen
+            if ("multi-task-weak", "chosen per task", fold) not in records:
+                keep(_composite(dict(candidates), per_task, setting="multi-task-weak", model="chosen per task",
+                                chosen=chosen, weak_notes=outcome_notes))
+
+            if not plan.replaces_gold:
                 continue
-            announce(seed, "single-task", f"{name}/{task}")
-            trained = train_single(name, task)
-            _save_teacher(trained.model, teacher_root / f"{name}--{task}")
-            keep(model_record(study, seed, "single-task", f"{name}/{task}", trained, {name: [task]}))
-
-        if ("multi-task", "union") not in records:
-            announce(seed, "multi-task", "union, gold labels only (λ = 0)")
-            control = train_and_evaluate(
-                splits["train"], splits["validation"], splits["test"], study_tasks, config, seed,
-                work_root / "mt", weak_loss_weight=0.0,
-            )
-            keep(model_record(study, seed, "multi-task", "union", control, tasks))
-
-        for index, (weight, mode, threshold) in enumerate(plan.grid):
-            grid_name = _grid_name(weight, mode, threshold)
-            if (CANDIDATE, grid_name) in records:
-                continue
-            weak, notes = weak_corpora(mode, threshold, True)
-            announce(seed, "multi-task-weak", grid_name)
-            trained = train_and_evaluate(
-                {n: c["train"] for n, c in weak.items()}, {n: c["validation"] for n, c in weak.items()},
-                splits["test"], study_tasks, config, seed, work_root / f"mtw-{index}",
-                weak_loss_weight=weight, weak_label_mode=mode, all_corpora=weak,
-            )
-            keep(model_record(study, seed, CANDIDATE, grid_name, trained, tasks, weak_notes=notes))
-
-        candidates = [(point, records[(CANDIDATE, _grid_name(*point))]) for point in plan.grid]
-        (weight, mode, threshold), best = max(candidates, key=lambda item: _score(item[1]["validation_combined_score"]))
-        weak_notes: list[str] = []
-        for _, candidate in candidates:
-            weak_notes.extend(note for note in candidate.get("weak_notes", []) if note not in weak_notes)
-        chosen = {
-            "weak_loss_weight": weight,
-            "weak_label_mode": mode,
-            "weak_threshold": threshold,
-            "validation_combined_score": {
-                _grid_name(*point): round(c["validation_combined_score"], 4) for point, c in candidates
-            },
-        }
-        chosen_name = _grid_name(weight, mode, threshold)
-        if ("multi-task-weak", chosen_name) not in records:
-            keep({**best, "setting": "multi-task-weak", "chosen": chosen, "weak_notes": weak_notes})
-
-        gold_name = f"gold auxiliary labels, λ={weight} mode={mode}"
-        if plan.replaces_gold and ("multi-task-gold", gold_name) not in records:
-            gold_aux, _ = weak_corpora(mode, threshold, False)
-            announce(seed, "multi-task-gold", gold_name)
-            trained = train_and_evaluate(
-                {n: c["train"] for n, c in gold_aux.items()}, {n: c["validation"] for n, c in gold_aux.items()},
-                splits["test"], study_tasks, config, seed, work_root / "mtg",
-                weak_loss_weight=weight, weak_label_mode=mode, all_corpora=gold_aux,
-            )
-            keep(model_record(study, seed, "multi-task-gold", gold_name, trained, tasks))
+            # The same grid with the gold auxiliary labels kept, λ again chosen per task on its own
+            # validation score: weak and gold labels compared like with like.
+            for index, (weight, mode, threshold) in enumerate(plan.grid):
+                gold_name = f"gold auxiliary labels, {_grid_name(weight, mode, threshold)}"
+                if (GOLD_CANDIDATE, gold_name, fold) in records:
+                    continue
+                gold_aux, _ = weak_corpora(fold, mode, threshold, False)
+                announce(seed, "multi-task-gold", gold_name + _fold_tag(fold))
+                trained = train_and_evaluate(
+                    union(fold, gold_aux, "train"), union(fold, gold_aux, "validation"), union(fold, corpora_f, "test"),
+                    study_tasks, config, seed, work_root / f"mtg-{fold}-{index}",
+                    weak_loss_weight=weight, weak_label_mode=mode, all_corpora=gold_aux,
+                )
+                keep(model_record(study, seed, GOLD_CANDIDATE, gold_name, trained, tasks, fold=fold))
+            gold = [(point, records[(GOLD_CANDIDATE, f"gold auxiliary labels, {_grid_name(*point)}", fold)])
+                    for point in plan.grid]
+            gold_per_task = _choose_per_task(gold, plan.pairs)
+            if ("multi-task-gold", "chosen per task", fold) not in records:
+                keep(_composite(dict(gold), gold_per_task, setting="multi-task-gold", model="chosen per task",
+                                chosen={"per task": {k: _grid_name(*p) for k, p in gold_per_task.items()}}))
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
     # Results in training order, whichever run trained them: a resumed study reports the same.
-    order = [(setting, model) for setting, model, _ in _model_names(plan) if setting != CANDIDATE]
-    order.append(("multi-task-weak", chosen_name))
-    if plan.replaces_gold:
-        order.append(("multi-task-gold", gold_name))
-    results = [result for key in order for result in recorded_results(records[key])]
-    chosen["selected steps"] = {f"{setting} {model}": records[(setting, model)].get("selected_steps", {}) for setting, model in order}
-    return SeedOutcome(seed, results, chosen, weak_notes)
+    order = [(setting, model, fold) for setting, model, _, fold in _model_names(plan) if setting != CANDIDATE]
+    for fold in plan.union_folds:
+        order.append(("multi-task-weak", "chosen per task", fold))
+        if plan.replaces_gold:
+            order.append(("multi-task-gold", "chosen per task", fold))
+    results, collapses = _fold_means(seed, [records[key] for key in order])
+    chosen_record: dict[str, Any] = chosen_by_fold["None"] if list(chosen_by_fold) == ["None"] else {"per fold": chosen_by_fold}
+    chosen_record["selected steps"] = {
+        f"{setting} {model}{_fold_tag(fold)}": records[(setting, model, fold)].get("selected_steps", {})
+        for setting, model, fold in order
+    }
+    return SeedOutcome(seed, results, chosen_record, outcome_notes, collapses)
+
+
+def _rounded(value: float) -> float:
+    return round(value, 4) if value == value else value
+
+
+def _fold_means(seed: int, records: Sequence[Mapping[str, Any]]) -> tuple[list[Result], list[Any]]:
+    """Each setting's numbers for one seed: the mean over folds of every (corpus, task, metric).
+
+    Records without a fold (a study without a cross-validated corpus, or a model of another
+    corpus trained once per seed) count as they are. Predicted-class counts are summed over
+    folds (the folds' test sets together cover the corpus once). A model that predicts one
+    class on one fold is a collapse the mean would hide: those are returned per fold.
+    """
+    from mtaffect.metrics import PREDICTED_COUNT
+    from mtaffect.statistics import find_collapses
+
+    values: dict[tuple[str, str, str, str], list[float]] = {}
+    fold_counts: dict[tuple[str, int, str, str], dict[str, float]] = {}
+    for record in records:
+        fold = record.get("fold")
+        for result in recorded_results(record):
+            values.setdefault((result.setting, result.corpus, result.task, result.metric), []).append(result.value)
+            marker = f"_{PREDICTED_COUNT}_"
+            if fold is not None and marker in result.metric:
+                label = result.metric.split(marker, 1)[1]
+                fold_counts.setdefault((result.setting, seed, f"{result.corpus} (fold {fold})", result.task), {})[label] = result.value
+    results = []
+    for (setting, corpus, task, metric), found in values.items():
+        value = float(sum(found)) if f"_{PREDICTED_COUNT}_" in metric else float(sum(found) / len(found))
+        results.append(Result(setting, seed, corpus, task, metric, value))
+    return results, find_collapses(fold_counts)
+
+
+def load_cross_fit(
+    config: StudyConfig,
+    corpus: DatasetDict,
+    name: str,
+    task: str,
+    fold: int | None,
+    root: Path,
+    announce: Callable[[int, str, str], None] | None = None,
+    emit: Callable[[dict[str, Any]], None] | None = None,
+) -> Any:
+    """The cross-fitted teachers of (corpus, task): read from ``root`` if saved, else trained and saved.
+
+    Trained once per study with ``config.cross_fit_seed`` (folds and weights), whatever the
+    training seed, so every seed and setting reads the same weak labels (as they read the same
+    corpora). ``cross_fit.json`` is written after the K teachers, so a half-saved cross-fit
+    (an interrupted study) is trained again rather than used.
+    """
+    from mtaffect.teachers import CrossFittedTeachers, cross_fit_splits, cross_fit_teachers
+
+    k, seed = int(config.cross_fit_folds or 0), config.cross_fit_seed
+    folder = root / f"{name}--{task}{'' if fold is None else f'--fold{fold}'}"
+    manifest = folder / "cross_fit.json"
+    if manifest.is_file():
+        saved = json.loads(manifest.read_text(encoding="utf-8"))
+        if saved.get("k") == k and saved.get("seed") == seed and saved.get("rows") == _split_rows(corpus):
+            folds, parts = cross_fit_splits(corpus, k, seed)
+            return CrossFittedTeachers(
+                task, [_load_teacher(folder / f"teacher-{j}") for j in range(k)], folds,
+                [{split: [str(i) for i in part[split]["id"]] for split in part} for part in parts], seed,
+            )
+    work = Path(tempfile.mkdtemp(prefix="mtaffect-cross-fit-"))
+
+    def train(part: DatasetDict, j: int) -> Any:
+        detail = f"{name}/{task} {j + 1}/{k}{_fold_tag(fold)}"
+        if announce is not None:
+            announce(config.seeds[0], "cross-fit teacher", detail)
+        trained = train_and_evaluate(
+            {name: part["train"]}, {name: part["validation"]}, {name: part["validation"]}, [task], config, seed,
+            work / f"teacher-{j}", all_corpora={name: corpus},
+        )
+        _record_as_teacher(trained.model, task, {name: part})
+        _save_teacher(trained.model, folder / f"teacher-{j}")
+        if emit is not None:
+            emit({"record": "teacher", "study": config.fingerprint(), "seed": config.seeds[0],
+                  "setting": "cross-fit teacher", "model": detail, "fold": fold,
+                  "validation_combined_score": trained.validation_score})
+        return trained.model.eval()
+
+    try:
+        fitted = cross_fit_teachers(corpus, task, k, train, seed=seed)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    manifest.write_text(json.dumps({"k": k, "seed": seed, "rows": _split_rows(corpus)}) + "\n", encoding="utf-8")
+    return fitted
+
+
+def prepare_cross_fits(
+    config: StudyConfig,
+    by_fold: Sequence[Mapping[str, DatasetDict]],
+    root: Path,
+    announce: Callable[[int, str, str], None] | None = None,
+    emit: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Train every cross-fitted teacher of the study once, before the seeds (which then read them)."""
+    plan = StudyPlan.build(by_fold[0], config)
+    for name, task in plan.cross_fit:
+        for fold in plan.corpus_folds(name):
+            load_cross_fit(config, by_fold[fold or 0][name], name, task, fold, root, announce, emit)
+
+
+def _split_rows(corpus: DatasetDict) -> dict[str, int]:
+    return {split: corpus[split].num_rows for split in corpus}
 
 
 def _save_teacher(model: Any, folder: Path) -> None:
@@ -933,12 +1247,13 @@ def _run_study(
         _check_same_study(records_dir, config, previous)
     records_dir.mkdir(parents=True, exist_ok=True)
     (records_dir / CONFIG_FILE).write_text(json.dumps(_config_record(config), indent=1, default=str) + "\n")
-    corpora = load_study_corpora(config)
+    by_fold = load_study_folds(config)
+    corpora = by_fold[0]
     plan = StudyPlan.build(corpora, config)
-    done_by_seed: dict[int, dict[tuple[str, str], Mapping[str, Any]]] = {seed: {} for seed in config.seeds}
+    done_by_seed: dict[int, dict[tuple[str, str, int | None], Mapping[str, Any]]] = {seed: {} for seed in config.seeds}
     for record in previous:
         if int(record["seed"]) in done_by_seed:
-            done_by_seed[int(record["seed"])][(record["setting"], record["model"])] = record
+            done_by_seed[int(record["seed"])][(record["setting"], record["model"], record.get("fold"))] = record
 
     # A model's work ~ its training rows x epochs: the ETA weighs finished and remaining models by it.
     epochs = float(config.training.get("num_train_epochs") or 1)
@@ -947,18 +1262,30 @@ def _run_study(
     def work(setting: str, detail: str) -> float:
         if setting == "single-task":
             return rows[detail.split("/", 1)[0]] * epochs
+        if setting == "cross-fit teacher":
+            return rows[detail.split("/", 1)[0]] * epochs * (1 - 1 / (config.cross_fit_folds or 2))
         return sum(rows.values()) * epochs
 
-    todo = []
+    teachers = records_dir / TEACHERS_DIR
+    cross_fit_dir = teachers / CROSS_FIT_DIR
+    todo = [
+        (config.seeds[0], "cross-fit teacher", f"{name}/{task} {j + 1}/{config.cross_fit_folds}{_fold_tag(fold)}")
+        for name, task in plan.cross_fit
+        for fold in plan.corpus_folds(name)
+        if not (cross_fit_dir / f"{name}--{task}{'' if fold is None else f'--fold{fold}'}" / "cross_fit.json").is_file()
+        and not all(("multi-task-weak", "chosen per task", f) in done_by_seed[s] for s in config.seeds for f in plan.union_folds)
+        for j in range(config.cross_fit_folds or 0)
+    ]
     for seed in config.seeds:
         done = done_by_seed[seed]
         todo.extend(
             (seed, "multi-task-weak" if setting == CANDIDATE else setting, detail)
-            for setting, model, detail in _model_names(plan)
-            if (setting, model) not in done
+            for setting, model, detail, fold in _model_names(plan)
+            if (setting, model, fold) not in done
         )
-        if plan.replaces_gold and not any(setting == "multi-task-gold" for setting, _ in done):
-            todo.append((seed, "multi-task-gold", ""))
+        if plan.replaces_gold:
+            todo.extend((seed, "multi-task-gold", "") for fold in plan.union_folds for point in plan.grid
+                        if (GOLD_CANDIDATE, f"gold auxiliary labels, {_grid_name(*point)}", fold) not in done)
     total, total_work = len(todo), sum(work(s, d) for _, s, d in todo) or 1.0
     reused = sum(len(done) for done in done_by_seed.values())
     if reused:
@@ -988,14 +1315,16 @@ def _run_study(
             state["done_work"] += work(*running)
             state["finished"] += 1
 
-    teachers = records_dir / TEACHERS_DIR
     workers = min(config.workers or 1, len(config.seeds))
     guard = _InterruptGuard()
     try:
         guard.__enter__()
+        if any(s == "cross-fit teacher" for _, s, _ in todo):
+            # Once per study, before the seeds: every seed (and worker) then reads them from disk.
+            prepare_cross_fits(config, by_fold, cross_fit_dir, announce, emit)
         if workers <= 1:
             outcomes = [
-                run_seed(config, seed, announce, corpora, done_by_seed[seed], emit, teachers / f"seed{seed}")
+                run_seed(config, seed, announce, by_fold, done_by_seed[seed], emit, teachers / f"seed{seed}")
                 for seed in config.seeds
             ]
         else:
@@ -1013,6 +1342,7 @@ def _run_study(
     # Seeds run in parallel finish in any order; the report lists them in the config's order.
     outcomes = sorted(outcomes, key=lambda o: config.seeds.index(o.seed))
     results = [result for outcome in outcomes for result in outcome.results]
+    fold_collapses = [collapse for outcome in outcomes for collapse in outcome.fold_collapses]
 
     tasks = plan.tasks
     metadata = {
@@ -1023,6 +1353,9 @@ def _run_study(
         "settings": setting_order(r.setting for r in results),
         "chosen on validation (per seed)": {str(o.seed): o.chosen for o in outcomes},
         "weak labels": outcomes[0].weak_notes if outcomes else [],
+        **({"cross-validated corpus": {"corpus": plan.fold_corpus, "folds": plan.folds,
+                                       "what a seed's number is": "the mean over folds (predicted counts: the sum)"}}
+           if plan.fold_corpus else {}),
         "model": config.model,
         "training": config.training,
         "sampling": {"strategy": config.corpus_sampling, "temperature": config.sampling_temperature,
@@ -1033,9 +1366,9 @@ def _run_study(
     }
     if records_dir == folder.target:
         with folder.staging(replace_all=False, check=False) as report_dir:
-            written = write_report(results, report_dir, metadata=metadata)
+            written = write_report(results, report_dir, metadata=metadata, collapses=fold_collapses)
     else:
-        written = write_report(results, records_dir, metadata=metadata)
+        written = write_report(results, records_dir, metadata=metadata, collapses=fold_collapses)
         folder.commit(records_dir)  # replaces the earlier study; the user's own files stay
     paths = {kind: folder.target / Path(path).name for kind, path in written.items()}
     paths["results"] = folder.target / RESULTS_FILE

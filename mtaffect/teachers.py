@@ -451,3 +451,103 @@ def _corpora_with_gold(task: str, corpora: Mapping[str, DatasetDict]) -> dict[st
             f"{task} teacher needs at least one corpus annotated for {task}."
         )
     return gold
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-fitting: teachers of a corpus' own rows.
+# --------------------------------------------------------------------------------------------
+
+#: Splits a cross-fit assigns to folds (test rows are labelled too, by a teacher that never saw them).
+CROSS_FIT_SPLITS = ("train", "validation", "test")
+
+
+def cross_fit_folds(num_rows: int, k: int, seed: int) -> np.ndarray:
+    """Fold id (0 … k-1) of each of ``num_rows`` rows: a seeded shuffle dealt round-robin.
+
+    Folds differ in size by at most one row; the same (rows, k, seed) always gives the same
+    folds, so a resumed study or another seed's worker rebuilds them without storing them.
+    """
+    if k < 2:
+        raise ValueError(f"cross-fitting needs at least 2 folds, got {k}.")
+    folds = np.empty(num_rows, dtype=np.int64)
+    folds[np.random.default_rng(seed).permutation(num_rows)] = np.arange(num_rows) % k
+    return folds
+
+
+@dataclass
+class CrossFittedTeachers:
+    """K teachers of one corpus and task, each blind to one fold of the corpus' rows.
+
+    Every row of every split is dealt to a fold (``folds[split]``); teacher ``j`` is trained on
+    the train rows outside fold ``j`` and selects its best step on the validation rows
+    outside fold ``j``, so when it labels the rows of fold ``j`` no row is labelled by a model
+    that was trained or selected on it. ``seen[j]`` lists the row ids teacher ``j`` used,
+    per split, which is what lets that promise be checked row by row.
+
+    Args:
+        task: the task the teachers predict, in the corpus' own label space.
+        teachers: the K models, fold order.
+        folds: split -> fold id per row (``cross_fit_folds``).
+        seen: per teacher, split -> the ids of the rows it was trained or selected on.
+        seed: the seed of the fold assignment (and of the teachers' training).
+    """
+
+    task: str
+    teachers: list[Any]
+    folds: dict[str, np.ndarray]
+    seen: list[dict[str, list[str]]]
+    seed: int = 0
+
+    @property
+    def k(self) -> int:
+        return len(self.teachers)
+
+
+def cross_fit_splits(corpus: DatasetDict, k: int, seed: int) -> tuple[dict[str, np.ndarray], list[DatasetDict]]:
+    """The fold of every row, and per fold the ``train`` / ``validation`` rows its teacher may use."""
+    missing = [split for split in ("train", "validation") if split not in corpus]
+    if missing:
+        raise TeacherError(f"Cross-fitting {corpus_name(corpus['train'] if 'train' in corpus else next(iter(corpus.values())))!r} "
+                           f"needs train and validation splits (missing {missing}).")
+    folds = {split: cross_fit_folds(corpus[split].num_rows, k, seed + index)
+             for index, split in enumerate(CROSS_FIT_SPLITS) if split in corpus}
+    parts = [
+        DatasetDict({split: corpus[split].select(np.flatnonzero(folds[split] != j)) for split in ("train", "validation")})
+        for j in range(k)
+    ]
+    return folds, parts
+
+
+def cross_fit_teachers(
+    corpus: DatasetDict,
+    task: str,
+    k: int,
+    train: Any,
+    seed: int = 0,
+) -> CrossFittedTeachers:
+    """Train the K out-of-fold teachers of ``corpus`` for ``task`` (see ``CrossFittedTeachers``).
+
+    Args:
+        corpus: a unified corpus with gold ``task`` labels and train / validation splits.
+        task: the task to label; the teachers use the corpus' own label space.
+        k: number of folds (5 is the usual choice: each teacher sees 80% of the rows).
+        train: ``train(fold_corpus, j) -> model``: trains one single-task teacher on
+            ``fold_corpus["train"]``, selecting on ``fold_corpus["validation"]`` (the study
+            passes its own single-task recipe; a library user can wrap ``train_teacher``).
+        seed: seeds the fold assignment.
+
+    Returns:
+        The K teachers with their folds, ready for
+        ``mtaffect.weak_labels.add_cross_fitted_weak_labels``.
+    """
+    check_task(task)
+    if not labelled_rows(corpus["train"].with_format("numpy", columns=[f"{task}_mask"])[:], task).any():
+        raise TeacherError(f"Corpus {corpus_name(corpus['train'])!r} has no gold {task} label to cross-fit a teacher on.")
+    folds, parts = cross_fit_splits(corpus, k, seed)
+    teachers, seen = [], []
+    for j, part in enumerate(parts):
+        teachers.append(train(part, j))
+        seen.append({split: [str(i) for i in part[split]["id"]] for split in part})
+        logger.info("Cross-fitted %s teacher %d/%d of %s: trained on %d rows.", task, j + 1, k,
+                    corpus_name(corpus["train"]), part["train"].num_rows)
+    return CrossFittedTeachers(task, teachers, folds, seen, seed)

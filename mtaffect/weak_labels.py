@@ -120,6 +120,7 @@ from mtaffect.tasks import (
     score_to_polarity,
 )
 from mtaffect.teachers import (
+    CrossFittedTeachers,
     TeacherError,
     TeacherRecord,
     check_teacher_for_dataset,
@@ -511,6 +512,66 @@ def add_weak_labels(
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
             return _map_splits(dataset, run)
+
+
+def add_cross_fitted_weak_labels(
+    corpus: DatasetDict,
+    cross_fitted: CrossFittedTeachers,
+    mode: WeakMode = "soft",
+    threshold: float | None = None,
+    ablation: Ablation | None = "replace",
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+) -> DatasetDict:
+    """Weak labels for a corpus' *own* rows, each row labelled by the teacher blind to its fold.
+
+    The rows of fold ``j`` (of every split ``cross_fitted.folds`` covers) are labelled by
+    ``cross_fitted.teachers[j]`` with ``add_weak_labels`` (same options, same columns, in the
+    corpus' own label space), then put back in their original order. The default
+    ``ablation="replace"`` hides the gold labels of the task, which is what "weak instead of
+    gold" compares: a corpus' gold auxiliary task replaced by out-of-fold teacher labels.
+    The corpus notes record ``cross_fitted: k`` beside the usual weak-label provenance.
+
+    Args:
+        corpus: the corpus the teachers were cross-fitted on (same rows, same order).
+        cross_fitted: from ``mtaffect.teachers.cross_fit_teachers``.
+        mode, threshold, ablation, batch_size, device: as for ``add_weak_labels``.
+
+    Returns:
+        A new ``DatasetDict``; splits the cross-fit has no folds for are returned unchanged.
+    """
+    task = cross_fitted.task
+    teacher_hash = hashlib.sha256(
+        " ".join(teacher_fingerprint(teacher) for teacher in cross_fitted.teachers).encode()
+    ).hexdigest()
+    out = {}
+    for split, dataset in corpus.items():
+        folds = cross_fitted.folds.get(split)
+        if folds is None:
+            out[split] = dataset
+            continue
+        if len(folds) != dataset.num_rows:
+            raise ValueError(f"split {split!r} has {dataset.num_rows} rows but the cross-fit dealt {len(folds)} to folds: "
+                             "label the corpus the teachers were cross-fitted on.")
+        parts, order = [], []
+        for j, teacher in enumerate(cross_fitted.teachers):
+            rows = np.flatnonzero(folds == j)
+            if len(rows) == 0:
+                continue
+            parts.append(add_weak_labels(dataset.select(rows), teacher, task, mode=mode, threshold=threshold,
+                                         ablation=ablation, batch_size=batch_size, device=device, cache=False))
+            order.append(rows)
+        # Back to the original row order: position p of the concatenation holds row order[p].
+        position = np.empty(dataset.num_rows, dtype=np.int64)
+        position[np.concatenate(order)] = np.arange(dataset.num_rows)
+        labelled = concatenate_datasets(parts, info=parts[0].info.copy(), split=dataset.split)
+        labelled = labelled.select(position).flatten_indices()
+        options = dict(get_corpus_info(parts[0]).notes.get("weak_labels", {}).get(task, {}))
+        options.pop("teacher_sha256", None)
+        _note_provenance(labelled, task, {**options, "cross_fitted": cross_fitted.k, "fold_seed": cross_fitted.seed},
+                         teacher_hash)
+        out[split] = labelled
+    return DatasetDict(out)
 
 
 def _map_splits(dataset: Dataset | DatasetDict, run: Any) -> Dataset | DatasetDict:

@@ -16,6 +16,7 @@ TINY = {
     "model": {"hidden_size": 8, "num_heads": 2},
     "training": {"num_train_epochs": 1, "per_device_train_batch_size": 16},
     "weak_loss_weights": [0.5, 1.0],
+    "cross_fit_folds": 2,
 }
 
 
@@ -49,8 +50,13 @@ def test_study_writes_the_three_files_with_every_cell(tiny_study):
     metrics = {r["metric"] for r in records if r["task"] == "sentiment" and r["corpus"] == "synthetic_mosei"}
     assert {"sentiment_Has0_acc_2", "sentiment_Non0_acc_2", "sentiment_MAE", "sentiment_Mult_acc_7"} <= metrics
     chosen = payload["metadata"]["chosen on validation (per seed)"]["0"]
-    assert chosen["weak_loss_weight"] in (0.5, 1.0)
-    assert len(chosen["validation_combined_score"]) == 2
+    # λ is chosen per (corpus, task) on that task's own validation score.
+    grid = {"λ=0.5 mode=soft threshold=None", "λ=1.0 mode=soft threshold=None"}
+    assert set(chosen["per task"]) == {f"{corpus}/{task}" for corpus, task in expected_pairs}
+    assert set(chosen["per task"].values()) <= grid
+    assert all(set(scores) == grid for scores in chosen["validation"].values())
+    for key, point in chosen["per task"].items():
+        assert chosen["validation"][key][point] == max(chosen["validation"][key].values()), key
     assert "synthetic_mustard/emotion: weak labels from the synthetic_mosei single-task model" in (
         payload["metadata"]["weak labels"]
     )
@@ -71,16 +77,15 @@ def test_study_writes_the_three_files_with_every_cell(tiny_study):
     assert set(selected["multi-task union"]) == {f"{corpus}/{task}" for corpus, task in expected_pairs}
     assert all(choice["step"] > 0 for choice in selected["multi-task union"].values())
     assert set(selected["linear-probe synthetic_meld/sentiment"]) == {"C"}
-    # The weak MELD sentiment labels come from the MOSEI score teacher, converted to MELD's classes.
-    assert any(
-        note.startswith("synthetic_meld/sentiment: weak labels from the synthetic_mosei single-task model")
-        and "converted score -> polarity by thresholds (-0.5, 0.5)" in note
-        for note in payload["metadata"]["weak labels"]
-    )
-    # 6 probes + 6 single-task + control + 2 weak candidates + gold = 16 steps, announced in order.
-    assert [e.step for e in events] == list(range(1, 17))
-    assert [e.setting for e in events[:7]] == ["linear-probe"] * 6 + ["single-task"]
-    assert events[-1].setting == "multi-task-gold" and events[-1].total == 16
+    # The corpora's gold auxiliary labels are replaced by their own cross-fitted teachers (own label space).
+    notes = payload["metadata"]["weak labels"]
+    for corpus, task in (("synthetic_meld", "sentiment"), ("synthetic_mosei", "emotion")):
+        assert f"{corpus}/{task}: weak labels from 2 cross-fitted {corpus} {task} teachers" in " ".join(notes)
+    # 2 x 2 cross-fit teachers (once per study) + 6 probes + 6 single-task + control + 2 weak
+    # candidates + 2 gold candidates = 21 steps, announced in order.
+    assert [e.step for e in events] == list(range(1, 22))
+    assert [e.setting for e in events[:11]] == ["cross-fit teacher"] * 4 + ["linear-probe"] * 6 + ["single-task"]
+    assert events[-1].setting == "multi-task-gold" and events[-1].total == 21
 
 
 def test_parallel_seeds_match_the_sequential_run(tiny_study, tmp_path):
@@ -95,7 +100,7 @@ def test_parallel_seeds_match_the_sequential_run(tiny_study, tmp_path):
     parallel_paths = run_study(config, progress=events.append)
     payload = json.loads(parallel_paths["json"].read_text())
     assert payload["metadata"]["workers"] == 2
-    assert sorted(e.step for e in events) == list(range(1, 33))
+    assert sorted(e.step for e in events) == list(range(1, 4 + 2 * 17 + 1))  # cross-fits once, 17 models per seed
     assert {e.seed for e in events} == {0, 1}
     # Whichever seed finishes first, the report lists them in the config's order.
     assert list(payload["metadata"]["chosen on validation (per seed)"]) == ["0", "1"]
@@ -136,9 +141,12 @@ def test_report_command_merges_runs_of_different_seeds(tiny_study, tmp_path, cap
     assert main(["report", str(tmp_path / "seed1"), "--output-dir", str(out)]) == 2
     assert "holds the output of an earlier `mtaffect report`" in capsys.readouterr().err
     lines = (tmp_path / "seed1" / "results.jsonl").read_text().splitlines()
-    first = json.loads(lines[0])  # one record per trained model
+    # One record per trained model (after the cross-fitted teachers' records, which hold no test numbers).
+    index = next(i for i, line in enumerate(lines) if json.loads(line)["record"] == "model")
+    first = json.loads(lines[index])
     first["results"][0]["value"] += 0.5
-    (tmp_path / "altered.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    altered = [*lines[:index], json.dumps(first), *lines[index + 1:]]
+    (tmp_path / "altered.jsonl").write_text("\n".join(altered) + "\n")
     code = main(["report", str(tmp_path / "seed1"), str(tmp_path / "altered.jsonl"), "--output-dir", str(tmp_path / "x")])
     assert code == 2 and "disagree on" in capsys.readouterr().err
     assert not (tmp_path / "x" / "report.json").exists()
@@ -160,12 +168,16 @@ def test_gold_setting_only_when_some_auxiliary_label_can_be_replaced(tiny_family
 
     config = StudyConfig()
     assert StudyPlan.build(tiny_family, config).replaces_gold
-    # MELD's auxiliary sentiment has no other sentiment corpus to teach it: gold == weak, not trained twice.
     subset = {name: tiny_family[name] for name in ("synthetic_meld", "synthetic_mustard")}
+    # MELD's auxiliary sentiment: its own cross-fitted teachers replace it, so gold and weak differ.
     plan = StudyPlan.build(subset, config)
-    assert not plan.replaces_gold
-    assert plan.models_per_seed == 3 + 3 + 1 + len(config.weak_loss_weights)  # a probe per pair + the models
-    assert StudyPlan.build(subset, StudyConfig(linear_probe=False)).models_per_seed == 3 + 1 + len(config.weak_loss_weights)
+    assert plan.replaces_gold and plan.cross_fit == [("synthetic_meld", "sentiment")]
+    grid = len(config.weak_loss_weights)
+    assert plan.models_per_seed == 3 + 3 + 1 + 2 * grid  # a probe per pair + the models (weak and gold grids)
+    # Without cross-fitting no other sentiment corpus teaches it: gold == weak, not trained twice.
+    plain = StudyPlan.build(subset, StudyConfig(cross_fit_folds=None))
+    assert not plain.replaces_gold and not plain.cross_fit
+    assert StudyPlan.build(subset, StudyConfig(linear_probe=False, cross_fit_folds=None)).models_per_seed == 3 + 1 + grid
 
 
 def test_primary_task_override(tiny_family):

@@ -21,7 +21,6 @@ from typing import Any
 from mtaffect.cli.main import command_help
 from mtaffect.output_folder import OutputFolder
 from mtaffect.report import (
-    SETTINGS,
     Result,
     append_results,
     build_report,
@@ -29,7 +28,7 @@ from mtaffect.report import (
     terminal_summary,
     write_report,
 )
-from mtaffect.study import read_records, recorded_choices, recorded_results
+from mtaffect.study import read_records, recorded_choices, records_results
 
 #: What ``mtaffect run`` writes; ``report`` writes the same names (never over existing files).
 REPORT_FILES: tuple[str, ...] = ("report.json", "report.md", "report.png", "results.jsonl")
@@ -96,9 +95,7 @@ def read_any_results(path: Path) -> tuple[list[Any], dict[str, Any]]:
     if '"record": "model"' not in text:
         return [Result(**json.loads(line)) for line in text.splitlines() if line.strip()], {}
     records = read_records(path)
-    # The candidates of multi-task-weak are recorded for resuming; the report shows the chosen one.
-    results = [result for record in records if record["setting"] in SETTINGS for result in recorded_results(record)]
-    return results, recorded_choices(records)
+    return records_results(records), recorded_choices(records)
 
 
 def _same(a: float, b: float) -> bool:

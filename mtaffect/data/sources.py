@@ -9,7 +9,13 @@ their corpora the same way, as a ``CorpusSource``:
   name (``synthetic_mustard``) or ``hub:OWNER/REPO[:CONFIG]`` (a corpus pushed with
   ``mtaffect.hub.push_corpus``). Without ``NAME=`` a folder is named after itself;
 * in a config file, a mapping with the fields below (``path``, ``synthetic``, ``hub``,
-  ``loader``, ``format``, ``options``, ``primary_task``).
+  ``loader``, ``format``, ``options``, ``primary_task``, ``folds``).
+
+A corpus evaluated by cross-validation (MUStARD's 5 folds) is one source with ``folds``: an
+integer ``K`` (the loader's ``fold`` option takes 0 … K-1) or a list, one entry per fold, of
+loader-option overrides (mappings) or ``save_to_disk`` folders (strings). The study runs every
+fold inside one study (``mtaffect.study``); ``CorpusSource.fold_sources`` gives one plain
+source per fold.
 
 Examples:
     >>> CorpusSource.parse("synthetic_mustard")
@@ -26,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +64,9 @@ class CorpusSource:
         synthetic: the synthetic corpus to generate (``synthetic_mosei``...).
         hub: a Hub dataset ``OWNER/REPO[:CONFIG]`` (the config defaults to ``name``).
         loader: the registered loader reading ``path``, when ``name`` is not its name.
+        folds: the corpus' cross-validation folds (``None``: one train/validation/test
+            split): ``K`` for the loader's ``fold`` option 0 … K-1, or one entry per fold,
+            an option mapping (``{"fold": 3}``) or a ``save_to_disk`` folder.
     """
 
     name: str
@@ -68,6 +77,7 @@ class CorpusSource:
     synthetic: str | None = None
     hub: str | None = None
     loader: str | None = None
+    folds: int | list[Any] | None = None
 
     @classmethod
     def parse(cls, value: str | Mapping[str, Any], name: str | None = None, where: str = "corpora") -> CorpusSource:
@@ -112,7 +122,41 @@ class CorpusSource:
                 f"choose from {sorted(SPECS)}."
             )
         entry["options"] = dict(entry.get("options") or {})
+        folds = entry.get("folds")
+        if folds is not None:
+            if isinstance(folds, bool) or not isinstance(folds, (int, list)):
+                raise ValueError(f"{where}: corpus {entry['name']!r}: folds should be a number of folds (5) or a list "
+                                 f"(one loader-option mapping or saved folder per fold), got {folds!r}.")
+            if (folds if isinstance(folds, int) else len(folds)) < 2:
+                raise ValueError(f"{where}: corpus {entry['name']!r}: folds needs at least 2 folds, got {folds!r}.")
+            for k, fold in enumerate(folds if isinstance(folds, list) else []):
+                if not isinstance(fold, (str, Mapping)):
+                    raise ValueError(f"{where}: corpus {entry['name']!r}: folds[{k}] should be a mapping of loader options "
+                                     f"or a saved folder, got {fold!r}.")
+                if isinstance(fold, str) and not Path(fold).expanduser().exists():
+                    raise FileNotFoundError(f"{where}: corpus {entry['name']!r}: folds[{k}] {fold!r} does not exist.")
         return cls(**entry)
+
+    @property
+    def num_folds(self) -> int:
+        """How many folds the corpus is evaluated on (1 without ``folds``)."""
+        if self.folds is None:
+            return 1
+        return self.folds if isinstance(self.folds, int) else len(self.folds)
+
+    def fold_sources(self) -> list[CorpusSource]:
+        """One plain source (no ``folds``) per fold, in fold order; ``[self]`` without folds."""
+        if self.folds is None:
+            return [self]
+        sources = []
+        for k in range(self.num_folds):
+            fold = k if isinstance(self.folds, int) else self.folds[k]
+            if isinstance(fold, str):
+                sources.append(replace(self, path=fold, synthetic=None, hub=None, folds=None))
+            else:
+                overrides = {"fold": fold} if isinstance(fold, int) else dict(fold)
+                sources.append(replace(self, options={**self.options, **overrides}, folds=None))
+        return sources
 
     def load(self, synthetic_defaults: Mapping[str, Any] | None = None) -> DatasetDict:
         """The corpus as a unified ``DatasetDict``.
