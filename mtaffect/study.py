@@ -893,7 +893,8 @@ def run_seed(
                 root = cross_fit_dir if cross_fit_dir is not None else (
                 teacher_dir.parent / CROSS_FIT_DIR if teacher_dir is not None else work_root / CROSS_FIT_DIR)
                 cross_fits[fold] = {
-                    (name, task): load_cross_fit(config, at(fold)[name], name, task, fold, root, announce, emit)
+                    (name, task): load_cross_fit(config, at(fold)[name], name, task,
+                                                 fold if name == plan.fold_corpus else None, root, announce, emit)
                     for name, task in plan.cross_fit
                 }
             labelled[key] = _weak_labelled(at(fold), tasks, study_tasks, teacher_of(fold), mode, threshold,

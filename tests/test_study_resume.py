@@ -21,13 +21,15 @@ from mtaffect.cli.main import main
 from mtaffect.output_folder import MANIFEST_NAME
 from mtaffect.study import CANDIDATE, StudyConfig, read_records, run_study
 
-#: Two corpora, one seed, one epoch: 3 probes, 3 single-task models, the control, 2 weak candidates.
+#: Two corpora, one seed, one epoch: 2 cross-fitted teachers (MOSEI's auxiliary emotion), 3 probes,
+#: 3 single-task models, the control, 2 weak and 2 gold candidates.
 SMALL = {
     "seeds": [0],
     "synthetic": {"seed": 0, "size_scale": 0.08, "max_length": 6, "corpora": ["synthetic_mosei", "synthetic_mustard"]},
     "model": {"hidden_size": 8, "num_heads": 2},
     "training": {"num_train_epochs": 1, "per_device_train_batch_size": 16},
     "weak_loss_weights": [0.5, 1.0],
+    "cross_fit_folds": 2,
     "workers": 1,
 }
 
@@ -74,7 +76,7 @@ def _comparable(report: Path) -> dict:
 
 def test_a_killed_study_resumes_to_the_same_report(uninterrupted, tmp_path, capsys):
     paths, events = uninterrupted
-    assert [e.step for e in events] == list(range(1, 10)) and events[-1].total == 9  # 3 probes + 6 models
+    assert [e.step for e in events] == list(range(1, 14)) and events[-1].total == 13  # 2 teachers, 3 probes, 8 models
     assert events[0].eta is None and all(e.eta is not None and e.eta >= 0 for e in events[1:])
 
     output = tmp_path / "run"
@@ -86,7 +88,7 @@ def test_a_killed_study_resumes_to_the_same_report(uninterrupted, tmp_path, caps
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Run the same command with --resume to continue." in lines[0], err
     before = read_records(output / "results.jsonl")
-    assert 4 <= len(before) < 9 and all(r["setting"] == "single-task" or r["setting"] for r in before)
+    assert 4 <= len(before) < 11 and all(r["setting"] == "single-task" or r["setting"] for r in before)
 
     # What is recorded can be reported already.
     assert main(["report", str(output), "--output-dir", str(tmp_path / "partial")]) == 0
@@ -101,7 +103,7 @@ def test_a_killed_study_resumes_to_the_same_report(uninterrupted, tmp_path, caps
     records = read_records(output / "results.jsonl")
     assert records[: len(before)] == before  # append-only
     keys = [(r["seed"], r["setting"], r["model"]) for r in records]
-    assert len(keys) == len(set(keys)) == 10  # 3 probes + 6 models + the chosen candidate, each once
+    assert len(keys) == len(set(keys)) == 13  # 3 probes + 8 models + the two chosen composites, each once
     assert sum(r["setting"] == CANDIDATE for r in records) == 2
     assert _comparable(output / "report.json") == _comparable(paths["json"])
     assert not (output / "teachers").exists()
@@ -110,7 +112,7 @@ def test_a_killed_study_resumes_to_the_same_report(uninterrupted, tmp_path, caps
 
     # A finished study resumed again trains nothing and reports the same.
     assert main(["run", "--config", str(config), "--output-dir", str(output), "--resume", "--quiet"]) == 0
-    assert len(read_records(output / "results.jsonl")) == 10
+    assert len(read_records(output / "results.jsonl")) == 13
     assert _comparable(output / "report.json") == _comparable(paths["json"])
 
 

@@ -25,7 +25,10 @@ from pathlib import Path
 #: name in the study -> (registry name, sub-folder of --corpora, loader options).
 CORPORA = {
     "meld-minilm": ("meld", "meld", {}),
+    "emorynlp-minilm": ("emorynlp", "emorynlp", {}),
     "mustard-si-minilm": ("mustard", "mustard", {"protocol": "speaker_independent"}),
+    # MUStARD's 5-fold protocol, one folder per fold (a study config lists them under ``folds``).
+    **{f"mustard-fold{k}-minilm": ("mustard", "mustard", {"protocol": "fold", "fold": k}) for k in range(5)},
 }
 
 
