@@ -477,7 +477,7 @@ def _weak_labelled(
     by their out-of-fold labels, in the corpus' own label space; without, by another
     corpus' single-task model (``choose_teacher``), converted where the spaces differ.
     """
-    from mtaffect.weak_labels import add_cross_fitted_weak_labels
+    from mtaffect.weak_labels import add_cross_fitted_weak_labels, weak_label_quality
 
     out: dict[str, DatasetDict] = {}
     notes: list[str] = []
@@ -489,9 +489,15 @@ def _weak_labelled(
                 continue
             if auxiliary and (name, task) in (cross_fitted or {}):
                 fitted = cross_fitted[(name, task)]
-                corpus = add_cross_fitted_weak_labels(corpus, fitted, mode=mode, threshold=threshold)
+                labelled = add_cross_fitted_weak_labels(corpus, fitted, mode=mode, threshold=threshold)
+                quality = weak_label_quality(labelled["train"], task, gold=corpus["train"])
+                agreement = (f"; out-of-fold agreement with the gold train labels: weighted F1 {quality['weighted_f1']:.3f} "
+                             f"(majority class {quality['majority_weighted_f1']:.3f})"
+                             if "weighted_f1" in quality and "majority_weighted_f1" in quality else "")
                 notes.append(f"{name}/{task}: weak labels from {fitted.k} cross-fitted {name} {task} teachers "
-                             "(each row labelled by the teacher blind to its fold), replacing the gold auxiliary labels")
+                             "(each row labelled by the teacher blind to its fold), replacing the gold auxiliary labels"
+                             + agreement)
+                corpus = labelled
                 continue
             teacher_corpus = choose_teacher(name, task, corpora, tasks)
             if teacher_corpus is None:
