@@ -368,6 +368,8 @@ class TrainedModel:
     #: "corpus/task" -> its best validation score, oriented so that higher is better (what a
     #: per-task choice of λ compares).
     validation_scores: dict[str, float] = field(default_factory=dict)
+    #: Wall-clock seconds to train and evaluate the model (what a study's cost is made of).
+    seconds: float = 0.0
 
 
 #: Trainer arguments every study model gets unless ``StudyConfig.training`` sets them.
@@ -406,6 +408,7 @@ def train_and_evaluate(
     """
     from mtaffect.training.selection import PerTaskSelection
 
+    started = time.time()
     selection = PerTaskSelection(patience=config.patience)
     fitted = fit(
         train,
@@ -443,6 +446,7 @@ def train_and_evaluate(
         test_metrics=_split_metrics(test_metrics, list(test), "test"),
         selection=choices,
         validation_scores={name: float(best["signed"]) for name, best in selection.best.items()},
+        seconds=time.time() - started,
     )
 
 
@@ -700,6 +704,7 @@ def model_record(
                               if key.split("/", 1)[1] in only.get(key.split("/", 1)[0], [])},
         "results": results,
         "selected_steps": selected,
+        "seconds": round(trained.seconds, 2),
         **extra,
     }
 
@@ -816,7 +821,8 @@ def _composite(records_by_point: Mapping[Any, Mapping[str, Any]], per_task: Mapp
         results += [r for r in record["results"] if r["corpus"] == corpus and r["task"] == task]
         if key in record.get("selected_steps", {}):
             selected[key] = record["selected_steps"][key]
-    return {**first, "results": results, "selected_steps": selected, **fields}
+    # Its models' time is in their own (candidate) records.
+    return {**first, "results": results, "selected_steps": selected, "seconds": 0.0, **fields}
 
 
 def run_seed(
@@ -918,6 +924,7 @@ def run_seed(
                 if ("linear-probe", f"{name}/{task}", fold) in records:
                     continue
                 announce(seed, "linear-probe", f"{name}/{task}{_fold_tag(fold)}")
+                started = time.time()
                 probe = _linear_probe(name, at(fold)[name], task)
                 keep({
                     "record": "model", "study": study, "seed": seed, "setting": "linear-probe", "model": f"{name}/{task}",
@@ -928,6 +935,7 @@ def run_seed(
                         for metric, value in probe.test_metrics.items() if metric.startswith(task + "_")
                     ],
                     "selected_steps": {probe.parameter: probe.value},
+                    "seconds": round(time.time() - started, 2),  # 0 when this process fitted it for another seed
                 })
         for name, task in plan.pairs:
             for fold in plan.corpus_folds(name):
@@ -1017,6 +1025,21 @@ def run_seed(
     return SeedOutcome(seed, results, chosen_record, outcome_notes, collapses)
 
 
+def _cost(path: Path) -> dict[str, dict[str, float]]:
+    """Setting -> models trained, their total and mean seconds (from every record, teachers included)."""
+    cost: dict[str, list[float]] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and record.get("seconds"):
+                cost.setdefault(str(record.get("setting")), []).append(float(record["seconds"]))
+    return {setting: {"models": len(values), "seconds": round(sum(values), 1), "mean": round(sum(values) / len(values), 1)}
+            for setting, values in cost.items()}
+
+
 def _rounded(value: float) -> float:
     return round(value, 4) if value == value else value
 
@@ -1094,7 +1117,7 @@ def load_cross_fit(
         if emit is not None:
             emit({"record": "teacher", "study": config.fingerprint(), "seed": config.seeds[0],
                   "setting": "cross-fit teacher", "model": detail, "fold": fold,
-                  "validation_combined_score": trained.validation_score})
+                  "validation_combined_score": trained.validation_score, "seconds": round(trained.seconds, 2)})
         return trained.model.eval()
 
     try:
@@ -1369,6 +1392,7 @@ def _run_study(
                      "batch_composition": config.batch_composition},
         "workers": workers,
         "wall_time_seconds": round(time.time() - start, 1),
+        "model seconds per setting": _cost(results_path),
         "config": _config_record(config),
     }
     if records_dir == folder.target:
