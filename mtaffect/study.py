@@ -1017,7 +1017,8 @@ def run_seed(
         if plan.replaces_gold:
             order.append(("multi-task-gold", "chosen per task", fold))
     results, collapses = _fold_means(seed, [records[key] for key in order])
-    chosen_record: dict[str, Any] = chosen_by_fold["None"] if list(chosen_by_fold) == ["None"] else {"per fold": chosen_by_fold}
+    chosen_record: dict[str, Any] = (dict(chosen_by_fold["None"]) if list(chosen_by_fold) == ["None"]
+                                     else {"per fold": chosen_by_fold})
     chosen_record["selected steps"] = {
         f"{setting} {model}{_fold_tag(fold)}": records[(setting, model, fold)].get("selected_steps", {})
         for setting, model, fold in order
