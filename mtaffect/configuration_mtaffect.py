@@ -439,7 +439,8 @@ def _balanced_pos_weight(splits: Iterable[Any], num_labels: int) -> list[float]:
     positives = np.zeros(num_labels)
     known = np.zeros(num_labels)
     for split in splits:
-        table = split.with_format("numpy")
+        # One slice: datasets 5's split["column"] is a lazy Column read row by row.
+        table = split.with_format("numpy", columns=["emotion_multilabel", "emotion_mask", "emotion"])[:]
         rows = np.asarray(table["emotion_multilabel"], dtype=bool)
         if not rows.any():
             continue

@@ -292,13 +292,10 @@ def describe_corpus(
     info = get_corpus_info(corpus)
     splits = dict(corpus.items()) if isinstance(corpus, DatasetDict) else {"train": corpus}
     reference = splits["train"] if "train" in splits else next(iter(splits.values()))
-    table = reference.with_format("numpy")
-    gold, weak = [], []
-    for task in TASK_NAMES:
-        if f"{task}_mask" in reference.column_names and np.asarray(table[f"{task}_mask"]).any():
-            gold.append(task)
-        if f"{task}_weak_mask" in reference.column_names and np.asarray(table[f"{task}_weak_mask"]).any():
-            weak.append(task)
+    masks = [c for t in TASK_NAMES for c in (f"{t}_mask", f"{t}_weak_mask") if c in reference.column_names]
+    table = reference.with_format("numpy", columns=masks)[:] if masks else {}  # one slice (see data.arrow.column_values)
+    gold = [task for task in TASK_NAMES if f"{task}_mask" in table and np.asarray(table[f"{task}_mask"]).any()]
+    weak = [task for task in TASK_NAMES if f"{task}_weak_mask" in table and np.asarray(table[f"{task}_weak_mask"]).any()]
     return {
         "name": name,
         "dataset_id": dataset_id,

@@ -916,6 +916,35 @@ def run_seed(
     def union(fold: int | None, corpora_: Mapping[str, DatasetDict], split: str) -> dict[str, Any]:
         return {name: corpus[split] for name, corpus in corpora_.items()}
 
+    def grid_model(setting: str, point: tuple[float, str, float | None]) -> str:
+        return _grid_name(*point) if setting == CANDIDATE else f"gold auxiliary labels, {_grid_name(*point)}"
+
+    def grid_records(fold: int | None, setting: str) -> list[tuple[tuple[float, str, float | None], Mapping[str, Any]]]:
+        return [(point, records[(setting, grid_model(setting, point), fold)]) for point in plan.grid]
+
+    def train_grid(fold: int | None, shown: str, replace_auxiliary: bool) -> dict[str, tuple[float, str, float | None]]:
+        """One model per grid point (recorded as candidates); returns the point each (corpus, task) chose."""
+        setting = CANDIDATE if replace_auxiliary else GOLD_CANDIDATE
+        for index, point in enumerate(plan.grid):
+            name = grid_model(setting, point)
+            if (setting, name, fold) in records:
+                continue
+            weight, mode, threshold = point
+            labelled_corpora, notes = weak_corpora(fold, mode, threshold, replace_auxiliary)
+            announce(seed, shown, name + _fold_tag(fold))
+            trained = train_and_evaluate(
+                union(fold, labelled_corpora, "train"), union(fold, labelled_corpora, "validation"),
+                union(fold, at(fold), "test"), study_tasks, config, seed, work_root / f"{setting}-{fold}-{index}",
+                weak_loss_weight=weight, weak_label_mode=mode, all_corpora=labelled_corpora,
+            )
+            extra = {"weak_notes": notes} if replace_auxiliary else {}
+            keep(model_record(study, seed, setting, name, trained, tasks, fold=fold, **extra))
+        candidates = grid_records(fold, setting)
+        if replace_auxiliary:
+            for _, candidate in candidates:
+                outcome_notes.extend(n for n in candidate.get("weak_notes", []) if n not in outcome_notes)
+        return _choose_per_task(candidates, plan.pairs)
+
     outcome_notes: list[str] = []
     chosen_by_fold: dict[str, Any] = {}
     try:
@@ -956,58 +985,28 @@ def run_seed(
                 )
                 keep(model_record(study, seed, "multi-task", "union", control, tasks, fold=fold))
 
-            for index, (weight, mode, threshold) in enumerate(plan.grid):
-                grid_name = _grid_name(weight, mode, threshold)
-                if (CANDIDATE, grid_name, fold) in records:
-                    continue
-                weak, notes = weak_corpora(fold, mode, threshold, True)
-                announce(seed, "multi-task-weak", grid_name + _fold_tag(fold))
-                trained = train_and_evaluate(
-                    union(fold, weak, "train"), union(fold, weak, "validation"), union(fold, corpora_f, "test"),
-                    study_tasks, config, seed, work_root / f"mtw-{fold}-{index}",
-                    weak_loss_weight=weight, weak_label_mode=mode, all_corpora=weak,
-                )
-                keep(model_record(study, seed, CANDIDATE, grid_name, trained, tasks, weak_notes=notes, fold=fold))
-
-            candidates = [(point, records[(CANDIDATE, _grid_name(*point), fold)]) for point in plan.grid]
-            per_task = _choose_per_task(candidates, plan.pairs)
-            for _, candidate in candidates:
-                outcome_notes.extend(n for n in candidate.get("weak_notes", []) if n not in outcome_notes)
+            # multi-task-weak: the grid with the auxiliary labels replaced; then (where that replaced
+            # any) multi-task-gold: the same grid with them kept. λ chosen per task on its own
+            # validation score in both: weak and gold labels compared like with like.
+            per_task = train_grid(fold, "multi-task-weak", True)
             chosen = {
                 "per task": {key: _grid_name(*point) for key, point in per_task.items()},
                 "validation": {
                     key: {_grid_name(*point): _rounded(c.get("validation_scores", {}).get(key, c["validation_combined_score"]))
-                          for point, c in candidates}
+                          for point, c in grid_records(fold, CANDIDATE)}
                     for key in per_task
                 },
             }
             chosen_by_fold[str(fold)] = chosen
             if ("multi-task-weak", "chosen per task", fold) not in records:
-                keep(_composite(dict(candidates), per_task, setting="multi-task-weak", model="chosen per task",
-                                chosen=chosen, weak_notes=outcome_notes))
-
-            if not plan.replaces_gold:
-                continue
-            # The same grid with the gold auxiliary labels kept, λ again chosen per task on its own
-            # validation score: weak and gold labels compared like with like.
-            for index, (weight, mode, threshold) in enumerate(plan.grid):
-                gold_name = f"gold auxiliary labels, {_grid_name(weight, mode, threshold)}"
-                if (GOLD_CANDIDATE, gold_name, fold) in records:
-                    continue
-                gold_aux, _ = weak_corpora(fold, mode, threshold, False)
-                announce(seed, "multi-task-gold", gold_name + _fold_tag(fold))
-                trained = train_and_evaluate(
-                    union(fold, gold_aux, "train"), union(fold, gold_aux, "validation"), union(fold, corpora_f, "test"),
-                    study_tasks, config, seed, work_root / f"mtg-{fold}-{index}",
-                    weak_loss_weight=weight, weak_label_mode=mode, all_corpora=gold_aux,
-                )
-                keep(model_record(study, seed, GOLD_CANDIDATE, gold_name, trained, tasks, fold=fold))
-            gold = [(point, records[(GOLD_CANDIDATE, f"gold auxiliary labels, {_grid_name(*point)}", fold)])
-                    for point in plan.grid]
-            gold_per_task = _choose_per_task(gold, plan.pairs)
-            if ("multi-task-gold", "chosen per task", fold) not in records:
-                keep(_composite(dict(gold), gold_per_task, setting="multi-task-gold", model="chosen per task",
-                                chosen={"per task": {k: _grid_name(*p) for k, p in gold_per_task.items()}}))
+                keep(_composite(dict(grid_records(fold, CANDIDATE)), per_task, setting="multi-task-weak",
+                                model="chosen per task", chosen=chosen, weak_notes=outcome_notes))
+            if plan.replaces_gold:
+                gold_per_task = train_grid(fold, "multi-task-gold", False)
+                if ("multi-task-gold", "chosen per task", fold) not in records:
+                    keep(_composite(dict(grid_records(fold, GOLD_CANDIDATE)), gold_per_task, setting="multi-task-gold",
+                                    model="chosen per task",
+                                    chosen={"per task": {k: _grid_name(*p) for k, p in gold_per_task.items()}}))
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
     # Results in training order, whichever run trained them: a resumed study reports the same.
@@ -1090,6 +1089,7 @@ def load_cross_fit(
     corpora). ``cross_fit.json`` is written after the K teachers, so a half-saved cross-fit
     (an interrupted study) is trained again rather than used.
     """
+    from mtaffect.data.arrow import column_values
     from mtaffect.teachers import CrossFittedTeachers, cross_fit_splits, cross_fit_teachers
 
     k, seed = int(config.cross_fit_folds or 0), config.cross_fit_seed
@@ -1101,7 +1101,7 @@ def load_cross_fit(
             folds, parts = cross_fit_splits(corpus, k, seed)
             return CrossFittedTeachers(
                 task, [_load_teacher(folder / f"teacher-{j}") for j in range(k)], folds,
-                [{split: [str(i) for i in part[split]["id"]] for split in part} for part in parts], seed,
+                [{split: [str(i) for i in column_values(part[split], "id")] for split in part} for part in parts], seed,
             )
     work = Path(tempfile.mkdtemp(prefix="mtaffect-cross-fit-"))
 

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from datasets import Dataset, DatasetDict
 
+from mtaffect.data.arrow import column_values
 from mtaffect.data.schema import NUM_EMOTIONS, corpus_name, feature_dims, get_corpus_info, labelled_rows
 from mtaffect.recipes import CheckpointError, fit, load_model
 from mtaffect.tasks import (
@@ -440,7 +441,7 @@ def _corpora_with_gold(task: str, corpora: Mapping[str, DatasetDict]) -> dict[st
                 f"Corpus {name!r} must be a DatasetDict with a 'train' split (got "
                 f"{type(corpus).__name__}{' with splits ' + str(sorted(corpus)) if isinstance(corpus, DatasetDict) else ''})."
             )
-        mask = np.asarray(corpus["train"].with_format("numpy")[f"{task}_mask"], dtype=bool)
+        mask = np.asarray(column_values(corpus["train"], f"{task}_mask"), dtype=bool)
         if mask.any():
             gold[name] = corpus
         else:
@@ -547,7 +548,7 @@ def cross_fit_teachers(
     teachers, seen = [], []
     for j, part in enumerate(parts):
         teachers.append(train(part, j))
-        seen.append({split: [str(i) for i in part[split]["id"]] for split in part})
+        seen.append({split: [str(i) for i in column_values(part[split], "id")] for split in part})
         logger.info("Cross-fitted %s teacher %d/%d of %s: trained on %d rows.", task, j + 1, k,
                     corpus_name(corpus["train"]), part["train"].num_rows)
     return CrossFittedTeachers(task, teachers, folds, seen, seed)

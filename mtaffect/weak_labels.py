@@ -86,7 +86,7 @@ import torch
 from datasets import Dataset, DatasetDict, Features, concatenate_datasets
 
 from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES
-from mtaffect.data.arrow import pad_rows, read_columns
+from mtaffect.data.arrow import column_values, pad_rows, read_columns
 from mtaffect.data.collator import mask_key
 from mtaffect.data.schema import (
     NUM_EMOTIONS,
@@ -794,7 +794,7 @@ def weak_label_quality(
     weak = dataset.with_format("numpy", columns=["id", *WEAK_COLUMNS[task]])[:]
     if gold is not None:
         _check_columns(gold, task, None)
-        if gold.num_rows != dataset.num_rows or gold["id"] != dataset["id"]:
+        if gold.num_rows != dataset.num_rows or not np.array_equal(column_values(gold, "id"), column_values(dataset, "id")):
             raise ValueError("gold must hold the same rows (same ids, same order) as dataset.")
     truth = (gold if gold is not None else dataset).with_format("numpy", columns=list(GOLD_COLUMNS[task]))[:]
     gold_rows = labelled_rows(truth, task)

@@ -131,7 +131,7 @@ def _weak_label(args: argparse.Namespace) -> int:
 def _summary(split: Any, task: str) -> dict[str, Any]:
     import numpy as np
 
-    table = split.with_format("numpy", columns=[f"{task}_weak_mask", f"{task}_weak_confidence", f"{task}_mask"])
+    table = split.with_format("numpy", columns=[f"{task}_weak_mask", f"{task}_weak_confidence", f"{task}_mask"])[:]
     weak = np.asarray(table[f"{task}_weak_mask"], dtype=bool)
     gold = np.asarray(table[f"{task}_mask"], dtype=bool)
     weak_rows = weak.any(1) if weak.ndim == 2 else weak

@@ -61,6 +61,16 @@ def sequence_lengths(dataset: Any, column: str) -> np.ndarray:
     return lengths
 
 
+def column_values(dataset: Any, name: str) -> np.ndarray:
+    """One column of a ``Dataset`` as a numpy array, read in one slice.
+
+    ``dataset[name]`` is a lazy ``Column`` in datasets 5, which ``np.asarray`` (or a Python
+    loop) converts row by row: 31 s for 20,000 rows of a 2-label mask, against 0.24 s for
+    one slice. Every whole-column read goes through here.
+    """
+    return dataset.with_format("numpy", columns=[name])[:][name]
+
+
 def read_columns(table: pa.Table, dims: Mapping[str, int]) -> dict[str, Any]:
     """Columns of an Arrow batch as numpy; a ``[T, D]`` feature column as (frames ``[sum T, D]``, lengths).
 
