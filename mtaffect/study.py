@@ -951,21 +951,11 @@ def run_seed(
         for name, task in plan.pairs if plan.probe else []:
             for fold in plan.corpus_folds(name):
                 if ("linear-probe", f"{name}/{task}", fold) in records:
-                    continue
+                    continue  # a study fits its probes once, before the seeds (see _run_study)
                 announce(seed, "linear-probe", f"{name}/{task}{_fold_tag(fold)}")
                 started = time.time()
                 probe = _linear_probe(name, at(fold)[name], task)
-                keep({
-                    "record": "model", "study": study, "seed": seed, "setting": "linear-probe", "model": f"{name}/{task}",
-                    "fold": fold,
-                    "validation_combined_score": max(probe.validation.values()),
-                    "results": [
-                        {"corpus": name, "task": task, "metric": metric, "value": value}
-                        for metric, value in probe.test_metrics.items() if metric.startswith(task + "_")
-                    ],
-                    "selected_steps": {probe.parameter: probe.value},
-                    "seconds": round(time.time() - started, 2),  # 0 when this process fitted it for another seed
-                })
+                keep(_probe_record(study, seed, name, task, fold, probe, time.time() - started))
         for name, task in plan.pairs:
             for fold in plan.corpus_folds(name):
                 if ("single-task", f"{name}/{task}", fold) in records:
@@ -1038,6 +1028,21 @@ def _cost(path: Path) -> dict[str, dict[str, float]]:
                 cost.setdefault(str(record.get("setting")), []).append(float(record["seconds"]))
     return {setting: {"models": len(values), "seconds": round(sum(values), 1), "mean": round(sum(values) / len(values), 1)}
             for setting, values in cost.items()}
+
+
+def _probe_record(study: str, seed: int, name: str, task: str, fold: int | None, probe: Any, seconds: float) -> dict[str, Any]:
+    """The record of a linear probe: the same for every seed (it has none), recorded once per seed."""
+    return {
+        "record": "model", "study": study, "seed": seed, "setting": "linear-probe", "model": f"{name}/{task}",
+        "fold": fold,
+        "validation_combined_score": max(probe.validation.values()),
+        "results": [
+            {"corpus": name, "task": task, "metric": metric, "value": value}
+            for metric, value in probe.test_metrics.items() if metric.startswith(task + "_")
+        ],
+        "selected_steps": {probe.parameter: probe.value},
+        "seconds": round(seconds, 2),  # fitted once: the other seeds' copies record 0
+    }
 
 
 def _rounded(value: float) -> float:
@@ -1293,6 +1298,8 @@ def _run_study(
     def work(setting: str, detail: str) -> float:
         if setting == "single-task":
             return rows[detail.split("/", 1)[0]] * epochs
+        if setting == "linear-probe":  # a convex fit, far cheaper than training a model
+            return rows[detail.split("/", 1)[0]] * 0.1
         if setting == "cross-fit teacher":
             return rows[detail.split("/", 1)[0]] * epochs * (1 - 1 / (config.cross_fit_folds or 2))
         return sum(rows.values()) * epochs
@@ -1307,12 +1314,18 @@ def _run_study(
         and not all(("multi-task-weak", "chosen per task", f) in done_by_seed[s] for s in config.seeds for f in plan.union_folds)
         for j in range(config.cross_fit_folds or 0)
     ]
+    # The probes have no seed: fitted once, before the seeds, and recorded for each.
+    probes = [
+        (setting, model, detail, fold) for setting, model, detail, fold in _model_names(plan)
+        if setting == "linear-probe" and any((setting, model, fold) not in done_by_seed[s] for s in config.seeds)
+    ]
+    todo.extend((config.seeds[0], setting, detail) for setting, _, detail, _ in probes)
     for seed in config.seeds:
         done = done_by_seed[seed]
         todo.extend(
             (seed, "multi-task-weak" if setting == CANDIDATE else setting, detail)
             for setting, model, detail, fold in _model_names(plan)
-            if (setting, model, fold) not in done
+            if setting != "linear-probe" and (setting, model, fold) not in done
         )
         if plan.replaces_gold:
             todo.extend((seed, "multi-task-gold", "") for fold in plan.union_folds for point in plan.grid
@@ -1350,6 +1363,17 @@ def _run_study(
     guard = _InterruptGuard()
     try:
         guard.__enter__()
+        study = config.fingerprint()
+        for _, model, detail, fold in probes:
+            name, task = model.split("/", 1)
+            missing = [s for s in config.seeds if ("linear-probe", model, fold) not in done_by_seed[s]]
+            announce(missing[0], "linear-probe", detail)
+            started = time.time()
+            probe = _linear_probe(name, by_fold[fold or 0][name], task)
+            for index, seed in enumerate(missing):
+                record = _probe_record(study, seed, name, task, fold, probe, time.time() - started if index == 0 else 0.0)
+                emit(record)
+                done_by_seed[seed][("linear-probe", model, fold)] = record
         if any(s == "cross-fit teacher" for _, s, _ in todo):
             # Once per study, before the seeds: every seed (and worker) then reads them from disk.
             prepare_cross_fits(config, by_fold, cross_fit_dir, announce, emit)

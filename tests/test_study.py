@@ -81,10 +81,10 @@ def test_study_writes_the_three_files_with_every_cell(tiny_study):
     notes = payload["metadata"]["weak labels"]
     for corpus, task in (("synthetic_meld", "sentiment"), ("synthetic_mosei", "emotion")):
         assert f"{corpus}/{task}: weak labels from 2 cross-fitted {corpus} {task} teachers" in " ".join(notes)
-    # 2 x 2 cross-fit teachers (once per study) + 6 probes + 6 single-task + control + 2 weak
-    # candidates + 2 gold candidates = 21 steps, announced in order.
+    # 6 probes and 2 x 2 cross-fit teachers (both once per study, before the seeds) + 6 single-task
+    # + control + 2 weak candidates + 2 gold candidates = 21 steps, announced in order.
     assert [e.step for e in events] == list(range(1, 22))
-    assert [e.setting for e in events[:11]] == ["cross-fit teacher"] * 4 + ["linear-probe"] * 6 + ["single-task"]
+    assert [e.setting for e in events[:11]] == ["linear-probe"] * 6 + ["cross-fit teacher"] * 4 + ["single-task"]
     assert events[-1].setting == "multi-task-gold" and events[-1].total == 21
 
 
@@ -100,7 +100,7 @@ def test_parallel_seeds_match_the_sequential_run(tiny_study, tmp_path):
     parallel_paths = run_study(config, progress=events.append)
     payload = json.loads(parallel_paths["json"].read_text())
     assert payload["metadata"]["workers"] == 2
-    assert sorted(e.step for e in events) == list(range(1, 4 + 2 * 17 + 1))  # cross-fits once, 17 models per seed
+    assert sorted(e.step for e in events) == list(range(1, 6 + 4 + 2 * 11 + 1))  # probes and cross-fits once, 11 models per seed
     assert {e.seed for e in events} == {0, 1}
     # Whichever seed finishes first, the report lists them in the config's order.
     assert list(payload["metadata"]["chosen on validation (per seed)"]) == ["0", "1"]
