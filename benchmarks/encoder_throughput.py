@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -50,9 +49,11 @@ def _sibling(name: str):
     return module
 
 
-#: The step clock and steady-state rates of train_throughput.py: both benchmarks measure alike.
+#: The step clock, steady-state rates and alternating repeats of train_throughput.py: both
+#: benchmarks measure and report alike.
 _THROUGHPUT = _sibling("train_throughput")
 StepClock, steady_rates = _THROUGHPUT.StepClock, _THROUGHPUT.steady_rates
+alternate, print_ratios = _THROUGHPUT.alternate, _THROUGHPUT.print_ratios
 
 
 def make_texts(count: int, length: int, seed: int) -> tuple[list[str], np.ndarray]:
@@ -140,28 +141,14 @@ def main() -> None:
         f"encoder: all-MiniLM-L6-v2 (full fine-tuning); batch {options.batch_size}, {options.length} tokens; "
         f"{options.steps} steps ({options.warmup} warm-up); CPU, {options.threads} thread(s)"
     )
-    ours, theirs = [], []
+    baseline = "AutoModelForSequenceClassification + Trainer"
     with tempfile.TemporaryDirectory() as output_dir:
-        for repeat in range(options.repeats):
-            for name, results, run in (
-                ("mtaffect", ours, lambda: run_mtaffect(path, corpus, options, output_dir)),
-                ("AutoModelForSeqCls", theirs, lambda: run_baseline(path, texts, classes, options, output_dir)),
-            ):
-                rates, total = run()
-                results.append(rates)
-                print(
-                    f"[{repeat}] {name:>18}: {rates[0]:6.1f} samples/s (mean step), {rates[1]:6.1f} (median step), "
-                    f"{rates[2]:6.1f} per CPU-second; total {total:.1f} s with setup"
-                )
-    for index, name in enumerate(("mean wall step", "median wall step", "CPU time")):
-        mine = statistics.median(r[index] for r in ours)
-        base = statistics.median(r[index] for r in theirs)
-        ratios = ", ".join(f"{a[index] / b[index]:.3f}" for a, b in zip(ours, theirs))
-        print(
-            f"{name:>16}: mtaffect {mine:6.1f} samples/s, AutoModelForSequenceClassification + Trainer {base:6.1f} "
-            f"samples/s, ratio {mine / base:.3f} (per repeat {ratios}; goal >= 0.9)"
+        rates = alternate(
+            [("mtaffect", lambda: run_mtaffect(path, corpus, options, output_dir)),
+             (baseline, lambda: run_baseline(path, texts, classes, options, output_dir))],
+            options.repeats,
         )
-
+    print_ratios(("mtaffect", rates["mtaffect"]), (baseline, rates[baseline]))
 
 if __name__ == "__main__":
     main()

@@ -27,6 +27,7 @@ import pstats
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 
 import torch
 from torch.utils.data import DataLoader
@@ -70,6 +71,41 @@ def steady_rates(times: list[tuple[float, float]], warmup: int, batch_size: int)
         batch_size / statistics.median(durations),
         steps * batch_size / (cpus[-1] - cpus[warmup - 1]),
     )
+
+
+Rates = tuple[float, float, float]
+
+
+def alternate(runs: Sequence[tuple[str, Callable[[], tuple[Rates, float]]]], repeats: int) -> dict[str, list[Rates]]:
+    """Each run once per repeat, in turn (load from other processes then hits them alike); prints each.
+
+    A run returns ``(steady_rates(...), total seconds with setup)``; the result is every
+    repeat's rates, by run name.
+    """
+    width = max(len(name) for name, _ in runs)
+    results: dict[str, list[Rates]] = {name: [] for name, _ in runs}
+    for repeat in range(repeats):
+        for name, run in runs:
+            rates, total = run()
+            results[name].append(rates)
+            print(
+                f"[{repeat}] {name:>{width}}: {rates[0]:7.1f} samples/s (mean step), {rates[1]:7.1f} (median step), "
+                f"{rates[2]:7.1f} per CPU-second; total {total:.2f} s with setup"
+            )
+    return results
+
+
+def print_ratios(ours: tuple[str, list[Rates]], theirs: tuple[str, list[Rates]]) -> None:
+    """Median rate of each side over the repeats and their ratio, per measure (goal: >= 0.9)."""
+    (our_name, our_rates), (their_name, their_rates) = ours, theirs
+    for index, measure in enumerate(("mean wall step", "median wall step", "CPU time")):
+        mine = statistics.median(r[index] for r in our_rates)
+        base = statistics.median(r[index] for r in their_rates)
+        ratios = ", ".join(f"{a[index] / b[index]:.3f}" for a, b in zip(our_rates, their_rates))
+        print(
+            f"{measure:>16}: {our_name} {mine:7.1f} samples/s, {their_name} {base:7.1f} samples/s, "
+            f"ratio {mine / base:.3f} (per repeat {ratios}; goal >= 0.9)"
+        )
 
 
 def run_trainer(model, train, options, output_dir: str) -> tuple[tuple[float, float, float], float]:
@@ -179,27 +215,12 @@ def main() -> None:
             stats.sort_stats("cumulative").print_stats(35)
             stats.sort_stats("tottime").print_stats("transformers|accelerate|mtaffect/training", 25)
             return
-        trainer_rates, loop_rates = [], []
-        for repeat in range(options.repeats):
-            for name, rates_list, run in (
-                ("MultiTaskTrainer", trainer_rates, lambda: run_trainer(copy.deepcopy(initial), train, options, output_dir)),
-                ("plain loop", loop_rates, lambda: run_plain_loop(copy.deepcopy(initial), train, options)),
-            ):
-                rates, total = run()
-                rates_list.append(rates)
-                print(
-                    f"[{repeat}] {name:>16}: {rates[0]:7.1f} samples/s (mean step), {rates[1]:7.1f} (median step), "
-                    f"{rates[2]:7.1f} per CPU-second; total {total:.2f} s with setup"
-                )
-    for index, name in enumerate(("mean wall step", "median wall step", "CPU time")):
-        trainer_rate = statistics.median(r[index] for r in trainer_rates)
-        loop_rate = statistics.median(r[index] for r in loop_rates)
-        ratios = ", ".join(f"{t[index] / p[index]:.3f}" for t, p in zip(trainer_rates, loop_rates))
-        print(
-            f"{name:>16}: MultiTaskTrainer {trainer_rate:7.1f} samples/s, plain loop {loop_rate:7.1f} samples/s, "
-            f"ratio {trainer_rate / loop_rate:.3f} (per repeat {ratios}; goal >= 0.9)"
+        rates = alternate(
+            [("MultiTaskTrainer", lambda: run_trainer(copy.deepcopy(initial), train, options, output_dir)),
+             ("plain loop", lambda: run_plain_loop(copy.deepcopy(initial), train, options))],
+            options.repeats,
         )
-
+    print_ratios(("MultiTaskTrainer", rates["MultiTaskTrainer"]), ("plain loop", rates["plain loop"]))
 
 if __name__ == "__main__":
     main()

@@ -142,52 +142,20 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"repo_id {args.repo_id!r} must be 'namespace/name', e.g. 'my-user/mtaffect-mosei'.")
     check_checkpoint(args.checkpoint)
 
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+    from mtaffect.hub import HubPushError, push_folder
 
-    api = HfApi(token=args.token)
     with tempfile.TemporaryDirectory(prefix="mtaffect-push-") as tmp:
         staging = Path(tmp)
         stage(args, staging)
-        created = False
         try:
-            try:
-                existed = api.repo_exists(args.repo_id)
-            except RepositoryNotFoundError:
-                existed = False
-            url = api.create_repo(args.repo_id, private=args.private or None, exist_ok=True)
-            created = not existed
-            commit = api.upload_folder(
-                repo_id=url.repo_id,
-                folder_path=staging,
-                revision=args.revision,
+            commit = push_folder(
+                staging, args.repo_id, token=args.token, private=args.private or None, revision=args.revision,
                 commit_message=args.commit_message or "Upload mtaffect checkpoint",
             )
-        except HfHubHTTPError as error:
-            cleanup(api, args.repo_id, created)
-            status = error.response.status_code if error.response is not None else "?"
-            hint = " Check HF_TOKEN / --token: it must be a valid token with write access." if status in (401, 403) else ""
-            fail(f"the Hub refused the push (HTTP {status}): {str(error).splitlines()[0]}.{hint}")
-        except OSError as error:  # connection refused, DNS, timeouts (httpx errors are OSErrors too)
-            cleanup(api, args.repo_id, created)
-            fail(f"cannot reach the Hub at {api.endpoint}: {error}. Check your network or HF_ENDPOINT.")
-        except Exception as error:
-            cleanup(api, args.repo_id, created)
-            if type(error).__module__.startswith(("httpx", "httpcore")):
-                fail(f"cannot reach the Hub at {api.endpoint}: {error}. Check your network or HF_ENDPOINT.")
-            raise
+        except HubPushError as error:
+            fail(str(error))
     print(f"Pushed {args.checkpoint} to {commit.commit_url}")
     return 0
-
-
-def cleanup(api: object, repo_id: str, created: bool) -> None:
-    if not created:
-        return
-    try:
-        api.delete_repo(repo_id, missing_ok=True)  # type: ignore[attr-defined]
-        print(f"push_checkpoint: deleted {repo_id}, which this failed push had created.", file=sys.stderr)
-    except Exception as error:  # the push error matters more; say the cleanup failed
-        print(f"push_checkpoint: could not delete {repo_id} after the failed push: {error}", file=sys.stderr)
 
 
 if __name__ == "__main__":

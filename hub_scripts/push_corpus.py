@@ -74,10 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.repo_id.count("/") != 1:
         fail(f"repo_id {args.repo_id!r} must be 'namespace/name', e.g. 'my-user/affect-corpora'.")
-    from huggingface_hub.errors import HfHubHTTPError
-
     from mtaffect.data.schema import SchemaError
-    from mtaffect.hub import SHARING_NOTE, push_corpus
+    from mtaffect.hub import SHARING_NOTE, push_corpus, push_error
 
     corpus = read_corpus(args)
     print(f"push_corpus: {SHARING_NOTE}", file=sys.stderr)
@@ -93,14 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     except SchemaError as error:
         fail(f"{args.source} is not a valid unified corpus: {error}")
-    except HfHubHTTPError as error:
-        status = error.response.status_code if error.response is not None else "?"
-        hint = " Check HF_TOKEN / --token: it must be a valid token with write access." if status in (401, 403) else ""
-        fail(f"the Hub refused the push (HTTP {status}): {str(error).splitlines()[0]}.{hint}")
     except Exception as error:
-        if isinstance(error, OSError) or type(error).__module__.startswith(("httpx", "httpcore")):
-            fail(f"cannot reach the Hub: {error}. Check your network or HF_ENDPOINT.")
-        raise
+        failure = push_error(error)
+        if failure is None:
+            raise
+        fail(str(failure))
     print(f"Pushed {args.source} to {commit.commit_url}")
     return 0
 

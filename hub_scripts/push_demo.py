@@ -148,15 +148,13 @@ def space_card(model_id: str, space_id: str, gradio_version: str) -> str:
 
 def stage(args: argparse.Namespace, config: dict, folder: Path) -> list[str]:
     """Write the Space's files into ``folder``; return their paths relative to it."""
-    import gradio
-
     import mtaffect
 
     extras = needed_extras(config)
     files = {
         "app.py": app_source(args.model_id, args.title, args.example),
         "requirements.txt": "\n".join(requirements(extras, args.mtaffect_requirement)) + "\n",
-        "README.md": space_card(args.model_id, args.space_id, gradio.__version__),
+        "README.md": space_card(args.model_id, args.space_id, metadata.version("gradio")),
     }
     for name, content in files.items():
         (folder / name).write_text(content, encoding="utf-8")
@@ -191,12 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.output is not None and args.output.exists():
         fail(f"--output {args.output} exists; give a new folder.")
     try:
-        import gradio  # noqa: F401  (the Space pins the version installed here)
-    except ImportError:
+        # The Space pins the version installed here; read from its metadata (importing Gradio takes seconds).
+        metadata.version("gradio")
+    except metadata.PackageNotFoundError:
         fail("Gradio is not installed: pip install 'mtaffect[demo]'.")
 
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError
 
     api = HfApi(token=args.token)
     try:
@@ -217,41 +216,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Wrote {len(files)} files to {args.output}: " + ", ".join(f for f in files if "/" not in f))
         return 0
 
+    from mtaffect.hub import HubPushError, push_folder
+
     with tempfile.TemporaryDirectory(prefix="mtaffect-space-") as tmp:
         stage(args, config, Path(tmp))
-        created = False
         try:
-            try:
-                existed = api.repo_exists(args.space_id, repo_type="space")
-            except RepositoryNotFoundError:
-                existed = False
-            url = api.create_repo(
-                args.space_id, repo_type="space", space_sdk="gradio", private=args.private or None, exist_ok=True
+            commit = push_folder(
+                tmp, args.space_id, repo_type="space", space_sdk="gradio", token=args.token,
+                private=args.private or None, commit_message=args.commit_message,
             )
-            created = not existed
-            commit = api.upload_folder(
-                repo_id=url.repo_id, repo_type="space", folder_path=tmp, commit_message=args.commit_message,
-            )
-        except HfHubHTTPError as error:
-            cleanup(api, args.space_id, created)
-            status = error.response.status_code if error.response is not None else "?"
-            hint = " Check HF_TOKEN / --token: it must be a valid token with write access." if status in (401, 403) else ""
-            fail(f"the Hub refused the push (HTTP {status}): {str(error).splitlines()[0]}.{hint}")
-        except OSError as error:
-            cleanup(api, args.space_id, created)
-            fail(f"cannot reach the Hub at {api.endpoint}: {error}. Check your network or HF_ENDPOINT.")
+        except HubPushError as error:
+            fail(str(error))
     print(f"Pushed the demo of {args.model_id} to {commit.commit_url}")
     return 0
-
-
-def cleanup(api: object, space_id: str, created: bool) -> None:
-    if not created:
-        return
-    try:
-        api.delete_repo(space_id, repo_type="space", missing_ok=True)  # type: ignore[attr-defined]
-        print(f"push_demo: deleted {space_id}, which this failed push had created.", file=sys.stderr)
-    except Exception as error:
-        print(f"push_demo: could not delete {space_id} after the failed push: {error}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -57,55 +57,20 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         fail(f"{args.folder} lacks {', '.join(missing)}: it is not the mtaffect metric module folder.")
 
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+    from mtaffect.hub import HubPushError, push_folder
 
-    api = HfApi(token=args.token)
-    created = False
     try:
-        try:
-            existed = api.repo_exists(args.repo_id, repo_type=args.repo_type)
-        except RepositoryNotFoundError:
-            existed = False
-        url = api.create_repo(
-            args.repo_id,
-            repo_type=args.repo_type,
-            space_sdk="gradio" if args.repo_type == "space" else None,
-            private=args.private or None,
-            exist_ok=True,
-        )
-        created = not existed
-        commit = api.upload_folder(
-            repo_id=url.repo_id,
-            repo_type=args.repo_type,
-            folder_path=args.folder,
-            commit_message=args.commit_message,
+        commit = push_folder(
+            args.folder, args.repo_id, repo_type=args.repo_type, token=args.token, private=args.private or None,
+            space_sdk="gradio" if args.repo_type == "space" else None, commit_message=args.commit_message,
             ignore_patterns=["__pycache__/*", "*.pyc"],
         )
-    except HfHubHTTPError as error:
-        _cleanup(api, args, created)
-        status = error.response.status_code if error.response is not None else "?"
-        hint = " Check HF_TOKEN / --token: it must be a valid token with write access." if status in (401, 403) else ""
-        fail(f"the Hub refused the push (HTTP {status}): {str(error).splitlines()[0]}.{hint}")
-    except Exception as error:
-        _cleanup(api, args, created)
-        if isinstance(error, OSError) or type(error).__module__.startswith(("httpx", "httpcore")):
-            fail(f"cannot reach the Hub at {api.endpoint}: {error}. Check your network or HF_ENDPOINT.")
-        raise
+    except HubPushError as error:
+        fail(str(error))
     print(f"Pushed {args.folder} to {commit.commit_url}")
     if args.repo_type == "space":
-        print(f'Load it with: evaluate.load("{url.repo_id}", "sentiment")')
+        print(f'Load it with: evaluate.load("{args.repo_id}", "sentiment")')
     return 0
-
-
-def _cleanup(api: object, args: argparse.Namespace, created: bool) -> None:
-    if not created:
-        return
-    try:
-        api.delete_repo(args.repo_id, repo_type=args.repo_type, missing_ok=True)  # type: ignore[attr-defined]
-        print(f"push_metric: deleted {args.repo_id}, which this failed push had created.", file=sys.stderr)
-    except Exception as error:
-        print(f"push_metric: could not delete {args.repo_id} after the failed push: {error}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -313,6 +314,17 @@ class MTAffectConfig(PretrainedConfig):
     def heads_of(self, task: str) -> dict[str, dict[str, Any]]:
         """Head name -> label space of the heads of ``task``."""
         return {key: space for key, space in self.label_spaces.items() if space["task"] == task}
+
+    def prediction_keys(self, heads: Iterable[str] | None = None) -> dict[str, str]:
+        """Head name -> its key in a prediction (``MTAffectForMultiTaskAffect.predict``, the pipeline).
+
+        The task name where ``heads`` (default: every head) hold one head of that task
+        (``"emotion"``), else the head name (``"emotion/meld"``, ``"emotion/emorynlp"``).
+        """
+        chosen = list(self.label_spaces) if heads is None else list(heads)
+        per_task = Counter(self.label_spaces[key]["task"] for key in chosen)
+        return {key: self.label_spaces[key]["task"] if per_task[self.label_spaces[key]["task"]] == 1 else key
+                for key in chosen}
 
     def id2label_of(self, head: str) -> dict[int, str]:
         """Output index -> label name of one head (as ``id2label`` does for a single-head model)."""

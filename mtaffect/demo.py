@@ -54,13 +54,9 @@ def load_classifier(model: Any, extractors: Mapping[str, Any] | None = None) -> 
 
 
 def output_heads(config: Any) -> list[tuple[str, dict[str, Any]]]:
-    """(prediction key, label space) of every head, in the pipeline's naming: the task name
-    when the model has one head for the task, else the head name (``"emotion/meld"``)."""
-    spaces = dict(config.label_spaces)
-    per_task: dict[str, int] = {}
-    for space in spaces.values():
-        per_task[space["task"]] = per_task.get(space["task"], 0) + 1
-    return [(space["task"] if per_task[space["task"]] == 1 else key, space) for key, space in spaces.items()]
+    """(prediction key, label space) of every head, in the pipeline's naming (``config.prediction_keys``):
+    the task name when the model has one head for the task, else the head name (``"emotion/meld"``)."""
+    return [(name, config.label_spaces[key]) for key, name in config.prediction_keys().items()]
 
 
 def describe_model(classifier: Any) -> str:

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, fields
+from pathlib import Path
 from typing import Any
-
-from mtaffect.data.schema import CorpusInfo, get_corpus_info, set_corpus_info, validate_corpus
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +76,8 @@ def push_corpus(
     from huggingface_hub import DatasetCard, hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
+    from mtaffect.data.schema import get_corpus_info, validate_corpus
+
     if isinstance(corpus, Dataset):
         raise TypeError(
             "push_corpus needs a DatasetDict (splits train/validation/test); wrap a single split as "
@@ -130,6 +131,8 @@ def corpus_info_from_card(repo_id: str, config_name: str, revision: str | None =
     from huggingface_hub import DatasetCard, hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
+    from mtaffect.data.schema import CorpusInfo
+
     try:
         path = hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=revision, token=token)
     except EntryNotFoundError:
@@ -158,6 +161,8 @@ def load_corpus_from_hub(
     """
     from datasets import load_dataset
 
+    from mtaffect.data.schema import set_corpus_info
+
     corpus = load_dataset(repo_id, config_name, revision=revision, token=token, **load_dataset_kwargs)
     info = corpus_info_from_card(repo_id, config_name, revision=revision, token=token)
     if info is None:
@@ -168,3 +173,88 @@ def load_corpus_from_hub(
     else:
         set_corpus_info(corpus, info)
     return corpus
+
+
+# --------------------------------------------------------------------------------------------
+# Pushing a folder (what hub_scripts/ do): one error a user can act on, no half-made repo
+
+
+class HubPushError(RuntimeError):
+    """The Hub refused a push or could not be reached; the message says which and what to check."""
+
+
+def push_error(error: BaseException, endpoint: str | None = None) -> HubPushError | None:
+    """The user's message for a failed Hub request, or ``None`` when ``error`` is not one.
+
+    An HTTP refusal names its status and reason (and the token for 401/403); a connection that failed
+    (refused, DNS, timeout: ``OSError`` or an httpx/httpcore error) names the endpoint and
+    ``HF_ENDPOINT``. Anything else is a bug, for the caller to raise as it is.
+    """
+    from huggingface_hub.errors import HfHubHTTPError
+
+    # huggingface_hub re-raises some refusals as a ValueError saying why (an invalid card's metadata).
+    http = error if isinstance(error, HfHubHTTPError) else error.__cause__
+    if isinstance(http, HfHubHTTPError):
+        status = http.response.status_code if http.response is not None else "?"
+        hint = " Check HF_TOKEN / --token: it must be a valid token with write access." if status in (401, 403) else ""
+        lines = str(error).splitlines() if http is not error else str(error).splitlines()[:1]
+        reason = " ".join(line.strip() for line in lines if line.strip()).rstrip(".")
+        return HubPushError(f"the Hub refused the push (HTTP {status}): {reason}.{hint}")
+    if isinstance(error, OSError) or type(error).__module__.startswith(("httpx", "httpcore")):
+        where = f"the Hub at {endpoint}" if endpoint else "the Hub"
+        return HubPushError(f"cannot reach {where}: {error}. Check your network or HF_ENDPOINT.")
+    return None
+
+
+def push_folder(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    repo_type: str = "model",
+    token: str | None = None,
+    private: bool | None = None,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    space_sdk: str | None = None,
+    ignore_patterns: list[str] | None = None,
+    endpoint: str | None = None,
+) -> Any:
+    """Create ``repo_id`` where needed and upload ``folder`` to it as one commit.
+
+    A repo this call created is deleted again when the upload fails, so a refused push leaves
+    nothing behind; a repo that existed is left as it was. Returns the ``CommitInfo``.
+    ``endpoint`` defaults to ``HF_ENDPOINT`` (the Hub).
+
+    Raises:
+        HubPushError: the Hub refused the push or could not be reached (``push_error``).
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    api = HfApi(endpoint=endpoint, token=token)
+    created = False
+    try:
+        try:
+            existed = api.repo_exists(repo_id, repo_type=repo_type)
+        except RepositoryNotFoundError:
+            existed = False
+        url = api.create_repo(repo_id, repo_type=repo_type, space_sdk=space_sdk, private=private, exist_ok=True)
+        created = not existed
+        return api.upload_folder(
+            repo_id=url.repo_id, repo_type=repo_type, folder_path=str(folder), revision=revision,
+            commit_message=commit_message, ignore_patterns=ignore_patterns,
+        )
+    except Exception as error:
+        failure = push_error(error, api.endpoint)
+        if created:
+            try:
+                api.delete_repo(repo_id, repo_type=repo_type, missing_ok=True)
+                note = f" Deleted {repo_id}, which this failed push had created."
+            except Exception as cleanup:  # noqa: BLE001 - the push error matters more; say the cleanup failed
+                note = f" Could not delete {repo_id} after the failed push: {cleanup}"
+            if failure is not None:
+                raise HubPushError(f"{failure}{note}") from None
+            logger.error(note.strip())
+        if failure is not None:
+            raise failure from None
+        raise

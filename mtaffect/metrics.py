@@ -1082,34 +1082,15 @@ def predicted_class_counts(
     counts: dict[str, float] = {}
     # Head-named outputs (``MTAffectOutput.head_outputs``) and the legacy single-head names alike.
     heads = _named_heads(outputs, label_spaces or {}, emotion_labels)
+    if labels.get("emotion") is not None:
+        counts.update(_emotion_counts({k: v for k, v in heads.items() if v[0]["task"] == "emotion"}, labels, emotion_labels))
     for key, (space, value) in heads.items():
         task, kind = space["task"], space["kind"]
         if labels.get(task) is None and not (task == "sentiment" and labels.get("sentiment_class") is not None):
             continue
-        if task == "emotion" and kind == "classes":
-            logits = _as_array(_to_numpy(value), key, 2)
-            mask = _column(labels, "emotion_mask", "emotion").astype(bool)
-            multilabel = _column(labels, "emotion_multilabel", "emotion").astype(bool).reshape(-1)
-            rows = mask.any(axis=1) & ~multilabel
-            if space.get("name") != "union":
-                # The rows this head scores: single-label rows whose labelled names it covers.
-                union = list(space.get("union") or space["labels"])
-                inside = np.array([j < len(emotion_labels) and emotion_labels[j] in union for j in range(mask.shape[1])])
-                rows &= ~(mask & ~inside).any(axis=1)
-            if not rows.any():
-                continue
-            if space.get("name") == "union":  # the union head: argmax over the labels each row uses
-                scores = np.where(mask[rows], logits[rows], -np.inf)
-                used = np.flatnonzero(mask[rows].any(axis=0))
-                names = [emotion_labels[j] for j in range(len(emotion_labels))]
-            else:
-                scores = logits[rows]
-                used = np.arange(len(space["labels"]))
-                names = list(space["labels"])
-            predicted = scores.argmax(axis=1)
-            for j in used:
-                counts[f"emotion_{PREDICTED_COUNT}_{names[j]}"] = float((predicted == j).sum())
-        elif task == "sentiment":
+        if task == "emotion":
+            continue  # counted above, on the rows each head scores
+        if task == "sentiment":
             mask = _column(labels, "sentiment_mask", "sentiment").astype(bool).reshape(-1)
             classes = labels.get("sentiment_class")
             classes = np.full(mask.shape, -1) if classes is None else _to_numpy(classes).reshape(-1)
@@ -1134,6 +1115,37 @@ def predicted_class_counts(
                 sarcastic = float((expit(_as_array(_to_numpy(value), key, 1)[mask]) >= threshold).sum())
                 counts[f"sarcasm_{PREDICTED_COUNT}_not_sarcastic"] = float(mask.sum()) - sarcastic
                 counts[f"sarcasm_{PREDICTED_COUNT}_sarcastic"] = sarcastic
+    return counts
+
+
+def _emotion_counts(
+    heads: Mapping[str, tuple[Mapping[str, Any], Any]], labels: Mapping[str, Any], union: Sequence[str]
+) -> dict[str, float]:
+    """Predicted single-label emotion classes, each row counted by the head that scores it.
+
+    Rows are routed as ``_emotion_metrics`` routes them (``route_emotion_rows``: the head of
+    the row's own label set); the union head's argmax runs over the labels its rows use.
+    """
+    mask = _column(labels, "emotion_mask", "emotion").astype(bool)
+    multilabel = _column(labels, "emotion_multilabel", "emotion").astype(bool).reshape(-1)
+    union = list(union)[: mask.shape[1]]  # older corpora store fewer union labels
+    route = route_emotion_rows(mask, [space for space, _ in heads.values()], union)
+    counts: dict[str, float] = {}
+    for index, (key, (space, value)) in enumerate(heads.items()):
+        rows = (route == index) & ~multilabel
+        if space["kind"] != "classes" or not rows.any():
+            continue
+        logits = _as_array(_to_numpy(value), key, 2)[rows]
+        if space.get("name") == "union":  # argmax over the labels each row uses
+            logits = np.where(mask[rows], logits, -np.inf)
+            used = np.flatnonzero(mask[rows].any(axis=0))
+            names = list(union)
+        else:
+            used = np.arange(len(space["labels"]))
+            names = list(space["labels"])
+        predicted = logits.argmax(axis=1)
+        for j in used:
+            counts[f"emotion_{PREDICTED_COUNT}_{names[j]}"] = float((predicted == j).sum())
     return counts
 
 

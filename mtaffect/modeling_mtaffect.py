@@ -1337,7 +1337,7 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
         """Labelled predictions in each head's own label names, one dict per example of a collated batch.
 
         Keys are task names when the model has one head for the task (``"emotion"``), else head
-        names (``"emotion/meld"``, ``"emotion/emorynlp"``). Values:
+        names (``"emotion/meld"``, ``"emotion/emorynlp"``): ``config.prediction_keys(heads)``. Values:
 
         * a ``classes`` head: ``{"label": top label, "scores": {label: probability}}`` (MELD's
           labels read ``joy``, EmoryNLP's ``Joyful``);
@@ -1349,16 +1349,13 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
         probabilities = self.predict_proba(batch, heads=heads)
         columns = {key: value.detach().cpu().tolist() for key, value in probabilities.items()}
         size = len(next(iter(columns.values())))
-        per_task: dict[str, int] = {}
-        for key in columns:
-            task = self.config.label_spaces[key]["task"]
-            per_task[task] = per_task.get(task, 0) + 1
+        names = self.config.prediction_keys(columns)
         predictions = []
         for i in range(size):
             example: dict[str, Any] = {}
             for key, values in columns.items():
                 space = self.config.label_spaces[key]
-                name = space["task"] if per_task[space["task"]] == 1 else key
+                name = names[key]
                 if space["kind"] == "score":
                     example[name] = {"score": values[i], "label": _polarity_of(values[i])}
                 elif space["kind"] == "binary":

@@ -33,7 +33,7 @@ Other raw inputs need extractor descriptions: the ``extractors=`` argument (moda
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -228,45 +228,26 @@ class MultimodalAffectPipeline(Pipeline):
             self._built_extractors[name] = build_extractors(usable[name])
         return name, self._built_extractors[name]
 
-    def raw_inputs_used(self, feature_set: str | None = None) -> set[str]:
-        """Which raw inputs (``text``, ``audio``, ``video``) the model's extractors read."""
+    def raw_input_use(self, raw: Mapping[str, Any], feature_set: str | None = None) -> dict[str, list[str]]:
+        """Which modality each given raw input feeds with this model (``[]``: ignored).
+
+        ``raw_input_use(raw, self.model.config, feature_set)``, with the modalities of the
+        ``extractors=`` this pipeline was given (if any) in place of the recorded ones: what a
+        demo should tell its user.
+        """
+        modalities = None
         if self._given_extractors is not None:
             _, built = self._extractor_specs(feature_set)
-            return _inputs_of(set(built))
-        return raw_inputs_used(self.model.config, feature_set)
-
-    def raw_input_use(self, raw: Mapping[str, Any], feature_set: str | None = None) -> dict[str, list[str]]:
-        """Which modality each given raw input feeds with this model's extractors (``[]``: ignored).
-
-        Follows ``extract_utterance``: ``text`` feeds the text extractor, ``audio`` the audio
-        extractor, ``video`` the visual extractor and, when no audio file is given, the audio
-        extractor through its sound track. An input the model has no extractor for is ignored
-        (``[]``), which is what a demo should tell its user.
-
-        Args:
-            raw: ``{"text"?, "audio"?, "video"?}``; keys whose value is ``None`` or empty count as
-                not given.
-            feature_set: as for a call.
-        """
-        _, extractors = self._extractor_specs(feature_set)
-        given = {key for key in RAW_KEYS if raw.get(key)}
-        use: dict[str, list[str]] = {}
-        for key in RAW_KEYS:
-            if key not in given:
-                continue
-            feeds = [RAW_KEYS[key]] if RAW_KEYS[key] in extractors else []
-            if key == "video" and "audio" in extractors and "audio" not in given:
-                feeds.append("audio")
-            use[key] = feeds
-        return use
+            modalities = set(built)
+        return raw_input_use(raw, self.model.config, feature_set, extracted=modalities)
 
     def _extract(self, raw: Mapping[str, Any], feature_set: str | None) -> tuple[dict[str, np.ndarray], str]:
         name, extractors = self._extractor_specs(feature_set)
-        unused = sorted(set(raw) - self.raw_inputs_used(name))
+        unused = [key for key, feeds in self.raw_input_use(raw, name).items() if not feeds]
         if unused:
             logger.warning(
                 "The model reads only %s (feature set %r): the input's %s cannot be used and is ignored.",
-                ", ".join(sorted(self.raw_inputs_used(name))), name, ", ".join(unused),
+                ", ".join(sorted(extractors)), name, ", ".join(unused),
             )
         if name not in self.model.config.feature_sets:
             raise ValueError(
@@ -291,29 +272,56 @@ class MultimodalAffectPipeline(Pipeline):
         return predictions[0] if isinstance(predictions, list) else predictions
 
 
-def raw_inputs_used(config: Any, feature_set: str | None = None) -> set[str]:
-    """Which raw inputs (``text``, ``audio``, ``video``) a model's recorded extractors read.
+def raw_input_use(
+    raw: Mapping[str, Any] | Iterable[str],
+    config: Any,
+    feature_set: str | None = None,
+    extracted: Collection[str] | None = None,
+) -> dict[str, list[str]]:
+    """Which modality each given raw input (``text``, ``audio``, ``video``) feeds a model; ``[]``: none.
 
-    Read from ``config.feature_extractors`` (nothing is built, no weights are needed), so a
-    caller can refuse unusable media before loading anything. All three when the config does
-    not say (or names several feature sets and ``feature_set`` does not pick one).
+    The one answer to "which inputs does this model use" (the pipeline's warning, the demo's
+    "inputs used", ``mtaffect predict``'s refusal). It follows ``extract_utterance``: ``text``
+    feeds text, ``audio`` audio and ``video`` visual features, and a video also feeds an audio
+    extractor through its sound track when no audio is given. Read from the config (nothing
+    is built, no weights are needed, so a caller can refuse unusable media before loading
+    anything): pretrained encoders (``config.pretrained_encoders``, which read their input
+    directly) and the extractors recorded for ``feature_set`` (``config.feature_extractors``);
+    when the config does not say (no record, or several feature sets and ``feature_set``
+    picks none) every input counts as used.
+
+    Args:
+        raw: the given inputs, ``{"text"?, "audio"?, "video"?}`` (a ``None`` or empty value
+            counts as not given), or just their keys.
+        config: the model's ``MTAffectConfig``.
+        feature_set: the feature set the inputs are extracted for.
+        extracted: the modalities of the extractors in use, when the caller has its own.
+
+    Examples:
+        >>> from mtaffect.configuration_mtaffect import MTAffectConfig
+        >>> config = MTAffectConfig(feature_sets={"eg": {"audio": 88}})
+        >>> config.feature_extractors = {"eg": {"audio": {"name": "opensmile"}}}
+        >>> raw_input_use({"text": "Oh, great.", "video": "clip.mp4"}, config)
+        {'text': [], 'video': ['audio']}
     """
-    # Modalities read by pretrained encoders take their raw input directly (no extractor).
-    encoded = {key for key, modality in RAW_KEYS.items() if modality in (getattr(config, "pretrained_encoders", None) or {})}
-    recorded = getattr(config, "feature_extractors", None) or {}
-    if encoded and not (getattr(config, "feature_sets", None) or {}):
-        return encoded
-    names = [feature_set] if feature_set is not None else list(recorded)
-    if len(names) != 1 or not isinstance(recorded.get(names[0]), Mapping):
-        return set(RAW_KEYS)
-    return _inputs_of(set(recorded[names[0]])) | encoded
-
-
-def _inputs_of(modalities: set[str]) -> set[str]:
-    used = {key for key, modality in RAW_KEYS.items() if modality in modalities}
-    if "audio" in modalities:
-        used.add("video")  # the audio extractor reads a video's audio track
-    return used
+    given = [key for key in RAW_KEYS if (raw.get(key) if isinstance(raw, Mapping) else key in raw)]
+    encoded = set(getattr(config, "pretrained_encoders", None) or {})
+    if extracted is None:
+        recorded = getattr(config, "feature_extractors", None) or {}
+        names = [feature_set] if feature_set is not None else list(recorded)
+        if encoded and not (getattr(config, "feature_sets", None) or {}):
+            extracted = set()  # encoders only: they say what is read
+        elif len(names) == 1 and isinstance(recorded.get(names[0]), Mapping):
+            extracted = set(recorded[names[0]])
+        else:
+            extracted = set(MODALITIES)
+    use: dict[str, list[str]] = {}
+    for key in given:
+        modality = RAW_KEYS[key]
+        use[key] = [modality] if modality in encoded or modality in extracted else []
+        if key == "video" and "audio" in extracted and "audio" not in given:
+            use[key].append("audio")  # the audio extractor reads the video's sound track
+    return use
 
 
 def _as_sequence(value: Any, name: str) -> np.ndarray:

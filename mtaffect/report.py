@@ -520,6 +520,40 @@ _VERDICT_COLORS = {"better": "#2e7d32", "worse": "#c62828", "unclear": "#616161"
 
 def plot_report(report: Report, path: Path) -> None:
     """report.png: per panel, absolute scores (seeds as dots, mean ± std) over the paired Δs (95% CI)."""
+    import matplotlib.pyplot as plt
+
+    figure = report_figure(report)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _draw_setting(axes: Any, x: int, cell: Cell, color: str, rng: np.random.Generator) -> None:
+    """One setting over its tick ``x``: the mean as a bar-width line, ± std as a whisker, each seed a dot.
+
+    A setting whose seeds all gave one value (the linear probe is deterministic: std 0) is one
+    dot on the tick itself, not a row of jittered dots that reads as a dotted line.
+    """
+    values = np.array(list(cell.values.values()), dtype=float)
+    # Honest on a cut axis: every seed is shown, the mean and std beside them.
+    axes.hlines(cell.mean, x - 0.3, x + 0.3, color=color, linewidth=2.5)
+    if len(np.unique(values[np.isfinite(values)])) <= 1:
+        axes.scatter([x], [cell.mean], s=36, color=color, zorder=3, edgecolor="white", linewidth=0.5)
+        return
+    axes.errorbar(x, cell.mean, yerr=cell.std, color=color, capsize=5, linewidth=1.2)
+    axes.scatter(x + rng.uniform(-0.2, 0.2, len(values)), values, s=16, color=color, zorder=3,
+                 alpha=0.8, edgecolor="white", linewidth=0.5)
+
+
+def _tick_label(panel: Panel, setting: str) -> str:
+    names = [SHORT_NAMES.get(setting, setting), *(f"= {SHORT_NAMES.get(a, a)}" for a in panel.aliases[setting])]
+    cell = panel.row.cells[setting]
+    if cell.n_seeds > 1 and len(set(cell.values.values())) == 1:
+        names.append("(1 value)")  # every seed gave the same number
+    return "\n".join(names)
+
+
+def report_figure(report: Report) -> Any:
+    """The matplotlib figure of ``plot_report`` (Agg backend), for a caller to save or inspect."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -531,9 +565,7 @@ def plot_report(report: Report, path: Path) -> None:
     if not panels:
         figure = plt.figure(figsize=(6, 2))
         figure.text(0.5, 0.5, "no headline metric in these results", ha="center", va="center")
-        figure.savefig(path, dpi=110)
-        plt.close(figure)
-        return
+        return figure
     columns = min(4, len(panels))
     grid_rows = math.ceil(len(panels) / columns)
     delta_height = max(1.0, 0.3 * len(comparisons) + 0.6)
@@ -546,15 +578,7 @@ def plot_report(report: Report, path: Path) -> None:
             2 if comparisons else 1, 1, height_ratios=[3.0, delta_height] if comparisons else None)
         scores = figure.add_subplot(inner[0])
         for x, setting in enumerate(panel.settings):
-            cell = row.cells[setting]
-            values = np.array(list(cell.values.values()), dtype=float)
-            color = _COLORS.get(setting, "#937860")
-            # Mean as a bar-width line, ± std as a whisker, each seed as a dot: honest on a cut axis.
-            scores.hlines(cell.mean, x - 0.3, x + 0.3, color=color, linewidth=2.5)
-            if cell.n_seeds > 1:
-                scores.errorbar(x, cell.mean, yerr=cell.std, color=color, capsize=5, linewidth=1.2)
-            scores.scatter(x + rng.uniform(-0.2, 0.2, len(values)), values, s=16, color=color, zorder=3,
-                           alpha=0.8, edgecolor="white", linewidth=0.5)
+            _draw_setting(scores, x, row.cells[setting], _COLORS.get(setting, "#937860"), rng)
         everything = np.concatenate([list(row.cells[s].values.values()) for s in panel.settings]).astype(float)
         finite = everything[np.isfinite(everything)]
         if finite.size:
@@ -563,9 +587,7 @@ def plot_report(report: Report, path: Path) -> None:
             scores.set_ylim(low - pad, high + pad)
         scores.set_xlim(-0.6, len(panel.settings) - 0.4)
         scores.set_xticks(range(len(panel.settings)))
-        scores.set_xticklabels(
-            ["\n".join([SHORT_NAMES.get(s, s), *(f"= {SHORT_NAMES.get(a, a)}" for a in panel.aliases[s])])
-             for s in panel.settings], fontsize=8)
+        scores.set_xticklabels([_tick_label(panel, s) for s in panel.settings], fontsize=8)
         scores.tick_params(axis="y", labelsize=8)
         scores.grid(axis="y", alpha=0.3)
         arrow = "  (lower is better)" if not row.greater_is_better else ""
@@ -607,5 +629,4 @@ def plot_report(report: Report, path: Path) -> None:
              "Below: paired Δ per seed, mean and 95% t-interval (green / red: the interval excludes 0). "
              f"{legend}.")
     figure.suptitle(textwrap.fill(title, 52 * columns, break_on_hyphens=False), fontsize=9.5)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    return figure

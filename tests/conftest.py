@@ -76,3 +76,13 @@ def minilm_checkpoint(tmp_path_factory):
     folder = tmp_path_factory.mktemp("minilm-checkpoint")
     model.save_pretrained(folder)
     return folder, model, extractor, name
+
+
+def pytest_collection_finish(session):
+    """Freeze what the imports made (torch, transformers, datasets...): the ~0.5 M objects they
+    leave would otherwise be walked by every full collection, and Trainer.train() runs one
+    (accelerate's free_memory) each time a test trains a model."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -102,7 +102,8 @@ def test_the_pipeline_warns_about_inputs_it_ignores(text_model, tmp_path, caplog
     import mtaffect.pipeline  # noqa: F401
 
     classifier = pipeline("multimodal-affect", model=str(text_model))
-    assert classifier.raw_inputs_used() == {"text"}
+    assert classifier.raw_input_use({"text": "hi", "audio": "a.wav", "video": "v.mp4"}) == {
+        "text": ["text"], "audio": [], "video": []}
     with caplog.at_level("WARNING", logger="mtaffect.pipeline"):
         classifier({"text": "hi", "audio": str(_wav(tmp_path / "a.wav"))})
     assert "the input's audio cannot be used and is ignored" in caplog.text

@@ -438,12 +438,18 @@ def test_an_encoder_teacher_trains_and_writes_the_weak_labels_it_predicts(tiny_b
 
 
 def test_raw_inputs_a_model_reads_include_its_encoders(tiny_bert, tiny_wav2vec2):
-    from mtaffect.pipeline import raw_inputs_used
+    from mtaffect.pipeline import raw_input_use
 
+    every = {"text": "Oh, great.", "audio": "clip.wav", "video": "clip.mp4"}
     text_only = MTAffectConfig(pretrained_encoders={"text": tiny_bert})
-    assert raw_inputs_used(text_only) == {"text"}
+    assert raw_input_use(every, text_only) == {"text": ["text"], "audio": [], "video": []}
     both = MTAffectConfig(pretrained_encoders={"text": tiny_bert, "audio": tiny_wav2vec2})
-    assert raw_inputs_used(both) == {"text", "audio"}
+    assert raw_input_use(every, both) == {"text": ["text"], "audio": ["audio"], "video": []}
+    assert raw_input_use(["video"], both) == {"video": []}  # an audio encoder reads audio files, not a video's track
     mixed = MTAffectConfig(pretrained_encoders={"text": tiny_bert}, feature_sets={"eg": {"audio": 88}})
     mixed.feature_extractors = {"eg": {"audio": {"name": "opensmile"}}}
-    assert raw_inputs_used(mixed) == {"text", "audio", "video"}  # the audio extractor reads a video's track too
+    assert raw_input_use(every, mixed) == {"text": ["text"], "audio": ["audio"], "video": []}
+    assert raw_input_use(["video"], mixed) == {"video": ["audio"]}  # the audio extractor reads a video's track too
+    # A config that records no extractors cannot say: every input counts as used.
+    assert raw_input_use(every, MTAffectConfig(feature_sets={"eg": {"text": 4}})) == {
+        "text": ["text"], "audio": ["audio"], "video": ["visual"]}

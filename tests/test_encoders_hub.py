@@ -30,7 +30,7 @@ REPO = f"{DEFAULT_USER}/minilm-wav2vec2-affect"
 TEXTS = ["Oh, great. Just what I needed.", "I am so happy for you!", "Fine."]
 
 
-def _run(hub, tmp_path: Path, mode: str, *args: str) -> subprocess.CompletedProcess:
+def _start(hub, tmp_path: Path, mode: str, *args: str) -> subprocess.Popen:
     env = hub.env(hf_home=tmp_path / f"hf-home-{mode}")
     env.pop("PYTHONPATH", None)
     if mode == "publish":
@@ -38,11 +38,19 @@ def _run(hub, tmp_path: Path, mode: str, *args: str) -> subprocess.CompletedProc
     env["PYTHONNOUSERSITE"] = "1"
     cwd = tmp_path / f"cwd-{mode}"
     cwd.mkdir()
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), mode, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT), mode, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    return result
+
+
+def _finish(process: subprocess.Popen) -> None:
+    try:
+        stdout, stderr = process.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+    assert process.returncode == 0, stdout[-3000:] + stderr[-6000:]
 
 
 def test_raw_inputs_round_trip_through_folder_hub_remote_code_and_pipeline(tmp_path, tiny_wav2vec2):  # noqa: F811
@@ -84,9 +92,17 @@ def test_raw_inputs_round_trip_through_folder_hub_remote_code_and_pipeline(tmp_p
     out = tmp_path / "out"
     out.mkdir()
     with HubTestServer() as hub:
-        _run(hub, tmp_path, "publish", str(folder), REPO, str(inputs), str(out))
-        assert hub.has_repo(REPO)
-        _run(hub, tmp_path, "remote", str(folder), REPO, str(inputs), str(out))
+        # Side by side: the consumer loads the folder while the publisher pushes, then the Hub id.
+        publisher = _start(hub, tmp_path, "publish", str(folder), REPO, str(inputs), str(out))
+        consumer = _start(hub, tmp_path, "remote", str(folder), REPO, str(inputs), str(out))
+        try:
+            _finish(publisher)
+            assert hub.has_repo(REPO)
+            _finish(consumer)
+        finally:
+            if consumer.poll() is None:  # the publisher failed: the consumer would wait for it
+                consumer.kill()
+                consumer.communicate()
 
     results = {"folder": {k: getattr(again, k) for k in ("emotion_logits", "sentiment_score", "sarcasm_logits")}}
     for name in ("hub-installed", "remote-folder", "remote-hub"):

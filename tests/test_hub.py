@@ -196,6 +196,35 @@ def test_server_answers_like_the_hub(hub):
     assert hub.commit_titles(url.repo_id)[0] == "initial commit"
 
 
+def test_push_folder_leaves_no_repo_behind_when_the_hub_refuses(hub, tmp_path):
+    """The hub_scripts' one push: created, uploaded; a refused upload deletes the repo it created."""
+    from huggingface_hub import HfApi
+
+    from mtaffect.hub import HubPushError, push_folder
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("hello")
+    commit = push_folder(folder, f"{DEFAULT_USER}/pushed-folder", token=hub.token, endpoint=hub.url,
+                         commit_message="Upload notes")
+    assert hub.commit_titles(f"{DEFAULT_USER}/pushed-folder")[-1] == "Upload notes" and commit.commit_url
+    (folder / "README.md").write_text("---\nmodel-index: {}\n---\n")  # the Hub refuses this card
+    with pytest.raises(HubPushError, match=r"refused the push \(HTTP 400\): Invalid metadata in README.md. - "
+                       r'"model-index" must be an array\. Deleted mtaffect-tester/refused'):
+        push_folder(folder, f"{DEFAULT_USER}/refused", token=hub.token, endpoint=hub.url)
+    assert not hub.has_repo(f"{DEFAULT_USER}/refused")
+    # A repo that was there before keeps what it had.
+    with pytest.raises(HubPushError, match="HTTP 400") as refused:
+        push_folder(folder, f"{DEFAULT_USER}/pushed-folder", token=hub.token, endpoint=hub.url)
+    assert "Deleted" not in str(refused.value)
+    assert "notes.txt" in HfApi(endpoint=hub.url, token=hub.token).list_repo_files(f"{DEFAULT_USER}/pushed-folder")
+    with pytest.raises(HubPushError, match="HTTP 401.*HF_TOKEN"):
+        push_folder(folder, f"{DEFAULT_USER}/never", token="hf_wrong", endpoint=hub.url)
+    with pytest.raises(HubPushError, match=r"cannot reach the Hub at http://127\.0\.0\.1:\d+.*HF_ENDPOINT"):
+        push_folder(folder, f"{DEFAULT_USER}/never", token=hub.token, endpoint=f"http://127.0.0.1:{free_port()}")
+    assert not hub.has_repo(f"{DEFAULT_USER}/never")
+
+
 # ---------------------------------------------------------------------------------------------
 # Models
 

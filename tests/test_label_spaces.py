@@ -126,6 +126,27 @@ def test_polarity_head_trains_with_ce_and_score_head_with_l1_on_one_model(tiny_f
     assert "sentiment_MAE" not in metrics
 
 
+def test_prediction_keys_are_task_names_unless_a_task_has_several_heads():
+    """One naming of a prediction's keys, for predict, the pipeline and the demo's panels."""
+    from mtaffect.demo import output_heads
+
+    config = MTAffectConfig(feature_sets={"t": {"text": 4}}, hidden_size=8, num_heads=2,
+                            label_spaces=["emotion/meld", "emotion/emorynlp", "sentiment/polarity", "sarcasm/binary"])
+    assert config.prediction_keys() == {"emotion/meld": "emotion/meld", "emotion/emorynlp": "emotion/emorynlp",
+                                        "sentiment/polarity": "sentiment", "sarcasm/binary": "sarcasm"}
+    # Restricted to one emotion head, that head answers as "emotion".
+    assert config.prediction_keys(["emotion/emorynlp", "sarcasm/binary"]) == {
+        "emotion/emorynlp": "emotion", "sarcasm/binary": "sarcasm"}
+    keys = [config.prediction_keys()[head] for head in config.label_spaces]  # in the config's head order
+    assert sorted(keys) == ["emotion/emorynlp", "emotion/meld", "sarcasm", "sentiment"]
+    assert [key for key, _ in output_heads(config)] == keys
+    model = MTAffectForMultiTaskAffect(config)
+    batch = {"feature_set": "t", "text_features": torch.zeros(2, 3, 4), "text_mask": torch.ones(2, 3, dtype=torch.bool)}
+    assert list(model.predict(batch)[0]) == keys
+    only = model.predict(batch, heads=["emotion/emorynlp"])[0]
+    assert list(only) == ["emotion"] and set(only["emotion"]["scores"]) == set(label_space("emotion/emorynlp").labels)
+
+
 def test_config_keeps_label_names_and_refuses_ambiguous_heads(tmp_path):
     config = MTAffectConfig(feature_sets={"t": {"text": 4}}, hidden_size=8, num_heads=2,
                             label_spaces=["emotion/meld", "emotion/emorynlp", "sentiment/polarity", "sarcasm/binary"])

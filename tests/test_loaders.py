@@ -825,3 +825,29 @@ def test_cli_convert_and_describe(tmp_path, capsys):
     assert reopened["train"]["id"] == corpus["train"]["id"]
     with pytest.raises(CorpusFormatError, match="holds the converted corpus 'meld', not 'mosei'"):
         load_corpus("mosei", out)
+
+
+def test_split_files_is_the_one_walk_of_a_folder_of_splits(tmp_path):
+    from mtaffect.data.raw import RawCorpusError, split_files
+
+    names = {"train": "a_train.csv", "validation": "a_dev.csv", "test": "a_test.csv"}
+    (tmp_path / "a_test.csv").write_text("x")
+    (tmp_path / "a_train.csv").write_text("x")
+    # By the corpus' own names: in split order, an absent one left out unless all are required.
+    assert split_files(tmp_path, names) == {"train": tmp_path / "a_train.csv", "test": tmp_path / "a_test.csv"}
+    with pytest.raises(CorpusFormatError, match=r"missing a_dev.csv \(A needs a_train.csv, a_dev.csv, a_test.csv\)"):
+        split_files(tmp_path, names, required=True, what="A", error=CorpusFormatError)
+    with pytest.raises(RawCorpusError, match=r"none of \['b_dev.csv'\] is there"):
+        split_files(tmp_path, {"validation": "b_dev.csv"})
+    # By split-named files of the given types (any alias, any case).
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    for name in ("Test.parquet", "dev.jsonl", "train.csv", "notes.csv", "valid.txt"):
+        (tables / name).write_text("x")
+    assert split_files(tables, suffixes=(".csv", ".jsonl", ".parquet")) == {
+        "train": tables / "train.csv", "validation": tables / "dev.jsonl", "test": tables / "Test.parquet"}
+    (tables / "validation.csv").write_text("x")
+    with pytest.raises(RawCorpusError, match="two files for the validation split: dev.jsonl and validation.csv"):
+        split_files(tables, suffixes=(".csv", ".jsonl"))
+    with pytest.raises(CorpusFormatError, match=r"holds no train/dev/test table .*\('.tsv',\)"):
+        split_files(tables, suffixes=(".tsv",), what="table", error=CorpusFormatError)

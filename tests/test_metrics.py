@@ -611,6 +611,29 @@ def test_predicted_class_counts_by_hand():
     assert score == {"sentiment_predicted_negative": 1.0, "sentiment_predicted_non-negative": 2.0}
 
 
+def test_predicted_counts_count_each_row_once_by_the_head_that_scores_it():
+    """Rows go to their own label set's head (route_emotion_rows), as compute_corpus_metrics routes them."""
+    from mtaffect.metrics import compute_corpus_metrics, predicted_class_counts
+    from mtaffect.tasks import label_space
+
+    meld = label_space("emotion/meld")
+    mask = np.tile(np.array(meld.union_mask(), dtype=bool), (3, 1))
+    emotion = np.zeros((3, len(EMOTION_LABELS)))
+    emotion[:, EMOTION_LABELS.index("neutral")] = 1
+    labels = {"emotion": emotion, "emotion_mask": mask, "emotion_multilabel": np.zeros(3, dtype=bool)}
+    head = np.zeros((3, len(meld.labels)))
+    head[[0, 1, 2], [meld.labels.index("joy"), meld.labels.index("joy"), meld.labels.index("anger")]] = 5.0
+    union = np.zeros((3, len(EMOTION_LABELS)))
+    union[:, EMOTION_LABELS.index("surprise")] = 5.0  # the union head disagrees: it scores no MELD row
+    outputs = {"emotion/meld": head, "emotion_logits": union}
+    spaces = {"emotion/meld": meld.to_dict()}
+    counts = predicted_class_counts(outputs, labels, label_spaces=spaces)
+    assert counts == {f"emotion_predicted_{name}": {"joy": 2.0, "anger": 1.0}.get(name, 0.0) for name in meld.labels}
+    scored = compute_corpus_metrics(outputs, labels, label_spaces=spaces, include_counts=True)
+    assert scored["emotion_accuracy"] == 0.0  # scored by the MELD head (joy, joy, anger for neutral rows)
+    assert {k: v for k, v in scored.items() if "predicted" in k} == counts
+
+
 def test_counts_ride_along_only_when_asked():
     from mtaffect.metrics import compute_corpus_metrics, order_metrics
 

@@ -175,10 +175,14 @@ def test_data_convert_keeps_user_files_and_an_interrupted_convert_keeps_the_earl
     assert "notes.txt" not in manifest["files"]
 
 
-def test_convert_limit_stops_extraction_early(tmp_path):
-    from mtaffect.data.corpora import load_corpus
+@pytest.mark.parametrize("corpus", ["meld", "emorynlp"])
+def test_convert_limit_stops_extraction_early(tmp_path, monkeypatch, corpus):
+    from test_label_spaces import write_emorynlp
 
-    write_meld(tmp_path / "meld")
+    import mtaffect.data.corpora.user_features as user_features
+    from mtaffect.data.corpora import get_format, load_corpus
+
+    {"meld": write_meld, "emorynlp": write_emorynlp}[corpus](tmp_path / corpus)
     calls = []
 
     class Counting:
@@ -188,18 +192,16 @@ def test_convert_limit_stops_extraction_early(tmp_path):
             calls.append(len(texts))
             return [np.ones((1, 3), np.float32) for _ in texts]
 
-    import mtaffect.data.corpora.meld as meld
-
-    original = meld.make_text_extractor
-    meld.make_text_extractor = lambda options, where: Counting()
-    try:
-        corpus = load_corpus("meld", tmp_path / "meld", limit=1, cache_dir=tmp_path / "cache")
-    finally:
-        meld.make_text_extractor = original
-    assert {split: ds.num_rows for split, ds in corpus.items()} == {"train": 1, "validation": 1, "test": 1}
+    monkeypatch.setattr(user_features, "make_text_extractor", lambda options, where: Counting())
+    assert "limit" in get_format(corpus, corpus).option_names()  # the loader itself stops early
+    limited = load_corpus(corpus, tmp_path / corpus, limit=1, cache_dir=tmp_path / "cache")
+    assert {split: ds.num_rows for split, ds in limited.items()} == {"train": 1, "validation": 1, "test": 1}
     assert sum(calls) == 3  # only the kept utterances were extracted
+    whole = load_corpus(corpus, tmp_path / corpus, cache_dir=tmp_path / "cache")
+    for split, rows in limited.items():
+        assert rows["id"] == whole[split]["id"][:1]  # the first utterance of each split
     with pytest.raises(ValueError, match="limit must be a positive number"):
-        load_corpus("meld", tmp_path / "meld", limit=0)
+        load_corpus(corpus, tmp_path / corpus, limit=0)
 
 
 def test_extract_overwrite_removes_only_what_it_wrote_and_limit_is_a_dry_run(tmp_path):

@@ -210,6 +210,38 @@ def test_figure_panels_have_no_duplicates():
     assert panels[0].aliases["multi-task-weak"] == ["multi-task-gold"]
 
 
+def test_a_setting_with_one_value_is_drawn_over_its_own_tick():
+    """The linear probe is deterministic (the same number every seed): one dot on its tick."""
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PathCollection
+    from matplotlib.colors import to_hex
+
+    from mtaffect.report import report_figure
+
+    probe = [Result("linear-probe", seed, "mustard", "sarcasm", "sarcasm_weighted_f1", 0.55) for seed in range(3)]
+    report = build_report(probe + _study_results())
+    figure = report_figure(report)
+    try:
+        (panel,) = [p for p in figure_panels(report) if p.row.corpus == "mustard"]
+        axes = next(a for a in figure.axes if a.get_title().startswith("mustard · sarcasm"))
+        assert panel.settings[0] == "linear-probe"
+        ticks = dict(zip([t.get_text() for t in axes.get_xticklabels()], axes.get_xticks()))
+        assert ticks["probe\n(1 value)"] == 0 and ticks["single"] == 1
+
+        def dots(color: str) -> list[tuple[float, float]]:
+            return [tuple(point) for c in axes.collections if isinstance(c, PathCollection)  # the scatters
+                    and to_hex(c.get_facecolor()[0]) == color for point in c.get_offsets()]
+
+        assert dots("#8c8c8c") == [(0.0, 0.55)]  # one dot, on the probe's tick
+        single = dots("#4c72b0")
+        assert len(single) == 3 and all(0.8 <= x <= 1.2 for x, _ in single)  # three seeds, jittered round theirs
+        assert sorted(y for _, y in single) == pytest.approx([0.48, 0.50, 0.52])
+        low, high = axes.get_xlim()
+        assert low < -0.3 and high > len(panel.settings) - 1 + 0.3  # every mean line inside the panel
+    finally:
+        plt.close(figure)
+
+
 def test_duplicate_seed_is_an_error():
     with pytest.raises(ValueError, match="seed 0"):
         aggregate([Result("single-task", 0, "c", "t", "m", 1.0)] * 2)

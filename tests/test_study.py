@@ -20,12 +20,30 @@ TINY = {
 }
 
 
+#: The runs that repeat the study (seeds in worker processes, a second seed to merge) on two
+#: corpora: MOSEI (sentiment + emotion) and MUStARD (sarcasm), 3 probes + 6 models a seed
+#: instead of TINY's 16. TINY itself (every corpus, every cell) runs once, in ``tiny_study``.
+PAIR = {**TINY, "synthetic": {**TINY["synthetic"], "corpora": ["synthetic_mosei", "synthetic_mustard"]}}
+#: 3 probes, 2 cross-fitted teachers (MOSEI's auxiliary emotion), 3 single-task, the control, 2 weak and 2 gold.
+PAIR_STEPS = 13
+
+
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
     output = tmp_path_factory.mktemp("study")
     config = StudyConfig.from_dict({**TINY, "output_dir": str(output)})
     events = []
     paths = run_study(config, progress=events.append)
+    return paths, events
+
+
+@pytest.fixture(scope="module")
+def pair_study(tmp_path_factory):
+    """PAIR's seed 0, in this process: the reference of the parallel and the merged runs."""
+    output = tmp_path_factory.mktemp("pair-study")
+    events = []
+    paths = run_study(StudyConfig.from_dict({**PAIR, "output_dir": str(output)}), progress=events.append)
+    assert [e.step for e in events] == list(range(1, PAIR_STEPS + 1))
     return paths, events
 
 
@@ -88,19 +106,20 @@ def test_study_writes_the_three_files_with_every_cell(tiny_study):
     assert events[-1].setting == "multi-task-gold" and events[-1].total == 21
 
 
-def test_parallel_seeds_match_the_sequential_run(tiny_study, tmp_path):
+def test_parallel_seeds_match_the_sequential_run(pair_study, tmp_path):
     """Seeds in worker processes give the numbers the in-process run gives for the same seed."""
-    paths, _ = tiny_study
+    paths, _ = pair_study
     sequential = {
         (r["corpus"], r["metric"], r["setting"]): r["values"]["0"]
         for r in json.loads(paths["json"].read_text())["records"]
     }
-    config = StudyConfig.from_dict({**TINY, "seeds": [0, 1], "workers": 2, "output_dir": str(tmp_path)})
+    config = StudyConfig.from_dict({**PAIR, "seeds": [0, 1], "workers": 2, "output_dir": str(tmp_path)})
     events = []
     parallel_paths = run_study(config, progress=events.append)
     payload = json.loads(parallel_paths["json"].read_text())
     assert payload["metadata"]["workers"] == 2
-    assert sorted(e.step for e in events) == list(range(1, 6 + 4 + 2 * 11 + 1))  # probes and cross-fits once, 11 models per seed
+    # The 3 probes and 2 cross-fitted teachers once per study, 8 models per seed.
+    assert sorted(e.step for e in events) == list(range(1, 3 + 2 + 2 * 8 + 1))
     assert {e.seed for e in events} == {0, 1}
     # Whichever seed finishes first, the report lists them in the config's order.
     assert list(payload["metadata"]["chosen on validation (per seed)"]) == ["0", "1"]
@@ -110,11 +129,11 @@ def test_parallel_seeds_match_the_sequential_run(tiny_study, tmp_path):
         assert record["values"]["0"] == pytest.approx(expected, abs=1e-6), record
 
 
-def test_report_command_merges_runs_of_different_seeds(tiny_study, tmp_path, capsys):
+def test_report_command_merges_runs_of_different_seeds(pair_study, tmp_path, capsys):
     from mtaffect.cli.main import main
 
-    paths, _ = tiny_study
-    run_study(StudyConfig.from_dict({**TINY, "seeds": [1], "output_dir": str(tmp_path / "seed1")}))
+    paths, _ = pair_study
+    run_study(StudyConfig.from_dict({**PAIR, "seeds": [1], "output_dir": str(tmp_path / "seed1")}))
     out = tmp_path / "all"
     assert main(["report", str(paths["json"].parent), str(tmp_path / "seed1" / "results.jsonl"),
                  "--output-dir", str(out)]) == 0

@@ -77,9 +77,7 @@ def test_features_carry_the_signal():
     corpus = make_synthetic_corpus("synthetic_mosei", seed=2)
 
     def pooled(split):
-        rows = split.with_format("numpy")
-        return np.stack([np.concatenate([rows[i][f"{m}_features"].mean(0) for m in ("text", "audio", "visual")])
-                         for i in range(split.num_rows)])
+        return np.concatenate([_pooled(split, m) for m in ("text", "audio", "visual")], axis=1)
 
     probe = Ridge(alpha=10.0).fit(pooled(corpus["train"]), _numpy(corpus["train"], "sentiment"))
     predicted = probe.predict(pooled(corpus["test"]))
@@ -87,8 +85,8 @@ def test_features_carry_the_signal():
 
 
 def _pooled(split, modality):
-    rows = split.with_format("numpy")
-    return np.stack([rows[i][f"{modality}_features"].mean(0) for i in range(split.num_rows)])
+    """Each row's features averaged over time (read as one column: row by row is ~8x slower)."""
+    return np.stack([np.asarray(sequence).mean(0) for sequence in split.with_format("numpy")[f"{modality}_features"]])
 
 
 def test_sarcasm_is_incongruity_between_text_and_audio():

@@ -25,7 +25,7 @@ from transformers import pipeline
 import mtaffect.pipeline  # noqa: F401  (registers the "multimodal-affect" task)
 from mtaffect.cli.main import command_help
 from mtaffect.configuration_mtaffect import MTAffectConfig
-from mtaffect.pipeline import raw_inputs_used
+from mtaffect.pipeline import raw_input_use
 from mtaffect.recipes import load_model
 
 _MEDIA_KEYS = ("audio", "video")
@@ -119,7 +119,8 @@ def _check_inputs_usable(utterances: list[dict[str, Any]], args: argparse.Namesp
         config = MTAffectConfig.from_pretrained(args.model)
     except Exception:  # noqa: BLE001 - load_model, called next, explains what is wrong with it
         return
-    used = raw_inputs_used(config)
+    # An input is refused when it would feed the model nothing even on its own.
+    used = {key for key in ("text", *_MEDIA_KEYS) if raw_input_use([key], config)[key]}
     for number, record in enumerate(utterances, 1):
         unused = [key for key in ("text", *_MEDIA_KEYS) if record.get(key) and key not in used]
         if unused:

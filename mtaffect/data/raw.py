@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,52 @@ def normalize_split(value: Any, path: str | Path) -> str:
         known = sorted(alias for group in SPLIT_ALIASES.values() for alias in group)
         raise RawCorpusError(path, f"unknown split {value!r}; expected one of {known}")
     return split
+
+
+def split_files(
+    folder: Path,
+    names: Mapping[str, str] | None = None,
+    *,
+    suffixes: Sequence[str] = (),
+    required: bool = False,
+    what: str = "the corpus",
+    error: Callable[[Path, str], Exception] = RawCorpusError,
+) -> dict[str, Path]:
+    """Each split's file in ``folder``, by unified split name (in ``SPLIT_ALIASES`` order).
+
+    The one walk of a folder of split files, for the feature loaders and the raw readers: by
+    the corpus' own file names (``names``: unified split -> file name, MELD's
+    ``dev_sent_emo.csv``) or, without ``names``, any file whose stem is a split's alias
+    (``train.csv``, ``dev.jsonl``, ``Valid.parquet``) and whose suffix is one of ``suffixes``.
+
+    Args:
+        folder: the folder to look in.
+        names: the corpus' file name of each split.
+        suffixes: with no ``names``, the file types that count.
+        required: every file of ``names`` must be there (else: one at least).
+        what: the corpus (or kind of file), as messages name it.
+        error: what to raise, ``error(path, message)``: a loader's ``CorpusFormatError``, a
+            reader's ``RawCorpusError``.
+    """
+    if names is not None:
+        found = {split: folder / name for split, name in names.items() if (folder / name).is_file()}
+        absent = [name for split, name in names.items() if split not in found]
+        if required and absent:
+            raise error(folder, f"missing {absent[0]} ({what} needs {', '.join(names.values())}).")
+        if not found:
+            raise error(folder, f"none of {sorted(names.values())} is there")
+    else:
+        found = {}
+        for file in sorted(folder.iterdir()):
+            split = canonical_split(file.stem)
+            if file.is_file() and file.suffix.lower() in suffixes and split in SPLIT_ALIASES:
+                if split in found:
+                    raise error(folder, f"has two files for the {split} split: {found[split].name} and {file.name}.")
+                found[split] = file
+        if not found:
+            raise error(folder, f"holds no train/dev/test {what} (e.g. train{suffixes[0]}, dev{suffixes[-1]}; "
+                                f"one of {tuple(suffixes)}).")
+    return {split: found[split] for split in SPLIT_ALIASES if split in found}
 
 
 def decoded_text(path: Path) -> str:

@@ -10,6 +10,9 @@ Run by tests/test_encoders_hub.py in subprocesses whose HF_* variables point at 
         (mtaffect hidden) load the folder and the Hub id with trust_remote_code=True and run
         them on the raw inputs, tokenized / featurized with the processors saved in the checkpoint.
 
+The two run side by side: ``publish`` writes OUT_DIR/pushed once the repo is on the Hub, and
+``remote`` loads the Hub id when that file is there (the folder before it).
+
 INPUTS_JSON holds {"texts": [...], "audio": [paths of 16 kHz wav files]}.
 """
 
@@ -46,6 +49,7 @@ def publish(folder: str, repo_id: str, inputs: dict, out: Path) -> None:
     from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
 
     MTAffectForMultiTaskAffect.from_pretrained(folder).push_to_hub(repo_id)
+    (out / "pushed").write_text(repo_id)
     model = AutoModel.from_pretrained(repo_id).eval()
     assert type(model).__module__ == "mtaffect.modeling_mtaffect", type(model).__module__
     rows = [{"id": str(i), "text": t, "audio": a} for i, (t, a) in enumerate(zip(inputs["texts"], inputs["audio"]))]
@@ -65,6 +69,8 @@ def remote(folder: str, repo_id: str, inputs: dict, out: Path) -> None:
     from transformers import AutoModel
 
     for name, source in (("folder", folder), ("hub", repo_id)):
+        if name == "hub":
+            _wait_for(out / "pushed")
         model = AutoModel.from_pretrained(source, trust_remote_code=True).eval()
         assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
         specs = model.config.pretrained_encoders
@@ -81,6 +87,17 @@ def remote(folder: str, repo_id: str, inputs: dict, out: Path) -> None:
         _save(output, out / f"remote-{name}.safetensors")
     assert not any(n == "mtaffect" or n.startswith("mtaffect.") for n in sys.modules)
     print("REMOTE-OK")
+
+
+def _wait_for(marker: Path, timeout: float = 600) -> None:
+    """Until the publishing process has pushed the repo (it writes ``marker``), or fail."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{marker} did not appear: the publishing process never pushed.")
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":

@@ -41,9 +41,9 @@ from mtaffect.data.corpora.registry import register_corpus
 from mtaffect.data.corpora.safe_pickle import load_pickle
 from mtaffect.data.corpora.user_features import (
     FeatureProvider,
+    feature_options,
     kept_batches,
-    make_text_extractor,
-    open_feature_sources,
+    text_feature_provider,
 )
 from mtaffect.data.raw import RawCorpus, RawCorpusError, RawExample
 from mtaffect.data.schema import CorpusInfo, unknown_labels
@@ -61,13 +61,9 @@ OPTIONS = {
     "fold": "which of the 5 folds (0-4) when protocol='fold'",
     "validation_fraction": "share of train set aside for validation, stratified by label (0 = none)",
     "seed": "seed of the validation carve-out",
+    **feature_options("mustard"),
     "features": "folder or {modality: file} of per-id features (.npz / .pkl / .h5); None = extract text",
     "transpose": "modalities whose files store [D, T] (MUStARD's audio_features.p: ['audio'])",
-    "missing_features": "'error' (default) or 'drop' utterances absent from a feature file",
-    "extract_text": "None = extract text features only when features is None; True/False forces it",
-    "extractor": "options passed to mtaffect.data.extract.TextExtractor",
-    "feature_set": "feature-set name (default: the extractor's name or mustard-user-<dims>)",
-    "limit": "keep the first N utterances of each split (a dry run: only those are extracted)",
 }
 
 
@@ -231,11 +227,7 @@ def _load_mustard(
     if limit is not None:
         splits = {name: members[:limit] for name, members in splits.items()}
 
-    if extract_text is None:
-        extract_text = features is None
-    sources = open_feature_sources(features, folder, transpose)
-    text_extractor = make_text_extractor(extractor, folder) if extract_text else None
-    provider = FeatureProvider(sources, text_extractor, missing_features, folder)
+    provider = text_feature_provider(features, folder, transpose, missing_features, extract_text, extractor)
     info = CorpusInfo(
         corpus="mustard",
         feature_set=feature_set or provider.default_feature_set("mustard"),

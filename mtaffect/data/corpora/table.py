@@ -40,10 +40,11 @@ from mtaffect.data.corpora.errors import CorpusFormatError
 from mtaffect.data.corpora.registry import register_corpus
 from mtaffect.data.corpora.user_features import (
     FeatureProvider,
+    feature_options,
     kept_batches,
-    make_text_extractor,
-    open_feature_sources,
+    text_feature_provider,
 )
+from mtaffect.data.raw import split_files
 from mtaffect.data.schema import SPLIT_ALIASES, CorpusInfo, canonical_split
 from mtaffect.tasks import (
     EMOTION_LABELS,
@@ -67,12 +68,7 @@ OPTIONS = {
     "split_column": "column naming each row's split (one file); None = one file per split in a folder",
     "id_column": "column with unique ids (default: <split>-<row>)",
     "speaker_column": "column with the speaker (optional)",
-    "features": "folder or {modality: file | {split: file}} of per-utterance features; None = extract text",
-    "transpose": "modalities whose files store [D, T]",
-    "missing_features": "'error' (default) or 'drop' utterances absent from a feature file",
-    "extract_text": "None = extract text features only when features is None; True/False forces it",
-    "extractor": "options passed to mtaffect.data.extract.TextExtractor",
-    "feature_set": "feature-set name (default: the extractor's name or table-user-<dims>)",
+    **feature_options("table", limit=False),
 }
 
 
@@ -101,18 +97,7 @@ def _files(path: Path) -> dict[str, Path] | None:
     """One file per split in a folder (``train.csv``, ``dev.jsonl``...), or ``None`` for a single file."""
     if path.is_file():
         return None
-    found: dict[str, Path] = {}
-    for file in sorted(path.iterdir()):
-        if file.suffix.lower() in TABLE_SUFFIXES and canonical_split(file.stem) in SPLIT_ALIASES:
-            split = canonical_split(file.stem)
-            if split in found:
-                raise CorpusFormatError(path, f"has two files for the {split} split: {found[split].name} and {file.name}.")
-            found[split] = file
-    if not found:
-        raise CorpusFormatError(
-            path, f"holds no train/dev/test table (e.g. train.csv, dev.jsonl, test.parquet; one of {TABLE_SUFFIXES})."
-        )
-    return found
+    return split_files(path, suffixes=TABLE_SUFFIXES, what="table", error=CorpusFormatError)
 
 
 class _LabelReader:
@@ -251,12 +236,8 @@ def _load_table(
         splits[split] = parsed
     if "train" not in splits:
         raise CorpusFormatError(where, "has no train rows.")
-    if extract_text is None:
-        extract_text = features is None
     folder = path if path.is_dir() else path.parent
-    sources_features = open_feature_sources(features, folder, transpose)
-    text_extractor = make_text_extractor(extractor, folder) if extract_text else None
-    provider = FeatureProvider(sources_features, text_extractor, missing_features, folder)
+    provider = text_feature_provider(features, folder, transpose, missing_features, extract_text, extractor)
     info = CorpusInfo(
         corpus="table",
         feature_set=feature_set or provider.default_feature_set("table"),

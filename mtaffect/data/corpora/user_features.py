@@ -239,6 +239,57 @@ def make_text_extractor(extractor_options: Mapping[str, Any] | None, where: Path
     return TextExtractor(**dict(extractor_options or {}))
 
 
+#: The options of every loader whose features are the user's files or extracted text (their help).
+_FEATURE_OPTIONS: dict[str, str] = {
+    "features": "folder or {modality: file | {split: file}} of per-utterance features; None = extract text",
+    "transpose": "modalities whose files store [D, T]",
+    "missing_features": "'error' (default) or 'drop' utterances absent from a feature file",
+    "extract_text": "None = extract text features only when features is None; True/False forces it",
+    "extractor": "options passed to mtaffect.data.extract.TextExtractor",
+    "feature_set": "feature-set name (default: the extractor's name or {corpus}-user-<dims>)",
+    "limit": "keep the first N utterances of each split (a dry run: only those are extracted)",
+}
+
+
+def feature_options(corpus: str, limit: bool = True) -> dict[str, str]:
+    """Help of the feature options a text corpus' loader takes (``register_corpus(options=...)``).
+
+    Args:
+        corpus: the corpus, as its default feature-set name begins (``meld-user-t384``).
+        limit: whether the loader takes ``limit=`` too.
+    """
+    options = {name: text.replace("{corpus}", corpus) for name, text in _FEATURE_OPTIONS.items()}
+    if not limit:
+        del options["limit"]
+    return options
+
+
+def text_feature_provider(
+    features: Any,
+    folder: Path,
+    transpose: Any = None,
+    missing_features: str = "error",
+    extract_text: bool | None = None,
+    extractor: Mapping[str, Any] | None = None,
+    split_aliases: Mapping[str, str] | None = None,
+) -> FeatureProvider:
+    """The ``FeatureProvider`` of a text corpus' loader, from its feature options (``feature_options``).
+
+    ``extract_text=None`` extracts text features exactly when no ``features`` are given; the
+    user's files are resolved against ``folder`` (see ``open_feature_sources``).
+    """
+    if extract_text is None:
+        extract_text = features is None
+    sources = open_feature_sources(features, folder, transpose, split_aliases=split_aliases)
+    try:
+        text_extractor = make_text_extractor(extractor, folder) if extract_text else None
+        return FeatureProvider(sources, text_extractor, missing_features, folder)
+    except BaseException:
+        for source in sources.values():
+            source.close()
+        raise
+
+
 class FeatureProvider:
     """Per-batch features of a text corpus: the user's files, plus extracted text features if asked.
 
