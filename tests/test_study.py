@@ -271,7 +271,7 @@ def test_default_run_reproduces_the_recorded_numbers(tmp_path, capsys):
 
     tests/data/default_run_numbers.json holds the numbers of the default run (recorded before the
     upper floors were refactored, re-recorded once label spaces, per-task selection and the linear
-    probe changed the study on purpose; on the project's CPU machine: other CPUs may round differently).
+    probe changed the study on purpose, and again for cross-fitted teachers and the per-task λ; on the project's CPU machine: other CPUs may round differently).
     About 6 minutes on 2 cores (`pytest -m slow`). To re-record after a deliberate change:
     `python benchmarks/compare_reports.py --write-numbers tests/data/default_run_numbers.json REPORT`.
     """
