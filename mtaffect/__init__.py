@@ -120,7 +120,7 @@ _LAZY: dict[str, str] = {
     "choose_teacher": "mtaffect.teachers",
     "CorpusSource": "mtaffect.data.sources",
     "fit": "mtaffect.recipes",
-    "load_model": "mtaffect.recipes",
+    "load_model": "mtaffect.checkpoints",
     "TRAINING_DEFAULTS": "mtaffect.recipes",
     "UnsafePickleError": "mtaffect.data.corpora",
     "MultiCorpusBatchSampler": "mtaffect.training",

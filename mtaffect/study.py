@@ -77,6 +77,7 @@ from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES
 from mtaffect.data.corpora.synthetic import make_synthetic_family
 from mtaffect.data.schema import get_corpus_info, gold_tasks, validate_corpus
 from mtaffect.data.sources import CorpusSource, load_sources, parse_sources
+from mtaffect.eta import StudyEta
 from mtaffect.metrics import make_compute_metrics, split_metric_key
 from mtaffect.output_folder import OutputFolder
 from mtaffect.recipes import TRAINING_DEFAULTS, fit
@@ -276,10 +277,10 @@ class StudyProgress:
         step: this model's number among the models to train in this run (recorded ones
             skipped by a resumed study are not counted).
         total: the models to train in this run.
-        eta: seconds left, from the work finished so far: elapsed time × (work left / work
-            done), each model's work being its training rows × epochs. ``None`` until one
-            model per worker has finished (an estimate from corpus loading alone, or from one
-            of several parallel workers, is noise).
+        eta: seconds left (``mtaffect.eta.StudyEta``): the pace of the finished models (per
+            setting, per training row × epoch) applied to the models left, scheduled on the
+            workers as the pool runs them (so the tail, fewer seeds left than workers, is
+            counted as such). ``None`` until a model has finished.
     """
 
     step: int
@@ -1186,15 +1187,21 @@ def _load_teacher(folder: Path) -> Any:
     return model.eval()
 
 
+#: Set in a worker process once the main process has asked it to stop (SIGTERM).
+_STOPPING = False
+
+
 def _run_seed_in_worker(
     config: StudyConfig, seed: int, events: Any, done: Mapping[tuple[str, str], Any], teacher_dir: Path
 ) -> SeedOutcome:
     """Entry point of a worker process: one seed; progress and records go back through ``events``.
 
-    The main process stops a worker with SIGTERM, which ends it as a normal exit (``SystemExit``),
-    so it releases what it holds (its locks' semaphores) rather than leaving them to the
-    resource tracker's "leaked semaphore" warnings.
+    SIGTERM from the main process ends the seed as ``SystemExit``, which the pool sends back as
+    this call's outcome; the worker then declines the seeds still queued for it (they raise
+    ``SystemExit`` at once) until the pool's shutdown sentinel lets it exit normally, running
+    its finalizers (see ``_start_worker``).
     """
+    global _STOPPING
     guard = _InterruptGuard(signal.SIGTERM, SystemExit)
 
     def announce(*event: Any) -> None:
@@ -1205,18 +1212,44 @@ def _run_seed_in_worker(
         events.put(("record", record))
         guard.check()
 
-    with guard, _study_environment(config.torch_threads):
-        return run_seed(config, seed, announce, done=done, emit=emit, teacher_dir=teacher_dir)
+    try:
+        with guard, _study_environment(config.torch_threads):
+            if _STOPPING:  # asked to stop before this seed started (checked with the guard in place: no gap)
+                raise SystemExit
+            return run_seed(config, seed, announce, done=done, emit=emit, teacher_dir=teacher_dir)
+    finally:
+        _STOPPING = _STOPPING or guard.hit
 
 
-def _ignore_interrupts() -> None:
-    """Workers leave Ctrl-C to the main process, which stops them all (one message, no traceback each).
+def _note_stop(signum: int, frame: Any) -> None:
+    """SIGTERM in a worker between seeds: noted, so the next seed is declined (the worker is idle)."""
+    global _STOPPING
+    _STOPPING = True
 
-    The main process stops a worker with SIGTERM, which ends it as a normal exit (``SystemExit``),
-    so it releases what it holds (the semaphores of its locks) instead of leaving them to the
-    resource tracker's "leaked semaphore" warnings.
+
+def _start_worker() -> None:
+    """Initializer of a worker process: Ctrl-C is the main process's, SIGTERM a request to stop.
+
+    * SIGINT is ignored (it is also blocked from the worker's start, see
+      ``_run_seeds_in_parallel``): the main process stops every worker and prints the one line
+      that says how to resume, instead of each worker printing a traceback.
+    * SIGTERM between seeds only notes the stop. Raising there (in the pool's wait for work)
+      would end the process outside the pool's protocol, which the pool reads as a crash;
+      ending it by default would skip the finalizers and leave named semaphores to the
+      resource tracker's "leaked semaphore" warning. During a seed, ``_run_seed_in_worker``'s
+      guard turns it into ``SystemExit``.
+    * tqdm's write lock is a thread lock: its default, a ``multiprocessing`` lock, is a named
+      semaphore in a spawned process (shared with no one: each worker would make its own).
     """
+    import threading
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _note_stop)
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with datasets and transformers
+        return
+    tqdm.set_lock(threading.RLock())
 
 
 # ------------------------------------------------------------------------------------------
@@ -1291,17 +1324,19 @@ def _run_study(
         if int(record["seed"]) in done_by_seed:
             done_by_seed[int(record["seed"])][(record["setting"], record["model"], record.get("fold"))] = record
 
-    # A model's work ~ its training rows x epochs: the ETA weighs finished and remaining models by it.
+    # A model's work ~ its training rows x epochs (a probe's: its rows, it has no epochs), and
+    # models of a setting share a pace: the ETA (mtaffect.eta) weighs them by both.
     epochs = float(config.training.get("num_train_epochs") or 1)
     rows = {name: corpora[name]["train"].num_rows for name in plan.tasks}
 
     def work(setting: str, detail: str) -> float:
-        if setting == "single-task":
-            return rows[detail.split("/", 1)[0]] * epochs
-        if setting == "linear-probe":  # a convex fit, far cheaper than training a model
-            return rows[detail.split("/", 1)[0]] * 0.1
-        if setting == "cross-fit teacher":
-            return rows[detail.split("/", 1)[0]] * epochs * (1 - 1 / (config.cross_fit_folds or 2))
+        own = rows.get(detail.split("/", 1)[0])
+        if setting == "linear-probe" and own is not None:
+            return float(own)
+        if setting == "single-task" and own is not None:
+            return own * epochs
+        if setting == "cross-fit teacher" and own is not None:  # trained on (K-1)/K of the rows
+            return own * epochs * (1 - 1 / (config.cross_fit_folds or 2))
         return sum(rows.values()) * epochs
 
     teachers = records_dir / TEACHERS_DIR
@@ -1319,7 +1354,8 @@ def _run_study(
         (setting, model, detail, fold) for setting, model, detail, fold in _model_names(plan)
         if setting == "linear-probe" and any((setting, model, fold) not in done_by_seed[s] for s in config.seeds)
     ]
-    todo.extend((config.seeds[0], setting, detail) for setting, _, detail, _ in probes)
+    todo.extend((next(s for s in config.seeds if (setting, model, fold) not in done_by_seed[s]), setting, detail)
+                for setting, model, detail, fold in probes)
     for seed in config.seeds:
         done = done_by_seed[seed]
         todo.extend(
@@ -1330,23 +1366,18 @@ def _run_study(
         if plan.replaces_gold:
             todo.extend((seed, "multi-task-gold", "") for fold in plan.union_folds for point in plan.grid
                         if (GOLD_CANDIDATE, f"gold auxiliary labels, {_grid_name(*point)}", fold) not in done)
-    total, total_work = len(todo), sum(work(s, d) for _, s, d in todo) or 1.0
+    total = len(todo)
     reused = sum(len(done) for done in done_by_seed.values())
     if reused:
         logger.info("Resuming: %d recorded model(s) reused, %d to train.", reused, total)
-    state: dict[str, Any] = {"step": 0, "done_work": 0.0, "finished": 0, "running": {}, "first_start": None}
+    state: dict[str, Any] = {"step": 0}
 
     def announce(seed: int, setting: str, detail: str) -> None:
         guard.check()
         now = time.time()
         state["step"] += 1
-        state["first_start"] = state["first_start"] or now
-        state["running"][seed] = (setting, detail)
-        eta = None
-        # One finished model per worker first: before that, the pace of parallel workers is unknown.
-        if state["done_work"] and state["finished"] >= workers:
-            eta = (now - state["first_start"]) * (total_work - state["done_work"]) / state["done_work"]
-        event = StudyProgress(state["step"], total, seed, setting, detail, now - start, eta)
+        clock.started(seed, setting, work(setting, detail), now)
+        event = StudyProgress(state["step"], total, seed, setting, detail, now - start, clock.remaining(now))
         logger.info("[%d/%d] seed %d %s %s", state["step"], total, seed, setting, detail)
         if progress:
             progress(event)
@@ -1354,12 +1385,10 @@ def _run_study(
     def emit(record: dict[str, Any]) -> None:
         _append_record(results_path, record)
         guard.check()
-        running = state["running"].pop(int(record["seed"]), None)
-        if running is not None:
-            state["done_work"] += work(*running)
-            state["finished"] += 1
+        clock.finished(int(record["seed"]), time.time())
 
     workers = min(config.workers or 1, len(config.seeds))
+    clock = StudyEta({seed: [(s, work(s, d)) for t, s, d in todo if t == seed] for seed in config.seeds}, workers)
     guard = _InterruptGuard()
     try:
         guard.__enter__()
@@ -1499,21 +1528,25 @@ def _run_seeds_in_parallel(
 ) -> list[SeedOutcome]:
     """One process per seed (``spawn``: forking a process that already runs torch threads can hang).
 
-    Workers ignore Ctrl-C; the main process stops them all (and says how to resume) instead of
-    every worker printing its own traceback. Records reach the results file through the main
-    process only, so the lines of two seeds never interleave.
+    Workers leave Ctrl-C to the main process, which stops them all (and says how to resume)
+    instead of every worker printing its own traceback. Records reach the results file
+    through the main process only, so the lines of two seeds never interleave.
+
+    Stopping is the pool's own shutdown, so that every worker exits normally and releases its
+    semaphores (a killed one leaves them to the resource tracker, which warns at exit): the
+    queued seeds are cancelled, SIGTERM ends the running ones (``_run_seed_in_worker``), and
+    the pool's sentinels end the workers. Only a worker still alive after 30 s is killed.
     """
     import multiprocessing
     import queue
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from multiprocessing import connection, resource_tracker
 
     context = multiprocessing.get_context("spawn")
-    manager = context.Manager()
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
-    events = manager.Queue()
+    manager = pool = events = None
 
     def drain() -> None:
-        while True:
+        while events is not None:
             try:
                 kind, payload = events.get_nowait()
             except queue.Empty:
@@ -1524,10 +1557,19 @@ def _run_seeds_in_parallel(
                 emit(payload)
 
     try:
-        pending = {
-            pool.submit(_run_seed_in_worker, config, seed, events, dict(done_by_seed[seed]), teachers / f"seed{seed}")
-            for seed in config.seeds
-        }
+        # The resource tracker starts first: starting, it blocks SIGINT for itself and unblocks it
+        # after, which would unblock it for the manager and the workers too (see _sigint_held).
+        resource_tracker.ensure_running()
+        with _sigint_held():
+            manager = context.Manager()
+            events = manager.Queue()
+            pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker)
+            pending = {
+                pool.submit(
+                    _run_seed_in_worker, config, seed, events, dict(done_by_seed[seed]), teachers / f"seed{seed}"
+                )
+                for seed in config.seeds
+            }
         outcomes = []
         while pending:
             done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -1535,24 +1577,56 @@ def _run_seeds_in_parallel(
             outcomes.extend(future.result() for future in done)
         drain()
     except BaseException:
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        for process in processes:
-            process.terminate()  # a normal exit in the worker (see _run_seed_in_worker)
-        deadline = time.time() + 30
-        for process in processes:
-            process.join(timeout=max(0.0, deadline - time.time()))
-            if process.is_alive():
-                process.kill()
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)  # queued seeds never start; sentinels follow
+            for process in processes:
+                process.terminate()  # SIGTERM: SystemExit in a running seed, a noted stop in an idle worker
+            # Its sentinel says whether a worker ended: `is_alive()` can be wrong here, the pool's
+            # own thread may reap the process first (its `waitpid` then fails in this thread).
+            deadline = time.time() + 30
+            for process in processes:
+                if not connection.wait([process.sentinel], timeout=max(0.0, deadline - time.time())):
+                    logger.warning("A worker did not stop within 30 s; killing it.")
+                    process.kill()
+                    process.join(timeout=5)
         try:
             drain()  # records of models that finished just before the interrupt
         except Exception:  # noqa: BLE001 - the manager may be gone already
             pass
-        manager.shutdown()
+        if manager is not None:
+            manager.shutdown()
         raise
     pool.shutdown()
     manager.shutdown()
     return outcomes
+
+
+@contextmanager
+def _sigint_held() -> Iterator[None]:
+    """A Ctrl-C during the block is held back to its end, and the processes started in it ignore it.
+
+    SIGINT is blocked in this thread, and a spawned process inherits the mask: the manager and
+    the workers cannot take a Ctrl-C before they ignore it (a traceback each). It can still
+    reach another thread of this process, so the handler only notes it: raised in the middle
+    of ``Manager()``, it would leave the manager process running, and the exit waiting on it.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signals are the main thread's
+        yield
+        return
+    hit: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: hit.append(signum))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if hasattr(signal, "pthread_sigmask") else None
+    try:
+        yield
+    finally:
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C is noted now
+        signal.signal(signal.SIGINT, previous)
+    if hit:
+        raise KeyboardInterrupt
 
 
 def _score(value: float) -> float:

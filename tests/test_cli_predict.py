@@ -151,14 +151,27 @@ def test_no_warning_on_the_normal_path_and_one_model_load(audio_model, tmp_path,
     assert len(loads) == 1 and len(builds) == 1  # the model and its extractor, once per call
 
 
-def test_predict_imports_only_its_own_command(tmp_path):
+#: What a prediction does not need: the corpus storage (datasets, pyarrow, pandas), the metrics
+#: (scikit-learn), the Trainer and the training recipe. They were half of predict's start-up.
+NOT_FOR_PREDICT = (
+    "datasets", "pyarrow", "pandas", "sklearn", "transformers.trainer", "transformers.training_args",
+    "mtaffect.recipes", "mtaffect.training", "mtaffect.metrics", "mtaffect.data.schema", "mtaffect.data.extract.corpus",
+)
+
+
+def test_predict_imports_only_its_own_command(text_model, tmp_path):
     import subprocess
     import sys
 
     code = (
         "import sys\nfrom mtaffect.cli.main import main\n"
-        f"main(['predict', '--model', {str(tmp_path / 'none')!r}, '--text', 'hi'])\n"
-        "print(sorted(m for m in ('mtaffect.study', 'mtaffect.report', 'mtaffect.cli.run', 'mtaffect.cli.data') if m in sys.modules))"
+        f"assert main(['predict', '--model', {str(text_model)!r}, '--text', 'hi']) == 0\n"
+        "print(sorted(m for m in ('mtaffect.study', 'mtaffect.report', 'mtaffect.cli.run', 'mtaffect.cli.data') if m in sys.modules))\n"
+        f"print(sorted(m for m in {NOT_FOR_PREDICT!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert out.returncode == 0 and len(lines) == 3, out.stdout + out.stderr
+    assert set(json.loads(lines[0])) >= {"emotion", "sentiment", "sarcasm"}  # a real prediction was made
+    assert lines[1] == "[]", out.stdout + out.stderr
+    assert lines[2] == "[]", lines[2]

@@ -159,14 +159,26 @@ def test_an_interrupted_overwrite_leaves_the_earlier_study_whole(uninterrupted, 
 
 @pytest.mark.slow
 def test_ctrl_c_stops_every_worker_with_one_line(tmp_path):
-    config = _config_file(tmp_path, seeds=[0, 1], workers=2)
+    # Three seeds on two workers: one seed is still queued when Ctrl-C comes.
+    config = _config_file(tmp_path, seeds=[0, 1, 2], workers=2)
     output = tmp_path / "parallel"
     process = _start(config, output)
     out, err = _interrupt_after(process, output / "results.jsonl", records=1)
     assert process.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
-    ours = [line for line in err.splitlines() if line.startswith("mtaffect")]
-    assert len(ours) == 1 and ours[0].endswith("--resume to continue."), err
-    time.sleep(2)
+    # Exactly the one line: no resource tracker's "leaked semaphore" warning (workers exit normally).
+    assert "leaked" not in err and "resource_tracker" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("mtaffect run: interrupted;"), err
+    assert lines[0].endswith("--resume to continue."), err
+    records = read_records(output / "results.jsonl")
+    assert {r["seed"] for r in records} <= {0, 1}  # the queued seed never started
+    deadline = time.time() + 15  # the resource tracker outlives the command a moment (a zombie until reaped)
+    while time.time() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.5)
     with pytest.raises(ProcessLookupError):  # no worker is left running
         os.killpg(process.pid, 0)

@@ -2,7 +2,7 @@
 
 ``train`` and ``evaluate`` take the same corpora (``mtaffect.data.sources``:
 ``[NAME=]LOCATION``, or a config file's mapping); ``train``, ``evaluate`` and ``predict`` load
-``--model`` with ``mtaffect.recipes.load_model``.
+``--model`` with ``mtaffect.checkpoints.load_model``.
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ from typing import Any, TextIO
 from transformers import pipeline
 
 import mtaffect.pipeline  # noqa: F401  (registers the "multimodal-affect" task)
+from mtaffect.checkpoints import load_model
 from mtaffect.cli.main import command_help
 from mtaffect.configuration_mtaffect import MTAffectConfig
 from mtaffect.pipeline import raw_input_use
-from mtaffect.recipes import load_model
 
 _MEDIA_KEYS = ("audio", "video")
 

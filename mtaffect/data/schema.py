@@ -34,9 +34,9 @@ import pyarrow.compute as pc
 from datasets import Array2D, Dataset, DatasetDict, Features, List, Value
 
 from mtaffect.data.arrow import flat_values
+from mtaffect.data.modalities import MODALITIES
 from mtaffect.tasks import EMOTION_LABELS, MAX_POLARITY_CLASSES, SENTIMENT_RANGE, TASK_NAMES, spaces_from_info
 
-MODALITIES: tuple[str, ...] = ("text", "audio", "visual")
 #: The one split-alias table: each unified split name (in the order corpora list them) and
 #: every name a published file, a user's ``DatasetDict`` or a command-line flag may give it.
 SPLIT_ALIASES: dict[str, tuple[str, ...]] = {

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mtaffect.data.schema import MODALITIES
+from mtaffect.data.modalities import MODALITIES
 
 logger = logging.getLogger(__name__)
 
