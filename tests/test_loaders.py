@@ -489,6 +489,18 @@ def test_cmu_sdk_word_alignment_drops_words_without_frames(tmp_path, cache):
         load_corpus("mosi", folder, cache_dir=tmp_path / "c3", collapse="median", folds=folds)
 
 
+def test_an_empty_option_names_no_file_to_stamp(tmp_path, monkeypatch):
+    """The cache key stamps files options name; "" (Path: the working directory) is none of them."""
+    from mtaffect.data.corpora.registry import _option_files
+
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "text.npz").write_bytes(b"x")
+    (tmp_path / "elsewhere.txt").write_text("not named by any option")
+    monkeypatch.chdir(tmp_path)
+    stamps = _option_files({"text": "", "collapse": "words", "features": ["", "features"]})
+    assert [Path(path).name for path, size, _ in stamps] == ["text.npz"] and stamps[0][1] == 1
+
+
 # --------------------------------------------------------------------------------------
 # MUStARD
 

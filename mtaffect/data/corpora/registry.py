@@ -301,7 +301,8 @@ def _option_files(value: Any) -> list[list[Any]]:
         return [s for v in value.values() for s in _option_files(v)]
     if isinstance(value, (list, tuple)):
         return [s for v in value for s in _option_files(v)]
-    if isinstance(value, (str, Path)) and len(str(value)) < 4096:
+    # An empty value is no file (Path("") is the working directory, which would be walked whole).
+    if isinstance(value, (str, Path)) and str(value).strip() and len(str(value)) < 4096:
         candidate = Path(value).expanduser()
         try:
             if candidate.exists():
