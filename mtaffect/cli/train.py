@@ -14,6 +14,7 @@ Multi-GPU: ``accelerate launch --multi_gpu --num_processes 4 -m mtaffect.cli.mai
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import sys
 from pathlib import Path
@@ -30,6 +31,8 @@ from mtaffect.output_folder import OutputFolder
 from mtaffect.recipes import LOSS_SETTINGS, fit
 from mtaffect.tasks import TASK_NAMES
 from mtaffect.training import MultiTaskTrainingArguments
+
+logger = logging.getLogger(__name__)
 
 #: Where the command writes when neither the config nor --output-dir says. The training
 #: defaults are the recipe's (``mtaffect.recipes.TRAINING_DEFAULTS``), the same as the study's.
@@ -202,7 +205,9 @@ def _train(args: argparse.Namespace) -> int:
     evaluation = {name: pick_split(corpus, splits["eval"], name, False) for name, corpus in corpora.items()}
     test = {name: pick_split(corpus, splits["test"], name, False) for name, corpus in corpora.items()}
     resume = args.resume
-    if resume is True and not any(scratch.glob("checkpoint-*")):
+    if resume is True:
+        resume = last_complete_checkpoint(scratch)
+    if resume is None and args.resume is True:
         # Nothing interrupted: continue from the last checkpoint of the finished run, if any.
         resume = get_last_checkpoint(str(target)) if target.is_dir() else None
         if resume is None:
@@ -248,6 +253,27 @@ def _train(args: argparse.Namespace) -> int:
             print(commit.summary(target))
         print(f"mtaffect train: model and metrics saved to {target}", flush=True)
     return 0
+
+
+def last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest checkpoint in ``folder`` that the Trainer finished writing (``None`` if none).
+
+    The Trainer writes ``trainer_state.json`` last; a Ctrl-C during a save leaves a checkpoint
+    without it, which ``get_last_checkpoint`` would pick (it goes by the step number alone) and
+    resuming would then fail on. Such a checkpoint is removed: its step is trained again.
+    """
+    if not folder.is_dir():
+        return None
+    steps = sorted(
+        (int(path.name.split("-", 1)[1]), path)
+        for path in folder.glob("checkpoint-*")
+        if path.is_dir() and path.name.split("-", 1)[1].isdigit()
+    )
+    while steps and not (steps[-1][1] / "trainer_state.json").is_file():
+        _, partial = steps.pop()
+        logger.warning("%s was not finished (interrupted while saving); resuming from the one before.", partial)
+        shutil.rmtree(partial)
+    return str(steps[-1][1]) if steps else None
 
 
 def _output_folder(target: Path, args: argparse.Namespace) -> tuple[Any, Path]:
