@@ -27,7 +27,6 @@ import math
 import re
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,16 +77,29 @@ _GRID_POINT = re.compile(r"λ=(?P<weight>\S+) mode=(?P<mode>\S+) threshold=(?P<t
 Cell = tuple[str, str, str, str]  # corpus, task, metric, setting
 
 
-@dataclass
 class Study:
-    """One study's copied files, as the page reads them."""
+    """One study's copied files, as the page reads them (a plain class: the script is also loaded by path).
 
-    name: str
-    report: dict[str, Any]
-    machine: dict[str, Any] | None = None
-    corpora: dict[str, Any] | None = None
-    config: dict[str, Any] | None = None
-    gold_choices: dict[str, dict[str, dict[str, str]]] | None = None  # seed -> fold -> task -> grid point
+    Args:
+        name: the study's folder under docs/results/ (a key of ``STUDIES``).
+        report: its report.json.
+        machine: its machine.json (``record_machine.py``), if recorded.
+        corpora: prepare.py's corpora.json (converted folder -> sizes, protocol, extractor).
+        config: its study.json, the config as run.
+        gold_choices: seed -> fold ("" without folds) -> task -> the grid point multi-task-gold chose.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        report: dict[str, Any],
+        machine: dict[str, Any] | None = None,
+        corpora: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        gold_choices: dict[str, dict[str, dict[str, str]]] | None = None,
+    ) -> None:
+        self.name, self.report, self.machine = name, report, machine
+        self.corpora, self.config, self.gold_choices = corpora, config, gold_choices
 
     @property
     def title(self) -> str:
@@ -193,7 +205,7 @@ def _folders(source: Mapping[str, Any]) -> list[str]:
 
 
 def _what_ran(study: Study) -> list[str]:
-    meta, config = study.meta, study.meta.get("config", {})
+    meta, config = study.meta, study.meta.get("config") or study.config or {}
     sources = {c["name"]: c for c in config.get("corpora", [])}
     folded = meta.get("cross-validated corpus") or {}
     rows = []
@@ -228,10 +240,10 @@ def _what_ran(study: Study) -> list[str]:
     lines += [
         f"- **Config**: `{study.config_file}` (as run: [study.json]({study.link('study.json')})); "
         f"seeds {', '.join(map(str, study.seeds))}; settings {', '.join(study.settings)}",
-        f"- **Model** (`MTAffectConfig`): {_json_inline(meta.get('model', {}))}",
-        f"- **Training** (`MultiTaskTrainingArguments`): {_json_inline(meta.get('training', {}))}; each model kept "
-        "at its best step on validation",
-        f"- **Sampling**: {_json_inline(meta.get('sampling', {}))}",
+        f"- **Model** (`MTAffectConfig`): {_json_inline(meta.get('model') or config.get('model', {}))}",
+        f"- **Training** (`MultiTaskTrainingArguments`): {_json_inline(meta.get('training') or config.get('training', {}))}; "
+        "each model kept at its best step on validation",
+        f"- **Sampling**: {_json_inline(meta.get('sampling') or _sampling(config))}",
         f"- **Weak labels**: λ candidates {_json_inline(config.get('weak_loss_weights'))}, modes "
         f"{_json_inline(config.get('weak_label_modes'))}, confidence thresholds "
         f"{_json_inline(config.get('weak_thresholds'))} (null = none), {config.get('cross_fit_folds', '?')} "
@@ -242,6 +254,27 @@ def _what_ran(study: Study) -> list[str]:
     lines.append(_wall_time(study))
     lines.append("")
     return lines
+
+
+def _sampling(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The sampling entry of a report's metadata, from the config (a report merged by ``mtaffect report`` has none)."""
+    keys = {"corpus_sampling": "strategy", "sampling_temperature": "temperature", "batch_composition": "batch_composition"}
+    return {name: config[key] for key, name in keys.items() if key in config}
+
+
+def _partial(study: Study) -> list[str]:
+    """A warning when the report holds fewer seeds than the config ran for (a study reported before its end)."""
+    planned = (study.meta.get("config") or study.config or {}).get("seeds") or []
+    missing = [s for s in planned if s not in study.seeds]
+    if not missing:
+        return []
+    return [
+        "!!! warning \"A partial study\"",
+        f"    This report holds {len(study.seeds)} of the {len(planned)} seeds of its config (seeds "
+        f"{', '.join(map(str, missing))} had not finished when it was made, by `mtaffect report` from the "
+        "results recorded so far): every mean, interval and verdict below is over those seeds only.",
+        "",
+    ]
 
 
 def _wall_time(study: Study) -> str:
@@ -442,6 +475,7 @@ def _study_section(study: Study) -> list[str]:
     lines = [f"## {study.title}", ""]
     files = ", ".join(f"[{f}]({study.link(f)})" for f in ("report.json", "report.md", "results.jsonl"))
     lines += [f"Report files: {files}.", ""]
+    lines += _partial(study)
     lines += _what_ran(study)
     lines += _results_table(study)
     lines += _delta_table(study)
