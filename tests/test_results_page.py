@@ -250,3 +250,20 @@ def test_published_file_is_checked(tmp_path):
     bad.write_text("- corpus: meld\n  task: emotion\n  metric: emotion_weighted_f1\n  model: m\n  source: s\n  study: 4-fold\n")
     with pytest.raises(ValueError, match="study of"):
         page.load_published(bad)
+
+
+def test_a_partial_study_says_so(results_dir):
+    """A report merged by ``mtaffect report`` before the study ended: fewer seeds than the config, no config copy."""
+    text = page.render_folder(results_dir)
+    assert "A partial study" not in text
+    folder = results_dir / "5-fold"
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    config = report["metadata"].pop("config")
+    for key in ("model", "training", "sampling", "wall_time_seconds"):
+        report["metadata"].pop(key)
+    (folder / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    (folder / "study.json").write_text(json.dumps(dict(config, seeds=[0, 1, 2, 3, 4])), encoding="utf-8")
+    section = _section(page.render_folder(results_dir), "## MUStARD 5-fold")
+    assert "This report holds 3 of the 5 seeds of its config (seeds 3, 4 had not finished" in section
+    assert f"**Model** (`MTAffectConfig`): {json.dumps(config['model'], sort_keys=True)}" in section
+    assert '"strategy": "temperature"' in section and "**Wall time**: not recorded" in section

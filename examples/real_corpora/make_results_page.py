@@ -114,6 +114,11 @@ class Study:
         return self.report.get("metadata", {})
 
     @property
+    def run_config(self) -> dict[str, Any]:
+        """The config as run: the report's copy, else study.json (a report merged by ``mtaffect report`` has none)."""
+        return self.meta.get("config") or self.config or {}
+
+    @property
     def records(self) -> dict[Cell, Mapping[str, Any]]:
         return {(r["corpus"], r["task"], r["metric"], r["setting"]): r for r in self.report.get("records", [])}
 
@@ -205,7 +210,7 @@ def _folders(source: Mapping[str, Any]) -> list[str]:
 
 
 def _what_ran(study: Study) -> list[str]:
-    meta, config = study.meta, study.meta.get("config") or study.config or {}
+    meta, config = study.meta, study.run_config
     sources = {c["name"]: c for c in config.get("corpora", [])}
     folded = meta.get("cross-validated corpus") or {}
     rows = []
@@ -264,7 +269,7 @@ def _sampling(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def _partial(study: Study) -> list[str]:
     """A warning when the report holds fewer seeds than the config ran for (a study reported before its end)."""
-    planned = (study.meta.get("config") or study.config or {}).get("seeds") or []
+    planned = study.run_config.get("seeds") or []
     missing = [s for s in planned if s not in study.seeds]
     if not missing:
         return []
@@ -284,7 +289,7 @@ def _wall_time(study: Study) -> str:
         machine_text = (
             f"{machine.get('cpu_count')} CPU cores ({machine.get('cpu_model') or 'unknown model'}), "
             f"{machine.get('gpu') or 'no GPU'}, torch {machine.get('torch')}, "
-            f"{meta.get('config', {}).get('torch_threads', '?')} torch thread(s) per process"
+            f"{study.run_config.get('torch_threads', '?')} torch thread(s) per process"
         )
         load = machine.get("load_average_1_5_15_min")
         if load:
@@ -425,7 +430,7 @@ def _collapses(study: Study) -> list[str]:
 
 def _choices(study: Study) -> list[str]:
     """The per-task grid points validation chose: multi-task-weak (report) and multi-task-gold (results.jsonl)."""
-    config = study.meta.get("config", {})
+    config = study.run_config
     chosen = study.meta.get("chosen on validation (per seed)", {})
     weak: dict[str, dict[str, dict[str, str]]] = {}  # seed -> fold -> task -> point
     for seed, choice in chosen.items():
