@@ -354,8 +354,13 @@ def test_train_multitask_example_runs(tmp_path):
     assert (tmp_path / "out" / "best" / "config.json").is_file()
 
 
-def test_recipe_study_configs_are_valid():
+def test_recipe_study_configs_are_valid(tmp_path, monkeypatch):
     from mtaffect.study import StudyConfig
+
+    # A config's fold folders must exist where it runs (run.sh's working folder, which prepare.py fills).
+    for k in range(5):
+        (tmp_path / f"mustard-fold{k}-minilm").mkdir()
+    monkeypatch.chdir(tmp_path)
 
     prepare = (REPO / "examples" / "real_corpora" / "prepare.py").read_text(encoding="utf-8")
     run = (REPO / "examples" / "real_corpora" / "run.sh").read_text(encoding="utf-8")
