@@ -73,7 +73,7 @@ def _row(text: str, *cells: str) -> list[str]:
 def test_main_table_is_mean_and_std_over_seeds(results_dir):
     text = page.render_folder(results_dir)
     report = _report("speaker-independent")
-    section = _section(text, "## MUStARD speaker-independent", "## MUStARD 5-fold")
+    section = _section(text, "## Speaker-independent study", "## 5-fold study")
     results = _section(section, "### Results", "### Paired differences")
     header = _row(results, "corpus", "task", "metric")
     assert header[3:] == ["linear-probe", "single-task", "multi-task", "multi-task-weak", "multi-task-gold"]
@@ -89,7 +89,7 @@ def test_main_table_is_mean_and_std_over_seeds(results_dir):
 
 def test_paired_deltas_carry_the_t_interval_and_seed_counts(results_dir):
     text = page.render_folder(results_dir)
-    for name, title in (("speaker-independent", "## MUStARD speaker-independent"), ("5-fold", "## MUStARD 5-fold")):
+    for name, title in (("speaker-independent", "## Speaker-independent study"), ("5-fold", "## 5-fold study")):
         report = _report(name)
         deltas = _section(_section(text, title), "### Paired differences", "### The paper's claims")
         header = _row(deltas, "corpus", "task", "metric")
@@ -116,11 +116,11 @@ def test_paired_deltas_carry_the_t_interval_and_seed_counts(results_dir):
 
 def test_claims_collapses_and_choices_come_from_the_report(results_dir):
     text = page.render_folder(results_dir)
-    summary = _section(text, "## The paper's claims, in short", "## MUStARD speaker-independent")
+    summary = _section(text, "## The paper's claims, in short", "## Speaker-independent study")
     si, folds = _report("speaker-independent"), _report("5-fold")
     for a, b in zip(si["claims"], folds["claims"]):
         assert _row(summary, a["claim"], a["comparison"])[2:] == [f"**{a['verdict']}**", f"**{b['verdict']}**"]
-    section = _section(text, "## MUStARD 5-fold")
+    section = _section(text, "## 5-fold study")
     claims = _section(section, "### The paper's claims", "### Collapsed models")
     for claim in folds["claims"]:
         assert _row(claims, claim["claim"], claim["comparison"])[2:] == [f"**{claim['verdict']}**", claim["reason"]]
@@ -154,7 +154,7 @@ def test_claims_collapses_and_choices_come_from_the_report(results_dir):
 
 def test_what_ran_names_sizes_protocol_config_and_wall_time(results_dir):
     text = page.render_folder(results_dir)
-    si = _section(text, "## MUStARD speaker-independent", "## MUStARD 5-fold")
+    si = _section(text, "## Speaker-independent study", "## 5-fold study")
     corpora = json.loads((FIXTURE / "5-fold" / "corpora.json").read_text())
     meld = corpora["meld-x"]["splits"]
     assert _row(si, "meld")[1:4] == ["emotion, sentiment", "`synthetic-cmu`", f"{meld['train']} / {meld['validation']} / {meld['test']}"]
@@ -163,7 +163,7 @@ def test_what_ran_names_sizes_protocol_config_and_wall_time(results_dir):
     assert "2 CPU cores (AMD EPYC), no GPU" in si and "[study.json](results/speaker-independent/study.json)" in si
     for note in report["metadata"]["weak labels"]:
         assert f"    - {note}" in si
-    folds = _section(text, "## MUStARD 5-fold")
+    folds = _section(text, "## 5-fold study")
     row = _row(folds, "mustard")
     fold0 = corpora["mustard-fold0-x"]["splits"]
     assert row[3] == f"{fold0['train']} / {fold0['validation']} / {fold0['test']} per fold"
@@ -179,8 +179,8 @@ def test_same_runs_note_only_where_weak_and_gold_score_alike(results_dir):
     assert not all(d["mean"] == 0 and d["std"] == 0 for d in pairs(folds))
     text = page.render_folder(results_dir)
     title = "multi-task-weak and multi-task-gold score the same here"
-    assert title in _section(text, "## MUStARD speaker-independent", "## MUStARD 5-fold")
-    assert title not in _section(text, "## MUStARD 5-fold")
+    assert title in _section(text, "## Speaker-independent study", "## 5-fold study")
+    assert title not in _section(text, "## 5-fold study")
     # One weak number moved: the note goes, whatever the other tasks do.
     changed = copy.deepcopy(si)
     for d in changed["deltas"]:
@@ -204,10 +204,10 @@ def test_published_numbers_sit_beside_the_study_of_their_protocol(results_dir):
     folds = _report("5-fold")
     single = list(_values(folds, "mustard", "sarcasm", "sarcasm_weighted_f1", "single-task").values())
     five_fold = next(r for r in rows if "5-fold" in r[3])
-    assert five_fold[5] == "not retrieved" and five_fold[6] == "MUStARD 5-fold cross-validation"
+    assert five_fold[5] == "not retrieved" and five_fold[6] == "5-fold study"
     assert five_fold[8] == f"{100 * np.mean(single):.2f} ± {100 * np.std(single, ddof=1):.2f}"
     emory = _row(published, "emorynlp", "emotion")
-    assert emory[5] == "34.414" and "**fine-tuned**" in emory[2] and emory[6] == "MUStARD speaker-independent"
+    assert emory[5] == "34.414" and "**fine-tuned**" in emory[2] and emory[6] == "Speaker-independent study"
     missing = sum(1 for e in entries if e.get("value") is None)
     assert f"{missing} published number(s) above could not be retrieved" in published
     # The fine-tuning section lists the fine-tuned MELD numbers beside examples/finetune_meld.py's.
@@ -263,7 +263,7 @@ def test_a_partial_study_says_so(results_dir):
         report["metadata"].pop(key)
     (folder / "report.json").write_text(json.dumps(report), encoding="utf-8")
     (folder / "study.json").write_text(json.dumps(dict(config, seeds=[0, 1, 2, 3, 4])), encoding="utf-8")
-    section = _section(page.render_folder(results_dir), "## MUStARD 5-fold")
+    section = _section(page.render_folder(results_dir), "## 5-fold study")
     assert "This report holds 3 of the 5 seeds of its config (seeds 3, 4 had not finished" in section
     assert f"**Model** (`MTAffectConfig`): {json.dumps(config['model'], sort_keys=True)}" in section
     assert '"strategy": "temperature"' in section and "**Wall time**: not recorded" in section

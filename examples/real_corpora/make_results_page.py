@@ -34,8 +34,16 @@ HERE = Path(__file__).resolve().parent
 PUBLISHED = HERE / "published.yaml"
 #: The studies the page shows, in order: folder under docs/results/ -> (title, config file).
 STUDIES: dict[str, tuple[str, str]] = {
-    "speaker-independent": ("MUStARD speaker-independent", "examples/real_corpora/study.yaml"),
-    "5-fold": ("MUStARD 5-fold cross-validation", "examples/real_corpora/study-5fold.yaml"),
+    "speaker-independent": ("Speaker-independent study", "examples/real_corpora/study.yaml"),
+    "5-fold": ("5-fold study", "examples/real_corpora/study-5fold.yaml"),
+}
+#: What sets each study apart (the page's words; the numbers are the reports').
+PROTOCOLS: dict[str, str] = {
+    "speaker-independent": "MUStARD on its speaker-independent split: the *Friends* utterances are the test set, "
+    "the other shows train and validation.",
+    "5-fold": "MUStARD on its speaker-dependent 5-fold cross-validation (`split_indices.p`), run inside the one "
+    "study: every model that reads MUStARD is trained once per fold and each seed's number is the mean over "
+    "the folds.",
 }
 #: A study's files copied into docs/results/<study>/ (report.json is required).
 COPIED = ("report.json", "report.md", "report.png", "results.jsonl", "study.json", "machine.json", "corpora.json")
@@ -257,6 +265,13 @@ def _what_ran(study: Study) -> list[str]:
     ]
     lines += [f"    - {note}" for note in meta.get("weak labels", [])]
     lines.append(_wall_time(study))
+    cost = meta.get("model seconds per setting")
+    if cost:
+        lines.append(
+            "- **Training time per setting** (models trained over all seeds and folds: total, mean per model): "
+            + "; ".join(f"{setting} {c.get('models')} models: {c.get('seconds'):.0f} s, {c.get('mean'):.0f} s each"
+                        for setting, c in cost.items())
+        )
     lines.append("")
     return lines
 
@@ -478,6 +493,8 @@ def _choices(study: Study) -> list[str]:
 
 def _study_section(study: Study) -> list[str]:
     lines = [f"## {study.title}", ""]
+    if study.name in PROTOCOLS:
+        lines += [PROTOCOLS[study.name], ""]
     files = ", ".join(f"[{f}]({study.link(f)})" for f in ("report.json", "report.md", "results.jsonl"))
     lines += [f"Report files: {files}.", ""]
     lines += _partial(study)
