@@ -267,3 +267,15 @@ def test_a_partial_study_says_so(results_dir):
     assert "This report holds 3 of the 5 seeds of its config (seeds 3, 4 had not finished" in section
     assert f"**Model** (`MTAffectConfig`): {json.dumps(config['model'], sort_keys=True)}" in section
     assert '"strategy": "temperature"' in section and "**Wall time**: not recorded" in section
+
+
+def test_a_study_not_recorded_yet_is_named(results_dir):
+    shutil.rmtree(results_dir / "5-fold")
+    text = page.render_folder(results_dir)
+    assert "in one study: **Speaker-independent study** (3 seeds)" in text
+    assert "The 5-fold study (`examples/real_corpora/study-5fold.yaml`) is not recorded here yet." in text
+    assert "## 5-fold study" not in text
+    # Published numbers of a protocol whose study is missing get no number of ours.
+    row = next(line for line in text.splitlines() if line.startswith("| mustard | sarcasm |") and "5-fold" in line)
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[6] == "not run" and cells[7:11] == ["–"] * 4

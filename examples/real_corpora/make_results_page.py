@@ -661,9 +661,13 @@ def render(
         "The [real-corpus recipe](guides/real-corpora.md) ran the weak-supervision study of "
         "[`mtaffect run`](concepts/study.md) on public text corpora — MELD (emotion, with sentiment as its "
         "auxiliary task), EmoryNLP (emotion, its own 7 labels) and MUStARD (sarcasm) — with all-MiniLM-L6-v2 "
-        f"sentence embeddings as the only features, {len(studies)} time(s): "
+        "sentence embeddings as the only features, in "
+        + {1: "one study", 2: "two studies"}.get(len(studies), f"{len(studies)} studies") + ": "
         + "; ".join(f"**{s.title}** ({len(s.seeds)} seeds)" for s in studies)
-        + ". The studies differ in MUStARD's protocol only. Each compares the linear probe, single-task models, "
+        + (". They differ in MUStARD's protocol only" if len(studies) > 1 else "")
+        + "".join(f". The {title[0].lower() + title[1:]} (`{config}`) is not recorded here yet"
+                  for name, (title, config) in STUDIES.items() if name not in {s.name for s in studies})
+        + ". Each compares the linear probe, single-task models, "
         "the multi-task model on the union of the corpora, and the multi-task model with weak labels from "
         "teachers (multi-task-weak) or with the gold auxiliary labels kept (multi-task-gold); every model is "
         "kept at its best step on validation and scored once on test.",
