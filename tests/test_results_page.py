@@ -169,6 +169,7 @@ def test_what_ran_names_sizes_protocol_config_and_wall_time(results_dir):
     assert row[3] == f"{fold0['train']} / {fold0['validation']} / {fold0['test']} per fold"
     assert row[4].startswith("3-fold cross-validation inside the study")
     assert "machine not recorded" in _section(folds, "### What ran", "### Results")
+    assert f"{_report('5-fold')['metadata']['wall_time_seconds']:.0f} s" in folds
 
 
 def test_same_runs_note_only_where_weak_and_gold_score_alike(results_dir):
@@ -264,7 +265,7 @@ def test_a_partial_study_says_so(results_dir):
     (folder / "report.json").write_text(json.dumps(report), encoding="utf-8")
     (folder / "study.json").write_text(json.dumps(dict(config, seeds=[0, 1, 2, 3, 4])), encoding="utf-8")
     section = _section(page.render_folder(results_dir), "## 5-fold study")
-    assert "This report holds 3 of the 5 seeds of its config (seeds 3, 4 had not finished" in section
+    assert "This report holds 3 of the 5 seeds the study was started with (seeds 3, 4 had not finished" in section
     assert f"**Model** (`MTAffectConfig`): {json.dumps(config['model'], sort_keys=True)}" in section
     assert '"strategy": "temperature"' in section and "**Wall time**: not recorded" in section
 
@@ -279,3 +280,17 @@ def test_a_study_not_recorded_yet_is_named(results_dir):
     row = next(line for line in text.splitlines() if line.startswith("| mustard | sarcasm |") and "5-fold" in line)
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[6] == "not run" and cells[7:11] == ["–"] * 4
+
+
+def test_a_resumed_partial_report_keeps_the_planned_seeds_of_study_json(results_dir):
+    """``mtaffect run --resume --seeds 0 1`` on a copy: its report and config say 2 seeds; study.json, as started, 5."""
+    folder = results_dir / "speaker-independent"
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    report["metadata"]["seeds"] = report["metadata"]["config"]["seeds"] = [0, 1]
+    report["metadata"]["wall_time_seconds"] = 0.7
+    (folder / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    started = json.loads((folder / "study.json").read_text(encoding="utf-8"))
+    (folder / "study.json").write_text(json.dumps(dict(started, seeds=[0, 1, 2, 3, 4])), encoding="utf-8")
+    section = _section(page.render_folder(results_dir), "## Speaker-independent study", "## 5-fold study")
+    assert "This report holds 2 of the 5 seeds the study was started with (seeds 2, 3, 4" in section
+    assert "0.7 s" not in section and "**Wall time**: not recorded" in section

@@ -282,17 +282,26 @@ def _sampling(config: Mapping[str, Any]) -> dict[str, Any]:
     return {name: config[key] for key, name in keys.items() if key in config}
 
 
+def _missing_seeds(study: Study) -> tuple[list[int], list[int]]:
+    """(planned, missing): the seeds the study was started with (study.json) and those its report lacks.
+
+    A report made before the study ended (``mtaffect run --resume --seeds ...`` or ``mtaffect
+    report`` on the seeds finished so far) holds fewer seeds than the study.json it started with.
+    """
+    planned = (study.config or {}).get("seeds") or study.run_config.get("seeds") or []
+    return planned, [s for s in planned if s not in study.seeds]
+
+
 def _partial(study: Study) -> list[str]:
-    """A warning when the report holds fewer seeds than the config ran for (a study reported before its end)."""
-    planned = study.run_config.get("seeds") or []
-    missing = [s for s in planned if s not in study.seeds]
+    """A warning when the report holds fewer seeds than the study was started with."""
+    planned, missing = _missing_seeds(study)
     if not missing:
         return []
     return [
         "!!! warning \"A partial study\"",
-        f"    This report holds {len(study.seeds)} of the {len(planned)} seeds of its config (seeds "
-        f"{', '.join(map(str, missing))} had not finished when it was made, by `mtaffect report` from the "
-        "results recorded so far): every mean, interval and verdict below is over those seeds only.",
+        f"    This report holds {len(study.seeds)} of the {len(planned)} seeds the study was started with (seeds "
+        f"{', '.join(map(str, missing))} had not finished when it was made from the models recorded so far): "
+        "every mean, interval and verdict below is over those seeds only.",
         "",
     ]
 
@@ -313,8 +322,10 @@ def _wall_time(study: Study) -> str:
     workers = meta.get("workers", 1)
     order = "one seed after another" if workers == 1 else f"{workers} seeds in parallel processes"
     wall = meta.get("wall_time_seconds")
+    if _missing_seeds(study)[1]:
+        wall = None  # the run that wrote a partial report trained nothing: its wall time is not the study's
     if wall is None:
-        return f"- **Wall time**: not recorded; {machine_text}."
+        return f"- **Wall time**: not recorded (see the training time per setting); {machine_text}."
     return (f"- **Wall time** of the study (all {len(study.seeds)} seeds, {order}, teachers included, feature "
             f"extraction not): {_seconds(wall)} on {machine_text}.")
 
