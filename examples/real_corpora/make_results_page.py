@@ -317,7 +317,7 @@ def _wall_time(study: Study) -> str:
         )
         load = machine.get("load_average_1_5_15_min")
         if load:
-            machine_text += (f"; cores shared with other jobs (load average at the end: {load[0]} / {load[1]} / "
+            machine_text += (f"; cores shared with other jobs (load average when machine.json was recorded: {load[0]} / {load[1]} / "
                              f"{load[2]} over 1 / 5 / 15 min)")
     workers = meta.get("workers", 1)
     order = "one seed after another" if workers == 1 else f"{workers} seeds in parallel processes"
