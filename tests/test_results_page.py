@@ -167,7 +167,7 @@ def test_what_ran_names_sizes_protocol_config_and_wall_time(results_dir):
     row = _row(folds, "mustard")
     fold0 = corpora["mustard-fold0-x"]["splits"]
     assert row[3] == f"{fold0['train']} / {fold0['validation']} / {fold0['test']} per fold"
-    assert row[4].startswith("3-fold cross-validation inside the study")
+    assert row[4].startswith("3 folds inside the study")
     assert "machine not recorded" in _section(folds, "### What ran", "### Results")
     assert f"{_report('5-fold')['metadata']['wall_time_seconds']:.0f} s" in folds
 

@@ -243,8 +243,7 @@ def _what_ran(study: Study) -> list[str]:
             size_text = f"{info.get('train_size', '?')} / ? / ?"
         if folded.get("corpus") == name:
             size_text = f"{size_text} per fold"
-            notes.insert(0, f"{folded.get('folds')}-fold cross-validation inside the study: every "
-                            "model that reads it is trained once per fold; a seed's number is the mean over folds")
+            notes.insert(0, f"{folded.get('folds')} folds inside the study (a seed's number: the mean over folds)")
         rows.append([name, ", ".join(t for t in tasks if t), f"`{info.get('feature_set', '?')}`", size_text,
                      "; ".join(notes) or "–"])
     lines = ["### What ran", ""]
