@@ -294,3 +294,20 @@ def test_a_resumed_partial_report_keeps_the_planned_seeds_of_study_json(results_
     section = _section(page.render_folder(results_dir), "## Speaker-independent study", "## 5-fold study")
     assert "This report holds 2 of the 5 seeds the study was started with (seeds 2, 3, 4" in section
     assert "0.7 s" not in section and "**Wall time**: not recorded" in section
+
+
+def test_a_study_without_cross_fitting_or_gold_setting(results_dir):
+    """The recipe's 5-fold study: one λ, no cross-fitting, so no multi-task-gold."""
+    folder = results_dir / "5-fold"
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    report["metadata"]["config"]["cross_fit_folds"] = None
+    report["settings"] = report["metadata"]["settings"] = [s for s in report["settings"] if s != "multi-task-gold"]
+    report["records"] = [r for r in report["records"] if r["setting"] != "multi-task-gold"]
+    report["deltas"] = [d for d in report["deltas"] if "multi-task-gold" not in (d["setting"], d["reference"])]
+    (folder / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    (folder / "results.jsonl").unlink()
+    section = _section(page.render_folder(results_dir), "## 5-fold study", "## Published")
+    assert "no cross-fitting (a corpus' own auxiliary labels stay gold)" in section
+    assert "multi-task-gold" not in _section(section, "### Results", "### The paper's claims")
+    assert "multi-task-gold runs the same grid" not in section
+    assert _row(section, "seed")[1:] == [f"weak: {t}" for t in ("meld/emotion", "meld/sentiment", "emorynlp/emotion", "mustard/sarcasm")]

@@ -258,9 +258,10 @@ def _what_ran(study: Study) -> list[str]:
         f"- **Sampling**: {_json_inline(meta.get('sampling') or _sampling(config))}",
         f"- **Weak labels**: λ candidates {_json_inline(config.get('weak_loss_weights'))}, modes "
         f"{_json_inline(config.get('weak_label_modes'))}, confidence thresholds "
-        f"{_json_inline(config.get('weak_thresholds'))} (null = none), {config.get('cross_fit_folds', '?')} "
-        "cross-fitted teachers for a corpus' own auxiliary task; λ chosen per corpus × task on that task's "
-        "validation score (table below). What each corpus was given:",
+        f"{_json_inline(config.get('weak_thresholds'))} (null = none), "
+        + (f"{config['cross_fit_folds']} cross-fitted teachers for a corpus' own auxiliary task"
+           if config.get("cross_fit_folds") else "no cross-fitting (a corpus' own auxiliary labels stay gold)")
+        + "; λ chosen per corpus × task on that task's validation score (table below). What each corpus was given:",
     ]
     lines += [f"    - {note}" for note in meta.get("weak labels", [])]
     lines.append(_wall_time(study))
@@ -485,7 +486,8 @@ def _choices(study: Study) -> list[str]:
         + ("" if several else
            f"; mode {', '.join(config.get('weak_label_modes') or ['?'])}, threshold "
            f"{', '.join(str(t) for t in config.get('weak_thresholds') or ['?'])} throughout")
-        + ". multi-task-gold runs the same grid with the gold auxiliary labels kept and chooses its λ the same way."
+        + (". multi-task-gold runs the same grid with the gold auxiliary labels kept and chooses its λ the same way."
+           if "multi-task-gold" in study.settings else ".")
     )
     lines.append("")
     rows = []
