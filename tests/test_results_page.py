@@ -310,4 +310,5 @@ def test_a_study_without_cross_fitting_or_gold_setting(results_dir):
     assert "no cross-fitting (a corpus' own auxiliary labels stay gold)" in section
     assert "multi-task-gold" not in _section(section, "### Results", "### The paper's claims")
     assert "multi-task-gold runs the same grid" not in section
+    assert "This study does no cross-fitting (`cross_fit_folds: null`)" in section
     assert _row(section, "seed")[1:] == [f"weak: {t}" for t in ("meld/emotion", "meld/sentiment", "emorynlp/emotion", "mustard/sarcasm")]

@@ -403,6 +403,12 @@ def _claims(study: Study) -> list[str]:
     lines += _table(["claim", "comparison", "verdict", "why"],
                     [[c["claim"], c.get("comparison") or "–", f"**{c['verdict']}**", c.get("reason", "")] for c in claims])
     lines.append("")
+    if "multi-task-gold" not in study.settings and not study.run_config.get("cross_fit_folds"):
+        lines += [
+            "This study does no cross-fitting (`cross_fit_folds: null`): no corpus' gold auxiliary labels were "
+            "replaced, so it runs no multi-task-gold and leaves weak ≈ gold to a study that does.",
+            "",
+        ]
     for claim in claims:
         if claim.get("evidence"):
             lines.append(f"??? info \"Evidence: {claim['claim']}, {claim.get('comparison') or '–'}\"")
@@ -679,6 +685,8 @@ def render(
         + (". They differ in MUStARD's protocol only" if len(studies) > 1 else "")
         + "".join(f". The {title[0].lower() + title[1:]} (`{config}`) is not recorded here yet"
                   for name, (title, config) in STUDIES.items() if name not in {s.name for s in studies})
+        + "".join(f". The {s.title[0].lower() + s.title[1:]} runs no multi-task-gold (see its section)"
+                  for s in studies if "multi-task-gold" not in s.settings)
         + ". Each compares the linear probe, single-task models, "
         "the multi-task model on the union of the corpora, and the multi-task model with weak labels from "
         "teachers (multi-task-weak) or with the gold auxiliary labels kept (multi-task-gold); every model is "
