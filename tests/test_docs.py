@@ -354,15 +354,37 @@ def test_train_multitask_example_runs(tmp_path):
     assert (tmp_path / "out" / "best" / "config.json").is_file()
 
 
-def test_recipe_study_config_is_valid():
+def test_recipe_study_configs_are_valid(tmp_path, monkeypatch):
     from mtaffect.study import StudyConfig
 
-    config = StudyConfig.from_file(REPO / "examples" / "real_corpora" / "study.yaml")
-    assert [source.name for source in config.corpora] == ["meld", "mustard"]
-    assert len(config.seeds) >= 5 and config.torch_threads == 1
+    # A config's fold folders must exist where it runs (run.sh's working folder, which prepare.py fills).
+    for k in range(5):
+        (tmp_path / f"mustard-fold{k}-minilm").mkdir()
+    monkeypatch.chdir(tmp_path)
+
     prepare = (REPO / "examples" / "real_corpora" / "prepare.py").read_text(encoding="utf-8")
-    for source in config.corpora:
-        assert f'"{source.path}"' in prepare, f"prepare.py does not write the folder {source.path} the study reads"
+    run = (REPO / "examples" / "real_corpora" / "run.sh").read_text(encoding="utf-8")
+    page = _load_script(REPO / "examples" / "real_corpora" / "make_results_page.py")
+    outputs = set()
+    for name, (_, config_file) in page.STUDIES.items():
+        path = REPO / config_file
+        config = StudyConfig.from_file(path)
+        assert [source.name for source in config.corpora] == ["meld", "emorynlp", "mustard"], name
+        assert len(config.seeds) >= 5 and config.torch_threads == 1
+        assert path.name in run, f"run.sh does not run {path.name}"
+        for source in config.corpora:
+            for folder in [source.path] if source.path else list(source.folds or []):
+                assert f'"{folder}"' in prepare or folder.startswith("mustard-fold"), (
+                    f"prepare.py does not write the folder {folder} that {path.name} reads"
+                )
+        mustard = config.corpora[-1]
+        if name == "5-fold":
+            assert mustard.folds == [f"mustard-fold{k}-minilm" for k in range(5)]
+            assert 'f"mustard-fold{k}-minilm"' in prepare
+        else:
+            assert mustard.folds is None and mustard.path == "mustard-si-minilm"
+        outputs.add(config.output_dir)
+    assert len(outputs) == len(page.STUDIES), "the two studies would write into the same folder"
 
 
 def test_results_page_is_generated_from_the_report():

@@ -1,14 +1,22 @@
-"""Generate ``docs/results.md`` from the real-corpus study's ``report.json``.
+"""Generate ``docs/results.md`` from the real-corpus studies' reports.
 
-    python examples/real_corpora/make_results_page.py STUDY_OUTPUT_DIR --docs docs
+    python examples/real_corpora/make_results_page.py \\
+        --study speaker-independent=WORK_DIR/study-output \\
+        --study 5-fold=WORK_DIR/study-5fold-output --docs docs
 
-copies ``report.json``, ``report.md``, ``report.png`` (and ``machine.json``, ``corpora.json``,
-``finetune.json`` when present) into ``docs/results/`` and writes ``docs/results.md`` from those copies and
-``published.yaml`` (published text-only numbers with their sources). Without
-``STUDY_OUTPUT_DIR`` (``--docs docs`` only) the page is regenerated from the copies already
-in ``docs/results/``. Every number on the page comes from those files; nothing is typed by
-hand. ``tests/test_docs.py`` checks that ``docs/results.md`` is exactly what this script
-makes from ``docs/results/``.
+copies each study's ``report.json``, ``report.md``, ``report.png``, ``results.jsonl``,
+``study.json`` (and ``machine.json``, ``corpora.json`` when present; ``corpora.json`` is also
+looked for one folder up, where ``prepare.py`` writes it) into ``docs/results/<study>/`` and
+writes ``docs/results.md`` from those copies, ``docs/results/finetune.json``
+(``examples/finetune_meld.py``'s numbers, ``--finetune FILE`` copies a new one) and
+``published.yaml`` (published numbers with their sources). Without ``--study``
+(``--docs docs`` only) the page is regenerated from the copies already in ``docs/results/``.
+
+Every number on the page comes from those files; nothing is typed by hand, and no statistic
+is computed here: means and stds over seeds, the paired per-seed differences with their 95%
+t-intervals, the claims' verdicts and the collapse warnings are the report's
+(``mtaffect.report`` / ``mtaffect.statistics``). ``tests/test_docs.py`` checks that
+``docs/results.md`` is exactly what this script makes from ``docs/results/``.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,18 +32,42 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PUBLISHED = HERE / "published.yaml"
-COPIED = ("report.json", "report.md", "report.png", "machine.json", "corpora.json", "finetune.json")
+#: The studies the page shows, in order: folder under docs/results/ -> (title, config file).
+STUDIES: dict[str, tuple[str, str]] = {
+    "speaker-independent": ("Speaker-independent study", "examples/real_corpora/study.yaml"),
+    "5-fold": ("5-fold study", "examples/real_corpora/study-5fold.yaml"),
+}
+#: What sets each study apart (the page's words; the numbers are the reports').
+PROTOCOLS: dict[str, str] = {
+    "speaker-independent": "MUStARD on its speaker-independent split: the *Friends* utterances are the test set, "
+    "the other shows train and validation.",
+    "5-fold": "MUStARD on its speaker-dependent 5-fold cross-validation (`split_indices.p`), run inside the one "
+    "study: every model that reads MUStARD is trained once per fold and each seed's number is the mean over "
+    "the folds.",
+}
+#: A study's files copied into docs/results/<study>/ (report.json is required).
+COPIED = ("report.json", "report.md", "report.png", "results.jsonl", "study.json", "machine.json", "corpora.json")
+FINETUNE = "finetune.json"
 #: The scores of examples/finetune_meld.py's results (finetune.json) the page shows, in order.
 FINETUNE_SCORES: tuple[tuple[str, str, str], ...] = (
     ("meld", "emotion", "emotion_weighted_f1"),
     ("meld", "sentiment", "sentiment_weighted_f1"),
     ("mustard", "sarcasm", "sarcasm_weighted_f1"),
 )
-SETTINGS = ("single-task", "multi-task", "multi-task-weak", "multi-task-gold")
+SETTINGS = ("linear-probe", "single-task", "multi-task", "multi-task-weak", "multi-task-gold")
+#: The paired comparisons the Δ table shows, (setting, reference), as the report names them.
+COMPARISONS: tuple[tuple[str, str], ...] = (
+    ("multi-task", "single-task"),
+    ("multi-task-weak", "single-task"),
+    ("multi-task-gold", "single-task"),
+    ("multi-task-weak", "multi-task-gold"),
+    ("single-task", "linear-probe"),
+)
 #: (corpus, task) -> metrics shown, the first one is the headline (what the field reports).
 SHOWN: dict[tuple[str, str], tuple[str, ...]] = {
     ("meld", "emotion"): ("emotion_weighted_f1", "emotion_accuracy", "emotion_macro_f1"),
     ("meld", "sentiment"): ("sentiment_weighted_f1", "sentiment_accuracy", "sentiment_macro_f1"),
+    ("emorynlp", "emotion"): ("emotion_weighted_f1", "emotion_accuracy", "emotion_macro_f1"),
     ("mustard", "sarcasm"): (
         "sarcasm_weighted_f1",
         "sarcasm_weighted_precision",
@@ -43,284 +76,536 @@ SHOWN: dict[tuple[str, str], tuple[str, ...]] = {
     ),
 }
 GENERATED_NOTE = (
-    "<!-- Generated by examples/real_corpora/make_results_page.py from docs/results/report.json "
-    "(+ machine.json, corpora.json, examples/real_corpora/published.yaml). Do not edit by hand. -->"
+    "<!-- Generated by examples/real_corpora/make_results_page.py from docs/results/<study>/ "
+    "(report.json, results.jsonl, study.json, machine.json, corpora.json), docs/results/finetune.json and "
+    "examples/real_corpora/published.yaml. Do not edit by hand. -->"
 )
+_GRID_POINT = re.compile(r"λ=(?P<weight>\S+) mode=(?P<mode>\S+) threshold=(?P<threshold>\S+)")
+
+Cell = tuple[str, str, str, str]  # corpus, task, metric, setting
+
+
+class Study:
+    """One study's copied files, as the page reads them (a plain class: the script is also loaded by path).
+
+    Args:
+        name: the study's folder under docs/results/ (a key of ``STUDIES``).
+        report: its report.json.
+        machine: its machine.json (``record_machine.py``), if recorded.
+        corpora: prepare.py's corpora.json (converted folder -> sizes, protocol, extractor).
+        config: its study.json, the config as run.
+        gold_choices: seed -> fold ("" without folds) -> task -> the grid point multi-task-gold chose.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        report: dict[str, Any],
+        machine: dict[str, Any] | None = None,
+        corpora: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        gold_choices: dict[str, dict[str, dict[str, str]]] | None = None,
+    ) -> None:
+        self.name, self.report, self.machine = name, report, machine
+        self.corpora, self.config, self.gold_choices = corpora, config, gold_choices
+
+    @property
+    def title(self) -> str:
+        return STUDIES.get(self.name, (self.name, ""))[0]
+
+    @property
+    def config_file(self) -> str:
+        return STUDIES.get(self.name, ("", ""))[1]
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.report.get("metadata", {})
+
+    @property
+    def run_config(self) -> dict[str, Any]:
+        """The config as run: the report's copy, else study.json (a report merged by ``mtaffect report`` has none)."""
+        return self.meta.get("config") or self.config or {}
+
+    @property
+    def records(self) -> dict[Cell, Mapping[str, Any]]:
+        return {(r["corpus"], r["task"], r["metric"], r["setting"]): r for r in self.report.get("records", [])}
+
+    @property
+    def deltas(self) -> dict[tuple[str, str, str, str, str], Mapping[str, Any]]:
+        return {
+            (d["corpus"], d["task"], d["metric"], d["setting"], d["reference"]): d for d in self.report.get("deltas", [])
+        }
+
+    @property
+    def settings(self) -> list[str]:
+        ran = self.report.get("settings") or self.meta.get("settings") or []
+        return [s for s in SETTINGS if s in ran]
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.meta.get("seeds", []))
+
+    def link(self, file: str) -> str:
+        return f"results/{self.name}/{file}"
+
+
+# ---- formatting --------------------------------------------------------------------------------
 
 
 def _pct(value: float | None) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{100 * value:.2f}"
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    n = len(values)
-    mean = sum(values) / n
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
-    return mean, std
+def _signed(value: float) -> str:
+    return f"{100 * value:+.2f}"
 
 
-def _cells(report: Mapping[str, Any]) -> dict[tuple[str, str, str, str], dict[str, float]]:
-    """(corpus, task, metric, setting) -> {seed: value}."""
-    cells = {}
-    for record in report["records"]:
-        values = {seed: v for seed, v in record["values"].items() if v is not None}
-        cells[(record["corpus"], record["task"], record["metric"], record["setting"])] = values
-    return cells
-
-
-def _cell_text(values: Mapping[str, float] | None) -> str:
-    if not values:
+def _cell_text(record: Mapping[str, Any] | None, seeds: int) -> str:
+    """``mean ± std`` over seeds in %, as the report computed them (n noted when seeds are missing)."""
+    if not record or record.get("mean") is None or not math.isfinite(record["mean"]):
         return "–"
-    mean, std = _mean_std(list(values.values()))
-    return f"{_pct(mean)} ± {_pct(std)}"
+    text = f"{_pct(record['mean'])} ± {_pct(record.get('std'))}"
+    if record.get("n_seeds", seeds) != seeds:
+        text += f" (n={record['n_seeds']})"
+    return text
 
 
-def _delta_text(values: Mapping[str, float] | None, base: Mapping[str, float] | None) -> str:
-    if not values or not base:
+def _same_runs(delta: Mapping[str, Any]) -> bool:
+    return delta.get("n_seeds", 0) > 0 and delta.get("mean") == 0.0 and delta.get("std") == 0.0
+
+
+def _delta_text(delta: Mapping[str, Any] | None) -> str:
+    """``+1.23 [−0.40, +2.86] 4/5``: mean paired Δ in points, its 95% interval, seeds better / paired."""
+    if not delta or delta.get("mean") is None or not math.isfinite(delta["mean"]):
         return "–"
-    seeds = sorted(set(values) & set(base), key=int)
-    diffs = [values[s] - base[s] for s in seeds]
-    mean, std = _mean_std(diffs)
-    better = sum(d > 0 for d in diffs)
-    return f"{100 * mean:+.2f} ± {_pct(std)} ({better}/{len(diffs)})"
+    n, better = delta.get("n_seeds", 0), delta.get("seeds_better", 0)
+    if _same_runs(delta):
+        return f"0.00 on every seed ({n})"
+    low, high = delta.get("low"), delta.get("high")
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return f"{_signed(delta['mean'])} (no interval, n={n})"
+    text = f"{_signed(delta['mean'])} [{_signed(low)}, {_signed(high)}]"
+    if low > 0 or high < 0:  # the interval excludes 0: the seeds agree on the sign
+        text = f"**{text}**"
+    return f"{text} {better}/{n}"
 
 
 def _json_inline(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def render(
-    report: Mapping[str, Any],
-    published: Sequence[Mapping[str, Any]],
-    machine: Mapping[str, Any] | None = None,
-    corpora: Mapping[str, Any] | None = None,
-    finetune: Sequence[Mapping[str, Any]] | None = None,
-) -> str:
-    """The results page (markdown) for a study report and its side files."""
-    meta = report.get("metadata", {})
-    cells = _cells(report)
-    seeds = meta.get("seeds") or sorted({int(s) for v in cells.values() for s in v})
-    settings = [s for s in SETTINGS if any(key[3] == s for key in cells)]
-    corpus_meta = meta.get("corpora", {})
-    lines: list[str] = [GENERATED_NOTE, "", "# Results on real corpora: MELD and MUStARD (text only)", ""]
+def _grid_point(text: str) -> dict[str, str]:
+    match = _GRID_POINT.fullmatch(text.strip())
+    return match.groupdict() if match else {"weight": text, "mode": "", "threshold": ""}
 
-    lines += [
-        "The [real-corpus recipe](guides/real-corpora.md) ran the weak-supervision study of "
-        "[`mtaffect run`](concepts/study.md) on two public text corpora — MELD (emotion + sentiment) "
-        "and MUStARD (sarcasm) — with all-MiniLM-L6-v2 sentence embeddings as the only features. "
-        f"Every cell is **mean ± std over {len(seeds)} seeds** ({', '.join(map(str, seeds))}) of the "
-        "test-split score in %, each model picked at its best epoch on the validation splits. "
-        "Report files: [report.json](results/report.json), [report.md](results/report.md), "
-        "[report.png](results/report.png).",
-        "",
-    ]
 
-    # --- what ran -------------------------------------------------------------------------
-    lines += ["## What ran", ""]
-    lines += ["| corpus | gold tasks (primary first) | feature set | train / validation / test | notes |", "|---|---|---|---|---|"]
-    for name, info in corpus_meta.items():
-        side = next((c for c in (corpora or {}).values() if c.get("corpus") == name), {})
-        splits = side.get("splits", {})
-        sizes = " / ".join(str(splits.get(s, "?")) for s in ("train", "validation", "test")) if splits else str(info.get("train_size", "?")) + " / ? / ?"
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s ({value / 60:.1f} min)" if value < 7200 else f"{value:.0f} s ({value / 3600:.2f} h)"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+# ---- one study -----------------------------------------------------------------------------------
+
+
+def _folders(source: Mapping[str, Any]) -> list[str]:
+    """The converted folders a config corpus entry read (one, or one per fold)."""
+    if source.get("folds"):
+        return [Path(f).name for f in source["folds"] if isinstance(f, str)]
+    return [Path(source["path"]).name] if source.get("path") else []
+
+
+def _what_ran(study: Study) -> list[str]:
+    meta, config = study.meta, study.run_config
+    sources = {c["name"]: c for c in config.get("corpora", [])}
+    folded = meta.get("cross-validated corpus") or {}
+    rows = []
+    for name, info in meta.get("corpora", {}).items():
+        entries = [(study.corpora or {}).get(f) for f in _folders(sources.get(name, {}))]
+        entries = [e for e in entries if e]
+        tasks = [info.get("primary_task")] + [t for t in info.get("tasks", []) if t != info.get("primary_task")]
         notes = []
-        if side.get("notes", {}).get("protocol") == "speaker_independent":
-            notes.append(f"speaker-independent protocol: {side['notes'].get('test_show', '?')} = test")
-        elif side.get("notes", {}).get("protocol") == "fold":
-            notes.append(f"5-fold protocol, fold {side['notes'].get('fold')}")
-        validation = side.get("notes", {}).get("validation")
-        if validation:
-            notes.append(f"validation = {validation['fraction']:.0%} of train, stratified")
-        if side.get("extractor"):
-            notes.append(f"pooling: {side['extractor']}")
-        if side.get("extraction_seconds") is not None:
-            notes.append(f"extraction {side['extraction_seconds']:.0f} s")
-        lines.append(
-            f"| {name} | {', '.join(info.get('tasks', []))} | `{info.get('feature_set', '?')}` | {sizes} | {'; '.join(notes) or '–'} |"
-        )
+        if entries:
+            sizes = {" / ".join(str(e.get("splits", {}).get(s, "?")) for s in ("train", "validation", "test")) for e in entries}
+            size_text = " or ".join(sorted(sizes))
+            first = entries[0]
+            protocol = first.get("notes", {}).get("protocol")
+            if protocol == "speaker_independent":
+                notes.append(f"speaker-independent protocol: {first['notes'].get('test_show', '?')} = test")
+            validation = first.get("notes", {}).get("validation")
+            if validation:
+                notes.append(f"validation = {validation['fraction']:.0%} of train, stratified")
+            if first.get("extractor"):
+                notes.append(f"pooling: {first['extractor']}")
+        else:
+            size_text = f"{info.get('train_size', '?')} / ? / ?"
+        if folded.get("corpus") == name:
+            size_text = f"{size_text} per fold"
+            notes.insert(0, f"{folded.get('folds')} folds inside the study (a seed's number: the mean over folds)")
+        rows.append([name, ", ".join(t for t in tasks if t), f"`{info.get('feature_set', '?')}`", size_text,
+                     "; ".join(notes) or "–"])
+    lines = ["### What ran", ""]
+    lines += _table(["corpus", "gold tasks (primary first)", "feature set", "train / validation / test", "notes"], rows)
     lines.append("")
-    model, training, sampling = meta.get("model", {}), meta.get("training", {}), meta.get("sampling", {})
-    config = meta.get("config", {})
     lines += [
-        f"- **Model** (`MTAffectConfig`): {_json_inline(model)}",
-        f"- **Training** (`MultiTaskTrainingArguments`): {_json_inline(training)}; best epoch on "
-        "`eval_combined_score`",
-        f"- **Sampling**: {_json_inline(sampling)}",
+        f"- **Config**: `{study.config_file}` (as run: [study.json]({study.link('study.json')})); "
+        f"seeds {', '.join(map(str, study.seeds))}; settings {', '.join(study.settings)}",
+        f"- **Model** (`MTAffectConfig`): {_json_inline(meta.get('model') or config.get('model', {}))}",
+        f"- **Training** (`MultiTaskTrainingArguments`): {_json_inline(meta.get('training') or config.get('training', {}))}; "
+        "each model kept at its best step on validation",
+        f"- **Sampling**: {_json_inline(meta.get('sampling') or _sampling(config))}",
         f"- **Weak labels**: λ candidates {_json_inline(config.get('weak_loss_weights'))}, modes "
         f"{_json_inline(config.get('weak_label_modes'))}, confidence thresholds "
-        f"{_json_inline(config.get('weak_thresholds'))} (null = none); chosen per seed on validation:",
+        f"{_json_inline(config.get('weak_thresholds'))} (null = none), "
+        + (f"{config['cross_fit_folds']} cross-fitted teachers for a corpus' own auxiliary task"
+           if config.get("cross_fit_folds") else "no cross-fitting (a corpus' own auxiliary labels stay gold)")
+        + "; λ chosen per corpus × task on that task's validation score (table below). What each corpus was given:",
     ]
-    chosen = meta.get("chosen on validation (per seed)", {})
-    for seed, choice in chosen.items():
-        scores = ", ".join(f"{k}: {v}" for k, v in choice.get("validation_combined_score", {}).items())
+    lines += [f"    - {note}" for note in meta.get("weak labels", [])]
+    lines.append(_wall_time(study))
+    cost = meta.get("model seconds per setting")
+    if cost:
         lines.append(
-            f"    - seed {seed}: λ = {choice.get('weak_loss_weight')}, {choice.get('weak_label_mode')}, "
-            f"threshold {choice.get('weak_threshold')} (validation combined score {scores})"
+            "- **Training time per setting** (models trained over all seeds and folds: total, mean per model): "
+            + "; ".join(f"{setting} {c.get('models')} models: {c.get('seconds'):.0f} s, {c.get('mean'):.0f} s each"
+                        for setting, c in cost.items())
         )
-    for note in meta.get("weak labels", []):
-        lines.append(f"- {note}")
-    wall = meta.get("wall_time_seconds")
-    machine_text = "machine not recorded"
-    if machine:
-        gpu = machine.get("gpu") or "no GPU"
-        load = machine.get("load_average_1_5_15_min")
-        machine_text = (
-            f"{machine.get('cpu_count')} CPU cores ({machine.get('cpu_model') or 'unknown model'}), {gpu}, "
-            f"torch {machine.get('torch')}, {config.get('torch_threads', '?')} torch thread(s)"
-        )
-        if load:
-            machine_text += (
-                f"; cores shared with other jobs (load average at the end: {load[0]} / {load[1]} / {load[2]} "
-                "over 1 / 5 / 15 min)"
-            )
-    workers = meta.get("workers", 1)  # reports written before parallel seeds existed ran them in turn
-    order = "one seed after another" if workers == 1 else f"{workers} seeds in parallel processes"
-    if wall is not None:
-        lines.append(f"- **Wall time** of the study (all {len(seeds)} seeds, {order}, feature extraction not "
-                     f"included): {wall:.0f} s ({wall / 60:.1f} min) on {machine_text}.")
     lines.append("")
+    return lines
 
-    # --- main table -----------------------------------------------------------------------
-    lines += ["## Results", ""]
-    header = ["corpus", "task", "metric", *settings]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for (corpus, task), metrics in SHOWN.items():
-        for metric in metrics:
-            if not any((corpus, task, metric, s) in cells for s in settings):
-                continue
-            row = [corpus, task, f"`{metric}`"]
-            row += [_cell_text(cells.get((corpus, task, metric, s))) for s in settings]
-            lines.append("| " + " | ".join(row) + " |")
-    lines.append("")
 
-    lines += [
-        "Difference to single-task (percentage points, mean ± std of the per-seed difference; in "
-        "brackets, the seeds where the setting beat single-task):",
+def _sampling(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The sampling entry of a report's metadata, from the config (a report merged by ``mtaffect report`` has none)."""
+    keys = {"corpus_sampling": "strategy", "sampling_temperature": "temperature", "batch_composition": "batch_composition"}
+    return {name: config[key] for key, name in keys.items() if key in config}
+
+
+def _missing_seeds(study: Study) -> tuple[list[int], list[int]]:
+    """(planned, missing): the seeds the study was started with (study.json) and those its report lacks.
+
+    A report made before the study ended (``mtaffect run --resume --seeds ...`` or ``mtaffect
+    report`` on the seeds finished so far) holds fewer seeds than the study.json it started with.
+    """
+    planned = (study.config or {}).get("seeds") or study.run_config.get("seeds") or []
+    return planned, [s for s in planned if s not in study.seeds]
+
+
+def _partial(study: Study) -> list[str]:
+    """A warning when the report holds fewer seeds than the study was started with."""
+    planned, missing = _missing_seeds(study)
+    if not missing:
+        return []
+    return [
+        "!!! warning \"A partial study\"",
+        f"    This report holds {len(study.seeds)} of the {len(planned)} seeds the study was started with (seeds "
+        f"{', '.join(map(str, missing))} had not finished when it was made from the models recorded so far): "
+        "every mean, interval and verdict below is over those seeds only.",
         "",
     ]
-    others = [s for s in settings if s != "single-task"]
-    lines += ["| corpus | task | metric | " + " | ".join(f"Δ {s}" for s in others) + " |", "|" + "---|" * (3 + len(others))]
+
+
+def _wall_time(study: Study) -> str:
+    meta, machine = study.meta, study.machine
+    machine_text = "machine not recorded"
+    if machine:
+        machine_text = (
+            f"{machine.get('cpu_count')} CPU cores ({machine.get('cpu_model') or 'unknown model'}), "
+            f"{machine.get('gpu') or 'no GPU'}, torch {machine.get('torch')}, "
+            f"{study.run_config.get('torch_threads', '?')} torch thread(s) per process"
+        )
+        load = machine.get("load_average_1_5_15_min")
+        if load:
+            machine_text += (f"; cores shared with other jobs (load average when machine.json was recorded: {load[0]} / {load[1]} / "
+                             f"{load[2]} over 1 / 5 / 15 min)")
+    workers = meta.get("workers", 1)
+    order = "one seed after another" if workers == 1 else f"{workers} seeds in parallel processes"
+    wall = meta.get("wall_time_seconds")
+    if _missing_seeds(study)[1]:
+        wall = None  # the run that wrote a partial report trained nothing: its wall time is not the study's
+    if wall is None:
+        return f"- **Wall time**: not recorded (see the training time per setting); {machine_text}."
+    return (f"- **Wall time** of the study (all {len(study.seeds)} seeds, {order}, teachers included, feature "
+            f"extraction not): {_seconds(wall)} on {machine_text}.")
+
+
+def _results_table(study: Study) -> list[str]:
+    records, settings, n = study.records, study.settings, len(study.seeds)
+    rows = []
+    for (corpus, task), metrics in SHOWN.items():
+        for metric in metrics:
+            if any((corpus, task, metric, s) in records for s in settings):
+                rows.append([corpus, task, f"`{metric}`"] + [_cell_text(records.get((corpus, task, metric, s)), n)
+                                                              for s in settings])
+    lines = [
+        "### Results",
+        "",
+        f"Test-split scores in %, **mean ± std over the {n} seeds**"
+        + (" (each seed's number: the mean over the folds)" if study.meta.get("cross-validated corpus") else "")
+        + "; `linear-probe` is a logistic regression on the same features (regularisation chosen on validation), "
+        "the baseline every trained setting has to beat. The first metric of each task is the one its literature "
+        "reports.",
+        "",
+    ]
+    lines += _table(["corpus", "task", "metric", *settings], rows)
+    lines.append("")
+    return lines
+
+
+def _delta_table(study: Study) -> list[str]:
+    deltas = study.deltas
+    present = [c for c in COMPARISONS if any(key[3:] == c for key in deltas)]
+    rows = []
     for (corpus, task), metrics in SHOWN.items():
         metric = metrics[0]
-        base = cells.get((corpus, task, metric, "single-task"))
-        if base is None:
-            continue
-        row = [corpus, task, f"`{metric}`"] + [_delta_text(cells.get((corpus, task, metric, s)), base) for s in others]
-        lines.append("| " + " | ".join(row) + " |")
-    lines.append("")
-
-    # Seed-to-seed spread of the headline metrics, per setting.
-    spread = []
-    for setting in settings:
-        stds = []
-        for (corpus, task), metrics in SHOWN.items():
-            values = cells.get((corpus, task, metrics[0], setting))
-            if values and len(values) > 1:
-                stds.append(_mean_std(list(values.values()))[1])
-        if stds:
-            spread.append(f"{setting} {100 * sum(stds) / len(stds):.2f}")
-    if spread:
-        lines += [f"Stability — mean over the {len(SHOWN)} headline metrics of the std over seeds (points, "
-                  "lower = more stable): " + ", ".join(spread) + ".", ""]
-
-    # multi-task-weak vs multi-task-gold: identical runs are worth saying.
-    weak_gold_same = [
-        key[:3]
-        for key, values in cells.items()
-        if key[3] == "multi-task-weak" and cells.get((*key[:3], "multi-task-gold")) == values
+        cells = [_delta_text(deltas.get((corpus, task, metric, *c))) for c in present]
+        if any(cell != "–" for cell in cells):
+            rows.append([corpus, task, f"`{metric}`", *cells])
+    confidence = next(iter(deltas.values()), {}).get("confidence", 0.95)
+    lines = [
+        "### Paired differences",
+        "",
+        "Per seed, the setting's score minus the reference's on the same seed; the mean of those differences in "
+        f"percentage points, its **{confidence:.0%} t-interval** in brackets (bold: the interval excludes 0) and "
+        "the seeds on which the setting beat the reference / the seeds paired.",
+        "",
     ]
-    if weak_gold_same and len(weak_gold_same) == sum(1 for key in cells if key[3] == "multi-task-weak"):
-        notes = meta.get("weak labels", [])
-        kept = [n.split(":", 1)[0] for n in notes if "gold auxiliary labels kept" in n]
-        written = [n.split(":", 1)[0] for n in notes if "weak labels from" in n]
+    lines += _table(["corpus", "task", "metric", *(f"{s} − {r}" for s, r in present)], rows)
+    lines.append("")
+    same = _weak_gold_same(study)
+    if same is not None:
+        lines += same
+    return lines
+
+
+def _weak_gold_same(study: Study) -> list[str] | None:
+    """A note when multi-task-weak and multi-task-gold are the same runs on every corpus × task shown."""
+    pairs = [
+        d for key, d in study.deltas.items()
+        if key[3:] == ("multi-task-weak", "multi-task-gold") and (key[0], key[1]) in SHOWN
+    ]
+    if not pairs or not all(_same_runs(d) for d in pairs):
+        return None
+    return [
+        "!!! note \"multi-task-weak and multi-task-gold score the same here\"",
+        "    On every task and every seed the two settings score exactly the same: the weak labels that replaced "
+        "gold auxiliary ones changed no test prediction that counts, so this study cannot test claim 3 (weak ≈ gold).",
+        "",
+    ]
+
+
+def _claims(study: Study) -> list[str]:
+    lines = ["### The paper's claims", ""]
+    claims = study.report.get("claims", [])
+    if not claims:
+        return lines + ["The report decides no claim.", ""]
+    lines += _table(["claim", "comparison", "verdict", "why"],
+                    [[c["claim"], c.get("comparison") or "–", f"**{c['verdict']}**", c.get("reason", "")] for c in claims])
+    lines.append("")
+    if "multi-task-gold" not in study.settings and not study.run_config.get("cross_fit_folds"):
         lines += [
-            "!!! note \"multi-task-weak and multi-task-gold are the same runs here\"",
-            "    Every multi-task-weak number equals its multi-task-gold twin, seed by seed: no corpus "
-            "had an auxiliary task whose gold labels could be replaced, because "
-            + (", ".join(f"`{k}`" for k in kept) or "no auxiliary task")
-            + " has no teacher of the same feature set (no other corpus of the study has that task), so "
-            "the study kept the gold labels in both settings. The weak labels that did enter training are "
-            + (", ".join(f"`{w}`" for w in written) or "none")
-            + ". Testing \"weak auxiliary labels vs gold ones\" needs a second corpus with that task and "
-            "the same features.",
+            "This study does no cross-fitting (`cross_fit_folds: null`): no corpus' gold auxiliary labels were "
+            "replaced, so it runs no multi-task-gold and leaves weak ≈ gold to a study that does.",
             "",
         ]
+    for claim in claims:
+        if claim.get("evidence"):
+            lines.append(f"??? info \"Evidence: {claim['claim']}, {claim.get('comparison') or '–'}\"")
+            lines += [f"    - {item}" for item in claim["evidence"]]
+            lines.append("")
+    return lines
 
-    # --- published -------------------------------------------------------------------------
-    lines += ["## Published text-only numbers", ""]
+
+_FOLD = re.compile(r"^(?P<corpus>.+) \(fold (?P<fold>\d+)\)$")
+
+
+def _collapses(study: Study) -> list[str]:
+    """The report's collapse warnings, one line per setting × corpus × task × class.
+
+    A study with folds reports a collapse of the fold mean (the summed counts: every fold
+    collapsed) and of each fold on its own (the mean would hide it); both are kept apart here.
+    """
+    collapses = study.report.get("collapses", [])
+    lines = ["### Collapsed models", ""]
+    if not collapses:
+        return lines + ["No model predicted a single class for every test row of a task.", ""]
+    grouped: dict[tuple[str, str, str, str], dict[int, set[str]]] = {}
+    for c in collapses:
+        match = _FOLD.match(c["corpus"])
+        corpus, where = (match["corpus"], f"fold {match['fold']}") if match else (c["corpus"], "")
+        seeds = grouped.setdefault((c["setting"], corpus, c["task"], c["label"]), {})
+        seeds.setdefault(int(c["seed"]), set()).add(where)
+    folded = bool(study.meta.get("cross-validated corpus"))
     lines += [
-        "| corpus | task | published model | protocol | metric | published | this recipe: single-task | this recipe: best multi-task setting | source |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "!!! warning \"Models that predict one class only\"",
+        "    Each of these predicted the same class for every test row of the task: its scores there are those of "
+        "a constant guess."
+        + (" With folds, *every fold* means the fold mean collapsed (all folds predicted that class); otherwise "
+           "the folds listed collapsed, which the fold mean hides." if folded else ""),
+        "",
     ]
-    missing = 0
+    for (setting, corpus, task, label), seeds in sorted(grouped.items()):
+        by_where: dict[str, list[int]] = {}
+        for seed, wheres in sorted(seeds.items()):
+            folds = sorted(wheres - {""})
+            where = "every fold" if "" in wheres and folds else ", ".join(folds)
+            by_where.setdefault(where, []).append(seed)
+        parts = [
+            ("seed " if len(s) == 1 else "seeds ") + ", ".join(map(str, s)) + (f" ({where})" if where else "")
+            for where, s in by_where.items()
+        ]
+        lines.append(f"    - {setting} · {corpus} {task}: only `{label}` on {'; '.join(parts)}")
+    lines.append("")
+    return lines
+
+
+def _choices(study: Study) -> list[str]:
+    """The per-task grid points validation chose: multi-task-weak (report) and multi-task-gold (results.jsonl)."""
+    config = study.run_config
+    chosen = study.meta.get("chosen on validation (per seed)", {})
+    weak: dict[str, dict[str, dict[str, str]]] = {}  # seed -> fold -> task -> point
+    for seed, choice in chosen.items():
+        if "per fold" in choice:
+            weak[seed] = {fold: c.get("per task", {}) for fold, c in choice["per fold"].items()}
+        elif "per task" in choice:
+            weak[seed] = {"": choice["per task"]}
+    tasks = list(dict.fromkeys(t for folds in weak.values() for per_task in folds.values() for t in per_task))
+    lines = ["### λ chosen on validation", ""]
+    if not tasks:
+        return lines + ["The report records no per-task choice.", ""]
+    several = len(config.get("weak_label_modes") or []) > 1 or len(config.get("weak_thresholds") or []) > 1
+
+    def text(per_fold: Mapping[str, Mapping[str, str]] | None, task: str) -> str:
+        if not per_fold:
+            return "–"
+        points = [_grid_point(per_task[task]) for _, per_task in sorted(per_fold.items()) if task in per_task]
+        if not points:
+            return "–"
+        shown = [p["weight"] + (f" {p['mode']} t={p['threshold']}" if several else "") for p in points]
+        return " · ".join(shown)
+
+    folded = any(list(folds) != [""] for folds in weak.values())
+    lines.append(
+        "For each corpus × task, the λ whose model scored best on that task's validation split"
+        + (" (per fold, folds 0, 1, … in order)" if folded else "")
+        + ("" if several else
+           f"; mode {', '.join(config.get('weak_label_modes') or ['?'])}, threshold "
+           f"{', '.join(str(t) for t in config.get('weak_thresholds') or ['?'])} throughout")
+        + (". multi-task-gold runs the same grid with the gold auxiliary labels kept and chooses its λ the same way."
+           if "multi-task-gold" in study.settings else ".")
+    )
+    lines.append("")
+    rows = []
+    gold = study.gold_choices or {}
+    for seed in weak:
+        row = [seed, *(text(weak[seed], t) for t in tasks)]
+        if gold:
+            row += [text(gold.get(seed), t) for t in tasks]
+        rows.append(row)
+    header = ["seed", *(f"weak: {t}" for t in tasks)] + ([f"gold: {t}" for t in tasks] if gold else [])
+    lines += _table(header, rows)
+    lines.append("")
+    return lines
+
+
+def _study_section(study: Study) -> list[str]:
+    lines = [f"## {study.title}", ""]
+    if study.name in PROTOCOLS:
+        lines += [PROTOCOLS[study.name], ""]
+    files = ", ".join(f"[{f}]({study.link(f)})" for f in ("report.json", "report.md", "results.jsonl"))
+    lines += [f"Report files: {files}.", ""]
+    lines += _partial(study)
+    lines += _what_ran(study)
+    lines += _results_table(study)
+    lines += _delta_table(study)
+    lines += _claims(study)
+    lines += _collapses(study)
+    lines += _choices(study)
+    lines += [f"![{study.title}: Δ over single-task per setting]({study.link('report.png')})", ""]
+    return lines
+
+
+# ---- the page ----------------------------------------------------------------------------------
+
+
+def _claims_summary(studies: Sequence[Study]) -> list[str]:
+    keys = list(dict.fromkeys((c["claim"], c.get("comparison") or "–") for s in studies for c in s.report.get("claims", [])))
+    if not keys:
+        return []
+    verdicts = {(s.name, c["claim"], c.get("comparison") or "–"): c["verdict"] for s in studies for c in s.report.get("claims", [])}
+    rows = [[claim, comparison, *(f"**{verdicts[(s.name, claim, comparison)]}**" if (s.name, claim, comparison) in verdicts
+                                  else "–" for s in studies)] for claim, comparison in keys]
+    lines = ["## The paper's claims, in short", ""]
+    lines += [
+        "The three claims of Dai et al. (arXiv 2104.11560) — multi-tasking helps, it is more stable across seeds, "
+        "weak labels are about as good as gold ones — decided by the report on each task's headline metric from "
+        "the paired per-seed differences and their 95% intervals (*supported* / *contradicted* only when the "
+        "intervals say so; see [the study](concepts/study.md)). The reasons are in each study's section.",
+        "",
+    ]
+    lines += _table(["claim", "comparison", *(s.title for s in studies)], rows)
+    lines.append("")
+    return lines
+
+
+def _published_section(studies: Sequence[Study], published: Sequence[Mapping[str, Any]]) -> list[str]:
+    by_name = {s.name: s for s in studies}
+    default = studies[0]
+    lines = ["## Published text-only numbers", ""]
+    rows, sources, missing = [], [], 0
     for entry in published:
         corpus, task, metric = entry["corpus"], entry["task"], entry["metric"]
-        ours = {s: cells.get((corpus, task, metric, s)) for s in settings}
-        single = _cell_text(ours.get("single-task"))
-        protocol = entry.get("protocol", "")
-        runs_here = entry.get("compare", True)
-        best = "–"
-        multi = {s: v for s, v in ours.items() if s != "single-task" and v}
-        if runs_here and multi:
-            name, values = max(multi.items(), key=lambda item: _mean_std(list(item[1].values()))[0])
-            best = f"{_cell_text(values)} ({name})"
-        if not runs_here:
-            single = "–"
+        study = by_name.get(entry.get("study", default.name))
+        ours = ["–"] * 4
+        if entry.get("compare", True) and study is not None:
+            records, n = study.records, len(study.seeds)
+            ours = [_cell_text(records.get((corpus, task, metric, s)), n)
+                    for s in ("linear-probe", "single-task", "multi-task", "multi-task-weak")]
         value = entry.get("value")
         if value is None:
             missing += 1
-            published_text = "not retrieved (see below)"
+            published_text = "not retrieved"
         else:
-            published_text = f"{float(value):.2f}"
-        source = f"[{entry['source']}]({entry['url']})" if entry.get("url") else entry["source"]
-        lines.append(
-            f"| {corpus} | {task} | {entry['model']} | {protocol} | `{metric}` | {published_text} | {single} | {best} | {source} |"
-        )
-    lines.append("")
+            published_text = str(value)
+        sources.append(f"{len(sources) + 1}. {entry['source'].strip()}" + (f" <{entry['url']}>" if entry.get("url") else ""))
+        model = entry["model"] + (" — **fine-tuned**" if entry.get("fine_tuned") else "")
+        rows.append([corpus, task, model, entry.get("protocol", ""), f"`{metric}`", published_text,
+                     study.title if entry.get("compare", True) and study else "not run", *ours, f"[{len(sources)}]"])
+    lines += [
+        "Published numbers for the same corpus, split and metric, each read in its source (in brackets, below). "
+        "Beside them, this recipe's numbers (mean ± std over seeds, %) from the study named; "
+        "`not run` marks a protocol neither study ran.",
+        "",
+    ]
+    lines += _table(["corpus", "task", "published model", "protocol", "metric", "published", "our study",
+                     "linear-probe", "single-task", "multi-task", "multi-task-weak", "source"], rows)
+    lines += ["", "Sources:", "", *sources, ""]
     if missing:
         lines += [
-            f"{missing} published number(s) above could not be retrieved from their sources while this page "
-            "was built (only the papers' first pages were reachable from the build environment), so the "
-            "page does not quote them rather than quote them from memory. Read them in the cited tables; "
-            "add them, with the source, to `examples/real_corpora/published.yaml` and regenerate the page.",
+            f"{missing} published number(s) above could not be retrieved from their sources while this page was "
+            "built (only the papers' first pages were reachable from the build environment), so the page does not "
+            "quote them rather than quote them from memory. Read them in the cited tables; add them, with the "
+            "source, to `examples/real_corpora/published.yaml` and regenerate the page.",
             "",
         ]
     lines += [
-        "Before comparing, note what differs: the published MELD baselines classify one utterance at a "
-        "time from GloVe-based text features, as this recipe does from MiniLM sentence embeddings, while "
-        "conversational models (bcLSTM, DialogueRNN, COSMIC) also read the dialogue context and report "
-        "higher numbers; MUStARD's speaker-dependent and speaker-independent numbers are not comparable "
-        "with each other, and this recipe ran the speaker-independent protocol only.",
+        "Before comparing, note what differs. This recipe classifies one utterance at a time from *frozen* "
+        "all-MiniLM-L6-v2 sentence embeddings (22M parameters, never trained here) with a small head. The "
+        "fine-tuned rows train RoBERTa-base (125M parameters) end to end on the same one utterance (\"01-utt\": no "
+        "dialogue context; conversational models read the context and report more), with model selection on "
+        "validation and 5 seeds. MUStARD's speaker-independent and 5-fold numbers are not comparable with each "
+        "other: the two studies run one protocol each.",
         "",
     ]
-
-    if finetune:
-        lines += _finetune_section(finetune, cells, settings, published)
-
-    # --- reproduce ---------------------------------------------------------------------------
-    lines += [
-        "## Reproduce",
-        "",
-        "```bash",
-        "pip install \"mtaffect[text]\"",
-        "examples/real_corpora/run.sh /path/to/corpora mtaffect-real-corpora   # meld/ and mustard/ as published",
-        "python examples/real_corpora/make_results_page.py mtaffect-real-corpora/study-output --docs docs",
-        "```",
-        "",
-        "![Δ over single-task per setting, error bars = std over seeds](results/report.png)",
-        "",
-    ]
-    return "\n".join(lines)
+    return lines
 
 
 def _finetune_section(
-    runs: Sequence[Mapping[str, Any]],
-    cells: Mapping[tuple[str, str, str, str], Mapping[str, float]],
-    settings: Sequence[str],
-    published: Sequence[Mapping[str, Any]],
+    runs: Sequence[Mapping[str, Any]], study: Study, published: Sequence[Mapping[str, Any]]
 ) -> list[str]:
     """MiniLM fine-tuned inside the model (examples/finetune_meld.py) beside the frozen-feature study."""
-    first = runs[0]
-    options = first.get("options", {})
+    options = runs[0].get("options", {})
     header = " | ".join(f"{c} {t} `{m}`" for c, t, m in FINETUNE_SCORES)
     lines = [
         "## Fine-tuning the text encoder inside the model",
@@ -334,8 +619,8 @@ def _finetune_section(
         f"encoder learning rate {options.get('encoder_lr')} (warm-up ratio {options.get('encoder_warmup')}), "
         f"head learning rate {options.get('lr')}, seed {options.get('seed')} only (one run, so no ± std); "
         "scored once on the full test splits at the end of training (no model selection). "
-        "The frozen-feature rows are the study above (mean ± std over its seeds); "
-        "results file: [finetune.json](results/finetune.json).",
+        f"The frozen-feature rows are the {study.title} study above (mean ± std over its seeds); "
+        f"results file: [finetune.json](results/{FINETUNE}).",
         "",
         f"| model | trained on | steps | {header} |",
         "|---|---|---|" + "---|" * len(FINETUNE_SCORES),
@@ -347,17 +632,19 @@ def _finetune_section(
             for c, _, m in FINETUNE_SCORES
         ]
         lines.append(f"| MiniLM fine-tuned, {run['run']} | {trained} | {run.get('steps', '–')} | {' | '.join(scores)} |")
+    records, n = study.records, len(study.seeds)
     for setting in ("single-task", "multi-task"):
-        if setting not in settings:
-            continue
-        scores = [_cell_text(cells.get((c, t, m, setting))) for c, t, m in FINETUNE_SCORES]
-        lines.append(f"| frozen MiniLM features, {setting} (study above) | full train splits | – | {' | '.join(scores)} |")
+        if setting in study.settings:
+            scores = [_cell_text(records.get((c, t, m, setting)), n) for c, t, m in FINETUNE_SCORES]
+            lines.append(f"| frozen MiniLM features, {setting} (study above) | full train splits | – | {' | '.join(scores)} |")
     for entry in published:
         if not entry.get("fine_tuned") or entry.get("value") is None:
             continue
+        if not any((entry["corpus"], entry["task"], entry["metric"]) == key for key in FINETUNE_SCORES):
+            continue
         scores = [
-            f"{float(entry['value']):.2f}" if (entry["corpus"], entry["task"], entry["metric"]) == (c, t, m) else "–"
-            for c, t, m in FINETUNE_SCORES
+            str(entry["value"]) if (entry["corpus"], entry["task"], entry["metric"]) == key else "–"
+            for key in FINETUNE_SCORES
         ]
         source = f"[{entry['model']}]({entry['url']})" if entry.get("url") else entry["model"]
         lines.append(f"| published: {source} | full train split | – | {' | '.join(scores)} |")
@@ -365,16 +652,73 @@ def _finetune_section(
         "",
         "These short runs show the encoder training end to end from raw text on a CPU; with a fraction of "
         "MELD and one epoch they stay below the frozen-feature models, which saw all of MELD for many epochs "
-        "with model selection on validation. The published fine-tuned RoBERTa-base number is a full schedule "
+        "with model selection on validation. The published fine-tuned RoBERTa-base numbers are full schedules "
         "(several epochs, model selection on validation, mean of 5 seeds) of a model about 4x the size of "
-        "MiniLM: the runs above are not a like-for-like comparison with it. The full schedule is "
+        "MiniLM: the runs above are not a like-for-like comparison with them. The full schedule is "
         "`python examples/finetune_meld.py --corpora ... --output ... --epochs 3` (no `--train-limit`) on a GPU.",
         "",
     ]
     return lines
 
 
+def render(
+    studies: Sequence[Study],
+    published: Sequence[Mapping[str, Any]],
+    finetune: Sequence[Mapping[str, Any]] | None = None,
+) -> str:
+    """The results page (markdown) for the studies and the side files."""
+    if not studies:
+        raise ValueError("no study to build the results page from.")
+    corpora = list(dict.fromkeys(c for s in studies for c in s.meta.get("corpora", {})))
+    names = {"meld": "MELD", "emorynlp": "EmoryNLP", "mustard": "MUStARD"}
+    lines: list[str] = [
+        GENERATED_NOTE,
+        "",
+        f"# Results on real corpora: {', '.join(names.get(c, c) for c in corpora)} (text only)",
+        "",
+        "The [real-corpus recipe](guides/real-corpora.md) ran the weak-supervision study of "
+        "[`mtaffect run`](concepts/study.md) on public text corpora — MELD (emotion, with sentiment as its "
+        "auxiliary task), EmoryNLP (emotion, its own 7 labels) and MUStARD (sarcasm) — with all-MiniLM-L6-v2 "
+        "sentence embeddings as the only features, in "
+        + {1: "one study", 2: "two studies"}.get(len(studies), f"{len(studies)} studies") + ": "
+        + "; ".join(f"**{s.title}** ({len(s.seeds)} seeds)" for s in studies)
+        + (". They differ in MUStARD's protocol only" if len(studies) > 1 else "")
+        + "".join(f". The {title[0].lower() + title[1:]} (`{config}`) is not recorded here yet"
+                  for name, (title, config) in STUDIES.items() if name not in {s.name for s in studies})
+        + "".join(f". The {s.title[0].lower() + s.title[1:]} runs no multi-task-gold (see its section)"
+                  for s in studies if "multi-task-gold" not in s.settings)
+        + ". Each compares the linear probe, single-task models, "
+        "the multi-task model on the union of the corpora, and the multi-task model with weak labels from "
+        "teachers (multi-task-weak) or with the gold auxiliary labels kept (multi-task-gold); every model is "
+        "kept at its best step on validation and scored once on test.",
+        "",
+    ]
+    lines += _claims_summary(studies)
+    for study in studies:
+        lines += _study_section(study)
+    lines += _published_section(studies, published)
+    if finetune:
+        lines += _finetune_section(finetune, studies[0], published)
+    lines += [
+        "## Reproduce",
+        "",
+        "```bash",
+        "pip install \"mtaffect[text]\"",
+        "examples/real_corpora/run.sh /path/to/corpora mtaffect-real-corpora   # meld/, emorynlp/, mustard/ as published",
+        "python examples/real_corpora/make_results_page.py --docs docs \\",
+        "    --study speaker-independent=mtaffect-real-corpora/study-output \\",
+        "    --study 5-fold=mtaffect-real-corpora/study-5fold-output",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ---- files -------------------------------------------------------------------------------------
+
+
 def load_published(path: Path = PUBLISHED) -> list[dict[str, Any]]:
+    """The published numbers, checked: each names its corpus, task, metric, model and source."""
     import yaml
 
     entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
@@ -384,27 +728,83 @@ def load_published(path: Path = PUBLISHED) -> list[dict[str, Any]]:
             raise ValueError(f"{path}: entry {entry!r} lacks {missing}.")
         if entry.get("value") is not None and not isinstance(entry["value"], (int, float)):
             raise ValueError(f"{path}: value of {entry!r} must be a number (in %) or null.")
+        if entry.get("study") is not None and entry["study"] not in STUDIES:
+            raise ValueError(f"{path}: study of {entry!r} must be one of {sorted(STUDIES)}.")
     return entries
 
 
-def render_folder(results_dir: Path, published: Path = PUBLISHED) -> str:
-    """The page for the files in ``results_dir`` (``docs/results``)."""
+def _read_json(file: Path) -> Any:
+    return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
 
-    def read(name: str) -> Any:
-        file = results_dir / name
-        return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
 
-    report = read("report.json")
+def _gold_choices(results: Path) -> dict[str, dict[str, dict[str, str]]] | None:
+    """Seed -> fold -> task -> grid point multi-task-gold chose, from the study's results.jsonl."""
+    if not results.is_file():
+        return None
+    choices: dict[str, dict[str, dict[str, str]]] = {}
+    for number, line in enumerate(results.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{results}: line {number} is not JSON ({error}); copy the study's results.jsonl again.") from None
+        if record.get("setting") == "multi-task-gold" and record.get("chosen", {}).get("per task"):
+            fold = "" if record.get("fold") is None else str(record["fold"])
+            choices.setdefault(str(record["seed"]), {})[fold] = record["chosen"]["per task"]
+    return choices or None
+
+
+def load_study(folder: Path) -> Study:
+    """A study from its folder (``docs/results/<study>/``)."""
+    report = _read_json(folder / "report.json")
     if report is None:
-        raise FileNotFoundError(f"{results_dir / 'report.json'}: no study report to build the page from.")
-    return render(
-        report, load_published(published), read("machine.json"), read("corpora.json"), read("finetune.json")
+        raise FileNotFoundError(f"{folder / 'report.json'}: no study report to build the page from.")
+    return Study(
+        folder.name, report, _read_json(folder / "machine.json"), _read_json(folder / "corpora.json"),
+        _read_json(folder / "study.json"), _gold_choices(folder / "results.jsonl"),
     )
+
+
+def render_folder(results_dir: Path, published: Path = PUBLISHED) -> str:
+    """The page for the files in ``results_dir`` (``docs/results``): every study of ``STUDIES`` found there."""
+    studies = [load_study(results_dir / name) for name in STUDIES if (results_dir / name / "report.json").is_file()]
+    if not studies:
+        raise FileNotFoundError(
+            f"{results_dir}: no study folder ({', '.join(STUDIES)}) with a report.json; copy the studies with "
+            "--study NAME=STUDY_OUTPUT_DIR."
+        )
+    return render(studies, load_published(published), _read_json(results_dir / FINETUNE))
+
+
+def copy_study(output: Path, target: Path) -> list[str]:
+    """Copy a study's files from its output folder into ``target``; returns the names copied."""
+    if not (output / "report.json").is_file():
+        raise FileNotFoundError(f"{output}: no report.json here; is the study finished?")
+    target.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in COPIED:
+        source = output / name
+        if not source.is_file() and name == "corpora.json":
+            source = output.parent / name  # prepare.py writes it in the working folder
+        if source.is_file():
+            shutil.copyfile(source, target / name)
+            copied.append(name)
+    return copied
+
+
+def _study_argument(value: str) -> tuple[str, Path]:
+    name, sep, folder = value.partition("=")
+    if not sep or name not in STUDIES:
+        raise argparse.ArgumentTypeError(f"expected NAME=FOLDER with NAME one of {', '.join(STUDIES)}, got {value!r}")
+    return name, Path(folder)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("study_output", nargs="?", type=Path, help="folder with report.json (omit to rebuild from docs)")
+    parser.add_argument("--study", action="append", type=_study_argument, default=[], metavar="NAME=FOLDER",
+                        help=f"a study's output folder to copy ({', '.join(STUDIES)}); omit to rebuild from docs")
+    parser.add_argument("--finetune", type=Path, help="examples/finetune_meld.py's finetune.json to copy")
     parser.add_argument("--docs", type=Path, required=True, help="the docs folder (docs/results/ and docs/results.md)")
     return parser.parse_args(argv)
 
@@ -412,15 +812,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     results_dir = args.docs / "results"
-    if args.study_output is not None:
-        if not (args.study_output / "report.json").is_file():
-            raise SystemExit(f"{args.study_output}: no report.json here.")
-        results_dir.mkdir(parents=True, exist_ok=True)
-        for name in COPIED:
-            source = args.study_output / name
-            if source.is_file():
-                shutil.copyfile(source, results_dir / name)
-    page = render_folder(results_dir)
+    try:
+        for name, folder in args.study:
+            copy_study(folder, results_dir / name)
+        if args.finetune is not None:
+            if not args.finetune.is_file():
+                raise FileNotFoundError(f"{args.finetune}: no such file.")
+            results_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(args.finetune, results_dir / FINETUNE)
+        page = render_folder(results_dir)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from None
     (args.docs / "results.md").write_text(page, encoding="utf-8")
     print(f"wrote {args.docs / 'results.md'}")
 

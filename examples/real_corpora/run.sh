@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# The real-corpus recipe: MELD + MUStARD text features, then the weak-supervision study.
+# The real-corpus recipe: MELD + EmoryNLP + MUStARD text features, then the weak-supervision
+# study twice (MUStARD speaker-independent, then MUStARD's 5 folds inside the study).
 #
 #   examples/real_corpora/run.sh CORPORA_DIR [WORK_DIR]
 #
-# CORPORA_DIR holds meld/{train,dev,test}_sent_emo.csv and mustard/{sarcasm_data.json,
-# split_indices.p} as published. WORK_DIR (default: mtaffect-real-corpora) receives the
-# unified corpora (meld-minilm/, mustard-si-minilm/, corpora.json) and the study's report
-# (study-output/report.{json,md,png}, results.jsonl, machine.json, corpora.json). Then
+# CORPORA_DIR holds meld/{train,dev,test}_sent_emo.csv, emorynlp/emorynlp_{train,dev,test}_final.csv
+# and mustard/{sarcasm_data.json,split_indices.p} as published. WORK_DIR (default:
+# mtaffect-real-corpora) receives the unified corpora (meld-minilm/, emorynlp-minilm/,
+# mustard-si-minilm/, mustard-fold{0..4}-minilm/, corpora.json) and the studies' outputs
+# (study-output/ and study-5fold-output/: report.{json,md,png}, results.jsonl, study.json,
+# machine.json, corpora.json). Then
 #
-#   python examples/real_corpora/make_results_page.py WORK_DIR/study-output --docs docs
+#   python examples/real_corpora/make_results_page.py --docs docs \
+#       --study speaker-independent=WORK_DIR/study-output --study 5-fold=WORK_DIR/study-5fold-output
 #
-# copies the report into docs/results/ and regenerates docs/results.md from report.json.
+# copies both into docs/results/<study>/ and regenerates docs/results.md from their report.json.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 corpora=$(cd "${1:?usage: run.sh CORPORA_DIR [WORK_DIR]}" && pwd)
@@ -18,6 +22,9 @@ work=${2:-mtaffect-real-corpora}
 mkdir -p "$work"
 python "$here/prepare.py" --corpora "$corpora" --output "$work"
 cd "$work"
-mtaffect run --config "$here/study.yaml"
-python "$here/record_machine.py" study-output
-cp corpora.json study-output/corpora.json
+for config in study.yaml study-5fold.yaml; do
+    output=$(python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['output_dir'])" "$here/$config")
+    mtaffect run --config "$here/$config"
+    python "$here/record_machine.py" "$output"
+    cp corpora.json "$output/corpora.json"
+done

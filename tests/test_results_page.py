@@ -1,0 +1,314 @@
+"""The results page generator (``examples/real_corpora/make_results_page.py``) on small real studies.
+
+``tests/data/results_page/{speaker-independent,5-fold}/`` are the outputs of two 3-seed
+``mtaffect run`` studies shaped like the recipe's (MELD emotion + sentiment, EmoryNLP emotion,
+MUStARD sarcasm; the second with MUStARD given as 3 folds), run on synthetic corpora saved
+under those names. They are trimmed to what the page reads: ``report.json`` with the records
+and deltas of the page's metrics (no predicted counts, no selected steps), ``results.jsonl``
+with the multi-task-gold choice records only, ``study.json``, ``corpora.json`` and (first
+study) ``machine.json``. The numbers asserted here are recomputed from the reports' per-seed
+values with numpy and scipy, independently of ``mtaffect.statistics``.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE = REPO / "tests" / "data" / "results_page"
+
+
+def _load_page_module():
+    path = REPO / "examples" / "real_corpora" / "make_results_page.py"
+    spec = importlib.util.spec_from_file_location("make_results_page_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+page = _load_page_module()
+
+
+@pytest.fixture()
+def results_dir(tmp_path):
+    """A docs/results/ with both fixture studies and the recorded fine-tuning results."""
+    target = tmp_path / "results"
+    for name in page.STUDIES:
+        shutil.copytree(FIXTURE / name, target / name)
+    shutil.copyfile(REPO / "docs" / "results" / "finetune.json", target / "finetune.json")
+    return target
+
+
+def _report(name: str) -> dict:
+    return json.loads((FIXTURE / name / "report.json").read_text(encoding="utf-8"))
+
+
+def _values(report: dict, corpus: str, task: str, metric: str, setting: str) -> dict[str, float]:
+    record = next(r for r in report["records"]
+                  if (r["corpus"], r["task"], r["metric"], r["setting"]) == (corpus, task, metric, setting))
+    return record["values"]
+
+
+def _section(text: str, start: str, end: str | None = None) -> str:
+    part = text[text.index(start):]
+    return part[: part.index(end)] if end else part
+
+
+def _row(text: str, *cells: str) -> list[str]:
+    """The cells of the first table row that starts with ``cells``."""
+    prefix = "| " + " | ".join(cells) + " |"
+    line = next(line for line in text.splitlines() if line.startswith(prefix))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_main_table_is_mean_and_std_over_seeds(results_dir):
+    text = page.render_folder(results_dir)
+    report = _report("speaker-independent")
+    section = _section(text, "## Speaker-independent study", "## 5-fold study")
+    results = _section(section, "### Results", "### Paired differences")
+    header = _row(results, "corpus", "task", "metric")
+    assert header[3:] == ["linear-probe", "single-task", "multi-task", "multi-task-weak", "multi-task-gold"]
+    for corpus, task, metric in (("meld", "emotion", "emotion_weighted_f1"), ("emorynlp", "emotion", "emotion_accuracy"),
+                                 ("mustard", "sarcasm", "sarcasm_weighted_f1")):
+        row = _row(results, corpus, task, f"`{metric}`")
+        for setting, cell in zip(header[3:], row[3:]):
+            values = list(_values(report, corpus, task, metric, setting).values())
+            assert len(values) == 3
+            mean, std = np.mean(values), np.std(values, ddof=1)
+            assert cell == f"{100 * mean:.2f} ± {100 * std:.2f}", (corpus, metric, setting)
+
+
+def test_paired_deltas_carry_the_t_interval_and_seed_counts(results_dir):
+    text = page.render_folder(results_dir)
+    for name, title in (("speaker-independent", "## Speaker-independent study"), ("5-fold", "## 5-fold study")):
+        report = _report(name)
+        deltas = _section(_section(text, title), "### Paired differences", "### The paper's claims")
+        header = _row(deltas, "corpus", "task", "metric")
+        assert header[3:] == [f"{s} − {r}" for s, r in page.COMPARISONS]
+        checked = 0
+        for corpus, task, metric in (("meld", "emotion", "emotion_weighted_f1"), ("emorynlp", "emotion", "emotion_weighted_f1"),
+                                     ("mustard", "sarcasm", "sarcasm_weighted_f1")):
+            row = _row(deltas, corpus, task, f"`{metric}`")
+            for (setting, reference), cell in zip(page.COMPARISONS, row[3:]):
+                a, b = (_values(report, corpus, task, metric, s) for s in (setting, reference))
+                diffs = np.array([a[s] - b[s] for s in sorted(a) if s in b])
+                if np.all(diffs == 0):
+                    assert cell == f"0.00 on every seed ({len(diffs)})"
+                    continue
+                mean = diffs.mean()
+                half = stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / math.sqrt(len(diffs))
+                interval = f"{100 * mean:+.2f} [{100 * (mean - half):+.2f}, {100 * (mean + half):+.2f}]"
+                if mean - half > 0 or mean + half < 0:
+                    interval = f"**{interval}**"
+                assert cell == f"{interval} {int((diffs > 0).sum())}/{len(diffs)}", (name, corpus, setting, reference)
+                checked += 1
+        assert checked >= 5
+
+
+def test_claims_collapses_and_choices_come_from_the_report(results_dir):
+    text = page.render_folder(results_dir)
+    summary = _section(text, "## The paper's claims, in short", "## Speaker-independent study")
+    si, folds = _report("speaker-independent"), _report("5-fold")
+    for a, b in zip(si["claims"], folds["claims"]):
+        assert _row(summary, a["claim"], a["comparison"])[2:] == [f"**{a['verdict']}**", f"**{b['verdict']}**"]
+    section = _section(text, "## 5-fold study")
+    claims = _section(section, "### The paper's claims", "### Collapsed models")
+    for claim in folds["claims"]:
+        assert _row(claims, claim["claim"], claim["comparison"])[2:] == [f"**{claim['verdict']}**", claim["reason"]]
+        for item in claim["evidence"]:
+            assert f"    - {item}" in claims
+
+    # A collapse on one fold only is listed with its fold (the fold mean hides it).
+    collapses = _section(section, "### Collapsed models", "### λ chosen on validation")
+    one_fold = [c for c in folds["collapses"] if c["corpus"].endswith(")")
+                and not any(d["corpus"] == c["corpus"].split(" (")[0] and (d["setting"], d["seed"], d["task"], d["label"])
+                            == (c["setting"], c["seed"], c["task"], c["label"]) for d in folds["collapses"])]
+    assert one_fold, "the fixture should hold a collapse of one fold only"
+    c = one_fold[0]
+    fold = c["corpus"].split("(fold ")[1].rstrip(")")
+    line = next(line for line in collapses.splitlines()
+                if line.startswith(f"    - {c['setting']} · {c['corpus'].split(' (')[0]} {c['task']}: only `{c['label']}`"))
+    assert f"seed {c['seed']} (fold {fold})" in line or f"{c['seed']} (fold {fold})" in line
+
+    # λ per task per seed (per fold in the 5-fold study), weak from the report, gold from results.jsonl.
+    choices = _section(section, "### λ chosen on validation", "![")
+    chosen = folds["metadata"]["chosen on validation (per seed)"]["2"]["per fold"]
+    weights = " · ".join(chosen[k]["per task"]["mustard/sarcasm"].split()[0].removeprefix("λ=") for k in sorted(chosen))
+    header = _row(choices, "seed")
+    row = _row(choices, "2")
+    assert row[header.index("weak: mustard/sarcasm")] == weights and weights.count("·") == 2
+    gold = [json.loads(line) for line in (FIXTURE / "5-fold" / "results.jsonl").read_text().splitlines()]
+    gold = sorted((r for r in gold if r["seed"] == 2), key=lambda r: r["fold"])
+    assert row[header.index("gold: meld/sentiment")] == " · ".join(
+        r["chosen"]["per task"]["meld/sentiment"].split()[0].removeprefix("λ=") for r in gold)
+
+
+def test_what_ran_names_sizes_protocol_config_and_wall_time(results_dir):
+    text = page.render_folder(results_dir)
+    si = _section(text, "## Speaker-independent study", "## 5-fold study")
+    corpora = json.loads((FIXTURE / "5-fold" / "corpora.json").read_text())
+    meld = corpora["meld-x"]["splits"]
+    assert _row(si, "meld")[1:4] == ["emotion, sentiment", "`synthetic-cmu`", f"{meld['train']} / {meld['validation']} / {meld['test']}"]
+    report = _report("speaker-independent")
+    assert f"{report['metadata']['wall_time_seconds']:.0f} s" in si
+    assert "2 CPU cores (AMD EPYC), no GPU" in si and "[study.json](results/speaker-independent/study.json)" in si
+    for note in report["metadata"]["weak labels"]:
+        assert f"    - {note}" in si
+    folds = _section(text, "## 5-fold study")
+    row = _row(folds, "mustard")
+    fold0 = corpora["mustard-fold0-x"]["splits"]
+    assert row[3] == f"{fold0['train']} / {fold0['validation']} / {fold0['test']} per fold"
+    assert row[4].startswith("3 folds inside the study")
+    assert "machine not recorded" in _section(folds, "### What ran", "### Results")
+    assert f"{_report('5-fold')['metadata']['wall_time_seconds']:.0f} s" in folds
+
+
+def test_same_runs_note_only_where_weak_and_gold_score_alike(results_dir):
+    si = _report("speaker-independent")
+    folds = _report("5-fold")
+    pairs = lambda r: [d for d in r["deltas"] if (d["setting"], d["reference"]) == ("multi-task-weak", "multi-task-gold")]  # noqa: E731
+    assert all(d["mean"] == 0 and d["std"] == 0 for d in pairs(si))
+    assert not all(d["mean"] == 0 and d["std"] == 0 for d in pairs(folds))
+    text = page.render_folder(results_dir)
+    title = "multi-task-weak and multi-task-gold score the same here"
+    assert title in _section(text, "## Speaker-independent study", "## 5-fold study")
+    assert title not in _section(text, "## 5-fold study")
+    # One weak number moved: the note goes, whatever the other tasks do.
+    changed = copy.deepcopy(si)
+    for d in changed["deltas"]:
+        if (d["setting"], d["reference"], d["metric"]) == ("multi-task-weak", "multi-task-gold", "emotion_weighted_f1"):
+            d.update(mean=0.01, std=0.005, low=-0.002, high=0.022, seeds_better=2)
+            break
+    (results_dir / "speaker-independent" / "report.json").write_text(json.dumps(changed), encoding="utf-8")
+    assert title not in page.render_folder(results_dir)
+
+
+def test_published_numbers_sit_beside_the_study_of_their_protocol(results_dir):
+    text = page.render_folder(results_dir)
+    published = _section(text, "## Published text-only numbers", "## Fine-tuning")
+    entries = page.load_published()
+    leaderboard = [e for e in entries if "LEADERBOARD.md" in e.get("url", "")]
+    assert sorted((e["corpus"], e["value"]) for e in leaderboard) == [("emorynlp", 34.414), ("meld", 62.638)]
+    assert all(e["fine_tuned"] and "053f22760589d35d9bc9d3e1429ce34664e54b86" in e["url"] for e in leaderboard)
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in published.splitlines()
+            if line.startswith("| mustard | sarcasm |")]
+    assert len(rows) == 2
+    folds = _report("5-fold")
+    single = list(_values(folds, "mustard", "sarcasm", "sarcasm_weighted_f1", "single-task").values())
+    five_fold = next(r for r in rows if "5-fold" in r[3])
+    assert five_fold[5] == "not retrieved" and five_fold[6] == "5-fold study"
+    assert five_fold[8] == f"{100 * np.mean(single):.2f} ± {100 * np.std(single, ddof=1):.2f}"
+    emory = _row(published, "emorynlp", "emotion")
+    assert emory[5] == "34.414" and "**fine-tuned**" in emory[2] and emory[6] == "Speaker-independent study"
+    missing = sum(1 for e in entries if e.get("value") is None)
+    assert f"{missing} published number(s) above could not be retrieved" in published
+    # The fine-tuning section lists the fine-tuned MELD numbers beside examples/finetune_meld.py's.
+    finetune = _section(text, "## Fine-tuning the text encoder inside the model", "## Reproduce")
+    assert "| 62.638 | – | – |" in finetune and "| 63.46 | – | – |" in finetune
+
+
+def test_script_copies_the_studies_and_writes_the_page(tmp_path, capsys):
+    docs = tmp_path / "docs"
+    work = tmp_path / "work"
+    for name, folder in (("speaker-independent", "study-output"), ("5-fold", "study-5fold-output")):
+        shutil.copytree(FIXTURE / name, work / folder)
+        (work / folder / "corpora.json").unlink()  # run.sh's prepare.py writes it one folder up
+    shutil.copyfile(FIXTURE / "5-fold" / "corpora.json", work / "corpora.json")
+    page.main(["--docs", str(docs), "--study", f"speaker-independent={work / 'study-output'}",
+               "--study", f"5-fold={work / 'study-5fold-output'}",
+               "--finetune", str(REPO / "docs" / "results" / "finetune.json")])
+    assert (docs / "results.md").read_text(encoding="utf-8") == page.render_folder(docs / "results")
+    for name in page.STUDIES:
+        assert {p.name for p in (docs / "results" / name).iterdir()} >= {"report.json", "results.jsonl", "study.json", "corpora.json"}
+    # Rebuilding from the copies alone gives the same page.
+    before = (docs / "results.md").read_text(encoding="utf-8")
+    page.main(["--docs", str(docs)])
+    assert (docs / "results.md").read_text(encoding="utf-8") == before
+
+    with pytest.raises(SystemExit, match="no report.json here"):
+        page.main(["--docs", str(docs), "--study", f"5-fold={tmp_path / 'nowhere'}"])
+    with pytest.raises(SystemExit, match="no study folder"):
+        page.main(["--docs", str(tmp_path / "empty-docs")])
+    with pytest.raises(SystemExit):
+        page.main(["--docs", str(docs), "--study", "4-fold=x"])
+    assert "NAME=FOLDER" in capsys.readouterr().err
+
+
+def test_published_file_is_checked(tmp_path):
+    bad = tmp_path / "published.yaml"
+    bad.write_text("- corpus: meld\n  task: emotion\n  metric: emotion_weighted_f1\n  model: m\n  source: s\n  value: '62'\n")
+    with pytest.raises(ValueError, match="must be a number"):
+        page.load_published(bad)
+    bad.write_text("- corpus: meld\n  task: emotion\n  metric: emotion_weighted_f1\n  model: m\n  source: s\n  study: 4-fold\n")
+    with pytest.raises(ValueError, match="study of"):
+        page.load_published(bad)
+
+
+def test_a_partial_study_says_so(results_dir):
+    """A report merged by ``mtaffect report`` before the study ended: fewer seeds than the config, no config copy."""
+    text = page.render_folder(results_dir)
+    assert "A partial study" not in text
+    folder = results_dir / "5-fold"
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    config = report["metadata"].pop("config")
+    for key in ("model", "training", "sampling", "wall_time_seconds"):
+        report["metadata"].pop(key)
+    (folder / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    (folder / "study.json").write_text(json.dumps(dict(config, seeds=[0, 1, 2, 3, 4])), encoding="utf-8")
+    section = _section(page.render_folder(results_dir), "## 5-fold study")
+    assert "This report holds 3 of the 5 seeds the study was started with (seeds 3, 4 had not finished" in section
+    assert f"**Model** (`MTAffectConfig`): {json.dumps(config['model'], sort_keys=True)}" in section
+    assert '"strategy": "temperature"' in section and "**Wall time**: not recorded" in section
+
+
+def test_a_study_not_recorded_yet_is_named(results_dir):
+    shutil.rmtree(results_dir / "5-fold")
+    text = page.render_folder(results_dir)
+    assert "in one study: **Speaker-independent study** (3 seeds)" in text
+    assert "The 5-fold study (`examples/real_corpora/study-5fold.yaml`) is not recorded here yet." in text
+    assert "## 5-fold study" not in text
+    # Published numbers of a protocol whose study is missing get no number of ours.
+    row = next(line for line in text.splitlines() if line.startswith("| mustard | sarcasm |") and "5-fold" in line)
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[6] == "not run" and cells[7:11] == ["–"] * 4
+
+
+def test_a_resumed_partial_report_keeps_the_planned_seeds_of_study_json(results_dir):
+    """``mtaffect run --resume --seeds 0 1`` on a copy: its report and config say 2 seeds; study.json, as started, 5."""
+    folder = results_dir / "speaker-independent"
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    report["metadata"]["seeds"] = report["metadata"]["config"]["seeds"] = [0, 1]
+    report["metadata"]["wall_time_seconds"] = 0.7
+    (folder / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    started = json.loads((folder / "study.json").read_text(encoding="utf-8"))
+    (folder / "study.json").write_text(json.dumps(dict(started, seeds=[0, 1, 2, 3, 4])), encoding="utf-8")
+    section = _section(page.render_folder(results_dir), "## Speaker-independent study", "## 5-fold study")
+    assert "This report holds 2 of the 5 seeds the study was started with (seeds 2, 3, 4" in section
+    assert "0.7 s" not in section and "**Wall time**: not recorded" in section
+
+
+def test_a_study_without_cross_fitting_or_gold_setting(results_dir):
+    """The recipe's 5-fold study: one λ, no cross-fitting, so no multi-task-gold."""
+    folder = results_dir / "5-fold"
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    report["metadata"]["config"]["cross_fit_folds"] = None
+    report["settings"] = report["metadata"]["settings"] = [s for s in report["settings"] if s != "multi-task-gold"]
+    report["records"] = [r for r in report["records"] if r["setting"] != "multi-task-gold"]
+    report["deltas"] = [d for d in report["deltas"] if "multi-task-gold" not in (d["setting"], d["reference"])]
+    (folder / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    (folder / "results.jsonl").unlink()
+    section = _section(page.render_folder(results_dir), "## 5-fold study", "## Published")
+    assert "no cross-fitting (a corpus' own auxiliary labels stay gold)" in section
+    assert "multi-task-gold" not in _section(section, "### Results", "### The paper's claims")
+    assert "multi-task-gold runs the same grid" not in section
+    assert "This study does no cross-fitting (`cross_fit_folds: null`)" in section
+    assert _row(section, "seed")[1:] == [f"weak: {t}" for t in ("meld/emotion", "meld/sentiment", "emorynlp/emotion", "mustard/sarcasm")]
