@@ -71,6 +71,7 @@ def _interrupt_after(process: subprocess.Popen, results: Path, records: int, tim
 def _comparable(report: Path) -> dict:
     payload = json.loads(report.read_text())
     payload["metadata"].pop("wall_time_seconds")
+    payload["metadata"].pop("model seconds per setting")  # timings, not numbers
     return payload
 
 

@@ -324,6 +324,12 @@ def _wall_time(study: Study) -> str:
     wall = meta.get("wall_time_seconds")
     if _missing_seeds(study)[1]:
         wall = None  # the run that wrote a partial report trained nothing: its wall time is not the study's
+    trained = sum(float(v.get("seconds", 0)) for v in (meta.get("model seconds per setting") or {}).values())
+    if wall is not None and trained and wall * max(1, workers) < 0.1 * trained:
+        # Written by a `--resume` that found every model recorded (seeds trained by several runs):
+        # its wall time is not the study's.
+        return (f"- **Wall time**: the report was written by a resumed run that trained nothing ({_seconds(wall)}); "
+                f"the models took {_seconds(trained)} in all (training time per setting below); {machine_text}.")
     if wall is None:
         return f"- **Wall time**: not recorded (see the training time per setting); {machine_text}."
     return (f"- **Wall time** of the study (all {len(study.seeds)} seeds, {order}, teachers included, feature "
