@@ -535,7 +535,11 @@ def add_cross_fitted_weak_labels(
     Args:
         corpus: the corpus the teachers were cross-fitted on (same rows, same order).
         cross_fitted: from ``mtaffect.teachers.cross_fit_teachers``.
-        mode, threshold, ablation, batch_size, device: as for ``add_weak_labels``.
+        mode: as for ``add_weak_labels``.
+        threshold: as for ``add_weak_labels``.
+        ablation: as for ``add_weak_labels`` (default ``"replace"``: weak instead of gold).
+        batch_size: as for ``add_weak_labels``.
+        device: as for ``add_weak_labels``.
 
     Returns:
         A new ``DatasetDict``; splits the cross-fit has no folds for are returned unchanged.
