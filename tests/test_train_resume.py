@@ -22,7 +22,8 @@ from safetensors.torch import load_file
 from mtaffect.cli.main import main
 from mtaffect.training import MultiTaskTrainer
 
-MAX_STEPS, SAVE_STEPS = 40, 5
+# Long enough that a Ctrl-C sent at the first checkpoint lands before the end, however fast the machine.
+MAX_STEPS, SAVE_STEPS = 400, 20
 CONFIG = f"""\
 corpora: {{m: synthetic_mustard}}
 synthetic: {{size_scale: 0.1}}

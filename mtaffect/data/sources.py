@@ -19,7 +19,7 @@ source per fold.
 
 Examples:
     >>> CorpusSource.parse("synthetic_mustard")
-    CorpusSource(name='synthetic_mustard', path=None, format=None, options={}, primary_task=None, synthetic='synthetic_mustard', hub=None, loader=None)
+    CorpusSource(name='synthetic_mustard', path=None, format=None, options={}, primary_task=None, synthetic='synthetic_mustard', hub=None, loader=None, folds=None)
     >>> CorpusSource.parse("mosei=hub:someone/affect-corpora:mosei").hub
     'someone/affect-corpora:mosei'
     >>> CorpusSource.parse({"path": "MELD.Raw", "options": {"extract_text": False}}, name="meld").path
