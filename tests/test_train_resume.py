@@ -58,6 +58,9 @@ def test_ctrl_c_then_resume_continues_from_the_checkpoint(tmp_path, monkeypatch)
     process = subprocess.Popen(
         [sys.executable, "-m", "mtaffect.cli.main", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        # A shell's background job (CI run with `&` / nohup) inherits SIGINT ignored, and Python then
+        # installs no KeyboardInterrupt handler: give the command the terminal's default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     scratch = tmp_path / ".model.mtaffect-training"
     deadline = time.monotonic() + 120
