@@ -187,12 +187,19 @@ class MTAffectPretrainedEncoder(nn.Module):
 
     # ---- forward ----------------------------------------------------------------------
 
-    def encode(self, inputs: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Pooled hidden states of the layers used: ``[batch, layers, encoder_hidden]`` (1 layer unless weighted)."""
+    def encode(
+        self, inputs: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Pooled hidden states of the layers used: ``[batch, layers, encoder_hidden]`` (1 layer unless weighted).
+
+        ``token_type_ids`` (text pairs: context turns, then the utterance) go to the encoder when given.
+        """
         name = ENCODER_INPUT_NAMES[self.modality]
         want_all = self.layers != "last"
+        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         output = self.model(
             **{name: inputs},
+            **extra,
             attention_mask=attention_mask,
             output_hidden_states=want_all,
             return_dict=True,

@@ -530,6 +530,7 @@ class MTAffectModel(MTAffectPreTrainedModel):
         text_input_ids: torch.Tensor | None = None,
         text_attention_mask: torch.Tensor | None = None,
         text_encoder_states: torch.Tensor | None = None,
+        text_token_type_ids: torch.Tensor | None = None,
         audio_input_values: torch.Tensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
         audio_encoder_states: torch.Tensor | None = None,
@@ -566,6 +567,8 @@ class MTAffectModel(MTAffectPreTrainedModel):
             text_encoder_states: `torch.FloatTensor` of shape `(batch_size, layers, encoder_hidden)`.
                 Cached pooled states of a frozen text encoder (`MTAffectPretrainedEncoder.encode`), used
                 instead of `text_input_ids`.
+            text_token_type_ids: `torch.LongTensor` of shape `(batch_size, tokens)`.
+                Segment ids of `text_input_ids` when the tokenizer pairs context turns with the utterance.
             audio_input_values: `torch.FloatTensor` of shape `(batch_size, samples)`.
                 Waveforms for the pretrained audio encoder, as its feature extractor gives them.
             audio_attention_mask: `torch.LongTensor` of shape `(batch_size, samples)`.
@@ -638,7 +641,8 @@ class MTAffectModel(MTAffectPreTrainedModel):
         for index, modality in enumerate(self.config.modalities):
             missing = self.missing_modality_embeddings[index].expand(batch_size, -1)
             if modality in raw:
-                pooled, row_present = self._encode_raw(modality, *raw[modality], batch_size)
+                token_types = text_token_type_ids if modality == "text" else None
+                pooled, row_present = self._encode_raw(modality, *raw[modality], batch_size, token_types)
                 states.append(torch.where(row_present.unsqueeze(-1), pooled, missing))
                 present.append(row_present)
                 continue
@@ -742,6 +746,7 @@ class MTAffectModel(MTAffectPreTrainedModel):
         attention_mask: torch.Tensor | None,
         cached: torch.Tensor | None,
         batch_size: int,
+        token_type_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Pretrained-encoder vector (``[B, hidden]``) and presence (``[B]``) of one raw modality."""
         encoder = self.pretrained_encoders[modality]
@@ -759,7 +764,9 @@ class MTAffectModel(MTAffectPreTrainedModel):
                 # unmasked position, and is replaced by the missing-modality embedding afterwards.
                 attention_mask = attention_mask.clone()
                 attention_mask[~row_present, 0] = 1
-            cached = encoder.encode(inputs, attention_mask)
+            if token_type_ids is not None:
+                token_type_ids = token_type_ids.to(self.device)
+            cached = encoder.encode(inputs, attention_mask, token_type_ids)
         return encoder(cached.to(device=self.device, dtype=self.dtype)), row_present
 
     def _prepare(
@@ -1087,6 +1094,7 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
         text_input_ids: torch.Tensor | None = None,
         text_attention_mask: torch.Tensor | None = None,
         text_encoder_states: torch.Tensor | None = None,
+        text_token_type_ids: torch.Tensor | None = None,
         audio_input_values: torch.Tensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
         audio_encoder_states: torch.Tensor | None = None,
@@ -1143,6 +1151,8 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
                 Attention mask of `text_input_ids`.
             text_encoder_states: `torch.FloatTensor` of shape `(batch_size, layers, encoder_hidden)`.
                 Cached frozen text-encoder states, as in `MTAffectModel.forward`.
+            text_token_type_ids: `torch.LongTensor` of shape `(batch_size, tokens)`.
+                Segment ids of `text_input_ids`, as in `MTAffectModel.forward`.
             audio_input_values: `torch.FloatTensor` of shape `(batch_size, samples)`.
                 Waveforms for the pretrained audio encoder, as in `MTAffectModel.forward`.
             audio_attention_mask: `torch.LongTensor` of shape `(batch_size, samples)`.
@@ -1224,6 +1234,7 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
             text_input_ids=text_input_ids,
             text_attention_mask=text_attention_mask,
             text_encoder_states=text_encoder_states,
+            text_token_type_ids=text_token_type_ids,
             audio_input_values=audio_input_values,
             audio_attention_mask=audio_attention_mask,
             audio_encoder_states=audio_encoder_states,
@@ -1442,6 +1453,7 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
         """
         inputs = {"feature_set": batch.get("feature_set")}
         raw_keys = [key for m in ENCODER_INPUT_NAMES for key in (encoder_input_key(m), encoder_mask_key(m), encoder_states_key(m))]
+        raw_keys.append("text_token_type_ids")
         for key in raw_keys:
             if batch.get(key) is not None:
                 inputs[key] = torch.as_tensor(batch[key]).to(self.device)

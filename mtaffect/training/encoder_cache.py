@@ -51,9 +51,11 @@ def cache_frozen_encoder_states(model: Any, dataset: Any, batch_size: int = 32) 
         processors={m: model.processors[m] for m in modalities},
         base=lambda rows: {},
         max_length={m: model.config.pretrained_encoders[m]["max_length"] for m in modalities},
+        context=getattr(model.config, "context", None),
     )
     encoders = {m: model.get_pretrained_encoder(m) for m in modalities}
-    columns = sorted({"id", "text", "audio"} & set(dataset.column_names))
+    # The context turns a text encoder reads before the utterance (config.context) are part of its input.
+    columns = sorted({"id", "text", "audio", "context_text", "context_speaker", "context_position"} & set(dataset.column_names))
 
     def encode(batch: dict[str, list[Any]]) -> dict[str, list[np.ndarray]]:
         size = len(next(iter(batch.values())))
@@ -65,7 +67,9 @@ def cache_frozen_encoder_states(model: Any, dataset: Any, batch_size: int = 32) 
             mask = inputs[f"{modality}_attention_mask"]
             usable = mask.clone()
             usable[~mask.bool().any(dim=1), 0] = 1  # empty rows: the model marks them missing from the mask anyway
-            states = encoder.encode(values.to(model.device), usable.to(model.device))
+            token_types = inputs.get("text_token_type_ids") if modality == "text" else None
+            token_types = token_types.to(model.device) if token_types is not None else None
+            states = encoder.encode(values.to(model.device), usable.to(model.device), token_types)
             result[states_column(modality)] = list(states.float().cpu().numpy())
         return result
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mtaffect.data.context import ContextOptions, batches_with_context, context_features
 from mtaffect.data.corpora.base import CorpusPlan, batched, unique_ids
 from mtaffect.data.corpora.encoding import decode_text
 from mtaffect.data.corpora.errors import CorpusFormatError
-from mtaffect.data.context import ContextOptions, batches_with_context, context_features
 from mtaffect.data.corpora.user_features import FeatureProvider, kept_batches, text_feature_provider
 from mtaffect.data.raw import split_files
 from mtaffect.data.schema import CorpusInfo
