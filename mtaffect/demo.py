@@ -93,7 +93,7 @@ def parse_turns(text: str | None) -> list[dict[str, str]]:
     """The context box's lines as pipeline turns: ``Speaker: text`` (or just ``text``) per line, oldest first.
 
     Examples:
-        >>> parse_turns("Ross: I got us tickets.\n\nWhat for?")
+        >>> parse_turns("Ross: I got us tickets.\\n\\nWhat for?")
         [{'speaker': 'Ross', 'text': 'I got us tickets.'}, {'speaker': '', 'text': 'What for?'}]
     """
     turns = []

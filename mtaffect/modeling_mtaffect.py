@@ -764,9 +764,9 @@ class MTAffectModel(MTAffectPreTrainedModel):
                 # unmasked position, and is replaced by the missing-modality embedding afterwards.
                 attention_mask = attention_mask.clone()
                 attention_mask[~row_present, 0] = 1
-            if token_type_ids is not None:
-                token_type_ids = token_type_ids.to(self.device)
-            cached = encoder.encode(inputs, attention_mask, token_type_ids)
+            # Segment ids only where the tokenizer paired context turns with the utterance.
+            extra = (token_type_ids.to(self.device),) if token_type_ids is not None else ()
+            cached = encoder.encode(inputs, attention_mask, *extra)
         return encoder(cached.to(device=self.device, dtype=self.dtype)), row_present
 
     def _prepare(

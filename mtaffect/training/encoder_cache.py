@@ -68,8 +68,8 @@ def cache_frozen_encoder_states(model: Any, dataset: Any, batch_size: int = 32) 
             usable = mask.clone()
             usable[~mask.bool().any(dim=1), 0] = 1  # empty rows: the model marks them missing from the mask anyway
             token_types = inputs.get("text_token_type_ids") if modality == "text" else None
-            token_types = token_types.to(model.device) if token_types is not None else None
-            states = encoder.encode(values.to(model.device), usable.to(model.device), token_types)
+            extra = (token_types.to(model.device),) if token_types is not None else ()
+            states = encoder.encode(values.to(model.device), usable.to(model.device), *extra)
             result[states_column(modality)] = list(states.float().cpu().numpy())
         return result
 
