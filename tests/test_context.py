@@ -304,3 +304,19 @@ def test_text_encoder_reads_past_turns_as_pairs_cut_from_the_oldest(tiny_bert_fo
     given = classifier({"text": "oh great", "context": turns})
     assert given == loaded.predict(EncoderInputCollator.for_model(loaded)([row]))[0]
     assert given != classifier({"text": "oh great"})
+
+
+def test_recipe_context_study_reads_the_folders_prepare_writes_with_context(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from mtaffect.study import StudyConfig
+
+    examples = Path(__file__).resolve().parents[1] / "examples" / "real_corpora"
+    monkeypatch.chdir(tmp_path)
+    config = StudyConfig.from_file(examples / "study-context.yaml")
+    plain = StudyConfig.from_file(examples / "study.yaml")
+    assert config.model == {**plain.model, "context": {"past": 2, "future": 0, "speakers": True}}
+    assert [(s.name, s.path) for s in config.corpora] == [(s.name, s.path) for s in plain.corpora]
+    assert config.seeds == plain.seeds and config.output_dir != plain.output_dir
+    prepare = (examples / "prepare.py").read_text(encoding="utf-8")
+    assert 'CONTEXT = {"past": 4}' in prepare and "study-context.yaml" in (examples / "run.sh").read_text()
