@@ -108,6 +108,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     corpora = load_corpora({"corpora": args.corpora})
     splits = {name: pick_split(corpus, split, name, required=True) for name, corpus in corpora.items()}
     model = load_model(args.model)
+    context = getattr(model.config, "context", None) or {}
+    if context.get("past") or context.get("future"):
+        # The model reads conversational context: read the corpora with as many turns (mtaffect train's way).
+        from mtaffect.cli.train import load_context_corpora
+
+        corpora = load_context_corpora({"corpora": args.corpora, "model": {"context": dict(context)}})
+        splits = {name: pick_split(corpus, split, name, required=True) for name, corpus in corpora.items()}
     check_model_accepts(model, splits)
     with tempfile.TemporaryDirectory(prefix="mtaffect-evaluate-") as scratch:
         training = training_arguments(
