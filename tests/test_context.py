@@ -320,3 +320,29 @@ def test_recipe_context_study_reads_the_folders_prepare_writes_with_context(tmp_
     assert config.seeds == plain.seeds and config.output_dir != plain.output_dir
     prepare = (examples / "prepare.py").read_text(encoding="utf-8")
     assert 'CONTEXT = {"past": 4}' in prepare and "study-context.yaml" in (examples / "run.sh").read_text()
+
+
+def test_a_teacher_with_context_labels_with_the_rows_context(tmp_path, fake_extract):
+    import pandas as pd
+
+    from mtaffect.weak_labels import add_weak_labels
+
+    pd.DataFrame({
+        "text": ["yeah right", "sure", "no way", "great", "fine", "wow", "ok then", "perfect"],
+        "label": [1, 0, 1, 0, 1, 0, 0, 1],
+        "who": ["A", "B", "A", "B", "A", "A", "B", "B"],
+        "dialogue": ["d1", "d1", "d1", "d2", "d2", "d2", "d2", "d3"],
+        "split": ["train"] * 8,
+    }).to_csv(tmp_path / "s.csv", index=False)
+    corpus = load_corpus("table", tmp_path / "s.csv", cache_dir=tmp_path / "c", label_space="sarcasm/binary",
+                         speaker_column="who", dialogue_column="dialogue", context={"past": 2})
+    train = corpus["train"]
+    torch.manual_seed(0)
+    teacher = MTAffectForMultiTaskAffect(MTAffectConfig.from_corpora(corpus, hidden_size=8, context={"past": 2})).eval()
+    labelled = add_weak_labels(train, teacher, "sarcasm", label_gold=True, cache=False)
+    rows = [train.with_format("numpy")[i] for i in range(len(train))]
+    expected = teacher.predict_proba(MTAffectCollator.for_dataset(train)(rows))["sarcasm/binary"]
+    np.testing.assert_allclose(np.asarray(labelled.with_format("numpy")[:]["sarcasm_weak"]), expected.numpy(), atol=1e-6)
+    bare = [{k: v for k, v in row.items() if not k.startswith("context_")} for row in rows]
+    alone = teacher.predict_proba(MTAffectCollator.for_dataset(train)(bare))["sarcasm/binary"]
+    assert not np.allclose(alone.numpy(), expected.numpy(), atol=1e-6)  # so the context did reach the teacher
