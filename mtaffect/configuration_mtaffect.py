@@ -696,9 +696,43 @@ def _check_pretrained_encoders(encoders: Mapping[str, Any] | None) -> dict[str, 
             raise ValueError(f"pretrained_encoders[{modality!r}]['max_length'] must be > 0.")
         if modality == "text":
             entry["max_length"] = int(entry["max_length"])
-        if "lora" in entry and not isinstance(entry["lora"], Mapping):
-            raise ValueError(f"pretrained_encoders[{modality!r}]['lora'] must be a dict of LoRA options.")
+        if "lora" in entry:
+            entry["lora"] = _check_lora(modality, entry["lora"])
         checked[modality] = entry
+    return checked
+
+
+#: The LoRA options an encoder entry takes (``peft.LoraConfig`` arguments), checked here so that a
+#: bad value fails when the config is built, naming the key, not in peft after the data loaded.
+LORA_OPTIONS: tuple[str, ...] = ("r", "lora_alpha", "lora_dropout", "target_modules")
+
+
+def _check_lora(modality: str, options: Any) -> dict[str, Any]:
+    """``pretrained_encoders[modality]['lora']`` checked: rank >= 1, alpha > 0, dropout in [0, 1), module names."""
+    where = f"pretrained_encoders[{modality!r}]['lora']"
+    if not isinstance(options, Mapping):
+        raise ValueError(f"{where} must be a dict of LoRA options ({', '.join(LORA_OPTIONS)}), got {options!r}.")
+    unknown = sorted(set(options) - set(LORA_OPTIONS))
+    if unknown:
+        raise ValueError(f"{where} has unknown key(s) {unknown}: LoRA options are {list(LORA_OPTIONS)}.")
+    checked = dict(options)
+    rank = checked.get("r", 8)
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise ValueError(f"{where}['r'] = {rank!r}: the LoRA rank must be a whole number >= 1 (e.g. 8).")
+    alpha = checked.get("lora_alpha", 16)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha <= 0:
+        raise ValueError(f"{where}['lora_alpha'] = {alpha!r}: the LoRA scaling must be a number > 0 (e.g. 16).")
+    dropout = checked.get("lora_dropout", 0.0)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"{where}['lora_dropout'] = {dropout!r}: must be a number in [0, 1).")
+    targets = checked.get("target_modules")
+    if targets is not None:
+        names = [targets] if isinstance(targets, str) else targets
+        if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) and n for n in names):
+            raise ValueError(
+                f"{where}['target_modules'] = {targets!r}: a list of module names, e.g. ['query', 'value'] "
+                "(leave it out for peft's defaults)."
+            )
     return checked
 
 

@@ -28,9 +28,10 @@ from mtaffect.cli.main import command_help
 from mtaffect.config_files import check_values, field_types, read_mapping_file
 from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES, MTAffectConfig
 from mtaffect.output_folder import OutputFolder
-from mtaffect.recipes import LOSS_SETTINGS, fit
+from mtaffect.recipes import LOSS_SETTINGS, fit, parse_task_loss_weights, training_arguments
 from mtaffect.tasks import TASK_NAMES
 from mtaffect.training import MultiTaskTrainingArguments
+from mtaffect.training.arguments import MultiTaskTrainingArgumentError
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weak-loss-weight", type=float, help="λ of the weak-label losses")
     parser.add_argument("--weak-label-mode", choices=WEAK_LABEL_MODES)
     parser.add_argument("--seed", type=int, help="training seed")
+    parser.add_argument(
+        "--threads", type=int, metavar="N",
+        help="torch CPU threads (default: torch's; 1 is fastest on a machine shared with other jobs)",
+    )
     parser.add_argument("--hidden-size", type=int, help="model hidden size")
     parser.add_argument("--encoder", choices=["transformer", "bilstm", "mean"], help="per-modality encoder")
     parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
@@ -193,12 +198,99 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
 # ---- command ----------------------------------------------------------------------------
 
 
+#: ``MultiTaskTrainingArguments`` field -> the ``mtaffect train`` flag that sets it.
+TRAINING_FLAGS: dict[str, str] = {
+    "output_dir": "--output-dir",
+    "num_train_epochs": "--epochs",
+    "max_steps": "--max-steps",
+    "per_device_train_batch_size": "--batch-size",
+    "learning_rate": "--learning-rate",
+    "corpus_sampling": "--sampling",
+    "sampling_temperature": "--temperature",
+    "batch_composition": "--composition",
+    "seed": "--seed",
+}
+#: ``MTAffectConfig`` argument -> the ``mtaffect train`` flag that sets it.
+MODEL_FLAGS: dict[str, str] = {
+    "hidden_size": "--hidden-size",
+    "encoder_type": "--encoder",
+    "weak_loss_weight": "--weak-loss-weight",
+    "weak_label_mode": "--weak-label-mode",
+}
+
+
+def _origin(field: str, args: argparse.Namespace, section: str, flags: dict[str, str]) -> str:
+    """Where a value came from, as the user wrote it: its flag, ``FILE: section.field``, or ``-- --field``."""
+    flag = flags.get(field)
+    if flag and getattr(args, flag.lstrip("-").replace("-", "_"), None) is not None:
+        return flag
+    if f"--{field}" in (args.training_args or []):
+        return f"-- --{field}"
+    return f"{args.config}: {section}.{field}" if args.config else f"{section}.{field}"
+
+
+def check_training(settings: dict[str, Any], training: dict[str, Any], args: argparse.Namespace) -> None:
+    """Every training argument and model setting checked before any corpus is read or folder made.
+
+    The arguments are built as ``fit`` will build them (the recipe's defaults, the config, the
+    flags, the tokens after ``--``), so a value out of range (``--learning-rate -1e-3``,
+    ``lora.r: 0``) fails here in one line naming its flag or config key and the fix, instead
+    of in torch or peft after the data loaded.
+    """
+    try:
+        training_arguments({**training, "output_dir": "."}, args.training_args or [])
+    except MultiTaskTrainingArgumentError as error:
+        raise ValueError(f"{_origin(error.field, args, 'training', TRAINING_FLAGS)} = {error.value!r}: "
+                         f"{error.requirement}.") from None
+    except ValueError as error:
+        where = f"{args.config}: training" if args.config else "training arguments"
+        raise ValueError(f"{where}: {error}") from None
+    model = dict(settings.get("model") or {})
+    if model.pop("from_pretrained", None) is not None:
+        return  # build_model checks what may change on a loaded checkpoint
+    if model.get("task_loss_weights") is not None:
+        model["task_loss_weights"] = parse_task_loss_weights(model["task_loss_weights"])
+    try:
+        MTAffectConfig(**model)  # its own range checks (hidden_size > 0, encoder options, LoRA...)
+    except (TypeError, ValueError) as error:
+        flags = [flag for field, flag in MODEL_FLAGS.items() if field in model and _origin(field, args, "model", MODEL_FLAGS) == flag]
+        where = (f"{args.config}: model" if args.config else "model settings") + (f" (or {', '.join(flags)})" if flags else "")
+        raise ValueError(f"{where}: {error}") from None
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {threads}.")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _train(args: argparse.Namespace) -> int:
+    _set_threads(args.threads)
     settings = build_settings(args)
     training = dict(settings["training"])
     target = Path(training.pop("output_dir"))
+    check_training(settings, training, args)
+    created = [parent for parent in (target, *target.parents) if not parent.exists()]
     folder, scratch = _output_folder(target, args)
+    try:
+        return _train_into(args, settings, training, target, folder, scratch)
+    except BaseException:
+        # A failed run leaves nothing behind but checkpoints worth resuming.
+        if scratch.is_dir() and last_complete_checkpoint(scratch) is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        for parent in created:  # deepest first: the folders this command created, if still empty
+            if parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+        raise
 
+
+def _train_into(
+    args: argparse.Namespace, settings: dict[str, Any], training: dict[str, Any], target: Path, folder: Any, scratch: Path
+) -> int:
     corpora = load_corpora(settings)
     splits = {"train": "train", "eval": "validation", "test": "test", **dict(settings.get("splits") or {})}
     train = {name: pick_split(corpus, splits["train"], name, required=True) for name, corpus in corpora.items()}
@@ -234,9 +326,13 @@ def _train(args: argparse.Namespace) -> int:
             prepare=announce,
         )
     except KeyboardInterrupt:
-        if main_process:
+        if main_process and last_complete_checkpoint(scratch) is not None:
             print(f"\nmtaffect train: interrupted; checkpoints are kept in {scratch}. Run the same command with "
                   "--resume to continue.", file=sys.stderr, flush=True)
+        elif main_process:
+            shutil.rmtree(scratch, ignore_errors=True)
+            print("\nmtaffect train: interrupted before the first checkpoint; nothing was kept.", file=sys.stderr,
+                  flush=True)
         return 130
     trainer = fitted.trainer
     trainer.save_model()
