@@ -14,9 +14,13 @@ from mtaffect.data.schema import find_split
 from mtaffect.data.sources import load_sources, parse_sources
 
 
-def load_corpora(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Name -> DatasetDict for every corpus of a config (``corpora``, ``synthetic`` options)."""
-    return load_sources(parse_sources(settings["corpora"]), settings.get("synthetic"))
+def load_corpora(settings: Mapping[str, Any], raw_text: bool = False) -> dict[str, Any]:
+    """Name -> DatasetDict for every corpus of a config (``corpora``, ``synthetic`` options).
+
+    ``raw_text``: the model reads transcripts with its own text encoder, so published text
+    corpora load without features (``mtaffect.data.sources.CorpusSource.load``).
+    """
+    return load_sources(parse_sources(settings["corpora"]), settings.get("synthetic"), raw_text=raw_text)
 
 
 def pick_split(corpus: Any, wanted: str | None, name: str, required: bool) -> Any:
