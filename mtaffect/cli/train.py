@@ -23,12 +23,13 @@ from typing import Any
 from accelerate import PartialState
 from transformers.trainer_utils import get_last_checkpoint
 
+from mtaffect.cli.encoders import add_encoder_arguments, apply_encoder_arguments
 from mtaffect.cli.inputs import load_corpora, pick_split
 from mtaffect.cli.main import command_help
 from mtaffect.config_files import check_values, field_types, read_mapping_file
 from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES, MTAffectConfig
 from mtaffect.output_folder import OutputFolder
-from mtaffect.recipes import LOSS_SETTINGS, fit, parse_task_loss_weights, training_arguments
+from mtaffect.recipes import LOSS_SETTINGS, fit, model_encoders, parse_task_loss_weights, training_arguments
 from mtaffect.tasks import TASK_NAMES
 from mtaffect.training import MultiTaskTrainingArguments
 from mtaffect.training.arguments import MultiTaskTrainingArgumentError
@@ -53,6 +54,10 @@ config file (YAML or JSON; every key optional, but corpora must come from it or 
   tasks: [emotion, sentiment, sarcasm]          # default: tasks some corpus has gold labels for
   model: {hidden_size: 64, encoder_type: transformer}    # MTAffectConfig arguments
   # model: {from_pretrained: path/to/checkpoint}         # or start from a checkpoint
+  # model:                                               # or fine-tune a pretrained encoder
+  #   pretrained_encoders:                               # on the raw transcripts (--text-encoder)
+  #     text: {name_or_path: sentence-transformers/all-MiniLM-L6-v2, finetune: top-2, max_length: 64}
+  # training: {encoder_learning_rate: 1.0e-4}            # its own rate (--encoder-learning-rate)
   training: {num_train_epochs: 8, corpus_sampling: temperature}   # updates the recipe's defaults
                                  # (mtaffect.recipes.TRAINING_DEFAULTS: 5 epochs, lr 2e-3, batch 32, best epoch)
 
@@ -104,6 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--hidden-size", type=int, help="model hidden size")
     parser.add_argument("--encoder", choices=["transformer", "bilstm", "mean"], help="per-modality encoder")
+    add_encoder_arguments(parser)
     parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
                         help="resume from the last checkpoint in the output dir, or from CHECKPOINT")
     parser.add_argument("training_args", nargs=argparse.REMAINDER,
@@ -190,6 +196,7 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
     }
     training.update({key: value for key, value in flags.items() if value is not None})
+    apply_encoder_arguments(args, model, training)
     training.setdefault("output_dir", DEFAULT_OUTPUT_DIR)
     settings["training"] = training
     return settings
@@ -291,7 +298,7 @@ def _train(args: argparse.Namespace) -> int:
 def _train_into(
     args: argparse.Namespace, settings: dict[str, Any], training: dict[str, Any], target: Path, folder: Any, scratch: Path
 ) -> int:
-    corpora = load_corpora(settings)
+    corpora = load_corpora(settings, raw_text="text" in model_encoders(settings["model"]))
     splits = {"train": "train", "eval": "validation", "test": "test", **dict(settings.get("splits") or {})}
     train = {name: pick_split(corpus, splits["train"], name, required=True) for name, corpus in corpora.items()}
     evaluation = {name: pick_split(corpus, splits["eval"], name, False) for name, corpus in corpora.items()}
