@@ -138,7 +138,15 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     split = canonical_split(args.split)
     model = load_model(args.model)
-    corpora = load_corpora({"corpora": args.corpora}, raw_text="text" in model.config.pretrained_encoders)
+    context = getattr(model.config, "context", None) or {}
+    raw_text = "text" in model.config.pretrained_encoders
+    if context.get("past") or context.get("future"):
+        # The model reads conversational context: read the corpora with as many turns (mtaffect train's way).
+        from mtaffect.cli.train import load_context_corpora
+
+        corpora = load_context_corpora({"corpora": args.corpora, "model": {"context": dict(context)}}, raw_text=raw_text)
+    else:
+        corpora = load_corpora({"corpora": args.corpora}, raw_text=raw_text)
     splits = {name: pick_split(corpus, split, name, required=True) for name, corpus in corpora.items()}
     check_model_accepts(model, splits)
     with tempfile.TemporaryDirectory(prefix="mtaffect-evaluate-") as scratch:
