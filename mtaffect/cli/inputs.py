@@ -49,7 +49,7 @@ def add_model_argument(parser: argparse.ArgumentParser, positional: bool) -> Non
         positional: also accept the model as the command's only positional argument
             (``mtaffect demo runs/mt-model``), an alias ``resolve_model`` settles.
     """
-    parser.add_argument("--model", required=not positional, help=MODEL_HELP)
+    parser.add_argument("--model", help=MODEL_HELP)  # required: resolve_model says so, naming the flag
     if positional:
         parser.add_argument("model_positional", nargs="?", metavar="MODEL", help="the same as --model MODEL")
 

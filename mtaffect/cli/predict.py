@@ -24,7 +24,7 @@ from transformers import pipeline
 
 import mtaffect.pipeline  # noqa: F401  (registers the "multimodal-affect" task)
 from mtaffect.checkpoints import load_model
-from mtaffect.cli.inputs import add_model_argument
+from mtaffect.cli.inputs import add_model_argument, resolve_model
 from mtaffect.cli.main import command_help
 from mtaffect.configuration_mtaffect import MTAffectConfig
 from mtaffect.pipeline import raw_input_use
@@ -105,6 +105,7 @@ def _utterances(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _predict(args: argparse.Namespace) -> int:
     _refuse_stray(args)
+    resolve_model(args, "predict")
     if args.output is not None and args.output.exists():
         raise FileExistsError(f"{args.output} exists; mtaffect predict writes only new files: pick another --output.")
     utterances = _utterances(args)

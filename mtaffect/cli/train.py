@@ -352,6 +352,7 @@ def _train_into(
                   flush=True)
         return 130
     trainer = fitted.trainer
+    record_teachers(trainer.model, train)
     trainer.save_model()
     for split, metrics in (("train", fitted.train_metrics), ("eval", fitted.eval_metrics), ("test", fitted.test_metrics)):
         if metrics:
@@ -426,6 +427,26 @@ def load_context_corpora(settings: dict[str, Any], raw_text: bool = False) -> di
             "or folders saved from load_corpus(..., context={'past': K})."
         )
     return corpora
+
+
+def record_teachers(model: Any, train: dict[str, Any]) -> None:
+    """Record in the model's config what it can teach (``mtaffect.teachers``), so that the model
+    ``mtaffect train`` saves can be the ``--teacher`` of ``mtaffect weak-label`` as it is.
+
+    One record per task the model learned, from the corpora with gold labels for it; a task whose
+    corpora cannot make one teacher (multi- and single-label emotion together) is left without.
+    """
+    from mtaffect.data.schema import gold_tasks
+    from mtaffect.teachers import TeacherError, record_teacher, teacher_record_from_corpora
+
+    for task in model.config.tasks:
+        annotated = {name: split for name, split in train.items() if task in gold_tasks(split)}
+        if not annotated:
+            continue
+        try:
+            record_teacher(model, teacher_record_from_corpora(task, annotated))
+        except TeacherError as error:
+            logger.info("The model is no %s teacher: %s", task, error)
 
 
 def last_complete_checkpoint(folder: Path) -> str | None:
