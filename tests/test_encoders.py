@@ -506,3 +506,33 @@ def test_raw_inputs_a_model_reads_include_its_encoders(tiny_bert, tiny_wav2vec2)
     # A config that records no extractors cannot say: every input counts as used.
     assert raw_input_use(every, MTAffectConfig(feature_sets={"eg": {"text": 4}})) == {
         "text": ["text"], "audio": ["audio"], "video": ["visual"]}
+
+
+def test_per_task_snapshots_share_the_frozen_part_and_can_live_on_disk(tiny_bert, tmp_path):
+    from mtaffect.training.selection import Snapshots
+
+    model = make_model(tiny_bert, "top-1")
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    in_memory, on_disk = Snapshots(), Snapshots(tmp_path / "snapshots")
+    states = {}
+    for step in (1, 2):
+        with torch.no_grad():
+            for parameter in model.parameters():
+                if parameter.requires_grad:
+                    parameter.add_(0.5)  # a training step: only the trained parameters move
+        states[step] = snapshot(model)
+        in_memory.take(step, model)
+        on_disk.take(step, model)
+    for snapshots in (in_memory, on_disk):
+        for step, state in states.items():
+            restored = snapshots[step]
+            assert list(restored) == list(state) and all(torch.equal(restored[k], v) for k, v in state.items())
+    # The frozen encoder part is stored once, not once per step; on disk nothing per step stays in memory.
+    frozen_bytes = sum(v.numel() * v.element_size() for k, v in states[1].items() if k in frozen)
+    step_bytes = sum(v.numel() * v.element_size() for k, v in states[1].items() if k not in frozen)
+    assert in_memory.stored_bytes() == frozen_bytes + 2 * step_bytes
+    assert on_disk.stored_bytes() == frozen_bytes
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["step-1.safetensors", "step-2.safetensors"]
+    del on_disk[1]
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["step-2.safetensors"] and list(on_disk) == [2]
+    model.load_state_dict(on_disk[2])

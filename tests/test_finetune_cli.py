@@ -48,6 +48,19 @@ def test_text_corpora_load_without_features(tmp_path):
     assert loaded["meld"]["train"]["text"][0] == "You\u2019re kidding, right?"
 
 
+def test_data_convert_writes_a_text_only_corpus(tmp_path, capsys):
+    from datasets import load_from_disk
+
+    write_meld(tmp_path / "meld")
+    out = tmp_path / "converted"
+    assert main(["data", "convert", "--corpus", "meld", "--input", str(tmp_path / "meld"), "--output", str(out),
+                 "--option", "extract_text=false"]) == 0
+    assert "modalities: none: text-only" in capsys.readouterr().out
+    corpus = load_from_disk(str(out))
+    validate_corpus(corpus)
+    assert get_corpus_info(corpus).dims == {} and corpus["train"].num_rows == 4
+
+
 def test_a_features_model_refuses_a_text_only_corpus_naming_it(tmp_path):
     from mtaffect.configuration_mtaffect import MTAffectConfig
 
