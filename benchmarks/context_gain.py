@@ -69,6 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--past", type=int, nargs="+", default=[0, 2, 4], help="the grid of past turns K")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--report", action="store_true", help="only print the summary of --results")
+    parser.add_argument("--summary", type=Path, help="also write the summary as JSON here")
     return parser.parse_args(argv)
 
 
@@ -135,9 +136,11 @@ def read(results: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
 
 
-def report(records: list[dict[str, Any]]) -> None:
+def report(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Print the summary of ``records`` and return it (corpus -> per-K means, K*, paired Δ, cost)."""
     from mtaffect.statistics import paired_delta
 
+    summary: dict[str, Any] = {}
     for name in CORPORA:
         rows = [r for r in records if r["corpus"] == name]
         if not rows:
@@ -145,6 +148,7 @@ def report(records: list[dict[str, Any]]) -> None:
         grid = sorted({r["past"] for r in rows})
         by = {(r["past"], r["seed"]): r for r in rows}
         print(f"\n{name} ({rows[0]['task']}, test primary score = weighted F1; mean over seeds)")
+        entry: dict[str, Any] = summary.setdefault(name, {"task": rows[0]["task"], "by_past": {}})
         for past in grid:
             seeds = sorted(s for (k, s) in by if k == past)
             test = [by[(past, s)]["test"] for s in seeds]
@@ -152,6 +156,14 @@ def report(records: list[dict[str, Any]]) -> None:
             cost = statistics.mean(by[(past, s)]["train_seconds"] for s in seeds)
             print(f"  K={past}: test {100 * statistics.mean(test):.2f}  validation {100 * statistics.mean(validation):.2f}"
                   f"  train {cost:.1f} s  (n={len(seeds)})")
+            entry["by_past"][past] = {
+                "test": round(100 * statistics.mean(test), 2),
+                "test_std": round(100 * statistics.stdev(test), 2) if len(test) > 1 else None,
+                "validation": round(100 * statistics.mean(validation), 2),
+                "train_seconds": round(cost, 1),
+                "parameters": by[(past, seeds[0])]["parameters"],
+                "seeds": seeds,
+            }
         candidates = [k for k in grid if k > 0]
         if 0 not in grid or not candidates:
             continue
@@ -162,14 +174,22 @@ def report(records: list[dict[str, Any]]) -> None:
         )
         base = [by[(0, s)]["train_seconds"] for (k, s) in by if k == 0]
         with_context = [by[(chosen, s)]["train_seconds"] for (k, s) in by if k == chosen]
+        ratio = statistics.mean(with_context) / statistics.mean(base)
         print(f"  K*={chosen} (best mean validation): Δ test = {delta.format(scale=100, digits=2)} points "
-              f"(n={delta.n}, better on {delta.improved}); training time ×{statistics.mean(with_context) / statistics.mean(base):.2f}")
+              f"(n={delta.n}, better on {delta.improved}); training time ×{ratio:.2f}")
+        entry["chosen_past"] = chosen
+        entry["delta"] = {"mean": round(100 * delta.mean, 2), "low": round(100 * delta.low, 2),
+                          "high": round(100 * delta.high, 2), "n": delta.n, "improved": delta.improved}
+        entry["train_time_ratio"] = round(ratio, 2)
+    return summary
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.report:
-        report(read(args.results))
+        summary = report(read(args.results))
+        if args.summary:
+            args.summary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         return
     import torch
     from datasets.utils.logging import disable_progress_bar
