@@ -78,13 +78,21 @@ def describe_model(classifier: Any) -> str:
 
 
 def _extractor_lines(classifier: Any) -> list[str]:
+    config = classifier.model.config
+    source = {"text": "the utterance", "audio": "the audio (or the video's sound track)", "visual": "the video"}
+    # Pretrained encoders inside the model read raw inputs with their own tokenizer / feature extractor.
+    lines = [
+        f"- **{modality}** from {source[modality]}: its own encoder `{spec.get('name_or_path')}` "
+        f"(fine-tuned: {spec.get('finetune')})"
+        for modality, spec in (getattr(config, "pretrained_encoders", None) or {}).items()
+    ]
+    if lines and not config.feature_sets:
+        return lines
     try:
         _, extractors = classifier._extractor_specs(None)
     except ValueError as error:
-        return [f"- nothing from raw media: {error}"]
-    lines = []
+        return [*lines, f"- nothing else from raw media: {error}" if lines else f"- nothing from raw media: {error}"]
     for modality, extractor in extractors.items():
-        source = {"text": "the utterance", "audio": "the audio (or the video's sound track)", "visual": "the video"}
         lines.append(f"- **{modality}** from {source.get(modality, modality)}: `{extractor.name}` ({extractor.dim} dims)")
     return lines
 

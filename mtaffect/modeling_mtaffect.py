@@ -37,10 +37,11 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .configuration_mtaffect import MODALITIES, MTAffectConfig, _check_feature_sets
+from .configuration_mtaffect import MODALITIES, MTAffectConfig, _check_feature_sets, resolve_encoder_path
 from .encoders_mtaffect import (
     ENCODER_INPUT_NAMES,
     MTAffectPretrainedEncoder,
+    encoder_hidden_key,
     encoder_input_key,
     encoder_mask_key,
     encoder_states_key,
@@ -337,6 +338,7 @@ class MTAffectPreTrainedModel(PreTrainedModel):
             name = spec.get("name_or_path")
             if not name:
                 raise ValueError(f"pretrained_encoders[{modality!r}] has no name_or_path to load weights from.")
+            name = resolve_encoder_path(name)  # a Hub id an installed package ships: its offline copy
             pretrained = AutoModel.from_pretrained(name, **kwargs)
             encoder = self.get_pretrained_encoder(modality)
             encoder.load_base_state_dict(pretrained.state_dict())
@@ -382,7 +384,7 @@ class MTAffectPreTrainedModel(PreTrainedModel):
                 from transformers import AutoModel
 
                 hub = {k: kwargs[k] for k in _HUB_KWARGS if k in kwargs}
-                base = AutoModel.from_pretrained(spec["name_or_path"], **hub)
+                base = AutoModel.from_pretrained(resolve_encoder_path(spec["name_or_path"]), **hub)
                 model.get_pretrained_encoder(modality).load_base_state_dict(base.state_dict())
                 model.config.pretrained_encoders = {
                     **model.config.pretrained_encoders, modality: {k: v for k, v in spec.items() if k != "adapter_only"}
@@ -396,7 +398,7 @@ class MTAffectPreTrainedModel(PreTrainedModel):
                     f"{pretrained_model_name_or_path} holds no {PROCESSOR_FOLDERS[modality]}/; loading the {modality} "
                     f"processor from the encoder's own {name!r}."
                 )
-                processor = _load_processor(modality, name, hub)
+                processor = _load_processor(modality, resolve_encoder_path(name), hub)
             model.processors[modality] = processor
         return loaded
 
@@ -530,6 +532,7 @@ class MTAffectModel(MTAffectPreTrainedModel):
         text_input_ids: torch.Tensor | None = None,
         text_attention_mask: torch.Tensor | None = None,
         text_encoder_states: torch.Tensor | None = None,
+        text_encoder_hidden: torch.Tensor | None = None,
         text_token_type_ids: torch.Tensor | None = None,
         audio_input_values: torch.Tensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
@@ -567,6 +570,9 @@ class MTAffectModel(MTAffectPreTrainedModel):
             text_encoder_states: `torch.FloatTensor` of shape `(batch_size, layers, encoder_hidden)`.
                 Cached pooled states of a frozen text encoder (`MTAffectPretrainedEncoder.encode`), used
                 instead of `text_input_ids`.
+            text_encoder_hidden: `torch.FloatTensor` of shape `(batch_size, tokens, encoder_hidden)`.
+                Cached boundary hidden states of a `top-K` text encoder (`MTAffectPretrainedEncoder.encode_lower`,
+                masked by `text_attention_mask`), used instead of `text_input_ids`: only the top K layers run.
             text_token_type_ids: `torch.LongTensor` of shape `(batch_size, tokens)`.
                 Segment ids of `text_input_ids` when the tokenizer pairs context turns with the utterance.
             audio_input_values: `torch.FloatTensor` of shape `(batch_size, samples)`.
@@ -597,6 +603,8 @@ class MTAffectModel(MTAffectPreTrainedModel):
                 Return an `MTAffectModelOutput` (default) or a plain tuple.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if text_encoder_states is None and text_encoder_hidden is not None:
+            text_encoder_states = self._encode_upper("text", text_encoder_hidden, text_attention_mask)
         raw = {
             "text": (text_input_ids, text_attention_mask, text_encoder_states),
             "audio": (audio_input_values, audio_attention_mask, audio_encoder_states),
@@ -682,6 +690,21 @@ class MTAffectModel(MTAffectPreTrainedModel):
         )
         return output if return_dict else output.to_tuple()
 
+    def _encode_upper(self, modality: str, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """Pooled states of a ``top-K`` encoder from its cached boundary hidden states."""
+        if modality not in self.config.pretrained_encoders:
+            raise ValueError(f"{modality}_encoder_hidden was given but this model has no pretrained {modality} encoder.")
+        encoder = self.pretrained_encoders[modality]
+        if encoder.boundary is None:
+            raise ValueError(
+                f"{modality}_encoder_hidden (cached boundary states) needs a 'top-K' encoder; this one is "
+                f"finetune={encoder.finetune!r}: pass {encoder_input_key(modality)} instead."
+            )
+        if attention_mask is not None:
+            attention_mask = attention_mask.to(self.device)
+            attention_mask = attention_mask.clone()
+            attention_mask[~attention_mask.bool().any(dim=1), 0] = 1  # empty rows: masked out as missing later
+        return encoder.encode_upper(hidden.to(device=self.device, dtype=self.dtype), attention_mask)
     def _encode_context(
         self,
         feature_set: str,
@@ -1094,6 +1117,7 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
         text_input_ids: torch.Tensor | None = None,
         text_attention_mask: torch.Tensor | None = None,
         text_encoder_states: torch.Tensor | None = None,
+        text_encoder_hidden: torch.Tensor | None = None,
         text_token_type_ids: torch.Tensor | None = None,
         audio_input_values: torch.Tensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
@@ -1151,6 +1175,8 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
                 Attention mask of `text_input_ids`.
             text_encoder_states: `torch.FloatTensor` of shape `(batch_size, layers, encoder_hidden)`.
                 Cached frozen text-encoder states, as in `MTAffectModel.forward`.
+            text_encoder_hidden: `torch.FloatTensor` of shape `(batch_size, tokens, encoder_hidden)`.
+                Cached boundary states of a `top-K` text encoder, as in `MTAffectModel.forward`.
             text_token_type_ids: `torch.LongTensor` of shape `(batch_size, tokens)`.
                 Segment ids of `text_input_ids`, as in `MTAffectModel.forward`.
             audio_input_values: `torch.FloatTensor` of shape `(batch_size, samples)`.
@@ -1234,6 +1260,7 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
             text_input_ids=text_input_ids,
             text_attention_mask=text_attention_mask,
             text_encoder_states=text_encoder_states,
+            text_encoder_hidden=text_encoder_hidden,
             text_token_type_ids=text_token_type_ids,
             audio_input_values=audio_input_values,
             audio_attention_mask=audio_attention_mask,
@@ -1452,7 +1479,10 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
         model runs in eval mode and is restored to its previous mode afterwards.
         """
         inputs = {"feature_set": batch.get("feature_set")}
-        raw_keys = [key for m in ENCODER_INPUT_NAMES for key in (encoder_input_key(m), encoder_mask_key(m), encoder_states_key(m))]
+        raw_keys = [
+            key for m in ENCODER_INPUT_NAMES
+            for key in (encoder_input_key(m), encoder_mask_key(m), encoder_states_key(m), encoder_hidden_key(m))
+        ]
         raw_keys.append("text_token_type_ids")
         for key in raw_keys:
             if batch.get(key) is not None:

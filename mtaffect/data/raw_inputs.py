@@ -18,8 +18,9 @@ Context (``config.context``): a text encoder reads the row's past context turns
 (``[CLS] turns [SEP] utterance [SEP]`` for BERT), the oldest tokens cut first to fit ``max_length``;
 an utterance too long to leave room for any context is read alone, as without context.
 
-A frozen encoder's outputs can be cached in a column ``<modality>_encoder_states``
-(``mtaffect.training.encoder_cache``); rows that carry it skip the raw input.
+A frozen encoder's outputs can be cached in a column ``<modality>_encoder_states``, a
+``top-K`` encoder's boundary states in ``<modality>_encoder_hidden``
+(``mtaffect.training.encoder_cache``); rows that carry them skip the raw input.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ INPUT_KEYS: dict[str, str] = {"text": "text_input_ids", "audio": "audio_input_va
 def states_column(modality: str) -> str:
     """Column / batch key of a frozen encoder's cached states (``[layers, encoder_hidden]`` per row)."""
     return f"{modality}_encoder_states"
+
+
+def hidden_column(modality: str) -> str:
+    """Column / batch key of a ``top-K`` encoder's cached boundary states (``[tokens, encoder_hidden]`` per row)."""
+    return f"{modality}_encoder_hidden"
 
 
 def load_waveform(reference: Any, sampling_rate: int, row: Any = None) -> np.ndarray:
@@ -166,7 +172,10 @@ class EncoderInputCollator:
         if not rows:
             raise ValueError("Cannot collate an empty batch.")
         # Encoder modalities' own feature columns (if a corpus has them) are not model inputs here.
-        dropped = {column for m in self.processors for column in (RAW_COLUMNS[m], feature_column(m), states_column(m))}
+        dropped = {
+            column for m in self.processors
+            for column in (RAW_COLUMNS[m], feature_column(m), states_column(m), hidden_column(m))
+        }
         # An encoder modality reads its context in its tokens, not as pooled context features.
         dropped |= {f"context_{m}_features" for m in self.processors}
         if self.feature_modalities is not None:
@@ -185,11 +194,30 @@ class EncoderInputCollator:
             if all(column in row for row in rows):
                 batch[column] = torch.stack([torch.as_tensor(np.asarray(row[column]), dtype=torch.float32) for row in rows])
                 continue
+            if all(hidden_column(modality) in row for row in rows):
+                batch.update(self._pad_hidden(modality, rows))
+                continue
             if modality == "text":
                 batch.update(self._tokenize(processor, rows))
             else:
                 batch.update(self._waveforms(processor, rows))
         return batch
+
+    @staticmethod
+    def _pad_hidden(modality: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        """Cached ``top-K`` boundary states, right-padded, and their attention mask (0 rows: missing)."""
+        states = [torch.as_tensor(np.asarray(row[hidden_column(modality)]), dtype=torch.float32) for row in rows]
+        width = next((s.shape[-1] for s in states if s.ndim == 2 and s.shape[0]), None)
+        if width is None:
+            raise ValueError(f"Every row's cached {hidden_column(modality)} is empty: nothing to encode.")
+        length = max(1, max(s.shape[0] if s.ndim == 2 else 0 for s in states))
+        hidden = torch.zeros(len(rows), length, width)
+        mask = torch.zeros(len(rows), length, dtype=torch.long)
+        for i, state in enumerate(states):
+            if state.ndim == 2 and state.shape[0]:
+                hidden[i, : state.shape[0]] = state
+                mask[i, : state.shape[0]] = 1
+        return {hidden_column(modality): hidden, f"{modality}_attention_mask": mask}
 
     def _tokenize(self, tokenizer: Any, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         texts = [row.get(RAW_COLUMNS["text"]) for row in rows]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ from mtaffect.data.corpora.user_features import FeatureProvider, kept_batches, t
 from mtaffect.data.raw import split_files
 from mtaffect.data.schema import CorpusInfo
 from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASS_SCORES, SENTIMENT_CLASSES, label_space
+
+logger = logging.getLogger(__name__)
 
 _BATCH = 256
 _C1 = {code: bytes([code]).decode("cp1252") for code in range(0x80, 0xA0) if code not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}
@@ -90,12 +93,44 @@ def read_split_csv(file: Path, columns: tuple[str, ...], parse: RowParser, hint:
         if any(record.get(c) is None for c in columns):
             raise CorpusFormatError(file, f"line {line} has fewer fields than the header.")
         try:
-            rows.append(parse(record, line))
+            row = parse(record, line)
         except ValueError as error:
             raise CorpusFormatError(file, f"line {line}: {error}") from None
+        row.setdefault("line", line)  # where empty transcripts are reported
+        rows.append(row)
     if not rows:
         raise CorpusFormatError(file, "has a header but no utterances.")
     return rows
+
+
+#: ``CorpusInfo.notes`` key: split -> how many utterances had an empty transcript (their text a
+#: missing modality). ``mtaffect data describe`` lists it.
+EMPTY_TRANSCRIPTS = "empty_transcripts"
+#: Empty transcripts reported one by one per file; the rest are counted.
+_SHOWN_EMPTY = 10
+
+
+def report_empty_transcripts(title: str, splits: Mapping[str, tuple[Path, list[dict[str, Any]]]]) -> dict[str, int]:
+    """Warn about each utterance with an empty transcript (file, line, id); split -> count.
+
+    An empty transcript is not an error: the utterance keeps its labels and other modalities,
+    and its text is a missing modality (an empty text sequence, for which the model substitutes
+    its learned missing-modality embedding), as the pretrained-encoders guide says.
+    """
+    counts: dict[str, int] = {}
+    for split, (file, rows) in splits.items():
+        empty = [row for row in rows if not str(row.get("text") or "").strip()]
+        for row in empty[:_SHOWN_EMPTY]:
+            logger.warning("%s line %s (id %s): empty transcript; its text is a missing modality.",
+                           file, row.get("line", "?"), row["id"])
+        if len(empty) > _SHOWN_EMPTY:
+            logger.warning("%s: %d more empty transcripts (%d in all).", file, len(empty) - _SHOWN_EMPTY, len(empty))
+        if empty:
+            counts[split] = len(empty)
+    if counts:
+        logger.warning("%s: %s utterance(s) with an empty transcript are kept with their text missing (%s).",
+                       title, sum(counts.values()), ", ".join(f"{split} {n}" for split, n in counts.items()))
+    return counts
 
 
 @dataclass(frozen=True)
@@ -186,6 +221,7 @@ class SplitCsvCorpus:
         folder = path if path.is_dir() else path.parent
         files = self.split_files(folder, required=True, error=CorpusFormatError)
         splits = {split: self.read(file)[:limit] for split, file in files.items()}
+        empty = report_empty_transcripts(self.title, {split: (files[split], rows) for split, rows in splits.items()})
         aliases = {own: split for split, (own, _) in self.files.items()}
         provider = text_feature_provider(features, folder, transpose, missing_features, extract_text, extractor, aliases)
         info = CorpusInfo(
@@ -196,7 +232,8 @@ class SplitCsvCorpus:
             emotion_labels=self.emotion_labels,
             label_spaces=dict(self.spaces),
             extractors=provider.extractors(),
-            notes={**self.notes, "split_sizes_before_drops": {k: len(v) for k, v in splits.items()}},
+            notes={**self.notes, "split_sizes_before_drops": {k: len(v) for k, v in splits.items()},
+                   **({EMPTY_TRANSCRIPTS: empty} if empty else {})},
         )
         extra = dict(self.extra_features)
         batches = self._batches(splits, files, provider)
