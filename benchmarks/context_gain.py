@@ -72,6 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--report", action="store_true", help="only print the summary of --results")
     parser.add_argument("--summary", type=Path, help="also write the summary as JSON here")
+    parser.add_argument("--cost", type=int, default=0, metavar="REPEATS",
+                        help="instead of the grid: time one training epoch (no evaluation) per K of --past on the "
+                        "first of --names, the K interleaved, REPEATS times; prints the median seconds per K")
     return parser.parse_args(argv)
 
 
@@ -132,6 +135,25 @@ def train_one(corpus: Any, name: str, task: str, past: int, seed: int, work: Pat
         "seconds": round(time.time() - started, 1),
         "parameters": sum(p.numel() for p in fitted.model.parameters()),
     }
+
+
+def cost(corpus: Any, name: str, task: str, grid: list[int], repeats: int, work: Path) -> dict[int, float]:
+    """Median seconds of one training epoch per K (the K interleaved, so a shared machine's load hits all alike)."""
+    from mtaffect.recipes import fit
+
+    seconds: dict[int, list[float]] = {past: [] for past in grid}
+    for repeat in range(repeats):
+        for past in grid:
+            output = work / f"cost-{name}-{past}"
+            fitted = fit({name: corpus["train"]}, None, None, output_dir=output, model={**MODEL, "context": {"past": past}},
+                         tasks=[task], training={**TRAINING, "num_train_epochs": 1, "eval_strategy": "no", "seed": repeat},
+                         quiet=True)
+            seconds[past].append(float(fitted.train_metrics["train_runtime"]))
+            shutil.rmtree(output, ignore_errors=True)
+    medians = {past: statistics.median(values) for past, values in seconds.items()}
+    for past, value in medians.items():
+        print(f"{name} K={past}: {value:.2f} s per training epoch (median of {repeats}; ×{value / medians[grid[0]]:.2f})")
+    return medians
 
 
 def read(results: Path) -> list[dict[str, Any]]:
@@ -207,6 +229,10 @@ def main(argv: list[str] | None = None) -> None:
     hf_logging.set_verbosity_error()
     args.work.mkdir(parents=True, exist_ok=True)
     args.results.parent.mkdir(parents=True, exist_ok=True)
+    if args.cost:
+        name = args.names[0]
+        cost(load(args, name), name, CORPORA[name][3], args.past, args.cost, args.work)
+        return
     done = {(r["corpus"], r["past"], r.get("future", 0), r["seed"]) for r in read(args.results)}
     for name in args.names:
         corpus = load(args, name)
