@@ -326,7 +326,7 @@ def test_context_section_shows_the_paired_gain_beside_published_pairs(results_di
     (results_dir / "context" / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     section = _section(page.render_folder(results_dir), "## Conversational context", "## Reproduce")
     assert ("| MELD emotion | `emotion_weighted_f1` | 0, 2, 4 | 55.87 ± 0.35 | K = 2: 56.29 ± 0.37 | "
-            "+0.43 [-0.01, +0.86] | 4 of 5 | ×1.50 |") in section
+            "+0.43 [-0.01, +0.86] | 4 of 5 | ×1.50 (runs at different times: noisy) |") in section
     published = [line for line in section.splitlines() if line.startswith("| MELD emotion | [RoBERTa")]
     assert len(published) == 1
     assert "| 62.638 |" in published[0] and "| 63.535 |" in published[0] and "| +0.90 |" in published[0]

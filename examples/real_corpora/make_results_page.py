@@ -709,11 +709,12 @@ def _context_section(
         "Single-task models on the same frozen all-MiniLM-L6-v2 features, with the utterance's preceding turns "
         "of its dialogue as one more input ([conversational context](guides/context.md)) and without "
         "(K = 0, the single-task model above), by `benchmarks/context_gain.py`: the recipe's model and training "
-        "settings, test numbers at the best validation epoch, K (past turns) chosen on the mean validation "
-        "score among the grid's K > 0, and the paired per-seed difference with its 95% t-interval "
+        "settings, test numbers at the best validation epoch, the context setting (K past and J following turns) "
+        "chosen on the mean validation score among the grid's settings with context, and the paired per-seed "
+        "difference with its 95% t-interval "
         "(`mtaffect.statistics.paired_delta`). Records: [results.jsonl](results/context/results.jsonl). "
-        "MUStARD: speaker-independent protocol. Training time: the mean over seeds of the Trainer's "
-        "`train_runtime`, on a shared CPU (a noisy ratio).",
+        "MUStARD: speaker-independent protocol (no following turns). Training time: with context over "
+        "without, one training epoch each, interleaved and repeated (`--cost`, the median), on a shared CPU.",
         "",
     ]
     rows = []
@@ -727,15 +728,22 @@ def _context_section(
             std = record.get("test_std")
             return f"{record['test']:.2f}" + (f" ± {std:.2f}" if std is not None else "")
 
+        def setting(label: str) -> str:
+            past, _, future = str(label).partition("+")
+            return f"K = {past}" + (f", J = {future}" if future else "")
+
         interval = f"{delta['mean']:+.2f} [{delta['low']:+.2f}, {delta['high']:+.2f}]"
         grid = ", ".join(sorted(by_past, key=lambda k: tuple(int(x) for x in k.split("+"))))
+        seconds = entry.get("epoch_seconds")
+        cost = f"×{entry.get('train_time_ratio', float('nan')):.2f}"
+        cost += (f" ({seconds['0']:.1f} → {seconds[str(chosen)]:.1f} s per epoch)" if seconds
+                 else " (runs at different times: noisy)")
         rows.append([
             f"{names.get(corpus, corpus)} {entry['task']}", f"`{metrics.get(entry['task'], entry['task'])}`", grid,
-            cell(base), f"K = {chosen}: {cell(best)}", interval, f"{delta['improved']} of {delta['n']}",
-            f"×{entry.get('train_time_ratio', float('nan')):.2f}",
+            cell(base), f"{setting(chosen)}: {cell(best)}", interval, f"{delta['improved']} of {delta['n']}", cost,
         ])
-    lines += _table(["corpus, task", "metric", "grid of K", "without context", "with context",
-                     "Δ (95% CI), points", "seeds better", "training time"], rows)
+    lines += _table(["corpus, task", "metric", "settings (K past + J following turns)", "without context",
+                     "with context", "Δ (95% CI), points", "seeds better", "training time"], rows)
     pairs = []
     for corpus, task in {(e["corpus"], e["task"]) for e in published if "context" in e}:
         free = [e for e in published if (e["corpus"], e["task"]) == (corpus, task) and e.get("context") is False]
