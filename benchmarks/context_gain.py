@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> None:
         recorded = json.loads(file.read_text()) if file.is_file() else {}
         for name in args.names:
             settings = [(k, j) for k in args.past for j in args.future if not (name == "mustard" and j)]
-            recorded[name] = cost(load(args, name), name, CORPORA[name][3], settings, args.cost, args.work)
+            measured = cost(load(args, name), name, CORPORA[name][3], settings, args.cost, args.work)
+            recorded[name] = {**recorded.get(name, {}), **measured}  # runs of other grids add their settings
             file.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
         return
     done = {(r["corpus"], r["past"], r.get("future", 0), r["seed"]) for r in read(args.results)}
