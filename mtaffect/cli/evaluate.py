@@ -49,12 +49,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def check_model_accepts(model: Any, corpora: Mapping[str, Any]) -> None:
-    """Refuse, before any forward pass, a corpus whose features the model has no projection for."""
+    """Refuse, before any forward pass, a corpus the model has no input for.
+
+    What the model reads comes from its config: feature sets (a projection per name and
+    dims) and pretrained encoders (raw ``text`` / ``audio`` columns). A corpus is accepted
+    when its feature set is one the model was built for, or when an encoder of the model reads
+    a raw column the corpus has (a text-only corpus for a text-encoder model).
+    """
     built = {name: dict(dims) for name, dims in (model.config.feature_sets or {}).items()}
+    encoders = set(getattr(model.config, "pretrained_encoders", None) or {})
     for name, dataset in corpora.items():
         feature_set = get_corpus_info(dataset).feature_set
         dims = feature_dims(dataset.features)
-        if feature_set not in built:
+        raw = sorted(m for m in encoders if m in dataset.column_names)
+        if not dims and not raw:
+            raise ValueError(
+                f"Corpus {name!r} has no features (a text-only corpus), but the model reads features "
+                f"{sorted(built)}: load the corpus with the features the model card names (features=... or "
+                "extract_text=True), or evaluate a model with a text encoder."
+            )
+        if feature_set not in built and raw:
+            dims = {}  # the encoders read the raw columns; features the model has no projection for are unused
+            feature_set = None
+        elif feature_set not in built:
             raise ValueError(
                 f"Corpus {name!r} has features {feature_set!r} {dims}, but the model was built for "
                 f"{sorted(built)}: extract the features the model card names (mtaffect extract), or "
@@ -66,7 +83,7 @@ def check_model_accepts(model: Any, corpora: Mapping[str, Any]) -> None:
                 f"Corpus {name!r} has gold labels for {gold} but the model predicts {list(model.config.tasks)}: "
                 "there is nothing to score it on."
             )
-        wrong = {m: d for m, d in dims.items() if m in built[feature_set] and built[feature_set][m] != d}
+        wrong = {m: d for m, d in dims.items() if feature_set and m in built[feature_set] and built[feature_set][m] != d}
         if wrong:
             raise ValueError(
                 f"Corpus {name!r} has feature set {feature_set!r} with dims {dims}, but the model expects "
@@ -120,9 +137,17 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{args.output} exists; mtaffect evaluate writes only new files: pick another --output.")
 
     split = canonical_split(args.split)
-    corpora = load_corpora({"corpora": args.corpora})
-    splits = {name: pick_split(corpus, split, name, required=True) for name, corpus in corpora.items()}
     model = load_model(args.model)
+    context = getattr(model.config, "context", None) or {}
+    raw_text = "text" in model.config.pretrained_encoders
+    if context.get("past") or context.get("future"):
+        # The model reads conversational context: read the corpora with as many turns (mtaffect train's way).
+        from mtaffect.cli.train import load_context_corpora
+
+        corpora = load_context_corpora({"corpora": args.corpora, "model": {"context": dict(context)}}, raw_text=raw_text)
+    else:
+        corpora = load_corpora({"corpora": args.corpora}, raw_text=raw_text)
+    splits = {name: pick_split(corpus, split, name, required=True) for name, corpus in corpora.items()}
     check_model_accepts(model, splits)
     with tempfile.TemporaryDirectory(prefix="mtaffect-evaluate-") as scratch:
         training = training_arguments(

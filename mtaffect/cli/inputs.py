@@ -17,12 +17,16 @@ from typing import Any
 MODEL_HELP = "checkpoint folder (save_pretrained) or Hub id"
 
 
-def load_corpora(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Name -> DatasetDict for every corpus of a config (``corpora``, ``synthetic`` options)."""
+def load_corpora(settings: Mapping[str, Any], raw_text: bool = False) -> dict[str, Any]:
+    """Name -> DatasetDict for every corpus of a config (``corpora``, ``synthetic`` options).
+
+    ``raw_text``: the model reads transcripts with its own text encoder, so published text
+    corpora load without features (``mtaffect.data.sources.CorpusSource.load``).
+    """
     # Imported here: predict and demo use this module for --model only, without datasets.
     from mtaffect.data.sources import load_sources, parse_sources
 
-    return load_sources(parse_sources(settings["corpora"]), settings.get("synthetic"))
+    return load_sources(parse_sources(settings["corpora"]), settings.get("synthetic"), raw_text=raw_text)
 
 
 def pick_split(corpus: Any, wanted: str | None, name: str, required: bool) -> Any:

@@ -81,9 +81,10 @@ def read_utterances(path: Path) -> Iterator[dict[str, Any]]:
             raise ValueError(f"{path}:{number}: not a JSON object ({error.msg}).") from None
         if not isinstance(record, dict) or not any(record.get(key) for key in ("text", *_MEDIA_KEYS)):
             raise ValueError(f"{path}:{number}: expected an object with 'text' (and optionally 'audio', 'video').")
-        unknown = set(record) - {"id", "text", *_MEDIA_KEYS}
+        # "context" (the preceding turns, [{"speaker", "text"}, ...]) and "speaker" feed a model with context.
+        unknown = set(record) - {"id", "text", "context", "speaker", *_MEDIA_KEYS}
         if unknown:
-            raise ValueError(f"{path}:{number}: unknown keys {sorted(unknown)}; use id, text, audio, video.")
+            raise ValueError(f"{path}:{number}: unknown keys {sorted(unknown)}; use id, text, audio, video, context, speaker.")
         for key in _MEDIA_KEYS:
             if record.get(key):
                 media = Path(record[key])
@@ -153,6 +154,8 @@ def _check_inputs_usable(utterances: list[dict[str, Any]], args: argparse.Namesp
 def _write(classifier: Any, utterances: list[dict[str, Any]], options: dict[str, Any], out: TextIO) -> None:
     for record in utterances:
         raw = {key: record[key] for key in ("text", *_MEDIA_KEYS) if record.get(key)}
+        if record.get("context"):  # the preceding turns, for a model with conversational context
+            raw.update({"context": record["context"], "speaker": record.get("speaker", "")})
         prediction = classifier(raw, **options)
         line = {"id": record["id"], **prediction} if "id" in record else prediction
         out.write(json.dumps(line) + "\n")

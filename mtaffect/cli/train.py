@@ -17,18 +17,20 @@ import argparse
 import logging
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from accelerate import PartialState
 from transformers.trainer_utils import get_last_checkpoint
 
+from mtaffect.cli.encoders import add_encoder_arguments, apply_encoder_arguments
 from mtaffect.cli.inputs import load_corpora, pick_split
 from mtaffect.cli.main import command_help
 from mtaffect.config_files import check_values, field_types, read_mapping_file
 from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES, MTAffectConfig
 from mtaffect.output_folder import OutputFolder
-from mtaffect.recipes import LOSS_SETTINGS, fit, parse_task_loss_weights, training_arguments
+from mtaffect.recipes import LOSS_SETTINGS, fit, model_encoders, parse_task_loss_weights, training_arguments
 from mtaffect.tasks import TASK_NAMES
 from mtaffect.training import MultiTaskTrainingArguments
 from mtaffect.training.arguments import MultiTaskTrainingArgumentError
@@ -53,6 +55,10 @@ config file (YAML or JSON; every key optional, but corpora must come from it or 
   tasks: [emotion, sentiment, sarcasm]          # default: tasks some corpus has gold labels for
   model: {hidden_size: 64, encoder_type: transformer}    # MTAffectConfig arguments
   # model: {from_pretrained: path/to/checkpoint}         # or start from a checkpoint
+  # model:                                               # or fine-tune a pretrained encoder
+  #   pretrained_encoders:                               # on the raw transcripts (--text-encoder)
+  #     text: {name_or_path: sentence-transformers/all-MiniLM-L6-v2, finetune: top-2, max_length: 64}
+  # training: {encoder_learning_rate: 1.0e-4}            # its own rate (--encoder-learning-rate)
   training: {num_train_epochs: 8, corpus_sampling: temperature}   # updates the recipe's defaults
                                  # (mtaffect.recipes.TRAINING_DEFAULTS: 5 epochs, lr 2e-3, batch 32, best epoch)
 
@@ -104,8 +110,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--hidden-size", type=int, help="model hidden size")
     parser.add_argument("--encoder", choices=["transformer", "bilstm", "mean"], help="per-modality encoder")
+    add_encoder_arguments(parser)
     parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
                         help="resume from the last checkpoint in the output dir, or from CHECKPOINT")
+    # Conversational context (mtaffect.data.context): the model's config.context, and the loaders'
+    # context option for corpora read from their published files.
+    parser.add_argument("--context-past", type=int, metavar="K",
+                        help="preceding turns of the dialogue the model reads (model.context.past; 0 = none)")
+    parser.add_argument("--context-future", type=int, metavar="J",
+                        help="following turns the model reads (model.context.future; feature models only)")
+    parser.add_argument("--no-context-speakers", action="store_true",
+                        help="no same-speaker marker / 'speaker:' prefix on the context turns")
     parser.add_argument("training_args", nargs=argparse.REMAINDER,
                         help="after '--': any MultiTaskTrainingArguments flag, e.g. -- --warmup_steps 100")
     parser.set_defaults(func=_train)
@@ -177,6 +192,7 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.weak_label_mode is not None:
         model["weak_label_mode"] = args.weak_label_mode
     settings["model"] = model
+    context_flags(args, model)
     training = dict(settings.get("training") or {})
     flags = {
         "output_dir": args.output_dir,
@@ -190,6 +206,7 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
     }
     training.update({key: value for key, value in flags.items() if value is not None})
+    apply_encoder_arguments(args, model, training)
     training.setdefault("output_dir", DEFAULT_OUTPUT_DIR)
     settings["training"] = training
     return settings
@@ -291,7 +308,7 @@ def _train(args: argparse.Namespace) -> int:
 def _train_into(
     args: argparse.Namespace, settings: dict[str, Any], training: dict[str, Any], target: Path, folder: Any, scratch: Path
 ) -> int:
-    corpora = load_corpora(settings)
+    corpora = load_context_corpora(settings, raw_text="text" in model_encoders(settings["model"]))
     splits = {"train": "train", "eval": "validation", "test": "test", **dict(settings.get("splits") or {})}
     train = {name: pick_split(corpus, splits["train"], name, required=True) for name, corpus in corpora.items()}
     evaluation = {name: pick_split(corpus, splits["eval"], name, False) for name, corpus in corpora.items()}
@@ -350,6 +367,66 @@ def _train_into(
             print(commit.summary(target))
         print(f"mtaffect train: model and metrics saved to {target}", flush=True)
     return 0
+
+
+def context_flags(args: argparse.Namespace, model: dict[str, Any]) -> None:
+    """``--context-past`` / ``--context-future`` / ``--no-context-speakers`` into ``model["context"]`` (flags win)."""
+    flags = {"past": args.context_past, "future": args.context_future}
+    if all(value is None for value in flags.values()) and not args.no_context_speakers:
+        return
+    for name, value in flags.items():
+        if value is not None and value < 0:
+            raise ValueError(f"--context-{name} must be a number of turns >= 0, got {value}.")
+    context = dict(model.get("context") or {})
+    context.update({name: value for name, value in flags.items() if value is not None})
+    if args.no_context_speakers:
+        context["speakers"] = False
+    model["context"] = context
+
+
+def load_context_corpora(settings: dict[str, Any], raw_text: bool = False) -> dict[str, Any]:
+    """The corpora of ``settings``; with ``model.context``, read with as many context turns as the model reads.
+
+    ``raw_text``: the model reads transcripts with its own text encoder (``load_corpora``).
+
+    A corpus read from its published files by a loader with a ``context`` option (MELD,
+    EmoryNLP, MUStARD, tables) gets ``context={"past": K, "future": J}`` unless its own options
+    say otherwise; a converted folder keeps the context columns it was saved with. A model with
+    context and no corpus holding context columns is an error, raised before training.
+    """
+    from mtaffect.data.context import has_context
+    from mtaffect.data.corpora.registry import detect_format, get_format
+    from mtaffect.data.sources import load_sources, parse_sources
+
+    context = (settings.get("model") or {}).get("context")
+    past = future = 0
+    if isinstance(context, int) and not isinstance(context, bool):
+        past = context
+    elif isinstance(context, dict):
+        past, future = int(context.get("past") or 0), int(context.get("future") or 0)
+    if not past and not future:
+        return load_corpora(settings, raw_text=raw_text)
+    sources = []
+    for source in parse_sources(settings["corpora"]):
+        if source.path is not None and source.synthetic is None and source.hub is None and "context" not in source.options:
+            try:
+                name = source.loader or source.name
+                entry = get_format(name, source.format or detect_format(name, source.path))
+            except (ValueError, OSError):
+                entry = None
+            if entry is not None and "context" in entry.option_names():
+                # MUStARD publishes preceding turns only.
+                wanted = {"past": past, "future": 0 if entry.corpus == "mustard" else future}
+                source = replace(source, options={**source.options, "context": wanted})
+        sources.append(source)
+    corpora = load_sources(sources, settings.get("synthetic"), raw_text=raw_text)
+    if not any(has_context(split) for corpus in corpora.values() for split in corpus.values()):
+        raise ValueError(
+            f"model.context asks for {past} past / {future} future turns, but no corpus has context columns: "
+            "give corpora read by a loader with dialogues (meld, emorynlp, mustard, a table with dialogue_column) "
+            "or folders saved from load_corpus(..., context={'past': K})."
+        )
+    return corpora
 
 
 def record_teachers(model: Any, train: dict[str, Any]) -> None:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mtaffect.data.context import ContextOptions, batches_with_context, context_features
 from mtaffect.data.corpora.base import CorpusPlan, batched, unique_ids
 from mtaffect.data.corpora.encoding import decode_text
 from mtaffect.data.corpora.errors import CorpusFormatError
@@ -147,6 +148,8 @@ class SplitCsvCorpus:
         extra_features: the corpus' extra columns and their ``datasets`` types.
         notes: what ``CorpusInfo.notes`` says of every load (besides the split sizes).
         hint: appended to the missing-columns message.
+        dialogue: a parsed row's ``(dialogue key, turn order)``, which gives each utterance its
+            conversational context (``mtaffect.data.context``) when a load asks for it.
     """
 
     name: str
@@ -158,6 +161,7 @@ class SplitCsvCorpus:
     extra_features: Mapping[str, Any] = field(default_factory=dict)
     notes: Mapping[str, Any] = field(default_factory=dict)
     hint: str = ""
+    dialogue: Callable[[Mapping[str, Any]], tuple[Hashable, Any]] | None = None
 
     @property
     def tasks(self) -> list[str]:
@@ -203,8 +207,17 @@ class SplitCsvCorpus:
         extractor: dict[str, Any] | None = None,
         feature_set: str | None = None,
         limit: int | None = None,
+        context: Any = None,
     ) -> CorpusPlan:
-        """The loader registered for the corpus (its options: ``feature_options``)."""
+        """The loader registered for the corpus (its options: ``feature_options``, plus ``context``).
+
+        ``context={"past": K, "future": J}`` adds each utterance's K preceding and J following
+        turns of its dialogue (same split) as context columns (``mtaffect.data.context``); the
+        split is then held in memory until its context features are gathered.
+        """
+        options = ContextOptions.from_value(context)
+        if options.enabled and self.dialogue is None:
+            raise ValueError(f"{self.title} has no dialogue structure to take context from.")
         folder = path if path.is_dir() else path.parent
         files = self.split_files(folder, required=True, error=CorpusFormatError)
         splits = {split: self.read(file)[:limit] for split, file in files.items()}
@@ -222,9 +235,15 @@ class SplitCsvCorpus:
             notes={**self.notes, "split_sizes_before_drops": {k: len(v) for k, v in splits.items()},
                    **({EMPTY_TRANSCRIPTS: empty} if empty else {})},
         )
-        batches = kept_batches(provider, info.notes, self.title, self._batches(splits, files, provider))
-        return CorpusPlan(info, list(splits), batches, folder, dict(self.extra_features),
-                          rows=sum(map(len, splits.values())))
+        extra = dict(self.extra_features)
+        batches = self._batches(splits, files, provider)
+        if options.enabled:
+            info.notes["context"] = {**options.to_dict(), "source": "dialogue order within each split"}
+            extra.update(context_features(provider.dims))
+            turns = {split: [self.dialogue(row) for row in rows] for split, rows in splits.items()}
+            batches = batches_with_context(batches, splits, turns, options, provider.dims)
+        batches = kept_batches(provider, info.notes, self.title, batches)
+        return CorpusPlan(info, list(splits), batches, folder, extra, rows=sum(map(len, splits.values())))
 
     def _batches(
         self, splits: dict[str, list[dict[str, Any]]], files: dict[str, Path], provider: FeatureProvider
