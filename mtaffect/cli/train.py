@@ -226,6 +226,7 @@ TRAINING_FLAGS: dict[str, str] = {
     "sampling_temperature": "--temperature",
     "batch_composition": "--composition",
     "seed": "--seed",
+    "encoder_learning_rate": "--encoder-learning-rate",
 }
 #: ``MTAffectConfig`` argument -> the ``mtaffect train`` flag that sets it.
 MODEL_FLAGS: dict[str, str] = {

@@ -81,7 +81,9 @@ class MultiTaskTrainingArguments(TrainingArguments):
             corpus trained alone), training runs more epochs, up to this budget. It makes the
             settings of a study comparable: a single-task model on a corpus of 400 rows gets as
             many steps as the multi-task model on the union, and each task's best step is still
-            chosen on validation. ``0``: the epochs decide; ``max_steps`` > 0 wins over both.
+            chosen on validation. Per-epoch evaluations, checkpoints and logs then come every
+            ``min_steps / num_train_epochs`` steps (as many as the epochs asked for). ``0``: the
+            epochs decide; ``max_steps`` > 0 wins over both.
         cache_frozen_encoders: `bool`, defaults to `True`.
             Run each frozen pretrained encoder once per example and train on its cached outputs
             (``mtaffect.training.encoder_cache``) instead of re-encoding every epoch.

@@ -381,10 +381,19 @@ class MultiTaskTrainer(Trainer):
             return
         batches = len(self.get_train_batch_sampler(CorpusConcatDataset(self.train_dataset)))
         planned = math.ceil(self.args.num_train_epochs * max(batches // self.args.gradient_accumulation_steps, 1))
-        if planned < minimum:
-            logger.info("%d epoch(s) give %d steps, fewer than min_steps=%d: training %d steps.",
-                        self.args.num_train_epochs, planned, minimum, minimum)
-            self.args.max_steps = minimum
+        if planned >= minimum:
+            return
+        logger.info("%g epoch(s) give %d steps, fewer than min_steps=%d: training %d steps.",
+                    self.args.num_train_epochs, planned, minimum, minimum)
+        self.args.max_steps = minimum
+        # As many evaluations, checkpoints and logs as the epochs asked for, spread over the budget
+        # (per epoch, a 24-row corpus would evaluate and save at every step).
+        interval = max(math.ceil(minimum / max(self.args.num_train_epochs, 1)), 1)
+        for strategy, steps in (("eval_strategy", "eval_steps"), ("save_strategy", "save_steps"),
+                                ("logging_strategy", "logging_steps")):
+            if getattr(getattr(self.args, strategy), "value", getattr(self.args, strategy)) == "epoch":
+                setattr(self.args, strategy, type(getattr(self.args, strategy))("steps"))
+                setattr(self.args, steps, interval)
 
     def get_train_batch_sampler(self, dataset: CorpusConcatDataset) -> MultiCorpusBatchSampler:
         """The batch sampler of the training corpora; override to change the sampling."""
