@@ -202,6 +202,18 @@ class MTAffectConfig(PretrainedConfig):
             model rebuilds it without a download. Other modalities keep feature inputs (mixed
             models: a fine-tuned text encoder + eGeMAPS audio features). Build the model with
             `MTAffectForMultiTaskAffect.from_encoders(config)` to load the pretrained weights.
+        context: `dict`.
+            Conversational context the model reads: `{"past": K, "future": J, "speakers": true}`
+            (an int is short for `{"past": K}`; `None` or `K = J = 0` is no context, exactly the
+            context-free model). A feature modality reads the pooled features of up to K preceding
+            and J following turns (`context_<modality>_features`, from a corpus loaded with
+            `context=`) as one more sequence: each turn goes through the modality's input projection
+            plus a learned offset embedding and, with `speakers`, a learned same-speaker-as-current
+            marker, then through the modality's own encoder, and fusion reads the result as one more
+            input (a learned "no context" embedding stands in where a row has none). A pretrained
+            text encoder reads the K past turns as `speaker: text` (`text` alone without `speakers`)
+            before the utterance in its tokenizer's pair format, dropping the oldest turns first to
+            fit `max_length`; it reads no future turns.
 
     Example:
 
@@ -240,9 +252,16 @@ class MTAffectConfig(PretrainedConfig):
         task_loss_weights: Mapping[str, float] | None = None,
         initializer_range: float = 0.02,
         pretrained_encoders: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | int | None = None,
         **kwargs: Any,
     ) -> None:
         self.pretrained_encoders = _check_pretrained_encoders(pretrained_encoders)
+        self.context = _check_context(context)
+        if self.context["future"] and "text" in self.pretrained_encoders:
+            raise ValueError(
+                "context['future'] must be 0 with a pretrained text encoder: it reads the past turns before the "
+                "utterance (the tokenizer's pair format has no place for turns after it)."
+            )
         if feature_sets is None:
             # The default text features are for feature-only models; an encoder model reads raw inputs.
             feature_sets = {} if self.pretrained_encoders else DEFAULT_FEATURE_SETS
@@ -315,6 +334,18 @@ class MTAffectConfig(PretrainedConfig):
         if self.initializer_range <= 0:
             raise ValueError(f"initializer_range must be > 0, got {initializer_range!r}.")
         super().__init__(**kwargs)
+
+    @property
+    def context_modalities(self) -> list[str]:
+        """Feature modalities that read context turns as one more fusion input (none without context)."""
+        if not (self.context["past"] or self.context["future"]):
+            return []
+        return [m for m in self.modalities if m not in self.pretrained_encoders]
+
+    @property
+    def fusion_inputs(self) -> list[str]:
+        """What fusion combines, in order: every modality, then ``context_<modality>`` per context modality."""
+        return list(self.modalities) + [f"context_{m}" for m in self.context_modalities]
 
     @property
     def num_emotion_labels(self) -> int:
@@ -764,9 +795,67 @@ def _check_pretrained_encoders(encoders: Mapping[str, Any] | None) -> dict[str, 
             raise ValueError(f"pretrained_encoders[{modality!r}]['max_length'] must be > 0.")
         if modality == "text":
             entry["max_length"] = int(entry["max_length"])
-        if "lora" in entry and not isinstance(entry["lora"], Mapping):
-            raise ValueError(f"pretrained_encoders[{modality!r}]['lora'] must be a dict of LoRA options.")
+        if "lora" in entry:
+            entry["lora"] = _check_lora(modality, entry["lora"])
         checked[modality] = entry
+    return checked
+
+
+#: The LoRA options an encoder entry takes (``peft.LoraConfig`` arguments), checked here so that a
+#: bad value fails when the config is built, naming the key, not in peft after the data loaded.
+LORA_OPTIONS: tuple[str, ...] = ("r", "lora_alpha", "lora_dropout", "target_modules")
+
+
+def _check_lora(modality: str, options: Any) -> dict[str, Any]:
+    """``pretrained_encoders[modality]['lora']`` checked: rank >= 1, alpha > 0, dropout in [0, 1), module names."""
+    where = f"pretrained_encoders[{modality!r}]['lora']"
+    if not isinstance(options, Mapping):
+        raise ValueError(f"{where} must be a dict of LoRA options ({', '.join(LORA_OPTIONS)}), got {options!r}.")
+    unknown = sorted(set(options) - set(LORA_OPTIONS))
+    if unknown:
+        raise ValueError(f"{where} has unknown key(s) {unknown}: LoRA options are {list(LORA_OPTIONS)}.")
+    checked = dict(options)
+    rank = checked.get("r", 8)
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise ValueError(f"{where}['r'] = {rank!r}: the LoRA rank must be a whole number >= 1 (e.g. 8).")
+    alpha = checked.get("lora_alpha", 16)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha <= 0:
+        raise ValueError(f"{where}['lora_alpha'] = {alpha!r}: the LoRA scaling must be a number > 0 (e.g. 16).")
+    dropout = checked.get("lora_dropout", 0.0)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"{where}['lora_dropout'] = {dropout!r}: must be a number in [0, 1).")
+    targets = checked.get("target_modules")
+    if targets is not None:
+        names = [targets] if isinstance(targets, str) else targets
+        if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) and n for n in names):
+            raise ValueError(
+                f"{where}['target_modules'] = {targets!r}: a list of module names, e.g. ['query', 'value'] "
+                "(leave it out for peft's defaults)."
+            )
+    return checked
+
+
+def _check_context(context: Mapping[str, Any] | int | None) -> dict[str, Any]:
+    """``{"past": K, "future": J, "speakers": bool}`` from ``None``, an int (K) or a dict (see ``context``)."""
+    if context is None:
+        context = {}
+    elif isinstance(context, numbers.Integral) and not isinstance(context, bool):
+        context = {"past": int(context)}
+    if not isinstance(context, Mapping):
+        raise ValueError(f"context must be a dict like {{'past': 2, 'future': 0, 'speakers': True}}, got {context!r}.")
+    unknown = sorted(set(context) - {"past", "future", "speakers"})
+    if unknown:
+        raise ValueError(f"context has unknown key(s) {unknown}: expected past, future, speakers.")
+    checked: dict[str, Any] = {}
+    for key in ("past", "future"):
+        value = context.get(key) or 0
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ValueError(f"context[{key!r}] must be a number of turns >= 0, got {context.get(key)!r}.")
+        checked[key] = int(value)
+    speakers = context.get("speakers", True)
+    if not isinstance(speakers, bool):
+        raise ValueError(f"context['speakers'] must be True or False, got {speakers!r}.")
+    checked["speakers"] = speakers
     return checked
 
 

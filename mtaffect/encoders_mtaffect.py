@@ -235,14 +235,21 @@ class MTAffectPretrainedEncoder(nn.Module):
 
     # ---- forward ----------------------------------------------------------------------
 
-    def encode(self, inputs: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Pooled hidden states of the layers used: ``[batch, layers, encoder_hidden]`` (1 layer unless weighted)."""
+    def encode(
+        self, inputs: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Pooled hidden states of the layers used: ``[batch, layers, encoder_hidden]`` (1 layer unless weighted).
+
+        ``token_type_ids`` (text pairs: context turns, then the utterance) go to the encoder when given.
+        """
         if self.boundary is not None:
-            return self.encode_upper(self.encode_lower(inputs, attention_mask), attention_mask)
+            return self.encode_upper(self.encode_lower(inputs, attention_mask, token_type_ids), attention_mask)
         name = ENCODER_INPUT_NAMES[self.modality]
         want_all = self.layers != "last"
+        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         output = self.model(
             **{name: inputs},
+            **extra,
             attention_mask=attention_mask,
             output_hidden_states=want_all,
             return_dict=True,
@@ -274,13 +281,17 @@ class MTAffectPretrainedEncoder(nn.Module):
             encoder.layer = layers
             self.model.embeddings = embeddings
 
-    def encode_lower(self, inputs: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def encode_lower(
+        self, inputs: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Top-K mode: hidden states at the boundary, ``[batch, tokens, encoder_hidden]`` (no gradient).
 
-        A fixed function of the input (frozen weights, dropout off), which training caches.
+        A fixed function of the input (frozen weights, dropout off), which training caches;
+        ``token_type_ids`` as in :meth:`encode` (the embeddings add them, so they end here).
         """
+        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         with torch.no_grad(), self._running_layers(0, self.boundary, cached=False):
-            output = self.model(input_ids=inputs, attention_mask=attention_mask, return_dict=True)
+            output = self.model(input_ids=inputs, attention_mask=attention_mask, return_dict=True, **extra)
         return output.last_hidden_state
 
     def encode_upper(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -273,6 +273,22 @@ def build_model(
     return MTAffectForMultiTaskAffect.from_encoders(config)  # loads the pretrained encoders' weights, if any
 
 
+def _check_context_inputs(model: MTAffectForMultiTaskAffect, train: Mapping[str, Any]) -> None:
+    """A model with ``config.context`` needs training corpora that carry context turns (else it would
+    silently learn only its "no context" embedding)."""
+    context = getattr(model.config, "context", None) or {}
+    if not (context.get("past") or context.get("future")):
+        return
+    from mtaffect.data.context import has_context
+
+    if not any(has_context(split) for split in train.values()):
+        raise ValueError(
+            f"The model reads context ({context}), but no training corpus ({', '.join(train)}) has context columns: "
+            "load them with context={'past': K} (load_corpus, a study's corpus options, mtaffect train "
+            "--context-past), or drop model.context."
+        )
+
+
 # --------------------------------------------------------------------------------------------
 # Fitting
 
@@ -341,6 +357,7 @@ def fit(
     set_seed(args.seed)
     if not isinstance(model, MTAffectForMultiTaskAffect):
         model = build_model(config_corpora or train, tasks, model)
+    _check_context_inputs(model, train)
     if prepare is not None:
         prepare(model)
     trainer = MultiTaskTrainer(model=model, args=args, train_dataset=dict(train), eval_dataset=eval, callbacks=callbacks,

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mtaffect.cli.inputs import load_corpora, pick_split
+from mtaffect.cli.inputs import add_model_argument, load_corpora, pick_split, resolve_model
 from mtaffect.cli.main import command_help
 from mtaffect.data.schema import canonical_split, feature_dims, get_corpus_info, gold_tasks
 from mtaffect.metrics import split_metric_key
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=command_help("evaluate"),
         description=__doc__.split("\n\n")[1],
     )
-    parser.add_argument("--model", required=True, help="checkpoint folder (save_pretrained) or Hub id")
+    add_model_argument(parser, positional=True)
     parser.add_argument(
         "--corpora", nargs="+", required=True, metavar="CORPUS",
         help="NAME=PATH, a saved corpus folder, or a synthetic corpus name",
@@ -104,26 +104,49 @@ def metrics_by_corpus(metrics: Mapping[str, float], corpora: list[str], prefix: 
 
 
 def format_table(table: Mapping[str, Mapping[str, float]]) -> str:
-    """One block per corpus, the literature's headline metrics first (``mtaffect.metrics.order_metrics``)."""
-    from mtaffect.metrics import order_metrics
+    """One block per corpus: the literature's headline metrics (``mtaffect.metrics.headline_metrics``,
+    the same as report.md, ``mtaffect run`` and the model card), then every other metric, named
+    (``metric_label``: one-vs-rest scores say so)."""
+    from mtaffect.metrics import headline_metrics, metric_label, order_metrics
 
     lines = []
     for corpus, values in table.items():
         lines.append(f"[{corpus}]")
         width = max((len(metric) for metric in values), default=0)
-        for metric in order_metrics(values):
+        headline = {metric.key: metric for metric in headline_metrics(values)}
+
+        def line(metric: str, label: str, values: Mapping[str, float] = values, width: int = width) -> str:
             value = values[metric]
-            lines.append(f"  {metric:<{width}}  {value:.4f}" if math.isfinite(value) else f"  {metric:<{width}}  nan")
-    return "\n".join(lines)
+            shown = f"{value:.4f}" if math.isfinite(value) else "nan"
+            return f"    {metric:<{width}}  {shown:>7}  {label}"
+
+        if headline:
+            lines.append("  headline (what the literature reports for such a corpus):")
+            lines.extend(line(key, metric.label + ("" if metric.greater_is_better else " (lower is better)"))
+                         for key, metric in headline.items())
+        rest = [metric for metric in order_metrics(values) if metric not in headline]
+        if rest:
+            lines.append("  every other metric:")
+            lines.extend(line(metric, metric_label(metric) if metric_label(metric) != metric else "") for metric in rest)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    resolve_model(args, "evaluate")
     if args.output is not None and args.output.exists():
         raise FileExistsError(f"{args.output} exists; mtaffect evaluate writes only new files: pick another --output.")
 
     split = canonical_split(args.split)
     model = load_model(args.model)
-    corpora = load_corpora({"corpora": args.corpora}, raw_text="text" in model.config.pretrained_encoders)
+    context = getattr(model.config, "context", None) or {}
+    raw_text = "text" in model.config.pretrained_encoders
+    if context.get("past") or context.get("future"):
+        # The model reads conversational context: read the corpora with as many turns (mtaffect train's way).
+        from mtaffect.cli.train import load_context_corpora
+
+        corpora = load_context_corpora({"corpora": args.corpora, "model": {"context": dict(context)}}, raw_text=raw_text)
+    else:
+        corpora = load_corpora({"corpora": args.corpora}, raw_text=raw_text)
     splits = {name: pick_split(corpus, split, name, required=True) for name, corpus in corpora.items()}
     check_model_accepts(model, splits)
     with tempfile.TemporaryDirectory(prefix="mtaffect-evaluate-") as scratch:

@@ -207,7 +207,53 @@ def parse_sources(values: Iterable[Any] | Mapping[str, Any], where: str = "corpo
         if source.name in seen:
             raise ValueError(f"{where} names {source.name!r} twice; use NAME=LOCATION to name them apart.")
         seen.add(source.name)
+    check_distinct_sources(sources, where)
     return sources
+
+
+def source_locations(source: CorpusSource) -> list[str]:
+    """What a source reads its rows from, one entry per place (a path resolved, a Hub config, a synthetic corpus).
+
+    Two sources sharing an entry share rows: trained together, a study would fit the same
+    utterances twice and could meet its test rows in training.
+
+    Examples:
+        >>> source_locations(CorpusSource.parse("mine=synthetic_mustard"))
+        ['synthetic corpus synthetic_mustard']
+    """
+    places = []
+    if source.path:
+        places.append(str(Path(source.path).expanduser().resolve()))
+    if source.hub:
+        repo, _, config = source.hub.partition(":")
+        places.append(f"hub:{repo}:{config or source.name}")
+    if source.synthetic:
+        options = ", ".join(f"{key}={value!r}" for key, value in sorted(source.options.items()))
+        places.append(f"synthetic corpus {source.synthetic}" + (f" ({options})" if options else ""))
+    for fold in source.folds if isinstance(source.folds, list) else []:
+        if isinstance(fold, str):
+            places.append(str(Path(fold).expanduser().resolve()))
+    return places
+
+
+def check_distinct_sources(sources: Iterable[CorpusSource], where: str = "corpora") -> None:
+    """Refuse two sources reading the same rows (the same path, Hub config or synthetic corpus).
+
+    Names tell sources apart, not rows: ``a=data/meld b=data/meld`` (or the same folder under two
+    names in a study config) would train on every utterance twice, test rows included.
+
+    Raises:
+        ValueError: naming both corpora, the shared location and the fix.
+    """
+    owner: dict[str, str] = {}
+    for source in sources:
+        for place in dict.fromkeys(source_locations(source)):
+            if place in owner and owner[place] != source.name:
+                raise ValueError(
+                    f"{where}: {owner[place]!r} and {source.name!r} both read {place}: one corpus may appear once "
+                    "(its rows would be trained on twice, its test rows among them); remove one of the two."
+                )
+            owner.setdefault(place, source.name)
 
 
 def load_sources(

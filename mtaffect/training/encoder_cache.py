@@ -68,9 +68,11 @@ def cache_frozen_encoder_states(model: Any, dataset: Any, batch_size: int = 32) 
         processors={m: model.processors[m] for m in modalities},
         base=lambda rows: {},
         max_length={m: model.config.pretrained_encoders[m]["max_length"] for m in modalities},
+        context=getattr(model.config, "context", None),
     )
     encoders = {m: model.get_pretrained_encoder(m) for m in modalities}
-    columns = sorted({"id", "text", "audio"} & set(dataset.column_names))
+    # The context turns a text encoder reads before the utterance (config.context) are part of its input.
+    columns = sorted({"id", "text", "audio", "context_text", "context_speaker", "context_position"} & set(dataset.column_names))
     plain = dataset.with_format(None)
     features = plain.features.copy()
     for modality in lower:
@@ -89,13 +91,15 @@ def cache_frozen_encoder_states(model: Any, dataset: Any, batch_size: int = 32) 
             mask = inputs[f"{modality}_attention_mask"]
             usable = mask.clone()
             usable[~mask.bool().any(dim=1), 0] = 1  # empty rows: the model marks them missing from the mask anyway
+            token_types = inputs.get("text_token_type_ids") if modality == "text" else None
+            extra = (token_types.to(model.device),) if token_types is not None else ()
             if modality in lower:
-                hidden = encoder.encode_lower(values.to(model.device), usable.to(model.device)).float().cpu().numpy()
+                hidden = encoder.encode_lower(values.to(model.device), usable.to(model.device), *extra).float().cpu().numpy()
                 # Each row keeps its own tokens; a row without input keeps none (a missing modality).
                 lengths = mask.sum(dim=1).tolist()
                 result[hidden_column(modality)] = [hidden[i, : int(n)] for i, n in enumerate(lengths)]
             else:
-                states = encoder.encode(values.to(model.device), usable.to(model.device))
+                states = encoder.encode(values.to(model.device), usable.to(model.device), *extra)
                 result[states_column(modality)] = list(states.float().cpu().numpy())
         return result
 

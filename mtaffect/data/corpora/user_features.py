@@ -357,17 +357,20 @@ class FeatureProvider:
                 values.append(array)
             columns[feature_column(modality)] = values
         if self.extractor is not None:
-            arrays = list(self.extractor(list(texts)))
-            if len(arrays) != n:
-                raise RuntimeError(f"The text extractor returned {len(arrays)} sequences for {n} texts.")
-            fixed = []
-            for array in arrays:
+            # An empty transcript is a missing text modality (an empty sequence, which the model
+            # replaces by its missing-modality embedding), not an input to encode.
+            spoken = [i for i, text in enumerate(texts) if str(text or "").strip()]
+            encoded = list(self.extractor([texts[i] for i in spoken])) if spoken else []
+            if len(encoded) != len(spoken):
+                raise RuntimeError(f"The text extractor returned {len(encoded)} sequences for {len(spoken)} texts.")
+            fixed = [np.zeros((0, self.dims["text"]), dtype=np.float32) for _ in range(n)]
+            for i, array in zip(spoken, encoded):
                 array = np.asarray(array, dtype=np.float32)
                 if array.ndim == 1:
                     array = array[None, :]
-                if array.shape[0] == 0:  # an empty utterance: one zero frame keeps the row usable
+                if array.shape[0] == 0:  # an utterance the extractor gave no frame: one zero frame keeps it usable
                     array = np.zeros((1, self.dims["text"]), dtype=np.float32)
-                fixed.append(array)
+                fixed[i] = array
             columns[feature_column("text")] = fixed
         self.dropped += n - sum(keep)
         return columns, keep
