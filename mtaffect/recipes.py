@@ -66,6 +66,17 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "logging_strategy": "epoch",
     "report_to": "none",
 }
+#: What a model with a pretrained encoder that trains (``full``, ``lora``, ``top-K``) changes in
+#: ``TRAINING_DEFAULTS``: the encoder at 1e-4, the layers after it at 1e-3, 10% linear warm-up,
+#: 3 epochs. The schedule of ``benchmarks/finetune_parity.py``, where MiniLM fine-tuned this way
+#: on MELD matches ``AutoModelForSequenceClassification`` under the plain ``Trainer``; the
+#: from-scratch rate 2e-3 would wreck a pretrained encoder in its first steps.
+ENCODER_TRAINING_DEFAULTS: dict[str, Any] = {
+    "num_train_epochs": 3,
+    "learning_rate": 1e-3,
+    "encoder_learning_rate": 1e-4,
+    "warmup_steps": 0.1,
+}
 #: The config's loss settings: the only model settings that may change on a loaded checkpoint.
 LOSS_SETTINGS: tuple[str, ...] = (
     "emotion_pos_weight",
@@ -132,10 +143,43 @@ def parse_task_loss_weights(value: Any) -> dict[str, float] | None:
     return weights
 
 
+def model_encoders(model: Mapping[str, Any] | MTAffectForMultiTaskAffect | None) -> dict[str, dict[str, Any]]:
+    """Modality -> pretrained-encoder spec of a model, of its settings or of the checkpoint they name.
+
+    Front doors ask this before reading corpora: a model whose text encoder reads raw
+    transcripts takes published text corpora without features (``CorpusSource.load(raw_text=True)``),
+    and one whose encoders train gets ``ENCODER_TRAINING_DEFAULTS``.
+
+    Examples:
+        >>> model_encoders({"hidden_size": 16})
+        {}
+    """
+    if model is None:
+        return {}
+    if isinstance(model, MTAffectForMultiTaskAffect):
+        return dict(model.config.pretrained_encoders)
+    if model.get("from_pretrained"):
+        try:
+            config = MTAffectConfig.from_pretrained(model["from_pretrained"])
+        except (OSError, ValueError):
+            return {}  # load_model, called later, says what is wrong with the checkpoint
+        return dict(config.pretrained_encoders)
+    encoders = model.get("pretrained_encoders") or {}
+    if not isinstance(encoders, Mapping):
+        return {}  # MTAffectConfig's own check names the problem
+    return {m: ({"name_or_path": spec} if isinstance(spec, str) else dict(spec)) for m, spec in encoders.items()}
+
+
+def trains_an_encoder(encoders: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether one of these encoder specs trains (``full`` by default, ``lora``, ``top-K``)."""
+    return any(spec.get("finetune", "full") != "frozen" for spec in encoders.values())
+
+
 def training_arguments(
     settings: Mapping[str, Any] | None = None,
     extra: Sequence[str] = (),
     evaluation: bool = True,
+    encoders: bool = False,
 ) -> MultiTaskTrainingArguments:
     """``MultiTaskTrainingArguments`` from ``TRAINING_DEFAULTS`` updated by ``settings``.
 
@@ -146,6 +190,8 @@ def training_arguments(
         evaluation: whether there is evaluation data. Without it the defaults that need it
             (evaluate and keep the best epoch) are switched off; asking for them explicitly
             is an error.
+        encoders: the model fine-tunes a pretrained encoder: ``ENCODER_TRAINING_DEFAULTS``
+            update the defaults (``settings`` still win).
     """
     user = dict(settings or {})
     for name in LOSS_SETTINGS:
@@ -154,7 +200,7 @@ def training_arguments(
                 f"training.{name} is a loss setting: the model config owns it (model.{name} in a config "
                 f"file, MTAffectConfig({name}=...) in Python)."
             )
-    merged = {**TRAINING_DEFAULTS, **user}
+    merged = {**TRAINING_DEFAULTS, **(ENCODER_TRAINING_DEFAULTS if encoders else {}), **user}
     if "eval_strategy" in user and "save_strategy" not in user:
         # load_best_model_at_end (a default) needs checkpoints where the evaluations are.
         merged["save_strategy"] = user["eval_strategy"]
@@ -227,6 +273,22 @@ def build_model(
     return MTAffectForMultiTaskAffect.from_encoders(config)  # loads the pretrained encoders' weights, if any
 
 
+def _check_context_inputs(model: MTAffectForMultiTaskAffect, train: Mapping[str, Any]) -> None:
+    """A model with ``config.context`` needs training corpora that carry context turns (else it would
+    silently learn only its "no context" embedding)."""
+    context = getattr(model.config, "context", None) or {}
+    if not (context.get("past") or context.get("future")):
+        return
+    from mtaffect.data.context import has_context
+
+    if not any(has_context(split) for split in train.values()):
+        raise ValueError(
+            f"The model reads context ({context}), but no training corpus ({', '.join(train)}) has context columns: "
+            "load them with context={'past': K} (load_corpus, a study's corpus options, mtaffect train "
+            "--context-past), or drop model.context."
+        )
+
+
 # --------------------------------------------------------------------------------------------
 # Fitting
 
@@ -289,11 +351,13 @@ def fit(
         args = training
     else:
         settings = {**dict(training or {}), "output_dir": str(output_dir)}
-        args = training_arguments(settings, extra_arguments, evaluation=eval is not None)
+        encoders = trains_an_encoder(model_encoders(model))
+        args = training_arguments(settings, extra_arguments, evaluation=eval is not None, encoders=encoders)
     # The Trainer seeds only models it builds itself (model_init); a fresh model is seeded here.
     set_seed(args.seed)
     if not isinstance(model, MTAffectForMultiTaskAffect):
         model = build_model(config_corpora or train, tasks, model)
+    _check_context_inputs(model, train)
     if prepare is not None:
         prepare(model)
     trainer = MultiTaskTrainer(model=model, args=args, train_dataset=dict(train), eval_dataset=eval, callbacks=callbacks,

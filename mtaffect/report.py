@@ -37,6 +37,7 @@ from mtaffect.metrics import (
     greater_is_better,
     headline_metrics,
     is_predicted_count,
+    metric_label,
     order_metrics,
 )
 from mtaffect.statistics import (
@@ -238,7 +239,7 @@ def build_report(
             (a, b): paired_delta(by_setting[a].values, by_setting[b].values, greater, a, b)
             for a, b in comparisons if a in by_setting and b in by_setting
         }
-        rows.append(Row(corpus, task, metric, known.label if known else metric, greater, known is not None,
+        rows.append(Row(corpus, task, metric, known.label if known else metric_label(metric), greater, known is not None,
                         dict(sorted(by_setting.items(), key=lambda kv: settings.index(kv[0]))), deltas))
     # First headline metric of each corpus × task: what the claims are decided on.
     first: dict[tuple[str, str], Row] = {}
@@ -350,7 +351,7 @@ def _mean_std(cell: Cell | None) -> str:
 
 def _metric_cell(row: Row, code: bool = True) -> str:
     name = f"`{row.metric}`" if code else row.metric
-    label = f"{row.label} ({name})" if row.headline and row.label != row.metric else name
+    label = f"{row.label} ({name})" if row.label != row.metric else name
     return label + ("" if row.greater_is_better else " ↓")
 
 
@@ -405,8 +406,8 @@ def markdown_report(report: Report, metadata: Mapping[str, Any] | None = None,
         out.append("")
     out += ["## Every metric", "", "Headline metrics first, then the rest; mean ± std over seeds.", ""]
     out += _table(["corpus", "task", "metric", *report.settings],
-                  [[r.corpus, r.task, f"`{r.metric}`" + ("" if r.greater_is_better else " ↓"),
-                    *(_mean_std(r.cells.get(s)) for s in report.settings)] for r in report.rows])
+                  [[r.corpus, r.task, _metric_cell(r), *(_mean_std(r.cells.get(s)) for s in report.settings)]
+                   for r in report.rows])
     out.append("")
     if report.counts:
         out += ["## Predicted classes", "", "How often each model predicted each class on the test split "

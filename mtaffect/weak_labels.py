@@ -88,6 +88,14 @@ from datasets import Dataset, DatasetDict, Features, concatenate_datasets
 from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES
 from mtaffect.data.arrow import column_values, pad_rows, read_columns
 from mtaffect.data.collator import mask_key
+from mtaffect.data.context import (
+    CONTEXT_POSITION,
+    CONTEXT_SAME_SPEAKER,
+    CONTEXT_SPEAKER,
+    CONTEXT_TEXT,
+    RAW_CONTEXT_COLUMNS,
+    context_feature_column,
+)
 from mtaffect.data.schema import (
     NUM_EMOTIONS,
     SchemaError,
@@ -192,12 +200,16 @@ class _Labeller:
     mc_samples: int
     feature_dims: dict[str, int]
     encoder_inputs: Any = None  # EncoderInputCollator of a teacher with pretrained encoders
+    context_columns: tuple[str, ...] = ()  # the context columns a teacher with config.context reads
     source: LabelSpace | None = None
     target: LabelSpace | None = None
     forward_calls: int = 0
 
     def __call__(self, table: pa.Table) -> dict[str, Any]:
-        batch = read_columns(table, self.feature_dims)
+        context = [c for c in self.context_columns if c in table.column_names]
+        batch = read_columns(table.drop_columns(context), self.feature_dims)
+        for column in context:  # ragged lists per row (turns): read as rows, collated like the trainer's
+            batch[column] = [np.asarray(value) for value in table.column(column).to_pylist()]
         if self.encoder_inputs is not None:
             for column in ("text", "audio"):
                 if column in table.column_names:
@@ -236,8 +248,14 @@ class _Labeller:
         if len(feature_sets) != 1:
             raise ValueError(f"A batch mixes feature sets {sorted(feature_sets)}; label each corpus separately.")
         inputs: dict[str, Any] = {"feature_set": feature_sets.pop()}
+        if self.context_columns:
+            from mtaffect.data.collator import MTAffectCollator
+
+            turns = [{c: batch[c][i] for c in self.context_columns if c in batch} for i in rows]
+            for key, value in MTAffectCollator(feature_dims=dict(self.feature_dims))._context(turns).items():
+                inputs[key] = value.to(self.device)
         if self.encoder_inputs is not None:
-            raw = [{c: batch[c][i] for c in ("id", "text", "audio") if c in batch} for i in rows]
+            raw = [{c: batch[c][i] for c in ("id", "text", "audio", *RAW_CONTEXT_COLUMNS) if c in batch} for i in rows]
             for key, value in self.encoder_inputs(raw).items():
                 inputs[key] = value.to(self.device)
         for modality in self.modalities:
@@ -635,6 +653,18 @@ def _label_split(
             m: p for m, p in encoder_inputs.processors.items() if RAW_COLUMNS[m] in split.column_names
         }
         raw_columns = [RAW_COLUMNS[m] for m in encoder_inputs.processors]
+    context_columns: list[str] = []
+    context = getattr(getattr(model, "config", None), "context", None) or {}
+    if context.get("past") or context.get("future"):
+        # A teacher with context reads the rows' context turns (pooled features, or text for its encoder).
+        wanted = [context_feature_column(m) for m in model.config.context_modalities]
+        wanted += [CONTEXT_POSITION, CONTEXT_SAME_SPEAKER]
+        if encoder_inputs is not None and "text" in encoder_inputs.processors:
+            wanted += [CONTEXT_TEXT, CONTEXT_SPEAKER]
+        context_columns = [c for c in dict.fromkeys(wanted) if c in split.column_names]
+        if not context_columns:
+            logger.warning("The %s teacher reads conversational context, which %s lacks: it labels without it.",
+                           task, corpus_name(split))
     source = target = None
     if model is not None:
         source = teacher_space(model, task)
@@ -663,13 +693,14 @@ def _label_split(
         mc_samples=options.get("mc_samples", 1),
         feature_dims=feature_dims(split.features),
         encoder_inputs=encoder_inputs,
+        context_columns=tuple(context_columns),
         source=source,
         target=target,
     )
     fingerprint = _weak_fingerprint(split, teacher_hash, options)
     outputs = [*WEAK_COLUMNS[task], *(GOLD_COLUMNS[task] if options["ablation"] else ())]
     inputs = ["feature_set", *GOLD_COLUMNS[task][1:2], *WEAK_COLUMNS[task]]
-    inputs += [feature_column(m) for m in modalities] + raw_columns
+    inputs += [feature_column(m) for m in modalities] + raw_columns + context_columns
     # Only the columns the teacher reads go through map, and only the label columns it writes
     # come out: the cache file holds a few label columns, not a copy of the features. Arrow
     # batches (not the numpy format) because the numpy formatter converts ragged [T, D]

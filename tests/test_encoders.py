@@ -254,6 +254,59 @@ def test_frozen_training_on_the_cache_equals_training_on_raw_inputs(tiny_bert, t
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
 
 
+def test_top_k_trains_only_the_top_layers_and_encodes_the_frozen_part_once(tiny_bert, tmp_path):
+    model = make_model(tiny_bert, "top-1")
+    encoder = model.get_pretrained_encoder("text")
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad and is_encoder_weight(n)}
+    assert trainable and all(".encoder.layer.1." in n for n in trainable)  # the top 1 of 2 layers, nothing else
+    train_set, eval_set = raw_corpus(12, seed=0), raw_corpus(6, seed=1)
+    calls = {"rows": 0}
+    original = encoder.encode_lower
+
+    def counting_encode_lower(inputs, attention_mask=None):
+        calls["rows"] += inputs.shape[0]
+        return original(inputs, attention_mask)
+
+    encoder.encode_lower = counting_encode_lower
+    before = snapshot(model)
+    trainer = train(model, train_set, tmp_path, epochs=3, eval_dataset=eval_set, eval_strategy="epoch")
+    moved = changed(before, model)
+    frozen = {n for n in before if is_encoder_weight(n) and ".encoder.layer.1." not in n}
+    assert frozen and not moved & frozen  # embeddings, layer 0 and the unused pooler: bit for bit
+    assert any(".encoder.layer.1." in n for n in moved) and any(".dense." in n for n in moved)
+    # 3 epochs and 3 evaluations, yet the frozen part saw every example once.
+    assert calls["rows"] == len(train_set) + len(eval_set)
+    assert trainer.state.global_step == 9
+
+
+def test_top_k_on_the_cache_equals_top_k_on_raw_inputs_and_equals_the_full_encoder(tiny_bert, tmp_path):
+    dataset = raw_corpus(8)
+    cached_model, raw_model = make_model(tiny_bert, "top-1"), make_model(tiny_bert, "top-1")
+    full = make_model(tiny_bert, "full").eval()
+    batch = EncoderInputCollator.for_model(full)([dataset[i] for i in range(4)])
+    split = raw_model.get_pretrained_encoder("text").eval()
+    # The split into a cached lower part and a trained top computes what one pass computes.
+    torch.testing.assert_close(
+        split.encode(batch["text_input_ids"], batch["text_attention_mask"]),
+        full.get_pretrained_encoder("text").encode(batch["text_input_ids"], batch["text_attention_mask"]),
+    )
+    train(cached_model, dataset, tmp_path / "cached", epochs=1)
+    train(raw_model, dataset, tmp_path / "raw", epochs=1, cache_frozen_encoders=False)
+    for (name, a), b in zip(cached_model.state_dict().items(), raw_model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_top_k_is_refused_where_it_cannot_work(tiny_bert, tiny_wav2vec2):
+    with pytest.raises(ValueError, match="K must be at most 2"):
+        make_model(tiny_bert, "top-3")
+    with pytest.raises(ValueError, match="'top-K'"):
+        make_model(tiny_bert, "top-0")
+    with pytest.raises(ValueError, match="layers='last'"):
+        make_model(tiny_bert, "top-1", text_options={"layers": "weighted"})
+    with pytest.raises(ValueError, match="BERT-like"):
+        make_model(None, "top-1", audio=tiny_wav2vec2)
+
+
 def test_lora_trains_only_adapters_and_the_layers_after_the_encoder(tiny_bert, tmp_path):
     pytest.importorskip("peft")
     model = make_model(tiny_bert, "lora")
@@ -453,3 +506,33 @@ def test_raw_inputs_a_model_reads_include_its_encoders(tiny_bert, tiny_wav2vec2)
     # A config that records no extractors cannot say: every input counts as used.
     assert raw_input_use(every, MTAffectConfig(feature_sets={"eg": {"text": 4}})) == {
         "text": ["text"], "audio": ["audio"], "video": ["visual"]}
+
+
+def test_per_task_snapshots_share_the_frozen_part_and_can_live_on_disk(tiny_bert, tmp_path):
+    from mtaffect.training.selection import Snapshots
+
+    model = make_model(tiny_bert, "top-1")
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    in_memory, on_disk = Snapshots(), Snapshots(tmp_path / "snapshots")
+    states = {}
+    for step in (1, 2):
+        with torch.no_grad():
+            for parameter in model.parameters():
+                if parameter.requires_grad:
+                    parameter.add_(0.5)  # a training step: only the trained parameters move
+        states[step] = snapshot(model)
+        in_memory.take(step, model)
+        on_disk.take(step, model)
+    for snapshots in (in_memory, on_disk):
+        for step, state in states.items():
+            restored = snapshots[step]
+            assert list(restored) == list(state) and all(torch.equal(restored[k], v) for k, v in state.items())
+    # The frozen encoder part is stored once, not once per step; on disk nothing per step stays in memory.
+    frozen_bytes = sum(v.numel() * v.element_size() for k, v in states[1].items() if k in frozen)
+    step_bytes = sum(v.numel() * v.element_size() for k, v in states[1].items() if k not in frozen)
+    assert in_memory.stored_bytes() == frozen_bytes + 2 * step_bytes
+    assert on_disk.stored_bytes() == frozen_bytes
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["step-1.safetensors", "step-2.safetensors"]
+    del on_disk[1]
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["step-2.safetensors"] and list(on_disk) == [2]
+    model.load_state_dict(on_disk[2])

@@ -105,10 +105,14 @@ def test_meld_raw_media_end_to_end(meld_raw, tmp_path, text_extractor):
     extractors = [text_extractor, AudioExtractor(level="functionals"), VisualExtractor(fps=4)]
     result = extract_corpus(corpus, extractors, tmp_path / "work", tmp_path / "out", shard_size=2, progress=False)
     ds = result.dataset
-    assert {s: ds[s].num_rows for s in ds} == {"train": 2, "validation": 1, "test": 1}
-    assert result.counts["train"] == {"examples": 4, "extracted": 2, "failed": 2}
+    assert {s: ds[s].num_rows for s in ds} == {"train": 3, "validation": 1, "test": 1}
+    assert result.counts["train"] == {"examples": 4, "extracted": 3, "failed": 1, "missing_text": 1}
     failed = {(f["split"], f["id"], f["modality"]) for f in result.failures}
-    assert ("train", "dia1_utt0", "text") in failed  # empty transcript
+    # An empty transcript is a missing text modality: the example keeps its labels, audio and video.
+    assert not any(f["id"] == "dia1_utt0" for f in result.failures)
+    empty = ds["train"][[row for row, i in enumerate(ds["train"]["id"]) if i == "dia1_utt0"][0]]
+    assert np.asarray(empty["text_features"]).shape[0] == 0 and np.asarray(empty["audio_features"]).shape == (1, 88)
+    assert empty["emotion"] == [float(n == "neutral") for n in EMOTION_LABELS]
     assert {("train", "dia1_utt1", "audio"), ("train", "dia1_utt1", "visual")} <= failed  # corrupt clip
     assert {("test", "dia0_utt1", "audio"), ("test", "dia0_utt1", "visual")} <= failed  # missing clip
     missing = next(f for f in result.failures if f["id"] == "dia0_utt1" and f["modality"] == "visual")
@@ -121,7 +125,7 @@ def test_meld_raw_media_end_to_end(meld_raw, tmp_path, text_extractor):
     assert info.dims == {"text": 384, "audio": 88, "visual": 161}
     assert info.feature_set == "text:all-MiniLM-L6-v2:pooled+audio:eGeMAPSv02:functionals+visual:opencv-haar-hog:4fps"
     assert set(info.extractors) == {"text", "audio", "visual"} and info.extractors["audio"]["dim"] == 88
-    assert info.notes["extraction"]["failed_examples"] == 3
+    assert info.notes["extraction"]["failed_examples"] == 2 and info.notes["extraction"]["missing_text"] == 1
     row = ds["train"][1]
     assert row["id"] == "dia0_utt1" and row["text"] == "You’re a genius!" and row["speaker"] == "Joey"
     assert row["emotion"] == [float(n == "happiness") for n in EMOTION_LABELS]
@@ -259,9 +263,10 @@ def test_resume_after_a_crash_does_not_redo_finished_shards(tmp_path):
     for split in ("train", "test"):
         assert result.dataset[split]["id"] == fresh.dataset[split]["id"]
         assert result.dataset[split]["text_features"] == fresh.dataset[split]["text_features"]
-    assert result.failures == fresh.failures
-    assert [(f["id"], f["modality"]) for f in result.failures] == [("u4", "text")]
-    assert "empty transcript" in result.failures[0]["error"]
+    assert result.failures == fresh.failures == []
+    # u4's empty transcript is no failure: u4 is kept with its text missing (an empty sequence).
+    row = result.dataset["train"]["id"].index("u4")
+    assert result.dataset["train"][row]["text_features"] == [] and result.counts["train"]["missing_text"] == 1
 
     again = CountingTextExtractor()
     extract_corpus(corpus, [again], work, shard_size=3, progress=False)
@@ -310,9 +315,9 @@ def test_cli_extract_text_table(tmp_path, capsys):
             "--shard-size", "4"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "train: 3/4 extracted, 1 failed" in printed and "extraction_failures.jsonl" in printed
+    assert "train: 4/4 extracted, 0 failed, 1 with an empty transcript (text missing)" in printed
     ds = load_from_disk(str(out))
-    assert ds["train"].num_rows == 3 and ds["test"].num_rows == 2
+    assert ds["train"].num_rows == 4 and ds["test"].num_rows == 2
     assert get_corpus_info(ds).feature_set == "text:all-MiniLM-L6-v2:pooled"
     assert (tmp_path / "out.work" / "shards").is_dir()
     assert main(argv) == 0 and "reused 2 finished shard(s)" in capsys.readouterr().out

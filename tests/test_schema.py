@@ -137,15 +137,17 @@ def test_nonfinite_features_are_rejected():
     validate_corpus(_dataset(rows), check_finite=False)
 
 
-def test_no_modality_is_rejected():
+def test_a_text_only_corpus_is_valid_and_one_without_text_or_features_is_not():
     rows = _rows()
     for key in ("text_features", "audio_features"):
         rows.pop(key)
-    features = Features({k: v for k, v in build_features({"text": 4}).items() if k != "text_features"})
+    features = build_features({})  # text-only: no feature column, the raw transcripts are the input
+    assert not [name for name in features if name.endswith("_features")] and "text" in features
+    validate_corpus(Dataset.from_dict(rows, features=features))
+    rows.pop("text")
+    without_text = Features({k: v for k, v in features.items() if k != "text"})
     with pytest.raises(SchemaError, match="no modality column"):
-        validate_corpus(Dataset.from_dict(rows, features=features))
-    with pytest.raises(SchemaError, match="at least one modality"):
-        build_features({})
+        validate_corpus(Dataset.from_dict(rows, features=without_text))
 
 
 def test_bad_dims_are_rejected():

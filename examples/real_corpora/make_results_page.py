@@ -263,7 +263,7 @@ def _what_ran(study: Study) -> list[str]:
            if config.get("cross_fit_folds") else "no cross-fitting (a corpus' own auxiliary labels stay gold)")
         + "; λ chosen per corpus × task on that task's validation score (table below). What each corpus was given:",
     ]
-    lines += [f"    - {note}" for note in meta.get("weak labels", [])]
+    lines += [f"    - {_note_text(note)}" for note in meta.get("weak labels", [])]
     lines.append(_wall_time(study))
     cost = meta.get("model seconds per setting")
     if cost:
@@ -336,6 +336,30 @@ def _wall_time(study: Study) -> str:
             f"extraction not): {_seconds(wall)} on {machine_text}.")
 
 
+def _headline_sentence() -> str:
+    """Which of the shown metrics are headlines, from ``mtaffect.metrics.headline_metrics`` (the one
+    place report.md, ``mtaffect run``, ``mtaffect evaluate`` and the model card read)."""
+    from mtaffect.metrics import headline_metrics
+
+    parts = []
+    for (corpus, task), metrics in SHOWN.items():
+        labels = [metric.label for metric in headline_metrics(metrics, task=task)]
+        parts.append(f"{corpus} {task}: {' and '.join(labels)}")
+    return ("The headline metrics, the ones each corpus' literature reports, come first: " + "; ".join(parts)
+            + "; the rest are context.")
+
+
+def _note_text(note: str) -> str:
+    """A recorded weak-label note, in today's words (studies recorded before the wording was fixed said a
+    corpus with no teacher was "left without X labels (gold auxiliary labels kept)": it keeps its gold X labels)."""
+    old = re.fullmatch(r"(?P<what>\S+): no teacher with the same feature set; left without (?P<task>\w+) labels "
+                       r"\(gold auxiliary labels kept\)", note)
+    if old:
+        return (f"{old['what']}: no teacher with the same feature set, so no weak {old['task']} labels; "
+                f"its gold {old['task']} labels (auxiliary) are kept")
+    return note
+
+
 def _results_table(study: Study) -> list[str]:
     records, settings, n = study.records, study.settings, len(study.seeds)
     rows = []
@@ -350,8 +374,7 @@ def _results_table(study: Study) -> list[str]:
         f"Test-split scores in %, **mean ± std over the {n} seeds**"
         + (" (each seed's number: the mean over the folds)" if study.meta.get("cross-validated corpus") else "")
         + "; `linear-probe` is a logistic regression on the same features (regularisation chosen on validation), "
-        "the baseline every trained setting has to beat. The first metric of each task is the one its literature "
-        "reports.",
+        "the baseline every trained setting has to beat. " + _headline_sentence() + "",
         "",
     ]
     lines += _table(["corpus", "task", "metric", *settings], rows)
@@ -625,7 +648,7 @@ def _finetune_section(
         f"encoder learning rate {options.get('encoder_lr')} (warm-up ratio {options.get('encoder_warmup')}), "
         f"head learning rate {options.get('lr')}, seed {options.get('seed')} only (one run, so no ± std); "
         "scored once on the full test splits at the end of training (no model selection). "
-        f"The frozen-feature rows are the {study.title} study above (mean ± std over its seeds); "
+        f"The frozen-feature rows are the {study.title} above (mean ± std over its seeds); "
         f"results file: [finetune.json](results/{FINETUNE}).",
         "",
         f"| model | trained on | steps | {header} |",

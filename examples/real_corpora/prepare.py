@@ -12,7 +12,10 @@ label the other. MUStARD uses the speaker-independent protocol (FRIENDS = test).
 ``<output>/meld-minilm`` and ``<output>/mustard-si-minilm`` (``datasets.save_to_disk``
 folders, which a study config names as corpus paths) and ``<output>/corpora.json``, what the
 results page says about the corpora (split sizes, feature set, protocol, extractor, and the
-extraction time of folders converted by this run). Existing folders are kept.
+extraction time of folders converted by this run). Every utterance keeps its 4 preceding turns
+(``CONTEXT``: their text, speakers and pooled features) for ``study-context.yaml``; the other
+studies' context-free models ignore them. Existing folders are kept (delete folders prepared
+before context was added to give them context columns).
 """
 
 from __future__ import annotations
@@ -22,13 +25,17 @@ import json
 import time
 from pathlib import Path
 
+#: Preceding turns stored with every utterance (mtaffect.data.context): a model reads up to its
+#: own ``model.context.past`` of them (study-context.yaml); a context-free model ignores them.
+CONTEXT = {"past": 4}
 #: name in the study -> (registry name, sub-folder of --corpora, loader options).
 CORPORA = {
-    "meld-minilm": ("meld", "meld", {}),
-    "emorynlp-minilm": ("emorynlp", "emorynlp", {}),
-    "mustard-si-minilm": ("mustard", "mustard", {"protocol": "speaker_independent"}),
+    "meld-minilm": ("meld", "meld", {"context": CONTEXT}),
+    "emorynlp-minilm": ("emorynlp", "emorynlp", {"context": CONTEXT}),
+    "mustard-si-minilm": ("mustard", "mustard", {"protocol": "speaker_independent", "context": CONTEXT}),
     # MUStARD's 5-fold protocol, one folder per fold (a study config lists them under ``folds``).
-    **{f"mustard-fold{k}-minilm": ("mustard", "mustard", {"protocol": "fold", "fold": k}) for k in range(5)},
+    **{f"mustard-fold{k}-minilm": ("mustard", "mustard", {"protocol": "fold", "fold": k, "context": CONTEXT})
+       for k in range(5)},
 }
 
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The real-corpus recipe: MELD + EmoryNLP + MUStARD text features, then the weak-supervision
-# study twice (MUStARD speaker-independent, then MUStARD's 5 folds inside the study).
+# The real-corpus recipe: MELD + EmoryNLP + MUStARD text features (with 4 preceding turns of
+# context per utterance), then the weak-supervision study three times (MUStARD
+# speaker-independent, MUStARD's 5 folds inside the study, and speaker-independent again with
+# conversational context: study-context.yaml).
 #
 #   examples/real_corpora/run.sh CORPORA_DIR [WORK_DIR]
 #
@@ -8,7 +10,7 @@
 # and mustard/{sarcasm_data.json,split_indices.p} as published. WORK_DIR (default:
 # mtaffect-real-corpora) receives the unified corpora (meld-minilm/, emorynlp-minilm/,
 # mustard-si-minilm/, mustard-fold{0..4}-minilm/, corpora.json) and the studies' outputs
-# (study-output/ and study-5fold-output/: report.{json,md,png}, results.jsonl, study.json,
+# (study-output/, study-5fold-output/ and study-context-output/: report.{json,md,png}, results.jsonl, study.json,
 # machine.json, corpora.json). Then
 #
 #   python examples/real_corpora/make_results_page.py --docs docs \
@@ -22,7 +24,7 @@ work=${2:-mtaffect-real-corpora}
 mkdir -p "$work"
 python "$here/prepare.py" --corpora "$corpora" --output "$work"
 cd "$work"
-for config in study.yaml study-5fold.yaml; do
+for config in study.yaml study-5fold.yaml study-context.yaml; do
     output=$(python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['output_dir'])" "$here/$config")
     mtaffect run --config "$here/$config"
     python "$here/record_machine.py" "$output"

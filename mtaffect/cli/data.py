@@ -149,7 +149,8 @@ def describe_corpus(corpus: DatasetDict) -> str:
     lines = [f"corpus: {info.corpus}   feature set: {info.feature_set}"]
     first = next(iter(corpus.values()))
     dims = feature_dims(first.features)
-    lines.append("modalities: " + ", ".join(f"{m} (D={d})" for m, d in dims.items()))
+    lines.append("modalities: " + (", ".join(f"{m} (D={d})" for m, d in dims.items())
+                                   or "none: text-only (raw transcripts, for a model with a text encoder)"))
     if info.tasks:
         lines.append("gold tasks: " + ", ".join(info.tasks))
     if info.replaced_nonfinite:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mtaffect.cli.inputs import load_corpora, pick_split
+from mtaffect.cli.inputs import add_model_argument, load_corpora, pick_split, resolve_model
 from mtaffect.cli.main import command_help
 from mtaffect.data.schema import canonical_split, feature_dims, get_corpus_info, gold_tasks
 from mtaffect.metrics import split_metric_key
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=command_help("evaluate"),
         description=__doc__.split("\n\n")[1],
     )
-    parser.add_argument("--model", required=True, help="checkpoint folder (save_pretrained) or Hub id")
+    add_model_argument(parser, positional=True)
     parser.add_argument(
         "--corpora", nargs="+", required=True, metavar="CORPUS",
         help="NAME=PATH, a saved corpus folder, or a synthetic corpus name",
@@ -49,12 +49,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def check_model_accepts(model: Any, corpora: Mapping[str, Any]) -> None:
-    """Refuse, before any forward pass, a corpus whose features the model has no projection for."""
+    """Refuse, before any forward pass, a corpus the model has no input for.
+
+    What the model reads comes from its config: feature sets (a projection per name and
+    dims) and pretrained encoders (raw ``text`` / ``audio`` columns). A corpus is accepted
+    when its feature set is one the model was built for, or when an encoder of the model reads
+    a raw column the corpus has (a text-only corpus for a text-encoder model).
+    """
     built = {name: dict(dims) for name, dims in (model.config.feature_sets or {}).items()}
+    encoders = set(getattr(model.config, "pretrained_encoders", None) or {})
     for name, dataset in corpora.items():
         feature_set = get_corpus_info(dataset).feature_set
         dims = feature_dims(dataset.features)
-        if feature_set not in built:
+        raw = sorted(m for m in encoders if m in dataset.column_names)
+        if not dims and not raw:
+            raise ValueError(
+                f"Corpus {name!r} has no features (a text-only corpus), but the model reads features "
+                f"{sorted(built)}: load the corpus with the features the model card names (features=... or "
+                "extract_text=True), or evaluate a model with a text encoder."
+            )
+        if feature_set not in built and raw:
+            dims = {}  # the encoders read the raw columns; features the model has no projection for are unused
+            feature_set = None
+        elif feature_set not in built:
             raise ValueError(
                 f"Corpus {name!r} has features {feature_set!r} {dims}, but the model was built for "
                 f"{sorted(built)}: extract the features the model card names (mtaffect extract), or "
@@ -66,7 +83,7 @@ def check_model_accepts(model: Any, corpora: Mapping[str, Any]) -> None:
                 f"Corpus {name!r} has gold labels for {gold} but the model predicts {list(model.config.tasks)}: "
                 "there is nothing to score it on."
             )
-        wrong = {m: d for m, d in dims.items() if m in built[feature_set] and built[feature_set][m] != d}
+        wrong = {m: d for m, d in dims.items() if feature_set and m in built[feature_set] and built[feature_set][m] != d}
         if wrong:
             raise ValueError(
                 f"Corpus {name!r} has feature set {feature_set!r} with dims {dims}, but the model expects "
@@ -87,27 +104,50 @@ def metrics_by_corpus(metrics: Mapping[str, float], corpora: list[str], prefix: 
 
 
 def format_table(table: Mapping[str, Mapping[str, float]]) -> str:
-    """One block per corpus, the literature's headline metrics first (``mtaffect.metrics.order_metrics``)."""
-    from mtaffect.metrics import order_metrics
+    """One block per corpus: the literature's headline metrics (``mtaffect.metrics.headline_metrics``,
+    the same as report.md, ``mtaffect run`` and the model card), then every other metric, named
+    (``metric_label``: one-vs-rest scores say so)."""
+    from mtaffect.metrics import headline_metrics, metric_label, order_metrics
 
     lines = []
     for corpus, values in table.items():
         lines.append(f"[{corpus}]")
         width = max((len(metric) for metric in values), default=0)
-        for metric in order_metrics(values):
+        headline = {metric.key: metric for metric in headline_metrics(values)}
+
+        def line(metric: str, label: str, values: Mapping[str, float] = values, width: int = width) -> str:
             value = values[metric]
-            lines.append(f"  {metric:<{width}}  {value:.4f}" if math.isfinite(value) else f"  {metric:<{width}}  nan")
-    return "\n".join(lines)
+            shown = f"{value:.4f}" if math.isfinite(value) else "nan"
+            return f"    {metric:<{width}}  {shown:>7}  {label}"
+
+        if headline:
+            lines.append("  headline (what the literature reports for such a corpus):")
+            lines.extend(line(key, metric.label + ("" if metric.greater_is_better else " (lower is better)"))
+                         for key, metric in headline.items())
+        rest = [metric for metric in order_metrics(values) if metric not in headline]
+        if rest:
+            lines.append("  every other metric:")
+            lines.extend(line(metric, metric_label(metric) if metric_label(metric) != metric else "") for metric in rest)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    resolve_model(args, "evaluate")
     if args.output is not None and args.output.exists():
         raise FileExistsError(f"{args.output} exists; mtaffect evaluate writes only new files: pick another --output.")
 
     split = canonical_split(args.split)
-    corpora = load_corpora({"corpora": args.corpora})
-    splits = {name: pick_split(corpus, split, name, required=True) for name, corpus in corpora.items()}
     model = load_model(args.model)
+    context = getattr(model.config, "context", None) or {}
+    raw_text = "text" in model.config.pretrained_encoders
+    if context.get("past") or context.get("future"):
+        # The model reads conversational context: read the corpora with as many turns (mtaffect train's way).
+        from mtaffect.cli.train import load_context_corpora
+
+        corpora = load_context_corpora({"corpora": args.corpora, "model": {"context": dict(context)}}, raw_text=raw_text)
+    else:
+        corpora = load_corpora({"corpora": args.corpora}, raw_text=raw_text)
+    splits = {name: pick_split(corpus, split, name, required=True) for name, corpus in corpora.items()}
     check_model_accepts(model, splits)
     with tempfile.TemporaryDirectory(prefix="mtaffect-evaluate-") as scratch:
         training = training_arguments(

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=command_help("extract"),
         description="Extract features from raw transcripts, audio and video into a unified DatasetDict. "
         "Resumable: finished shards in --work-dir are reused after a crash. Inputs that fail "
-        "(empty transcript, corrupt clip) are reported and skipped.\n\nFormats:\n"
+        "(corrupt clip, missing file) are reported and skipped; an empty transcript is kept as a missing text modality.\n\nFormats:\n"
         + "\n".join(f"  {name}: {text}" for name, text in _FORMAT_HELP.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -179,7 +179,8 @@ def _run(args: argparse.Namespace) -> int:
     info_line = " + ".join(f"{ex.name} (D={ex.dim})" for ex in extractors)
     print(f"corpus {raw.name}: {info_line}")
     for split, count in result.counts.items():
-        print(f"  {split}: {count['extracted']}/{count['examples']} extracted, {count['failed']} failed")
+        missing = f", {count['missing_text']} with an empty transcript (text missing)" if count.get("missing_text") else ""
+        print(f"  {split}: {count['extracted']}/{count['examples']} extracted, {count['failed']} failed{missing}")
     if result.shards_reused:
         print(f"reused {result.shards_reused} finished shard(s) from {work_dir}")
     if result.failures:

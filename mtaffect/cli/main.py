@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+import traceback
 
 #: Command -> (its module, its one-line help in ``mtaffect --help``).
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -53,7 +55,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         prog="mtaffect",
         description="Weakly-supervised multi-task multimodal affect recognition (emotion, sentiment, sarcasm).",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log at INFO level and show the traceback behind an error (also MTAFFECT_DEBUG=1); "
+        "accepted anywhere before a '--'",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = None if argv is None else next((word for word in argv if not word.startswith("-")), "")
     for name, (module_name, help_text) in COMMANDS.items():
@@ -70,10 +78,38 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+#: Environment variable that, set to a non-empty value other than 0, shows the traceback
+#: behind a one-line error (for a bug report), as ``-v`` does.
+DEBUG_VARIABLE = "MTAFFECT_DEBUG"
+
+
+def split_verbose(argv: list[str]) -> tuple[list[str], bool]:
+    """``argv`` without ``-v`` / ``--verbose``, and whether one was given.
+
+    The flag belongs to ``mtaffect`` itself, but users type it after the command too
+    (``mtaffect train -v ...``); it is taken from anywhere before a ``--`` (what follows a
+    ``--`` belongs to the Trainer).
+
+    Examples:
+        >>> split_verbose(["train", "-v", "--epochs", "1", "--", "-v"])
+        (['train', '--epochs', '1', '--', '-v'], True)
+    """
+    end = argv.index("--") if "--" in argv else len(argv)
+    kept = [word for word in argv[:end] if word not in ("-v", "--verbose")]
+    return kept + argv[end:], len(kept) < end
+
+
+def debugging(verbose: bool) -> bool:
+    """Whether a caught error also prints its traceback (``-v`` or ``MTAFFECT_DEBUG=1``)."""
+    return verbose or os.environ.get(DEBUG_VARIABLE, "").strip() not in ("", "0")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    argv, verbose = split_verbose(argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    args.verbose = args.verbose or verbose
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -84,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as error:
-        # User errors (bad paths, bad options, malformed corpora, unwritable folders) end in one clear line.
+        # User errors (bad paths, bad options, malformed corpora, unwritable folders) end in one clear
+        # line; -v / MTAFFECT_DEBUG=1 shows the traceback behind it (for a bug report).
+        if debugging(args.verbose):
+            traceback.print_exc()
         print(f"mtaffect {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -24,6 +24,7 @@ from transformers import pipeline
 
 import mtaffect.pipeline  # noqa: F401  (registers the "multimodal-affect" task)
 from mtaffect.checkpoints import load_model
+from mtaffect.cli.inputs import add_model_argument, resolve_model
 from mtaffect.cli.main import command_help
 from mtaffect.configuration_mtaffect import MTAffectConfig
 from mtaffect.pipeline import raw_input_use
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=command_help("predict"),
         description=__doc__.split("\n\n")[1],
     )
-    parser.add_argument("--model", required=True, help="checkpoint folder (save_pretrained) or Hub id")
+    add_model_argument(parser, positional=False)
     parser.add_argument("--text", help="one utterance's transcript")
     parser.add_argument("--audio", type=Path, help="its audio (WAV/FLAC, or a video's audio track)")
     parser.add_argument("--video", type=Path, help="its video clip")
@@ -47,7 +48,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="only these heads (e.g. emotion/meld sentiment); each answers in its own label names")
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="probability above which a multi-label emotion or sarcasm is predicted")
+    # Words without a flag are not taken as the utterance (nor the model): the error names the flags.
+    parser.add_argument("stray", nargs="*", help=argparse.SUPPRESS)
     parser.set_defaults(func=_predict)
+
+
+def _refuse_stray(args: argparse.Namespace) -> None:
+    """``mtaffect predict "some text"``: point at ``--text`` (or ``--model`` for a checkpoint)."""
+    if not args.stray:
+        return
+    words = " ".join(args.stray)
+    if len(args.stray) == 1 and (Path(words) / "config.json").is_file():
+        raise ValueError(f"{words!r} looks like a checkpoint: give it as --model {words}.")
+    raise ValueError(
+        f"{words!r}: give the utterance as --text {json.dumps(words)} (and the model as --model MODEL); "
+        "--input FILE reads many utterances from a JSON-lines file."
+    )
 
 
 def read_utterances(path: Path) -> Iterator[dict[str, Any]]:
@@ -65,9 +81,10 @@ def read_utterances(path: Path) -> Iterator[dict[str, Any]]:
             raise ValueError(f"{path}:{number}: not a JSON object ({error.msg}).") from None
         if not isinstance(record, dict) or not any(record.get(key) for key in ("text", *_MEDIA_KEYS)):
             raise ValueError(f"{path}:{number}: expected an object with 'text' (and optionally 'audio', 'video').")
-        unknown = set(record) - {"id", "text", *_MEDIA_KEYS}
+        # "context" (the preceding turns, [{"speaker", "text"}, ...]) and "speaker" feed a model with context.
+        unknown = set(record) - {"id", "text", "context", "speaker", *_MEDIA_KEYS}
         if unknown:
-            raise ValueError(f"{path}:{number}: unknown keys {sorted(unknown)}; use id, text, audio, video.")
+            raise ValueError(f"{path}:{number}: unknown keys {sorted(unknown)}; use id, text, audio, video, context, speaker.")
         for key in _MEDIA_KEYS:
             if record.get(key):
                 media = Path(record[key])
@@ -87,6 +104,8 @@ def _utterances(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    _refuse_stray(args)
+    resolve_model(args, "predict")
     if args.output is not None and args.output.exists():
         raise FileExistsError(f"{args.output} exists; mtaffect predict writes only new files: pick another --output.")
     utterances = _utterances(args)
@@ -135,6 +154,8 @@ def _check_inputs_usable(utterances: list[dict[str, Any]], args: argparse.Namesp
 def _write(classifier: Any, utterances: list[dict[str, Any]], options: dict[str, Any], out: TextIO) -> None:
     for record in utterances:
         raw = {key: record[key] for key in ("text", *_MEDIA_KEYS) if record.get(key)}
+        if record.get("context"):  # the preceding turns, for a model with conversational context
+            raw.update({"context": record["context"], "speaker": record.get("speaker", "")})
         prediction = classifier(raw, **options)
         line = {"id": record["id"], **prediction} if "id" in record else prediction
         out.write(json.dumps(line) + "\n")

@@ -17,20 +17,23 @@ import argparse
 import logging
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from accelerate import PartialState
 from transformers.trainer_utils import get_last_checkpoint
 
+from mtaffect.cli.encoders import add_encoder_arguments, apply_encoder_arguments
 from mtaffect.cli.inputs import load_corpora, pick_split
 from mtaffect.cli.main import command_help
 from mtaffect.config_files import check_values, field_types, read_mapping_file
 from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES, MTAffectConfig
 from mtaffect.output_folder import OutputFolder
-from mtaffect.recipes import LOSS_SETTINGS, fit
+from mtaffect.recipes import LOSS_SETTINGS, fit, model_encoders, parse_task_loss_weights, training_arguments
 from mtaffect.tasks import TASK_NAMES
 from mtaffect.training import MultiTaskTrainingArguments
+from mtaffect.training.arguments import MultiTaskTrainingArgumentError
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,10 @@ config file (YAML or JSON; every key optional, but corpora must come from it or 
   tasks: [emotion, sentiment, sarcasm]          # default: tasks some corpus has gold labels for
   model: {hidden_size: 64, encoder_type: transformer}    # MTAffectConfig arguments
   # model: {from_pretrained: path/to/checkpoint}         # or start from a checkpoint
+  # model:                                               # or fine-tune a pretrained encoder
+  #   pretrained_encoders:                               # on the raw transcripts (--text-encoder)
+  #     text: {name_or_path: sentence-transformers/all-MiniLM-L6-v2, finetune: top-2, max_length: 64}
+  # training: {encoder_learning_rate: 1.0e-4}            # its own rate (--encoder-learning-rate)
   training: {num_train_epochs: 8, corpus_sampling: temperature}   # updates the recipe's defaults
                                  # (mtaffect.recipes.TRAINING_DEFAULTS: 5 epochs, lr 2e-3, batch 32, best epoch)
 
@@ -97,10 +104,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weak-loss-weight", type=float, help="λ of the weak-label losses")
     parser.add_argument("--weak-label-mode", choices=WEAK_LABEL_MODES)
     parser.add_argument("--seed", type=int, help="training seed")
+    parser.add_argument(
+        "--threads", type=int, metavar="N",
+        help="torch CPU threads (default: torch's; 1 is fastest on a machine shared with other jobs)",
+    )
     parser.add_argument("--hidden-size", type=int, help="model hidden size")
     parser.add_argument("--encoder", choices=["transformer", "bilstm", "mean"], help="per-modality encoder")
+    add_encoder_arguments(parser)
     parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
                         help="resume from the last checkpoint in the output dir, or from CHECKPOINT")
+    # Conversational context (mtaffect.data.context): the model's config.context, and the loaders'
+    # context option for corpora read from their published files.
+    parser.add_argument("--context-past", type=int, metavar="K",
+                        help="preceding turns of the dialogue the model reads (model.context.past; 0 = none)")
+    parser.add_argument("--context-future", type=int, metavar="J",
+                        help="following turns the model reads (model.context.future; feature models only)")
+    parser.add_argument("--no-context-speakers", action="store_true",
+                        help="no same-speaker marker / 'speaker:' prefix on the context turns")
     parser.add_argument("training_args", nargs=argparse.REMAINDER,
                         help="after '--': any MultiTaskTrainingArguments flag, e.g. -- --warmup_steps 100")
     parser.set_defaults(func=_train)
@@ -172,6 +192,7 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.weak_label_mode is not None:
         model["weak_label_mode"] = args.weak_label_mode
     settings["model"] = model
+    context_flags(args, model)
     training = dict(settings.get("training") or {})
     flags = {
         "output_dir": args.output_dir,
@@ -185,6 +206,7 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
     }
     training.update({key: value for key, value in flags.items() if value is not None})
+    apply_encoder_arguments(args, model, training)
     training.setdefault("output_dir", DEFAULT_OUTPUT_DIR)
     settings["training"] = training
     return settings
@@ -193,13 +215,100 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
 # ---- command ----------------------------------------------------------------------------
 
 
+#: ``MultiTaskTrainingArguments`` field -> the ``mtaffect train`` flag that sets it.
+TRAINING_FLAGS: dict[str, str] = {
+    "output_dir": "--output-dir",
+    "num_train_epochs": "--epochs",
+    "max_steps": "--max-steps",
+    "per_device_train_batch_size": "--batch-size",
+    "learning_rate": "--learning-rate",
+    "corpus_sampling": "--sampling",
+    "sampling_temperature": "--temperature",
+    "batch_composition": "--composition",
+    "seed": "--seed",
+}
+#: ``MTAffectConfig`` argument -> the ``mtaffect train`` flag that sets it.
+MODEL_FLAGS: dict[str, str] = {
+    "hidden_size": "--hidden-size",
+    "encoder_type": "--encoder",
+    "weak_loss_weight": "--weak-loss-weight",
+    "weak_label_mode": "--weak-label-mode",
+}
+
+
+def _origin(field: str, args: argparse.Namespace, section: str, flags: dict[str, str]) -> str:
+    """Where a value came from, as the user wrote it: its flag, ``FILE: section.field``, or ``-- --field``."""
+    flag = flags.get(field)
+    if flag and getattr(args, flag.lstrip("-").replace("-", "_"), None) is not None:
+        return flag
+    if f"--{field}" in (args.training_args or []):
+        return f"-- --{field}"
+    return f"{args.config}: {section}.{field}" if args.config else f"{section}.{field}"
+
+
+def check_training(settings: dict[str, Any], training: dict[str, Any], args: argparse.Namespace) -> None:
+    """Every training argument and model setting checked before any corpus is read or folder made.
+
+    The arguments are built as ``fit`` will build them (the recipe's defaults, the config, the
+    flags, the tokens after ``--``), so a value out of range (``--learning-rate -1e-3``,
+    ``lora.r: 0``) fails here in one line naming its flag or config key and the fix, instead
+    of in torch or peft after the data loaded.
+    """
+    try:
+        training_arguments({**training, "output_dir": "."}, args.training_args or [])
+    except MultiTaskTrainingArgumentError as error:
+        raise ValueError(f"{_origin(error.field, args, 'training', TRAINING_FLAGS)} = {error.value!r}: "
+                         f"{error.requirement}.") from None
+    except ValueError as error:
+        where = f"{args.config}: training" if args.config else "training arguments"
+        raise ValueError(f"{where}: {error}") from None
+    model = dict(settings.get("model") or {})
+    if model.pop("from_pretrained", None) is not None:
+        return  # build_model checks what may change on a loaded checkpoint
+    if model.get("task_loss_weights") is not None:
+        model["task_loss_weights"] = parse_task_loss_weights(model["task_loss_weights"])
+    try:
+        MTAffectConfig(**model)  # its own range checks (hidden_size > 0, encoder options, LoRA...)
+    except (TypeError, ValueError) as error:
+        flags = [flag for field, flag in MODEL_FLAGS.items() if field in model and _origin(field, args, "model", MODEL_FLAGS) == flag]
+        where = (f"{args.config}: model" if args.config else "model settings") + (f" (or {', '.join(flags)})" if flags else "")
+        raise ValueError(f"{where}: {error}") from None
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {threads}.")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _train(args: argparse.Namespace) -> int:
+    _set_threads(args.threads)
     settings = build_settings(args)
     training = dict(settings["training"])
     target = Path(training.pop("output_dir"))
+    check_training(settings, training, args)
+    created = [parent for parent in (target, *target.parents) if not parent.exists()]
     folder, scratch = _output_folder(target, args)
+    try:
+        return _train_into(args, settings, training, target, folder, scratch)
+    except BaseException:
+        # A failed run leaves nothing behind but checkpoints worth resuming.
+        if scratch.is_dir() and last_complete_checkpoint(scratch) is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        for parent in created:  # deepest first: the folders this command created, if still empty
+            if parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+        raise
 
-    corpora = load_corpora(settings)
+
+def _train_into(
+    args: argparse.Namespace, settings: dict[str, Any], training: dict[str, Any], target: Path, folder: Any, scratch: Path
+) -> int:
+    corpora = load_context_corpora(settings, raw_text="text" in model_encoders(settings["model"]))
     splits = {"train": "train", "eval": "validation", "test": "test", **dict(settings.get("splits") or {})}
     train = {name: pick_split(corpus, splits["train"], name, required=True) for name, corpus in corpora.items()}
     evaluation = {name: pick_split(corpus, splits["eval"], name, False) for name, corpus in corpora.items()}
@@ -234,11 +343,16 @@ def _train(args: argparse.Namespace) -> int:
             prepare=announce,
         )
     except KeyboardInterrupt:
-        if main_process:
+        if main_process and last_complete_checkpoint(scratch) is not None:
             print(f"\nmtaffect train: interrupted; checkpoints are kept in {scratch}. Run the same command with "
                   "--resume to continue.", file=sys.stderr, flush=True)
+        elif main_process:
+            shutil.rmtree(scratch, ignore_errors=True)
+            print("\nmtaffect train: interrupted before the first checkpoint; nothing was kept.", file=sys.stderr,
+                  flush=True)
         return 130
     trainer = fitted.trainer
+    record_teachers(trainer.model, train)
     trainer.save_model()
     for split, metrics in (("train", fitted.train_metrics), ("eval", fitted.eval_metrics), ("test", fitted.test_metrics)):
         if metrics:
@@ -253,6 +367,86 @@ def _train(args: argparse.Namespace) -> int:
             print(commit.summary(target))
         print(f"mtaffect train: model and metrics saved to {target}", flush=True)
     return 0
+
+
+def context_flags(args: argparse.Namespace, model: dict[str, Any]) -> None:
+    """``--context-past`` / ``--context-future`` / ``--no-context-speakers`` into ``model["context"]`` (flags win)."""
+    flags = {"past": args.context_past, "future": args.context_future}
+    if all(value is None for value in flags.values()) and not args.no_context_speakers:
+        return
+    for name, value in flags.items():
+        if value is not None and value < 0:
+            raise ValueError(f"--context-{name} must be a number of turns >= 0, got {value}.")
+    context = dict(model.get("context") or {})
+    context.update({name: value for name, value in flags.items() if value is not None})
+    if args.no_context_speakers:
+        context["speakers"] = False
+    model["context"] = context
+
+
+def load_context_corpora(settings: dict[str, Any], raw_text: bool = False) -> dict[str, Any]:
+    """The corpora of ``settings``; with ``model.context``, read with as many context turns as the model reads.
+
+    ``raw_text``: the model reads transcripts with its own text encoder (``load_corpora``).
+
+    A corpus read from its published files by a loader with a ``context`` option (MELD,
+    EmoryNLP, MUStARD, tables) gets ``context={"past": K, "future": J}`` unless its own options
+    say otherwise; a converted folder keeps the context columns it was saved with. A model with
+    context and no corpus holding context columns is an error, raised before training.
+    """
+    from mtaffect.data.context import has_context
+    from mtaffect.data.corpora.registry import detect_format, get_format
+    from mtaffect.data.sources import load_sources, parse_sources
+
+    context = (settings.get("model") or {}).get("context")
+    past = future = 0
+    if isinstance(context, int) and not isinstance(context, bool):
+        past = context
+    elif isinstance(context, dict):
+        past, future = int(context.get("past") or 0), int(context.get("future") or 0)
+    if not past and not future:
+        return load_corpora(settings, raw_text=raw_text)
+    sources = []
+    for source in parse_sources(settings["corpora"]):
+        if source.path is not None and source.synthetic is None and source.hub is None and "context" not in source.options:
+            try:
+                name = source.loader or source.name
+                entry = get_format(name, source.format or detect_format(name, source.path))
+            except (ValueError, OSError):
+                entry = None
+            if entry is not None and "context" in entry.option_names():
+                # MUStARD publishes preceding turns only.
+                wanted = {"past": past, "future": 0 if entry.corpus == "mustard" else future}
+                source = replace(source, options={**source.options, "context": wanted})
+        sources.append(source)
+    corpora = load_sources(sources, settings.get("synthetic"), raw_text=raw_text)
+    if not any(has_context(split) for corpus in corpora.values() for split in corpus.values()):
+        raise ValueError(
+            f"model.context asks for {past} past / {future} future turns, but no corpus has context columns: "
+            "give corpora read by a loader with dialogues (meld, emorynlp, mustard, a table with dialogue_column) "
+            "or folders saved from load_corpus(..., context={'past': K})."
+        )
+    return corpora
+
+
+def record_teachers(model: Any, train: dict[str, Any]) -> None:
+    """Record in the model's config what it can teach (``mtaffect.teachers``), so that the model
+    ``mtaffect train`` saves can be the ``--teacher`` of ``mtaffect weak-label`` as it is.
+
+    One record per task the model learned, from the corpora with gold labels for it; a task whose
+    corpora cannot make one teacher (multi- and single-label emotion together) is left without.
+    """
+    from mtaffect.data.schema import gold_tasks
+    from mtaffect.teachers import TeacherError, record_teacher, teacher_record_from_corpora
+
+    for task in model.config.tasks:
+        annotated = {name: split for name, split in train.items() if task in gold_tasks(split)}
+        if not annotated:
+            continue
+        try:
+            record_teacher(model, teacher_record_from_corpora(task, annotated))
+        except TeacherError as error:
+            logger.info("The model is no %s teacher: %s", task, error)
 
 
 def last_complete_checkpoint(folder: Path) -> str | None:

@@ -169,6 +169,9 @@ class ArrowRowReader:
                 columns.append((name, "string", column, None))
             elif _is_primitive(kind):
                 columns.append((name, "scalar", column, None))
+            elif pa.types.is_list(kind) and (_is_primitive(kind.value_type) or pa.types.is_string(kind.value_type)):
+                # Variable-length lists (conversational context: its turns' texts, offsets, speaker flags).
+                columns.append((name, "list", column, kind.value_type))
             else:
                 return None
         mapping = dataset._indices.column(0) if dataset._indices is not None else None
@@ -192,6 +195,9 @@ class ArrowRowReader:
                 converted[name] = values.reshape(len(taken), extra)
             elif kind == "string":
                 converted[name] = [np.str_(value) for value in taken.to_pylist()]
+            elif kind == "list":
+                dtype = object if pa.types.is_string(extra) else extra.to_pandas_dtype()
+                converted[name] = [np.asarray(values, dtype=dtype) for values in taken.to_pylist()]
             else:
                 converted[name] = taken.to_numpy(zero_copy_only=False, writable=True)
         return [{name: values[i] for name, values in converted.items()} for i in range(len(indices))]

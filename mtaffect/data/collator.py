@@ -21,6 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from mtaffect.data.context import (
+    CONTEXT_POSITION,
+    CONTEXT_SAME_SPEAKER,
+    context_dims,
+    context_feature_column,
+    context_mask_key,
+)
 from mtaffect.data.schema import LABEL_COLUMNS, MODALITIES, NUM_EMOTIONS, feature_column, feature_dims
 from mtaffect.tasks import MAX_POLARITY_CLASSES
 
@@ -79,7 +86,7 @@ class MTAffectCollator:
 
     @classmethod
     def for_dataset(cls, dataset: Any, **kwargs: Any) -> MTAffectCollator:
-        return cls(feature_dims=feature_dims(dataset.features), **kwargs)
+        return cls(feature_dims={**context_dims(dataset.features), **feature_dims(dataset.features)}, **kwargs)
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if not rows:
@@ -101,9 +108,57 @@ class MTAffectCollator:
                 values, mask = self._pad([row.get(column, empty) for row in rows], modality)
                 batch[column] = values
                 batch[mask_key(modality)] = mask
+        batch.update(self._context(rows))
         for name in LABEL_COLUMNS if self.label_columns is None else self.label_columns:
             batch[name] = self._stack(name, [row[name] for row in rows])
         return batch
+
+    def _context(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Context turns (``mtaffect.data.context``): pooled features per modality, offsets, speaker flags.
+
+        All padded to the same number of turns (rows without context, e.g. another corpus in a
+        mixed batch, get none); ``max_length`` does not cut turns (the model keeps its own
+        ``config.context`` turns).
+        """
+        columns = [m for m in MODALITIES if any(context_feature_column(m) in row for row in rows)]
+        if not columns:
+            return {}
+        batch: dict[str, Any] = {}
+        for modality in columns:
+            column = context_feature_column(modality)
+            empty = np.zeros((0, self.feature_dims.get(modality, 0)), np.float32)
+            arrays = [_as_2d(row.get(column, empty), self.feature_dims.get(modality)) for row in rows]
+            values, mask = self._pad_turns(arrays, modality)
+            batch[column], batch[context_mask_key(modality)] = values, mask
+        turns = batch[context_feature_column(columns[0])].shape[1]
+        position = np.zeros((len(rows), turns), dtype=np.int64)
+        same = np.zeros((len(rows), turns), dtype=bool)
+        for i, row in enumerate(rows):
+            offsets = np.asarray(row.get(CONTEXT_POSITION, ()), dtype=np.int64).reshape(-1)
+            flags = np.asarray(row.get(CONTEXT_SAME_SPEAKER, ()), dtype=bool).reshape(-1)
+            count = int(batch[context_mask_key(columns[0])][i].sum())
+            if len(offsets) != count or len(flags) not in (0, count):
+                raise ValueError(
+                    f"Row {row.get('id')!r} has {count} context turns but {len(offsets)} context_position and "
+                    f"{len(flags)} context_same_speaker entries: they must list the same turns."
+                )
+            position[i, :count], same[i, : len(flags)] = offsets, flags
+        batch[CONTEXT_POSITION] = torch.from_numpy(position)
+        batch[CONTEXT_SAME_SPEAKER] = torch.from_numpy(same)
+        return batch
+
+    def _pad_turns(self, arrays: list[np.ndarray], modality: str) -> tuple[torch.Tensor, torch.Tensor]:
+        dims = {a.shape[1] for a in arrays if a.shape[0] > 0}
+        if len(dims) > 1:
+            raise ValueError(f"context {modality} features in one batch have different dims {sorted(dims)}.")
+        dim = dims.pop() if dims else self.feature_dims.get(modality, 0)
+        lengths = np.fromiter((a.shape[0] for a in arrays), dtype=np.int64, count=len(arrays))
+        length = max(int(lengths.max()), 1)
+        values = np.zeros((len(arrays), length, dim), dtype=np.float32)
+        for i, array in enumerate(arrays):
+            if lengths[i]:
+                values[i, : lengths[i]] = array.reshape(-1, dim)
+        return torch.from_numpy(values), torch.arange(length) < torch.from_numpy(lengths)[:, None]
 
     def _pad(self, sequences: list[Any], modality: str) -> tuple[torch.Tensor, torch.Tensor]:
         arrays = [_as_2d(seq, self.feature_dims.get(modality)) for seq in sequences]

@@ -12,8 +12,15 @@ Truncation: text is cut to ``max_length`` tokens (special tokens included) by th
 tokenizer, keeping the start; audio to its first ``max_length`` seconds. Both limits come
 from ``config.pretrained_encoders[m]["max_length"]`` (defaults 128 tokens, 10 s).
 
-A frozen encoder's outputs can be cached in a column ``<modality>_encoder_states``
-(``mtaffect.training.encoder_cache``); rows that carry it skip the raw input.
+Context (``config.context``): a text encoder reads the row's past context turns
+(``context_text`` / ``context_speaker`` / ``context_position``, ``mtaffect.data.context``) as
+``speaker: text`` before the utterance, in the tokenizer's pair format
+(``[CLS] turns [SEP] utterance [SEP]`` for BERT), the oldest tokens cut first to fit ``max_length``;
+an utterance too long to leave room for any context is read alone, as without context.
+
+A frozen encoder's outputs can be cached in a column ``<modality>_encoder_states``, a
+``top-K`` encoder's boundary states in ``<modality>_encoder_hidden``
+(``mtaffect.training.encoder_cache``); rows that carry them skip the raw input.
 """
 
 from __future__ import annotations
@@ -39,6 +46,11 @@ INPUT_KEYS: dict[str, str] = {"text": "text_input_ids", "audio": "audio_input_va
 def states_column(modality: str) -> str:
     """Column / batch key of a frozen encoder's cached states (``[layers, encoder_hidden]`` per row)."""
     return f"{modality}_encoder_states"
+
+
+def hidden_column(modality: str) -> str:
+    """Column / batch key of a ``top-K`` encoder's cached boundary states (``[tokens, encoder_hidden]`` per row)."""
+    return f"{modality}_encoder_hidden"
 
 
 def load_waveform(reference: Any, sampling_rate: int, row: Any = None) -> np.ndarray:
@@ -73,6 +85,34 @@ def load_waveform(reference: Any, sampling_rate: int, row: Any = None) -> np.nda
     return signal
 
 
+def context_prefix(row: Mapping[str, Any], context: Mapping[str, Any]) -> str:
+    """The past turns a text encoder reads before a row's utterance: ``"speaker: text speaker: text"``.
+
+    Takes the row's ``context_text`` / ``context_speaker`` / ``context_position`` turns at offsets
+    ``-past .. -1`` (oldest first); without ``speakers`` (or a turn without one) just the text.
+
+    Examples:
+        >>> row = {"context_text": ["Hi.", "Where?", "Here."], "context_speaker": ["Ross", "Joey", ""],
+        ...        "context_position": [-3, -2, -1]}
+        >>> context_prefix(row, {"past": 2, "speakers": True})
+        'Joey: Where? Here.'
+    """
+    texts = row.get("context_text")
+    if texts is None or not len(texts):
+        return ""
+    speakers = row.get("context_speaker")
+    speakers = [""] * len(texts) if speakers is None else list(speakers)
+    positions = row.get("context_position")
+    positions = list(range(-len(texts), 0)) if positions is None else [int(p) for p in positions]
+    past = int(context.get("past") or 0)
+    named = bool(context.get("speakers", True))
+    parts = []
+    for text, speaker, position in zip(texts, speakers, positions):
+        if -past <= position < 0 and str(text).strip():
+            parts.append(f"{speaker}: {text}" if named and str(speaker).strip() else str(text))
+    return " ".join(parts)
+
+
 @dataclass
 class EncoderInputCollator:
     """Collate rows for a model with pretrained encoders: raw columns -> encoder inputs, the rest -> ``base``.
@@ -90,6 +130,9 @@ class EncoderInputCollator:
             Modalities whose feature columns go to ``base``; other feature columns are dropped
             (a text-encoder model trained on a corpus that also has audio features it has no
             projection for). ``None`` keeps all but the encoder modalities'.
+        context: `dict`.
+            The model's ``config.context`` (``past``, ``speakers``): how many past turns the text
+            encoder reads before the utterance. ``None`` or ``past`` 0: none.
 
     Examples:
         >>> from transformers import AutoTokenizer
@@ -105,6 +148,7 @@ class EncoderInputCollator:
     base: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None
     max_length: dict[str, float] = field(default_factory=dict)
     feature_modalities: set[str] | None = None
+    context: Mapping[str, Any] | None = None
 
     @classmethod
     def for_model(cls, model: Any, base: Callable[..., dict[str, Any]] | None = None) -> EncoderInputCollator:
@@ -121,13 +165,19 @@ class EncoderInputCollator:
             base=base,
             max_length={m: spec["max_length"] for m, spec in specs.items()},
             feature_modalities={m for dims in model.config.feature_sets.values() for m in dims},
+            context=getattr(model.config, "context", None),
         )
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if not rows:
             raise ValueError("Cannot collate an empty batch.")
         # Encoder modalities' own feature columns (if a corpus has them) are not model inputs here.
-        dropped = {column for m in self.processors for column in (RAW_COLUMNS[m], feature_column(m), states_column(m))}
+        dropped = {
+            column for m in self.processors
+            for column in (RAW_COLUMNS[m], feature_column(m), states_column(m), hidden_column(m))
+        }
+        # An encoder modality reads its context in its tokens, not as pooled context features.
+        dropped |= {f"context_{m}_features" for m in self.processors}
         if self.feature_modalities is not None:
             from mtaffect.data.schema import MODALITIES
 
@@ -144,11 +194,30 @@ class EncoderInputCollator:
             if all(column in row for row in rows):
                 batch[column] = torch.stack([torch.as_tensor(np.asarray(row[column]), dtype=torch.float32) for row in rows])
                 continue
+            if all(hidden_column(modality) in row for row in rows):
+                batch.update(self._pad_hidden(modality, rows))
+                continue
             if modality == "text":
                 batch.update(self._tokenize(processor, rows))
             else:
                 batch.update(self._waveforms(processor, rows))
         return batch
+
+    @staticmethod
+    def _pad_hidden(modality: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        """Cached ``top-K`` boundary states, right-padded, and their attention mask (0 rows: missing)."""
+        states = [torch.as_tensor(np.asarray(row[hidden_column(modality)]), dtype=torch.float32) for row in rows]
+        width = next((s.shape[-1] for s in states if s.ndim == 2 and s.shape[0]), None)
+        if width is None:
+            raise ValueError(f"Every row's cached {hidden_column(modality)} is empty: nothing to encode.")
+        length = max(1, max(s.shape[0] if s.ndim == 2 else 0 for s in states))
+        hidden = torch.zeros(len(rows), length, width)
+        mask = torch.zeros(len(rows), length, dtype=torch.long)
+        for i, state in enumerate(states):
+            if state.ndim == 2 and state.shape[0]:
+                hidden[i, : state.shape[0]] = state
+                mask[i, : state.shape[0]] = 1
+        return {hidden_column(modality): hidden, f"{modality}_attention_mask": mask}
 
     def _tokenize(self, tokenizer: Any, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         texts = [row.get(RAW_COLUMNS["text"]) for row in rows]
@@ -159,6 +228,10 @@ class EncoderInputCollator:
             )
         empty = [not isinstance(text, str) or not text.strip() for text in texts]
         limit = self.max_length.get("text")
+        if (self.context or {}).get("past"):
+            prefixes = [context_prefix(row, self.context) for row in rows]
+            if any(prefixes):
+                return self._tokenize_with_context(tokenizer, texts, prefixes, empty, limit)
         encoded = tokenizer(
             ["" if e else str(t) for t, e in zip(texts, empty)],
             padding=True,
@@ -171,6 +244,46 @@ class EncoderInputCollator:
             # No transcript is a missing modality (the model substitutes its missing embedding).
             mask[torch.tensor(empty)] = 0
         return {"text_input_ids": encoded["input_ids"], "text_attention_mask": mask}
+
+    def _tokenize_with_context(
+        self, tokenizer: Any, texts: list[Any], prefixes: list[str], empty: list[bool], limit: float | None
+    ) -> dict[str, torch.Tensor]:
+        """Rows with past turns as token pairs (turns, utterance), cut from the oldest token; the rest alone."""
+        texts = ["" if e else str(t) for t, e in zip(texts, empty)]
+        pair = [bool(p) and not e for p, e in zip(prefixes, empty)]
+        if limit is not None:
+            # Room for at least one context token beside the whole utterance, else the utterance alone.
+            lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+            room = int(limit) - tokenizer.num_special_tokens_to_add(pair=True)
+            pair = [p and n < room for p, n in zip(pair, lengths)]
+        options = {"truncation": limit is not None, "max_length": int(limit) if limit is not None else None}
+        encodings: list[dict[str, Any] | None] = [None] * len(texts)
+        paired = [i for i, p in enumerate(pair) if p]
+        single = [i for i, p in enumerate(pair) if not p]
+        if paired:
+            side = tokenizer.truncation_side
+            tokenizer.truncation_side = "left"  # drop the oldest turns' tokens first
+            try:
+                if limit is not None:
+                    options["truncation"] = "only_first"
+                out = tokenizer([prefixes[i] for i in paired], [texts[i] for i in paired], **options)
+            finally:
+                tokenizer.truncation_side = side
+            for j, i in enumerate(paired):
+                encodings[i] = {key: values[j] for key, values in out.items()}
+        if single:
+            out = tokenizer([texts[i] for i in single], truncation=limit is not None,
+                            max_length=int(limit) if limit is not None else None)
+            for j, i in enumerate(single):
+                encodings[i] = {key: values[j] for key, values in out.items()}
+        encoded = tokenizer.pad(encodings, padding=True, return_tensors="pt")
+        mask = encoded["attention_mask"]
+        if any(empty):
+            mask[torch.tensor(empty)] = 0
+        batch = {"text_input_ids": encoded["input_ids"], "text_attention_mask": mask}
+        if "token_type_ids" in encoded:
+            batch["text_token_type_ids"] = encoded["token_type_ids"]
+        return batch
 
     def _waveforms(self, extractor: Any, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         rate = int(extractor.sampling_rate)

@@ -5,7 +5,8 @@ the same code. A corpus is a ``datasets.DatasetDict`` whose splits all have:
 
 * ``id``, ``source``, ``feature_set`` (strings), ``text`` and ``speaker`` (strings, may be empty);
 * one float32 ``[T, D]`` column per modality it has (``text_features``, ``audio_features``,
-  ``visual_features``), stored as ``Array2D(shape=(None, D))`` so ``D`` travels in the
+  ``visual_features``; none at all in a text-only corpus, which a model with a pretrained
+  text encoder reads through its ``text`` column), stored as ``Array2D(shape=(None, D))`` so ``D`` travels in the
   features and a model can build its input projection from it;
 * gold labels with masks: ``emotion`` / ``emotion_mask`` (per label of the union space; the
   mask is the corpus' label set, which is how a row finds its head) / ``emotion_multilabel``,
@@ -114,12 +115,15 @@ LABEL_COLUMNS: tuple[str, ...] = tuple(label_features())
 def build_features(dims: Mapping[str, int]) -> Features:
     """The unified ``Features`` for a corpus whose modalities have the given dims.
 
+    Empty ``dims`` is a text-only corpus: no feature column, the raw ``text`` column is what
+    a model with a pretrained text encoder reads (``MTAffectConfig.pretrained_encoders``).
+
     Examples:
         >>> sorted(build_features({"text": 300, "audio": 74}))[:3]
         ['audio_features', 'emotion', 'emotion_mask']
+        >>> "text_features" in build_features({}), "text" in build_features({})
+        (False, True)
     """
-    if not dims:
-        raise SchemaError("A corpus needs at least one modality (text, audio or visual).")
     columns: dict[str, Any] = {
         "id": Value("string"),
         "source": Value("string"),
@@ -236,10 +240,11 @@ def validate_corpus(corpus: Dataset | DatasetDict, check_finite: bool = True) ->
 def _validate_split(split_name: str, split: Dataset, check_finite: bool) -> None:
     where = f"split {split_name!r}"
     dims = feature_dims(split.features)
-    if not dims:
+    if not dims and "text" not in split.features:
         raise SchemaError(
             f"{where}: no modality column; expected at least one of "
-            f"{[feature_column(m) for m in MODALITIES]} as Array2D(shape=(None, D), dtype='float32')."
+            f"{[feature_column(m) for m in MODALITIES]} as Array2D(shape=(None, D), dtype='float32'), "
+            "or a 'text' column (a text-only corpus, for a model with a text encoder)."
         )
     expected = build_features(dims)
     for name, feature in expected.items():

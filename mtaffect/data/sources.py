@@ -38,7 +38,7 @@ from typing import Any
 
 from datasets import Dataset, DatasetDict, load_from_disk
 
-from mtaffect.data.corpora.registry import is_saved_corpus, load_corpus
+from mtaffect.data.corpora.registry import detect_format, get_format, is_saved_corpus, load_corpus
 from mtaffect.data.corpora.synthetic import SPECS, make_synthetic_corpus
 from mtaffect.hub import load_corpus_from_hub
 
@@ -158,12 +158,15 @@ class CorpusSource:
                 sources.append(replace(self, options={**self.options, **overrides}, folds=None))
         return sources
 
-    def load(self, synthetic_defaults: Mapping[str, Any] | None = None) -> DatasetDict:
+    def load(self, synthetic_defaults: Mapping[str, Any] | None = None, raw_text: bool = False) -> DatasetDict:
         """The corpus as a unified ``DatasetDict``.
 
         Args:
             synthetic_defaults: options of every synthetic corpus (``seed``, ``size_scale``),
                 under the source's own ``options``.
+            raw_text: the model reads raw transcripts with its own text encoder. A published
+                text corpus given neither ``features`` nor ``extract_text`` then loads text-only
+                (``extract_text=False``) instead of extracting features the model would ignore.
         """
         if self.hub:
             repo, _, config = self.hub.partition(":")
@@ -175,7 +178,19 @@ class CorpusSource:
             if isinstance(corpus, Dataset):
                 raise ValueError(f"corpus {self.name!r}: {self.path} holds a single Dataset; save the corpus' DatasetDict.")
             return corpus
-        return load_corpus(self.loader or self.name, self.path, format=self.format, **self.options)
+        options = dict(self.options)
+        if raw_text and not {"features", "extract_text"} & set(options) and self._takes_option("extract_text"):
+            options["extract_text"] = False
+        return load_corpus(self.loader or self.name, self.path, format=self.format, **options)
+
+    def _takes_option(self, option: str) -> bool:
+        """Whether the registered loader reading ``path`` takes ``option``."""
+        try:
+            name = self.loader or self.name
+            entry = get_format(name, self.format or detect_format(name, self.path))
+        except (ValueError, OSError):
+            return False  # load_corpus, called next, says what is wrong
+        return option in entry.option_names()
 
 
 def parse_sources(values: Iterable[Any] | Mapping[str, Any], where: str = "corpora") -> list[CorpusSource]:
@@ -192,9 +207,57 @@ def parse_sources(values: Iterable[Any] | Mapping[str, Any], where: str = "corpo
         if source.name in seen:
             raise ValueError(f"{where} names {source.name!r} twice; use NAME=LOCATION to name them apart.")
         seen.add(source.name)
+    check_distinct_sources(sources, where)
     return sources
 
 
-def load_sources(sources: Iterable[CorpusSource], synthetic_defaults: Mapping[str, Any] | None = None) -> dict[str, DatasetDict]:
-    """Name -> ``DatasetDict`` of every source, in order."""
-    return {source.name: source.load(synthetic_defaults) for source in sources}
+def source_locations(source: CorpusSource) -> list[str]:
+    """What a source reads its rows from, one entry per place (a path resolved, a Hub config, a synthetic corpus).
+
+    Two sources sharing an entry share rows: trained together, a study would fit the same
+    utterances twice and could meet its test rows in training.
+
+    Examples:
+        >>> source_locations(CorpusSource.parse("mine=synthetic_mustard"))
+        ['synthetic corpus synthetic_mustard']
+    """
+    places = []
+    if source.path:
+        places.append(str(Path(source.path).expanduser().resolve()))
+    if source.hub:
+        repo, _, config = source.hub.partition(":")
+        places.append(f"hub:{repo}:{config or source.name}")
+    if source.synthetic:
+        options = ", ".join(f"{key}={value!r}" for key, value in sorted(source.options.items()))
+        places.append(f"synthetic corpus {source.synthetic}" + (f" ({options})" if options else ""))
+    for fold in source.folds if isinstance(source.folds, list) else []:
+        if isinstance(fold, str):
+            places.append(str(Path(fold).expanduser().resolve()))
+    return places
+
+
+def check_distinct_sources(sources: Iterable[CorpusSource], where: str = "corpora") -> None:
+    """Refuse two sources reading the same rows (the same path, Hub config or synthetic corpus).
+
+    Names tell sources apart, not rows: ``a=data/meld b=data/meld`` (or the same folder under two
+    names in a study config) would train on every utterance twice, test rows included.
+
+    Raises:
+        ValueError: naming both corpora, the shared location and the fix.
+    """
+    owner: dict[str, str] = {}
+    for source in sources:
+        for place in dict.fromkeys(source_locations(source)):
+            if place in owner and owner[place] != source.name:
+                raise ValueError(
+                    f"{where}: {owner[place]!r} and {source.name!r} both read {place}: one corpus may appear once "
+                    "(its rows would be trained on twice, its test rows among them); remove one of the two."
+                )
+            owner.setdefault(place, source.name)
+
+
+def load_sources(
+    sources: Iterable[CorpusSource], synthetic_defaults: Mapping[str, Any] | None = None, raw_text: bool = False
+) -> dict[str, DatasetDict]:
+    """Name -> ``DatasetDict`` of every source, in order (``raw_text``: see ``CorpusSource.load``)."""
+    return {source.name: source.load(synthetic_defaults, raw_text=raw_text) for source in sources}

@@ -18,7 +18,42 @@ from transformers import TrainingArguments
 
 from mtaffect.training.sampler import BatchComposition, CorpusSampling
 
-__all__ = ["BatchComposition", "CorpusSampling", "MultiTaskTrainingArguments"]
+__all__ = ["BatchComposition", "CorpusSampling", "MultiTaskTrainingArgumentError", "MultiTaskTrainingArguments"]
+
+
+class MultiTaskTrainingArgumentError(ValueError):
+    """A training argument out of its range; ``field`` names it, so a front door can name the
+    flag or the config key the value came from."""
+
+    def __init__(self, field: str, value: Any, requirement: str) -> None:
+        self.field, self.value, self.requirement = field, value, requirement
+        super().__init__(f"{field} = {value!r}: {requirement}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+#: Range checks of the stock fields that ``TrainingArguments`` leaves to the optimizer or the
+#: data loader (which fail late, after the data loaded, naming no field): name -> (accepts, requirement).
+RANGE_CHECKS: dict[str, tuple[Any, str]] = {
+    "learning_rate": (lambda v: _number(v) and v >= 0, "must be a number >= 0 (e.g. 2e-3)"),
+    "weight_decay": (lambda v: _number(v) and v >= 0, "must be a number >= 0"),
+    "num_train_epochs": (lambda v: _number(v) and v > 0, "must be a number > 0 (or set max_steps)"),
+    "max_steps": (lambda v: isinstance(v, int) and (v == -1 or v > 0), "must be a whole number > 0 (-1: use num_train_epochs)"),
+    "per_device_train_batch_size": (lambda v: isinstance(v, int) and v >= 1, "must be a whole number >= 1"),
+    "per_device_eval_batch_size": (lambda v: isinstance(v, int) and v >= 1, "must be a whole number >= 1"),
+    "gradient_accumulation_steps": (lambda v: isinstance(v, int) and v >= 1, "must be a whole number >= 1"),
+    "max_grad_norm": (lambda v: v is None or (_number(v) and v >= 0), "must be a number >= 0 (0 turns clipping off)"),
+    "adam_beta1": (lambda v: _number(v) and 0 <= v < 1, "must lie in [0, 1)"),
+    "adam_beta2": (lambda v: _number(v) and 0 <= v < 1, "must lie in [0, 1)"),
+    "adam_epsilon": (lambda v: _number(v) and v >= 0, "must be a number >= 0"),
+    "warmup_steps": (lambda v: _number(v) and v >= 0, "must be >= 0 (steps, or a ratio below 1)"),
+    "label_smoothing_factor": (lambda v: _number(v) and 0 <= v < 1, "must lie in [0, 1)"),
+    "seed": (lambda v: isinstance(v, int) and 0 <= v < 2**32, "must be a whole number in [0, 2**32)"),
+    "dataloader_num_workers": (lambda v: isinstance(v, int) and v >= 0, "must be a whole number >= 0"),
+    "save_total_limit": (lambda v: v is None or (isinstance(v, int) and v >= 1), "must be a whole number >= 1 (or unset)"),
+}
 
 
 @dataclass
@@ -89,21 +124,27 @@ class MultiTaskTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self) -> None:
+        # Ranges first: the stock checks below may compute with a value (steps from a ratio).
+        for name, (accepts, requirement) in RANGE_CHECKS.items():
+            if name == "num_train_epochs" and isinstance(self.max_steps, int) and self.max_steps > 0:
+                continue  # max_steps decides
+            if hasattr(self, name) and not accepts(getattr(self, name)):
+                raise MultiTaskTrainingArgumentError(name, getattr(self, name), requirement)
         super().__post_init__()
         self.corpus_sampling = _enum(CorpusSampling, self.corpus_sampling, "corpus_sampling")
         self.batch_composition = _enum(BatchComposition, self.batch_composition, "batch_composition")
-        if not isinstance(self.sampling_temperature, (int, float)) or not self.sampling_temperature > 0:
-            raise ValueError(f"sampling_temperature must be > 0, got {self.sampling_temperature!r}.")
+        if not _number(self.sampling_temperature) or not self.sampling_temperature > 0:
+            raise MultiTaskTrainingArgumentError("sampling_temperature", self.sampling_temperature, "must be a number > 0")
         self.sampling_temperature = float(self.sampling_temperature)
         if self.encoder_learning_rate is not None and not (
-            isinstance(self.encoder_learning_rate, (int, float)) and self.encoder_learning_rate >= 0
+            _number(self.encoder_learning_rate) and self.encoder_learning_rate >= 0
         ):
-            raise ValueError(f"encoder_learning_rate must be a number >= 0, got {self.encoder_learning_rate!r}.")
+            raise MultiTaskTrainingArgumentError("encoder_learning_rate", self.encoder_learning_rate, "must be a number >= 0")
         if self.encoder_warmup_steps is not None and not (
-            isinstance(self.encoder_warmup_steps, (int, float)) and self.encoder_warmup_steps >= 0
+            _number(self.encoder_warmup_steps) and self.encoder_warmup_steps >= 0
         ):
-            raise ValueError(
-                f"encoder_warmup_steps must be steps (>= 1) or a ratio in [0, 1), got {self.encoder_warmup_steps!r}."
+            raise MultiTaskTrainingArgumentError(
+                "encoder_warmup_steps", self.encoder_warmup_steps, "must be steps (>= 1) or a ratio in [0, 1)"
             )
 
     def get_encoder_warmup_steps(self, num_training_steps: int) -> int:

@@ -13,6 +13,13 @@ then scores each test corpus' task with the weights of that task's best validati
 Every choice is made on validation only; ``PerTaskSelection.choices()`` says which step each
 (corpus, task) took and its validation score, for the report.
 
+What a kept step costs: the parameters that do not train (a frozen encoder, the frozen part
+of a ``top-K`` one) are the same at every step, so they are copied once and shared by every
+snapshot; each step keeps only the trained parameters and the buffers. With
+``snapshot_dir`` those go to disk (one safetensors file per kept step, deleted when no task
+chooses that step any more), so a model that fine-tunes an encoder holds no copy of it per
+task in memory.
+
 Examples:
     >>> selection = PerTaskSelection(patience=2)
     >>> selection.observe({"eval_a_emotion_weighted_f1": 0.5, "eval_b_sarcasm_weighted_f1": 0.6}, step=10, corpora=["a", "b"])
@@ -27,16 +34,87 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import TrainerCallback
 
 from mtaffect.metrics import PRIMARY_METRICS, split_metric_key
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PerTaskSelection"]
+__all__ = ["PerTaskSelection", "Snapshots"]
+
+
+class Snapshots(MutableMapping):
+    """Step -> the model's state dict at that step, storing only what can change between steps.
+
+    ``take(step, model)`` records a step; ``snapshots[step]`` gives back the full state dict
+    (loadable with ``model.load_state_dict``). Parameters without ``requires_grad`` are copied
+    once (at the first step taken) and shared; per step only the trained parameters and the
+    buffers are kept, in memory or, with ``folder``, in ``folder/step-<N>.safetensors``.
+
+    Args:
+        folder: where each step's part is written (created when needed); ``None`` keeps it in memory.
+    """
+
+    def __init__(self, folder: str | os.PathLike | None = None) -> None:
+        self.folder = Path(folder) if folder is not None else None
+        self._shared: dict[str, torch.Tensor] = {}
+        self._steps: dict[int, dict[str, torch.Tensor] | Path] = {}
+        self._order: list[str] = []
+
+    def take(self, step: int, model: Any) -> None:
+        """Record ``model``'s state at ``step``."""
+        trained = {name for name, parameter in model.named_parameters() if parameter.requires_grad}
+        state = model.state_dict()
+        if not self._order:
+            self._order = list(state)
+            self._shared = {k: v.detach().to("cpu", copy=True) for k, v in state.items()
+                            if k not in trained and k in dict(model.named_parameters())}
+        varying = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items() if k not in self._shared}
+        if self.folder is None:
+            self._steps[int(step)] = varying
+            return
+        from safetensors.torch import save_file
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"step-{int(step)}.safetensors"
+        # Tied weights share storage; safetensors stores each name on its own.
+        save_file({k: v.clone() for k, v in varying.items()}, str(path))
+        self._steps[int(step)] = path
+
+    def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
+        stored = self._steps[step]
+        if isinstance(stored, Path):
+            from safetensors.torch import load_file
+
+            stored = load_file(str(stored))
+        merged = {**self._shared, **stored}
+        return {key: merged[key] for key in self._order}
+
+    def __setitem__(self, step: int, state: dict[str, torch.Tensor]) -> None:
+        self._order = self._order or list(state)
+        self._steps[int(step)] = {k: v for k, v in state.items() if k not in self._shared}
+
+    def __delitem__(self, step: int) -> None:
+        stored = self._steps.pop(step)
+        if isinstance(stored, Path):
+            stored.unlink(missing_ok=True)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._steps)
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def stored_bytes(self) -> int:
+        """Bytes the kept steps take in memory (the shared part included; files on disk not)."""
+        tensors = [*self._shared.values(), *(v for s in self._steps.values() if isinstance(s, dict) for v in s.values())]
+        return sum(t.numel() * t.element_size() for t in tensors)
 
 
 class PerTaskSelection(TrainerCallback):
@@ -47,12 +125,18 @@ class PerTaskSelection(TrainerCallback):
             ``None`` never stops early.
         min_delta: an improvement must beat the best score by more than this.
         prefix: the metric prefix of the validation evaluations (``eval``).
-        keep_weights: keep a CPU copy of the weights at each best step (needed by
+        keep_weights: keep the weights at each best step (needed by
             ``MultiTaskTrainer.evaluate_per_task``; ``False`` only records the steps).
+        snapshot_dir: keep them on disk in this folder instead of in memory (``Snapshots``).
     """
 
     def __init__(
-        self, patience: int | None = None, min_delta: float = 0.0, prefix: str = "eval", keep_weights: bool = True
+        self,
+        patience: int | None = None,
+        min_delta: float = 0.0,
+        prefix: str = "eval",
+        keep_weights: bool = True,
+        snapshot_dir: str | os.PathLike | None = None,
     ) -> None:
         if patience is not None and patience < 1:
             raise ValueError(f"patience must be >= 1 (evaluations without improvement) or None, got {patience!r}.")
@@ -61,7 +145,7 @@ class PerTaskSelection(TrainerCallback):
         self.prefix = prefix
         self.keep_weights = keep_weights
         self.best: dict[str, dict[str, Any]] = {}  # "corpus/task" -> {"step", "score", "metric"}
-        self.snapshots: dict[int, dict[str, Any]] = {}  # step -> CPU state dict
+        self.snapshots = Snapshots(snapshot_dir)  # step -> state dict (only what changes is stored per step)
         self.stale = 0
         self.history: list[dict[str, Any]] = []
 
@@ -110,7 +194,7 @@ class PerTaskSelection(TrainerCallback):
         model = kwargs.get("model")
         improved = self.observe(metrics, state.global_step, _corpora_of(metrics, self.prefix))
         if improved and self.keep_weights and model is not None:
-            self.snapshots[state.global_step] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            self.snapshots.take(state.global_step, model)
             for step in [s for s in self.snapshots if s not in self.steps()]:
                 del self.snapshots[step]  # no task's best any more
         if improved:

@@ -13,7 +13,10 @@ convert to MELD's set only through the five shared labels.
 Reading, features and ``limit=`` as MELD's (``mtaffect.data.corpora.split_csv``: ``features=``
 files keyed ``train/<id>`` or one file per split, or text features extracted with
 ``mtaffect.data.extract.TextExtractor`` when ``features`` is omitted).
-Extra columns: ``season``, ``episode``, ``scene_id``, ``utterance_id``.
+Extra columns: ``season``, ``episode``, ``scene_id``, ``utterance_id``; with
+``context={"past": K, "future": J}`` the turns of the utterance's scene (season + episode +
+``Scene_ID``, which restarts every episode) in the same split, ordered by ``Utterance_ID``
+(``mtaffect.data.context``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 from datasets import Value
 
+from mtaffect.data.context import CONTEXT_OPTION_HELP
 from mtaffect.data.corpora.registry import register_corpus
 from mtaffect.data.corpora.split_csv import SplitCsvCorpus, repair_text
 from mtaffect.data.corpora.user_features import feature_options
@@ -91,10 +95,12 @@ EMORYNLP = SplitCsvCorpus(
     parse=_parse,
     spaces={"emotion": EMORYNLP_SPACE},
     extra_features=_EXTRA,
+    # A scene is season + episode + Scene_ID: Scene_ID restarts in every episode.
+    dialogue=lambda row: ((row["season"], row["episode"], row["scene_id"]), row["utterance_id"]),
     notes={"format": "emorynlp", "split_names": {"validation": "dev"}},
     hint="; is this EmoryNLP's CSV?",
 )
-OPTIONS = feature_options("emorynlp")
+OPTIONS = {**feature_options("emorynlp"), "context": CONTEXT_OPTION_HELP}
 
 
 def read_emorynlp_csv(file: Path) -> list[dict[str, Any]]:

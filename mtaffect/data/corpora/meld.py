@@ -19,7 +19,9 @@ apostrophes. The text itself is never dropped.
 Features: pass ``features=`` (see ``mtaffect.data.corpora.user_features``; keys
 ``train/dia0_utt0`` in one file, or one file per split keyed ``dia0_utt0``), or leave it
 out to extract text features with ``mtaffect.data.extract.TextExtractor``. Extra columns:
-``dialogue_id``, ``utterance_id`` (for conversational context).
+``dialogue_id``, ``utterance_id``; with ``context={"past": K, "future": J}`` the turns of the
+utterance's dialogue in the same split (``Dialogue_ID`` restarts in every split), ordered by
+``Utterance_ID`` (``mtaffect.data.context``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 from datasets import Value
 
+from mtaffect.data.context import CONTEXT_OPTION_HELP
 from mtaffect.data.corpora.registry import register_corpus
 from mtaffect.data.corpora.split_csv import SplitCsvCorpus, repair_text
 from mtaffect.data.corpora.user_features import feature_options
@@ -89,13 +92,14 @@ MELD = SplitCsvCorpus(
     parse=_parse,
     spaces=MELD_SPACES,
     extra_features=_EXTRA,
+    dialogue=lambda row: (row["dialogue_id"], row["utterance_id"]),
     notes={
         "format": "meld",
         "split_names": {"validation": "dev"},
         "sentiment_scores": dict(zip(SENTIMENT_CLASSES, SENTIMENT_CLASS_SCORES)),
     },
 )
-OPTIONS = feature_options("meld")
+OPTIONS = {**feature_options("meld"), "context": CONTEXT_OPTION_HELP}
 
 
 def read_meld_csv(file: Path) -> list[dict[str, Any]]:

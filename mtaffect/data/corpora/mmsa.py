@@ -136,6 +136,7 @@ def _load_mmsa(
             "(unaligned MMSA files carry audio_lengths / vision_lengths)."
         )
     present = [m for m, key in MMSA_KEYS.items() if key in first]
+    _check_same_modalities(file, splits, modalities)
     chosen = _choose_modalities(file, modalities, present)
     low, high = MMSA_SCALES[_corpus]
     if not (sentiment_scale > 0 and high * sentiment_scale <= 3.0 + 1e-6):
@@ -176,6 +177,32 @@ def _load_mmsa(
         batches=_batches(file, prepared, chosen, extra, low, high, sentiment_scale),
         source=file,
         extra_features=extra,
+    )
+
+
+def _check_same_modalities(file: Path, splits: dict[str, dict[str, Any]], modalities: list[str] | str | None) -> None:
+    """Refuse a file whose splits carry different modalities (unless ``modalities`` picks common ones).
+
+    Left unchecked, the modalities of the train split would be used and a modality the other
+    splits have would be dropped from every split without a word.
+    """
+    have = {split: [m for m, key in MMSA_KEYS.items() if key in data] for split, data in splits.items()}
+    if len({tuple(found) for found in have.values()}) == 1:
+        return
+    common = [m for m in MMSA_KEYS if all(m in found for found in have.values())]
+    wanted = None
+    if modalities is not None:
+        wanted = [m.strip() for m in modalities.split(",")] if isinstance(modalities, str) else list(modalities)
+        if set(wanted) <= set(common):
+            return
+    lacking = {split: [m for m in MMSA_KEYS if m not in found and any(m in other for other in have.values())]
+               for split, found in have.items()}
+    described = "; ".join(f"split {split!r} lacks {', '.join(repr(MMSA_KEYS[m]) for m in missing)}"
+                          for split, missing in lacking.items() if missing)
+    raise CorpusFormatError(
+        file,
+        f"the splits carry different modalities ({described}). Pass modalities={common} to use those all "
+        "splits have" + (f" (modalities={wanted} asks for more)" if wanted else "") + ", or complete the file.",
     )
 
 

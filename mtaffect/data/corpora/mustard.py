@@ -21,7 +21,10 @@ Features: MUStARD publishes none in the json. Pass ``features=`` (see
 ``mtaffect.data.corpora.user_features``; ids are the json keys, MUStARD's own
 ``audio_features.p`` needs ``transpose=["audio"]``), or leave it out to extract text
 features from the utterances with ``mtaffect.data.extract.TextExtractor`` (``extractor=``
-passes its options). Extra columns: ``show``, ``context``, ``context_speakers``.
+passes its options). Extra columns: ``show``, ``context``, ``context_speakers``; with
+``context={"past": K}`` also the unified context columns (``mtaffect.data.context``): the last K
+published turns, their speakers and, with the text extractor, their pooled text features
+(extracted like the utterances').
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 import numpy as np
 from datasets import List, Value
 
+from mtaffect.data.context import CONTEXT_OPTION_HELP, ContextOptions, context_features, published_context
 from mtaffect.data.corpora.base import CorpusPlan, batched, stable_fraction
 from mtaffect.data.corpora.encoding import decode_text
 from mtaffect.data.corpora.errors import CorpusFormatError
@@ -64,6 +68,7 @@ OPTIONS = {
     **feature_options("mustard"),
     "features": "folder or {modality: file} of per-id features (.npz / .pkl / .h5); None = extract text",
     "transpose": "modalities whose files store [D, T] (MUStARD's audio_features.p: ['audio'])",
+    "context": CONTEXT_OPTION_HELP.replace("'future': J", "'future': 0") + " (MUStARD publishes preceding turns only)",
 }
 
 
@@ -217,7 +222,11 @@ def _load_mustard(
     extractor: dict[str, Any] | None = None,
     feature_set: str | None = None,
     limit: int | None = None,
+    context: Any = None,
 ) -> CorpusPlan:
+    options = ContextOptions.from_value(context)
+    if options.future:
+        raise ValueError("MUStARD publishes the turns before each utterance only: context['future'] must be 0.")
     folder = path if path.is_dir() else path.parent
     file = path if path.is_file() else folder / JSON_NAME
     if not file.is_file():
@@ -244,11 +253,19 @@ def _load_mustard(
         },
     )
     extra = {"show": Value("string"), "context": List(Value("string")), "context_speakers": List(Value("string"))}
-    batches = kept_batches(provider, info.notes, "MUStARD", _batches(data, splits, provider))
+    if options.enabled:
+        # The context turns are not utterances of the corpus: their text features are extracted
+        # with the utterances' own extractor (user-supplied files have none for them).
+        info.notes["context"] = {**options.to_dict(), "source": "MUStARD's context / context_speakers"}
+        extracted = {"text": provider.dims["text"]} if provider.extractor is not None else {}
+        if not extracted:
+            logger.warning("MUStARD: context turns have no features without the text extractor; only their text is kept.")
+        extra.update(context_features(extracted))
+    batches = kept_batches(provider, info.notes, "MUStARD", _batches(data, splits, provider, options, file))
     return CorpusPlan(info, list(splits), batches, file, extra, rows=sum(map(len, splits.values())))
 
 
-def _batches(data, splits, provider: FeatureProvider):
+def _batches(data, splits, provider: FeatureProvider, context: ContextOptions | None = None, file: Path | None = None):
     for split, ids in splits.items():
         for rows in batched(len(ids), _BATCH):
             chunk = ids[rows]
@@ -266,6 +283,12 @@ def _batches(data, splits, provider: FeatureProvider):
                 "context_speakers": [[str(c) for c in r["context_speakers"]] for r in records],
                 **columns,
             }
+            if context is not None and context.enabled:
+                rows = [{**r, "id": k, "text": t, "speaker": str(r["speaker"])} for k, r, t in zip(chunk, records, texts)]
+                try:
+                    batch.update(published_context(rows, context, provider.extractor, provider.dims.get("text")))
+                except ValueError as error:
+                    raise CorpusFormatError(file, str(error)) from None
             yield split, batch, keep
 
 

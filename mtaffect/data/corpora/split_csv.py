@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator, Mapping
+import logging
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mtaffect.data.context import ContextOptions, batches_with_context, context_features
 from mtaffect.data.corpora.base import CorpusPlan, batched, unique_ids
 from mtaffect.data.corpora.encoding import decode_text
 from mtaffect.data.corpora.errors import CorpusFormatError
@@ -25,6 +27,8 @@ from mtaffect.data.corpora.user_features import FeatureProvider, kept_batches, t
 from mtaffect.data.raw import split_files
 from mtaffect.data.schema import CorpusInfo
 from mtaffect.tasks import EMOTION_LABELS, SENTIMENT_CLASS_SCORES, SENTIMENT_CLASSES, label_space
+
+logger = logging.getLogger(__name__)
 
 _BATCH = 256
 _C1 = {code: bytes([code]).decode("cp1252") for code in range(0x80, 0xA0) if code not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}
@@ -89,12 +93,44 @@ def read_split_csv(file: Path, columns: tuple[str, ...], parse: RowParser, hint:
         if any(record.get(c) is None for c in columns):
             raise CorpusFormatError(file, f"line {line} has fewer fields than the header.")
         try:
-            rows.append(parse(record, line))
+            row = parse(record, line)
         except ValueError as error:
             raise CorpusFormatError(file, f"line {line}: {error}") from None
+        row.setdefault("line", line)  # where empty transcripts are reported
+        rows.append(row)
     if not rows:
         raise CorpusFormatError(file, "has a header but no utterances.")
     return rows
+
+
+#: ``CorpusInfo.notes`` key: split -> how many utterances had an empty transcript (their text a
+#: missing modality). ``mtaffect data describe`` lists it.
+EMPTY_TRANSCRIPTS = "empty_transcripts"
+#: Empty transcripts reported one by one per file; the rest are counted.
+_SHOWN_EMPTY = 10
+
+
+def report_empty_transcripts(title: str, splits: Mapping[str, tuple[Path, list[dict[str, Any]]]]) -> dict[str, int]:
+    """Warn about each utterance with an empty transcript (file, line, id); split -> count.
+
+    An empty transcript is not an error: the utterance keeps its labels and other modalities,
+    and its text is a missing modality (an empty text sequence, for which the model substitutes
+    its learned missing-modality embedding), as the pretrained-encoders guide says.
+    """
+    counts: dict[str, int] = {}
+    for split, (file, rows) in splits.items():
+        empty = [row for row in rows if not str(row.get("text") or "").strip()]
+        for row in empty[:_SHOWN_EMPTY]:
+            logger.warning("%s line %s (id %s): empty transcript; its text is a missing modality.",
+                           file, row.get("line", "?"), row["id"])
+        if len(empty) > _SHOWN_EMPTY:
+            logger.warning("%s: %d more empty transcripts (%d in all).", file, len(empty) - _SHOWN_EMPTY, len(empty))
+        if empty:
+            counts[split] = len(empty)
+    if counts:
+        logger.warning("%s: %s utterance(s) with an empty transcript are kept with their text missing (%s).",
+                       title, sum(counts.values()), ", ".join(f"{split} {n}" for split, n in counts.items()))
+    return counts
 
 
 @dataclass(frozen=True)
@@ -112,6 +148,8 @@ class SplitCsvCorpus:
         extra_features: the corpus' extra columns and their ``datasets`` types.
         notes: what ``CorpusInfo.notes`` says of every load (besides the split sizes).
         hint: appended to the missing-columns message.
+        dialogue: a parsed row's ``(dialogue key, turn order)``, which gives each utterance its
+            conversational context (``mtaffect.data.context``) when a load asks for it.
     """
 
     name: str
@@ -123,6 +161,7 @@ class SplitCsvCorpus:
     extra_features: Mapping[str, Any] = field(default_factory=dict)
     notes: Mapping[str, Any] = field(default_factory=dict)
     hint: str = ""
+    dialogue: Callable[[Mapping[str, Any]], tuple[Hashable, Any]] | None = None
 
     @property
     def tasks(self) -> list[str]:
@@ -168,11 +207,21 @@ class SplitCsvCorpus:
         extractor: dict[str, Any] | None = None,
         feature_set: str | None = None,
         limit: int | None = None,
+        context: Any = None,
     ) -> CorpusPlan:
-        """The loader registered for the corpus (its options: ``feature_options``)."""
+        """The loader registered for the corpus (its options: ``feature_options``, plus ``context``).
+
+        ``context={"past": K, "future": J}`` adds each utterance's K preceding and J following
+        turns of its dialogue (same split) as context columns (``mtaffect.data.context``); the
+        split is then held in memory until its context features are gathered.
+        """
+        options = ContextOptions.from_value(context)
+        if options.enabled and self.dialogue is None:
+            raise ValueError(f"{self.title} has no dialogue structure to take context from.")
         folder = path if path.is_dir() else path.parent
         files = self.split_files(folder, required=True, error=CorpusFormatError)
         splits = {split: self.read(file)[:limit] for split, file in files.items()}
+        empty = report_empty_transcripts(self.title, {split: (files[split], rows) for split, rows in splits.items()})
         aliases = {own: split for split, (own, _) in self.files.items()}
         provider = text_feature_provider(features, folder, transpose, missing_features, extract_text, extractor, aliases)
         info = CorpusInfo(
@@ -183,11 +232,18 @@ class SplitCsvCorpus:
             emotion_labels=self.emotion_labels,
             label_spaces=dict(self.spaces),
             extractors=provider.extractors(),
-            notes={**self.notes, "split_sizes_before_drops": {k: len(v) for k, v in splits.items()}},
+            notes={**self.notes, "split_sizes_before_drops": {k: len(v) for k, v in splits.items()},
+                   **({EMPTY_TRANSCRIPTS: empty} if empty else {})},
         )
-        batches = kept_batches(provider, info.notes, self.title, self._batches(splits, files, provider))
-        return CorpusPlan(info, list(splits), batches, folder, dict(self.extra_features),
-                          rows=sum(map(len, splits.values())))
+        extra = dict(self.extra_features)
+        batches = self._batches(splits, files, provider)
+        if options.enabled:
+            info.notes["context"] = {**options.to_dict(), "source": "dialogue order within each split"}
+            extra.update(context_features(provider.dims))
+            turns = {split: [self.dialogue(row) for row in rows] for split, rows in splits.items()}
+            batches = batches_with_context(batches, splits, turns, options, provider.dims)
+        batches = kept_batches(provider, info.notes, self.title, batches)
+        return CorpusPlan(info, list(splits), batches, folder, extra, rows=sum(map(len, splits.values())))
 
     def _batches(
         self, splits: dict[str, list[dict[str, Any]]], files: dict[str, Path], provider: FeatureProvider

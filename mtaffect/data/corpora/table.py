@@ -20,6 +20,10 @@ spelling of their union name) or 0-based class indices; scores as numbers in [-3
 sarcasm as 0/1/true/false; multi-label emotion as a list or a ``;``-separated string. A row
 whose label is empty is kept without a gold label (a teacher may label it).
 
+Context: ``dialogue_column`` (and ``turn_column``, else the rows' order) with
+``context={"past": K, "future": J}`` gives each row the turns of its dialogue in the same split
+(``mtaffect.data.context``); ``speaker_column`` gives the turns their speakers.
+
 Features: as MELD (``features=`` files keyed by id, or ``train/<id>``, or text features
 extracted with ``mtaffect.data.extract.TextExtractor`` when ``features`` is omitted). Ids come
 from ``id_column`` or are ``<split>-<row number>``.
@@ -35,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from mtaffect.data.context import CONTEXT_OPTION_HELP, ContextOptions, batches_with_context, context_features
 from mtaffect.data.corpora.base import CorpusPlan, batched, unique_ids
 from mtaffect.data.corpora.errors import CorpusFormatError
 from mtaffect.data.corpora.registry import register_corpus
@@ -69,6 +74,9 @@ OPTIONS = {
     "id_column": "column with unique ids (default: <split>-<row>)",
     "speaker_column": "column with the speaker (optional)",
     **feature_options("table", limit=False),
+    "dialogue_column": "column naming each row's dialogue (for context; optional)",
+    "turn_column": "column ordering the turns of a dialogue (numbers; default: the rows' order)",
+    "context": CONTEXT_OPTION_HELP + " (needs dialogue_column)",
 }
 
 
@@ -186,7 +194,13 @@ def _load_table(
     extract_text: bool | None = None,
     extractor: dict[str, Any] | None = None,
     feature_set: str | None = None,
+    dialogue_column: str | None = None,
+    turn_column: str | None = None,
+    context: Any = None,
 ) -> CorpusPlan:
+    options = ContextOptions.from_value(context)
+    if options.enabled and not dialogue_column:
+        raise CorpusFormatError(path, "context= needs dialogue_column= (the column naming each row's dialogue).")
     if label_space is None:
         raise CorpusFormatError(path, "a text table needs label_space= (e.g. 'sentiment/polarity', or a mapping with its labels).")
     space = _space(label_space, task, path)
@@ -216,7 +230,7 @@ def _load_table(
         parsed = []
         for number, row in rows_of[split]:
             file = sources[split]
-            for column in (text_column, label_column):
+            for column in (text_column, label_column, *(c for c in (dialogue_column, turn_column) if options.enabled and c)):
                 if column not in row:
                     raise CorpusFormatError(file, f"row {number} has no {column!r} column (columns: {sorted(row)}).")
             try:
@@ -232,6 +246,7 @@ def _load_table(
                 "text": "" if _empty(row[text_column]) else str(row[text_column]),
                 "speaker": "" if not speaker_column or _empty(row.get(speaker_column)) else str(row[speaker_column]),
                 "labels": labels or {},
+                "turn": _turn(row, dialogue_column, turn_column, number, file) if options.enabled else None,
             })
         splits[split] = parsed
     if "train" not in splits:
@@ -253,7 +268,29 @@ def _load_table(
             "split_sizes_before_drops": {k: len(v) for k, v in splits.items()},
         },
     )
-    return CorpusPlan(info, list(splits), kept_batches(provider, info.notes, "table", _batches(splits, provider, sources)), folder)
+    batches = _batches(splits, provider, sources)
+    extra: dict[str, Any] = {}
+    if options.enabled:
+        info.notes["context"] = {**options.to_dict(), "dialogue_column": dialogue_column, "turn_column": turn_column}
+        extra = context_features(provider.dims)
+        turns = {split: [r["turn"] for r in rows] for split, rows in splits.items()}
+        batches = batches_with_context(batches, splits, turns, options, provider.dims)
+    return CorpusPlan(info, list(splits), kept_batches(provider, info.notes, "table", batches), folder, extra)
+
+
+def _turn(row: dict[str, Any], dialogue_column: str, turn_column: str | None, number: int, file: Path) -> tuple[str, float]:
+    """A row's (dialogue, order): its dialogue name and its turn number (else its row number)."""
+    if _empty(row[dialogue_column]):
+        raise CorpusFormatError(file, f"row {number}: {dialogue_column!r} is empty; every row needs its dialogue for context.")
+    if turn_column is None:
+        return str(row[dialogue_column]), float(number)
+    try:
+        order = float(row[turn_column])
+    except (TypeError, ValueError):
+        raise CorpusFormatError(file, f"row {number}: {turn_column!r} must be a number, got {row[turn_column]!r}.") from None
+    if math.isnan(order):
+        raise CorpusFormatError(file, f"row {number}: {turn_column!r} is empty; every row needs its turn number.")
+    return str(row[dialogue_column]), order
 
 
 def _space(spec: Any, task: str | None, path: Path) -> LabelSpace:

@@ -244,7 +244,8 @@ _FEATURE_OPTIONS: dict[str, str] = {
     "features": "folder or {modality: file | {split: file}} of per-utterance features; None = extract text",
     "transpose": "modalities whose files store [D, T]",
     "missing_features": "'error' (default) or 'drop' utterances absent from a feature file",
-    "extract_text": "None = extract text features only when features is None; True/False forces it",
+    "extract_text": "None = extract text features only when features is None; True/False forces it "
+    "(False without features: a text-only corpus, for a model with a text encoder)",
     "extractor": "options passed to mtaffect.data.extract.TextExtractor",
     "feature_set": "feature-set name (default: the extractor's name or {corpus}-user-<dims>)",
     "limit": "keep the first N utterances of each split (a dry run: only those are extracted)",
@@ -278,12 +279,13 @@ def text_feature_provider(
     ``extract_text=None`` extracts text features exactly when no ``features`` are given; the
     user's files are resolved against ``folder`` (see ``open_feature_sources``).
     """
+    text_only = extract_text is False and features is None
     if extract_text is None:
         extract_text = features is None
     sources = open_feature_sources(features, folder, transpose, split_aliases=split_aliases)
     try:
         text_extractor = make_text_extractor(extractor, folder) if extract_text else None
-        return FeatureProvider(sources, text_extractor, missing_features, folder)
+        return FeatureProvider(sources, text_extractor, missing_features, folder, text_only=text_only)
     except BaseException:
         for source in sources.values():
             source.close()
@@ -298,15 +300,22 @@ class FeatureProvider:
         extractor: a ``TextExtractor``-like object (``name``, ``dim``, ``__call__(texts)``) or None.
         missing: ``"error"`` (default) or ``"drop"`` for ids absent from a feature file.
         where: the corpus path, named in errors.
+        text_only: no features at all is what was asked for (``features=None, extract_text=False``):
+            a text-only corpus, read by a model whose text encoder reads the raw ``text`` column.
     """
 
-    def __init__(self, sources: dict[str, FeatureSource], extractor: Any, missing: str, where: Path) -> None:
+    def __init__(
+        self, sources: dict[str, FeatureSource], extractor: Any, missing: str, where: Path, text_only: bool = False
+    ) -> None:
         if missing not in ("error", "drop"):
             raise ValueError(f"missing_features must be 'error' or 'drop', got {missing!r}.")
         if extractor is not None and "text" in sources:
             raise ValueError("Text features were supplied and extraction was asked for too; pick one.")
-        if not sources and extractor is None:
-            raise CorpusFormatError(where, "no features: pass features=... or enable text extraction.")
+        if not sources and extractor is None and not text_only:
+            raise CorpusFormatError(
+                where, "no features: pass features=..., enable text extraction, or extract_text=False for a "
+                "text-only corpus (for a model whose text encoder reads the raw transcripts)."
+            )
         self.sources, self.extractor, self.missing, self.where = sources, extractor, missing, where
         self.dims: dict[str, int] = {m: s.dim for m, s in sources.items()}
         if extractor is not None:
@@ -322,6 +331,8 @@ class FeatureProvider:
         return {m: described[m] for m in self.dims}
 
     def default_feature_set(self, corpus: str) -> str:
+        if not self.dims:
+            return f"{corpus}-text"  # raw transcripts only: no feature projection to share
         if self.extractor is not None and not self.sources:
             return str(self.extractor.name)  # as mtaffect.data.extract.feature_set_name names it
         return f"{corpus}-user-" + "-".join(f"{m[0]}{d}" for m, d in self.dims.items())
@@ -346,17 +357,20 @@ class FeatureProvider:
                 values.append(array)
             columns[feature_column(modality)] = values
         if self.extractor is not None:
-            arrays = list(self.extractor(list(texts)))
-            if len(arrays) != n:
-                raise RuntimeError(f"The text extractor returned {len(arrays)} sequences for {n} texts.")
-            fixed = []
-            for array in arrays:
+            # An empty transcript is a missing text modality (an empty sequence, which the model
+            # replaces by its missing-modality embedding), not an input to encode.
+            spoken = [i for i, text in enumerate(texts) if str(text or "").strip()]
+            encoded = list(self.extractor([texts[i] for i in spoken])) if spoken else []
+            if len(encoded) != len(spoken):
+                raise RuntimeError(f"The text extractor returned {len(encoded)} sequences for {len(spoken)} texts.")
+            fixed = [np.zeros((0, self.dims["text"]), dtype=np.float32) for _ in range(n)]
+            for i, array in zip(spoken, encoded):
                 array = np.asarray(array, dtype=np.float32)
                 if array.ndim == 1:
                     array = array[None, :]
-                if array.shape[0] == 0:  # an empty utterance: one zero frame keeps the row usable
+                if array.shape[0] == 0:  # an utterance the extractor gave no frame: one zero frame keeps it usable
                     array = np.zeros((1, self.dims["text"]), dtype=np.float32)
-                fixed.append(array)
+                fixed[i] = array
             columns[feature_column("text")] = fixed
         self.dropped += n - sum(keep)
         return columns, keep

@@ -13,9 +13,10 @@ Two steps:
    and writes each finished shard to ``work_dir`` as an Arrow file plus a ``.done.json``
    marker, so a crashed or interrupted run picks up where it stopped: finished shards are
    not extracted again (a shard whose inputs changed — transcript, labels, media file size or
-   mtime — is). An input that cannot be extracted (empty transcript, corrupt WAV or clip,
-   missing file) is logged, written to ``failures.jsonl`` and its example left out; the rest
-   of the corpus is still extracted.
+   mtime — is). An input that cannot be extracted (corrupt WAV or clip, missing file) is
+   logged, written to ``failures.jsonl`` and its example left out; the rest of the corpus is
+   still extracted. An empty transcript is not a failure: the example is kept with its text
+   missing (an empty text sequence, counted as ``missing_text``).
 
 Examples:
     >>> corpus = read_meld("MELD.Raw", media_dir="MELD.Raw")  # doctest: +SKIP
@@ -184,17 +185,20 @@ def extract_corpus(
         logger.info("%s: reused %d finished shard(s) from %s.", corpus.name, reused, work_dir)
 
     failures: list[dict[str, Any]] = []
+    missing: list[dict[str, Any]] = []
     counts: dict[str, dict[str, int]] = {}
     splits: dict[str, Dataset] = {}
     for split in corpus.splits():
         parts = []
-        counts[split] = {"examples": 0, "extracted": 0, "failed": 0}
+        counts[split] = {"examples": 0, "extracted": 0, "failed": 0, "missing_text": 0}
         for s, index, shard in plan:
             if s != split:
                 continue
             stem = shard_dir / f"{split}-{index:05d}"
             marker = json.loads(_marker(stem).read_text())
             failures.extend(marker["failures"])
+            missing.extend(marker.get("missing", []))
+            counts[split]["missing_text"] += len(marker.get("missing", []))
             counts[split]["examples"] += len(shard)
             counts[split]["extracted"] += marker["rows"]
             parts.append(_open_shard(stem, features, info, split))
@@ -204,9 +208,14 @@ def extract_corpus(
     _write_jsonl(failures_file, failures)
     work.record(["failures.jsonl"])
     _log_failures(corpus.name, failures, failures_file)
+    for entry in missing[:_MAX_LOGGED_FAILURES]:
+        logger.warning("%s %s/%s: empty transcript; its text is a missing modality.", corpus.name, entry["split"], entry["id"])
+    if missing:
+        logger.warning("%s: %d example(s) kept with their text missing (empty transcript).", corpus.name, len(missing))
     info.notes["extraction"] = {
         "counts": counts,
         "failed_examples": sum(c["failed"] for c in counts.values()),
+        "missing_text": sum(c["missing_text"] for c in counts.values()),
         "failures_file": "extraction_failures.jsonl",
     }
     dataset = DatasetDict(splits)
@@ -361,11 +370,20 @@ def _extract_shard(
 ) -> None:
     outputs: dict[str, list[Any]] = {}
     failures: list[dict[str, Any]] = []
+    missing: list[dict[str, Any]] = []
     failed: set[int] = set()
     for extractor in extractors:
         items = [example.input_for(extractor.modality) for example in shard]
         results: list[Any] = [None] * len(items)
-        todo = [i for i, item in enumerate(items) if item is not None]
+        if extractor.modality == "text":
+            # An empty transcript is a missing text modality (an empty sequence), not a failure:
+            # the example keeps its labels and its other modalities.
+            for i, item in enumerate(items):
+                if isinstance(item, str) and not item.strip():
+                    results[i] = np.zeros((0, int(extractor.dim)), dtype=np.float32)
+                    missing.append({"id": shard[i].id, "split": shard[i].split, "modality": "text",
+                                    "reason": "empty transcript"})
+        todo = [i for i, item in enumerate(items) if item is not None and results[i] is None]
         for i, item in enumerate(items):
             if item is None:
                 results[i] = ExtractionError(f"<{extractor.modality} of {shard[i].id}>", "no input file given")
@@ -417,7 +435,8 @@ def _extract_shard(
         writer.write_batch(columns)
     writer.finalize()
     os.replace(tmp, arrow_path)
-    marker = {"fingerprint": fingerprint, "rows": len(keep), "failures": failures}
+    marker = {"fingerprint": fingerprint, "rows": len(keep), "failures": failures,
+              "missing": [entry for entry in missing if entry["id"] in {shard[i].id for i in keep}]}
     tmp_marker = _marker(stem).with_suffix(".tmp")
     tmp_marker.write_text(json.dumps(marker, ensure_ascii=False))
     os.replace(tmp_marker, _marker(stem))

@@ -1,0 +1,220 @@
+"""Conversational context on real corpora: single-task models with and without context turns.
+
+Reads the shared MELD, EmoryNLP and MUStARD files (``../shared/corpora``, or ``--corpora``),
+extracts the project's own MiniLM features once (all-MiniLM-L6-v2 sentence embeddings, one
+384-d frame per utterance, ``extractor={"pooled": True}``) with context columns
+(``context={"past": max(--past)}``: MELD and EmoryNLP gather their context turns' features
+from the same split, MUStARD's published turns are extracted with the same extractor), and
+kept in ``--work``. Then for every corpus, seed and number of past turns K (``--past``, 0 =
+the context-free model, exactly today's), trains one single-task model as the study trains
+it: the recipe's settings of ``examples/real_corpora/study.yaml`` (hidden 128, masked mean +
+MLP, concat fusion, dropout 0.2, 6 epochs, learning rate 2e-3, batch 128), evaluated on the
+validation split every epoch, the test numbers read at the best validation epoch
+(``PerTaskSelection`` + ``MultiTaskTrainer.evaluate_per_task``, as ``mtaffect run`` does).
+
+Every model appends one JSON line to ``--results`` (corpus, task, K, seed, validation and test
+primary score, seconds); a rerun skips the lines already there, so the script resumes.
+``--report`` prints, per corpus: mean test score per K, the K chosen on the mean validation
+score over seeds (among K > 0), and the paired per-seed Δ (K* − K=0) with its 95% t-interval,
+plus the extra training time of context.
+
+    nice -n 10 python benchmarks/context_gain.py --work /tmp/ctx --results docs/results/context.jsonl
+    python benchmarks/context_gain.py --work /tmp/ctx --results docs/results/context.jsonl --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+#: name -> (registry name, folder under --corpora, loader options, task).
+CORPORA: dict[str, tuple[str, str, dict[str, Any], str]] = {
+    "meld": ("meld", "meld", {}, "emotion"),
+    "emorynlp": ("emorynlp", "emorynlp", {}, "emotion"),
+    "mustard": ("mustard", "mustard", {"protocol": "speaker_independent"}, "sarcasm"),
+}
+#: The recipe's model and training settings (examples/real_corpora/study.yaml).
+MODEL = {"hidden_size": 128, "encoder_type": "mean", "num_layers": 1, "fusion": "concat", "dropout": 0.2}
+TRAINING = {
+    "num_train_epochs": 6,
+    "learning_rate": 2.0e-3,
+    "per_device_train_batch_size": 128,
+    "per_device_eval_batch_size": 512,
+    "weight_decay": 0.01,
+    "eval_strategy": "epoch",
+    "save_strategy": "no",
+    "load_best_model_at_end": False,
+    "metric_for_best_model": None,
+    "greater_is_better": None,
+    "logging_strategy": "epoch",
+    "disable_tqdm": True,
+    "save_only_model": True,
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA, help="folder with meld/, emorynlp/, mustard/")
+    parser.add_argument("--work", type=Path, required=True, help="where the converted corpora are kept (reused)")
+    parser.add_argument("--results", type=Path, required=True, help="JSON lines file the results are appended to")
+    parser.add_argument("--names", nargs="+", default=list(CORPORA), choices=list(CORPORA))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--past", type=int, nargs="+", default=[0, 2, 4], help="the grid of past turns K")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--report", action="store_true", help="only print the summary of --results")
+    parser.add_argument("--summary", type=Path, help="also write the summary as JSON here")
+    return parser.parse_args(argv)
+
+
+def load(args: argparse.Namespace, name: str) -> Any:
+    """The corpus with MiniLM features and ``max(--past)`` context turns, converted once."""
+    from mtaffect.data.corpora import load_corpus
+
+    registry, folder, options, _ = CORPORA[name]
+    start = time.time()
+    corpus = load_corpus(
+        registry,
+        args.corpora / folder,
+        cache_dir=args.work / "cache",
+        extractor={"pooled": True, "batch_size": 64, "device": "cpu"},
+        context={"past": max(args.past)},
+        **options,
+    )
+    print(f"{name}: {', '.join(f'{s} {len(d)}' for s, d in corpus.items())} ({time.time() - start:.0f} s)", flush=True)
+    return corpus
+
+
+def train_one(corpus: Any, name: str, task: str, past: int, seed: int, work: Path) -> dict[str, Any]:
+    """One single-task model; validation and test primary scores at the best validation epoch."""
+    from mtaffect.metrics import make_compute_metrics
+    from mtaffect.recipes import fit
+    from mtaffect.training.selection import PerTaskSelection
+
+    selection = PerTaskSelection(patience=None)
+    output = work / f"run-{name}-{past}-{seed}"
+    started = time.time()
+    fitted = fit(
+        {name: corpus["train"]},
+        {name: corpus["validation"]},
+        None,
+        output_dir=output,
+        model={**MODEL, "context": {"past": past}},
+        tasks=[task],
+        training={**TRAINING, "seed": seed},
+        callbacks=[selection],
+        quiet=True,
+        compute_metrics=make_compute_metrics(),
+    )
+    train_seconds = float(fitted.train_metrics.get("train_runtime", math.nan))
+    test = fitted.trainer.evaluate_per_task({name: corpus["test"]}, selection, metric_key_prefix="test")
+    shutil.rmtree(output, ignore_errors=True)
+    best = next(iter(selection.best.values()))
+    return {
+        "corpus": name,
+        "task": task,
+        "past": past,
+        "seed": seed,
+        "validation": float(best["signed"]),
+        "test": float(test[f"test_{name}_primary_score"]),
+        "best_epoch_step": int(best.get("step", -1)),
+        "train_seconds": train_seconds,
+        "seconds": round(time.time() - started, 1),
+        "parameters": sum(p.numel() for p in fitted.model.parameters()),
+    }
+
+
+def read(results: Path) -> list[dict[str, Any]]:
+    if not results.is_file():
+        return []
+    return [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+
+
+def report(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Print the summary of ``records`` and return it (corpus -> per-K means, K*, paired Δ, cost)."""
+    from mtaffect.statistics import paired_delta
+
+    summary: dict[str, Any] = {}
+    for name in CORPORA:
+        rows = [r for r in records if r["corpus"] == name]
+        if not rows:
+            continue
+        grid = sorted({r["past"] for r in rows})
+        by = {(r["past"], r["seed"]): r for r in rows}
+        print(f"\n{name} ({rows[0]['task']}, test primary score = weighted F1; mean over seeds)")
+        entry: dict[str, Any] = summary.setdefault(name, {"task": rows[0]["task"], "by_past": {}})
+        for past in grid:
+            seeds = sorted(s for (k, s) in by if k == past)
+            test = [by[(past, s)]["test"] for s in seeds]
+            validation = [by[(past, s)]["validation"] for s in seeds]
+            cost = statistics.mean(by[(past, s)]["train_seconds"] for s in seeds)
+            print(f"  K={past}: test {100 * statistics.mean(test):.2f}  validation {100 * statistics.mean(validation):.2f}"
+                  f"  train {cost:.1f} s  (n={len(seeds)})")
+            entry["by_past"][past] = {
+                "test": round(100 * statistics.mean(test), 2),
+                "test_std": round(100 * statistics.stdev(test), 2) if len(test) > 1 else None,
+                "validation": round(100 * statistics.mean(validation), 2),
+                "train_seconds": round(cost, 1),
+                "parameters": by[(past, seeds[0])]["parameters"],
+                "seeds": seeds,
+            }
+        candidates = [k for k in grid if k > 0]
+        if 0 not in grid or not candidates:
+            continue
+        chosen = max(candidates, key=lambda k: statistics.mean(by[(k, s)]["validation"] for (kk, s) in by if kk == k))
+        delta = paired_delta(
+            {s: by[(chosen, s)]["test"] for (k, s) in by if k == chosen},
+            {s: by[(0, s)]["test"] for (k, s) in by if k == 0},
+        )
+        base = [by[(0, s)]["train_seconds"] for (k, s) in by if k == 0]
+        with_context = [by[(chosen, s)]["train_seconds"] for (k, s) in by if k == chosen]
+        ratio = statistics.mean(with_context) / statistics.mean(base)
+        print(f"  K*={chosen} (best mean validation): Δ test = {delta.format(scale=100, digits=2)} points "
+              f"(n={delta.n}, better on {delta.improved}); training time ×{ratio:.2f}")
+        entry["chosen_past"] = chosen
+        entry["delta"] = {"mean": round(100 * delta.mean, 2), "low": round(100 * delta.low, 2),
+                          "high": round(100 * delta.high, 2), "n": delta.n, "improved": delta.improved}
+        entry["train_time_ratio"] = round(ratio, 2)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.report:
+        summary = report(read(args.results))
+        if args.summary:
+            args.summary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        return
+    import torch
+    from datasets.utils.logging import disable_progress_bar
+    from transformers.utils import logging as hf_logging
+
+    torch.set_num_threads(args.threads)
+    disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    done = {(r["corpus"], r["past"], r["seed"]) for r in read(args.results)}
+    for name in args.names:
+        corpus = load(args, name)
+        task = CORPORA[name][3]
+        for seed in args.seeds:
+            for past in args.past:
+                if (name, past, seed) in done:
+                    continue
+                record = train_one(corpus, name, task, past, seed, args.work)
+                with args.results.open("a") as handle:
+                    handle.write(json.dumps(record, sort_keys=True) + "\n")
+                print(f"{name} K={past} seed {seed}: validation {100 * record['validation']:.2f} "
+                      f"test {100 * record['test']:.2f} ({record['seconds']:.0f} s)", flush=True)
+    report(read(args.results))
+
+
+if __name__ == "__main__":
+    main()
