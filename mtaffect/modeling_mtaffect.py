@@ -426,16 +426,37 @@ class MTAffectPreTrainedModel(PreTrainedModel):
         finally:
             self.config.pretrained_encoders = saved_specs
         if kwargs.get("is_main_process", True):
-            import os
-
-            for modality, processor in self.processors.items():
-                processor.save_pretrained(os.path.join(save_directory, PROCESSOR_FOLDERS[modality]))
+            self.save_processors(save_directory)
         try:  # a trust_remote_code copy of this file runs without mtaffect: no card then
             from mtaffect.modelcard import write_model_card
         except ImportError:
             return
         if kwargs.get("is_main_process", True):
             write_model_card(self, save_directory)
+
+    def save_processors(self, save_directory: Any) -> None:
+        """Write each encoder's tokenizer / feature extractor into ``<save_directory>/<modality>_processor/``.
+
+        ``save_pretrained`` calls it; so does any other way of saving the weights (the study's
+        working copies of its teachers), so that the folder can feed raw inputs again.
+        """
+        import os
+
+        for modality, processor in self.processors.items():
+            processor.save_pretrained(os.path.join(save_directory, PROCESSOR_FOLDERS[modality]))
+
+    def load_processors(self, save_directory: Any) -> None:
+        """Read back what ``save_processors`` wrote, for every encoder of the config (an error names a missing one)."""
+        import os
+
+        for modality in self.config.pretrained_encoders:
+            folder = os.path.join(save_directory, PROCESSOR_FOLDERS[modality])
+            if not os.path.isdir(folder):
+                raise FileNotFoundError(
+                    f"{folder}: the {modality} encoder's processor was not saved with these weights "
+                    "(save them with save_pretrained, or call save_processors(folder))."
+                )
+            self.processors[modality] = _load_processor(modality, folder, {})
 
     def push_to_hub(self, repo_id: str, **kwargs: Any) -> Any:
         """Push weights, code and our card (transformers' own push would replace the card)."""

@@ -197,7 +197,9 @@ def test_published_numbers_sit_beside_the_study_of_their_protocol(results_dir):
     published = _section(text, "## Published text-only numbers", "## Fine-tuning")
     entries = page.load_published()
     leaderboard = [e for e in entries if "LEADERBOARD.md" in e.get("url", "")]
-    assert sorted((e["corpus"], e["value"]) for e in leaderboard) == [("emorynlp", 34.414), ("meld", 62.638)]
+    assert sorted((e["corpus"], e["value"], e["context"]) for e in leaderboard) == [
+        ("emorynlp", 34.148, True), ("emorynlp", 34.414, False), ("meld", 62.638, False), ("meld", 63.535, True)
+    ]
     assert all(e["fine_tuned"] and "053f22760589d35d9bc9d3e1429ce34664e54b86" in e["url"] for e in leaderboard)
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in published.splitlines()
             if line.startswith("| mustard | sarcasm |")]
@@ -331,3 +333,19 @@ def test_the_page_names_the_headline_metrics_of_mtaffect_metrics(results_dir):
                            "(gold auxiliary labels kept)") == (
         "meld/sentiment: no teacher with the same feature set, so no weak sentiment labels; its gold sentiment "
         "labels (auxiliary) are kept")
+
+
+def test_context_section_shows_the_paired_gain_beside_published_pairs(results_dir):
+    assert "## Conversational context" not in page.render_folder(results_dir)  # no summary, no section
+    summary = {"meld": {"task": "emotion", "chosen_past": "2", "train_time_ratio": 1.5,
+                        "by_past": {"0": {"test": 55.87, "test_std": 0.35}, "2": {"test": 56.29, "test_std": 0.37},
+                                    "4": {"test": 55.96, "test_std": 0.2}},
+                        "delta": {"mean": 0.43, "low": -0.01, "high": 0.86, "n": 5, "improved": 4}}}
+    (results_dir / "context").mkdir()
+    (results_dir / "context" / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    section = _section(page.render_folder(results_dir), "## Conversational context", "## Reproduce")
+    assert ("| MELD emotion | `emotion_weighted_f1` | 0, 2, 4 | 55.87 ± 0.35 | K = 2: 56.29 ± 0.37 | "
+            "+0.43 [-0.01, +0.86] | 4 of 5 | ×1.50 |") in section
+    published = [line for line in section.splitlines() if line.startswith("| MELD emotion | [RoBERTa")]
+    assert len(published) == 1
+    assert "| 62.638 |" in published[0] and "| 63.535 |" in published[0] and "| +0.90 |" in published[0]

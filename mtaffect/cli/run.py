@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from mtaffect.cli.encoders import add_encoder_arguments, apply_encoder_arguments
 from mtaffect.cli.main import command_help
 from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES
 from mtaffect.report import build_report, primary_tasks_of, results_from_report, terminal_summary
@@ -37,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--fusion", choices=["concat", "late"], help="fusion of the modalities")
     run.add_argument("--epochs", type=float, help="training epochs per model")
     run.add_argument("--size-scale", type=float, help="synthetic corpora size multiplier")
+    add_encoder_arguments(run)
     run.add_argument("--workers", type=int, help="seeds trained in parallel processes (default: one per CPU core)")
     run.add_argument("--quiet", action="store_true", help="no per-model progress lines")
     run.add_argument(
@@ -79,6 +81,9 @@ def build_config(args: argparse.Namespace) -> StudyConfig:
         value = getattr(args, flag)
         if value is not None:
             config.model = {**config.model, key: value}
+    model, training = dict(config.model), dict(config.training)
+    apply_encoder_arguments(args, model, training)  # the same keys as the config file's model / training
+    config.model, config.training = model, training
     if args.workers:
         config.workers = args.workers
     if args.epochs:
