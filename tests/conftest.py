@@ -18,6 +18,9 @@ os.environ.setdefault("WANDB_DISABLED", "true")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the demo tests: no telemetry, no version check
 # The test models are tiny: one thread is fastest and immune to oversubscribed cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Ray (the study's ray backend) reads this when it is imported: every node, the GCS and the
+# cluster address on 127.0.0.1, never the machine's network interface (see the ray_cluster fixture).
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 from pathlib import Path  # noqa: E402
 
@@ -52,6 +55,31 @@ def shared_corpora() -> Path:
     if not SHARED_CORPORA.is_dir():
         pytest.skip(f"{SHARED_CORPORA} is absent (real public corpora are not part of a clone)")
     return SHARED_CORPORA
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One Ray cluster on this machine for the whole session: a head (no CPU: it only schedules)
+    and two one-CPU worker nodes, every address 127.0.0.1 (asserted). Ray start-up costs
+    seconds, so tests share it; a test that removes a node adds one back.
+    """
+    # Set at the top of this file, before anything imports Ray: all traffic on loopback (RAY-NOTES.md).
+    assert os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False, include_dashboard=False)
+    try:
+        assert cluster.address.split(":")[0] == "127.0.0.1", cluster.address
+        addresses = {node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]}
+        assert addresses == {"127.0.0.1"}, addresses
+        yield cluster, workers
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -432,7 +432,8 @@ def test_recorded_default_run_matches_todays_defaults():
     import json
 
     from mtaffect.data.schema import get_corpus_info
-    from mtaffect.study import StudyConfig, _config_record, load_study_corpora
+    from mtaffect.study import StudyConfig, load_study_corpora
+    from mtaffect.study import config_record as _config_record
 
     recorded = (DOCS / "results" / "default-report.md").read_text(encoding="utf-8")
     run = (DOCS / "results" / "default-run.txt").read_text(encoding="utf-8")

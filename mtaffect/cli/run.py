@@ -11,7 +11,7 @@ from mtaffect.cli.encoders import add_encoder_arguments, apply_encoder_arguments
 from mtaffect.cli.main import command_help
 from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES
 from mtaffect.report import build_report, primary_tasks_of, results_from_report, terminal_summary
-from mtaffect.study import StudyConfig, StudyInterrupted, StudyProgress, run_study
+from mtaffect.study import RESULTS_FILE, StudyConfig, StudyInterrupted, StudyProgress, run_study
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--epochs", type=float, help="training epochs per model")
     run.add_argument("--size-scale", type=float, help="synthetic corpora size multiplier")
     add_encoder_arguments(run)
-    run.add_argument("--workers", type=int, help="seeds trained in parallel processes (default: one per CPU core)")
+    run.add_argument("--workers", type=int, help="jobs trained in parallel processes by the local backend "
+                     "(default: one per CPU core)")
+    run.add_argument("--backend", choices=["local", "ray"], help="who runs the jobs: processes on this machine "
+                     "(local, the default) or Ray tasks (ray; pip install 'mtaffect[ray]')")
+    run.add_argument("--address", help="the Ray cluster to join (auto: the one `ray start` started; "
+                     "default: a Ray instance on this machine); implies --backend ray")
+    run.add_argument("--plan", action="store_true", help="print the job graph, its cost (recorded seconds of a "
+                     "study of the same config in --output-dir, if any), critical path and fewest workers; train nothing")
     run.add_argument("--quiet", action="store_true", help="no per-model progress lines")
     run.add_argument(
         "--resume",
@@ -86,6 +93,11 @@ def build_config(args: argparse.Namespace) -> StudyConfig:
     config.model, config.training = model, training
     if args.workers:
         config.workers = args.workers
+    if args.backend or args.address:
+        if args.backend == "local" and args.address:
+            raise ValueError("--address names a Ray cluster: use it with --backend ray (or alone).")
+        config.backend = {"name": "ray", **({"address": args.address} if args.address else {})} if (
+            args.backend == "ray" or args.address) else {"name": "local"}
     if args.epochs:
         config.training = {**config.training, "num_train_epochs": args.epochs}
     config.validate()
@@ -101,8 +113,19 @@ def _print_progress(event: StudyProgress) -> None:
     )
 
 
+def _print_plan(config: StudyConfig) -> int:
+    from mtaffect.study.runner import plan_study
+
+    summary = plan_study(config, Path(config.output_dir) / RESULTS_FILE)
+    print(f"mtaffect run --plan: {len(summary.jobs)} jobs, seeds {config.seeds} (nothing is trained)\n")
+    print("\n".join(summary.lines()))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     config = build_config(args)
+    if args.plan:
+        return _print_plan(config)
     source = "config " + str(args.config) if args.config else "the embedded synthetic corpora"
     print(f"mtaffect run: the weak-supervision study on {source}, seeds {config.seeds}", flush=True)
     try:
