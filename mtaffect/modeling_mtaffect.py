@@ -345,6 +345,18 @@ class MTAffectPreTrainedModel(PreTrainedModel):
             encoder.to(device=self.device)
             self.processors[modality] = _load_processor(modality, name, kwargs)
 
+    def load_encoder_processors(self, **kwargs: Any) -> None:
+        """Load each encoder's tokenizer / feature extractor (not its weights) from its ``name_or_path``.
+
+        For weights restored some other way than ``from_pretrained`` (a state dict, a safetensors
+        blob): the processor never trains, so the encoder's own source gives back the one it had.
+        """
+        for modality, spec in self.config.pretrained_encoders.items():
+            name = spec.get("name_or_path")
+            if not name:
+                raise ValueError(f"pretrained_encoders[{modality!r}] has no name_or_path to load its processor from.")
+            self.processors[modality] = _load_processor(modality, resolve_encoder_path(name), kwargs)
+
     def get_pretrained_encoder(self, modality: str) -> MTAffectPretrainedEncoder:
         """The ``MTAffectPretrainedEncoder`` reading ``modality``."""
         base = getattr(self, self.base_model_prefix, self)
