@@ -149,6 +149,60 @@ def record_teacher(model: nn.Module, record: TeacherRecord) -> None:
     setattr(model.config, TEACHER_CONFIG_KEY, records)
 
 
+def record_as_teacher(model: nn.Module, task: str, corpora: Mapping[str, Dataset | DatasetDict]) -> None:
+    """Record in ``model.config`` that it is a ``task`` teacher trained on ``corpora`` (``teacher_record_from_corpora``)."""
+    record_teacher(model, teacher_record_from_corpora(task, corpora))
+
+
+#: Metadata key of the config in a teacher file (``teacher_bytes``).
+_CONFIG_METADATA = "mtaffect_config"
+
+
+def teacher_bytes(model: nn.Module) -> bytes:
+    """A model as one safetensors blob, its config in the metadata: a working copy, not a release.
+
+    What the study hands from a teaching job to the jobs it teaches (through the process pool
+    or Ray's object store) and keeps under ``teachers/`` until the study is done; the weights
+    read back bit for bit (``teacher_from_bytes``). Releases go through ``save_pretrained``.
+    """
+    from safetensors.torch import save
+
+    tensors = {key: value.detach().contiguous().cpu() for key, value in model.state_dict().items()}
+    return save(tensors, metadata={_CONFIG_METADATA: model.config.to_json_string()})
+
+
+def teacher_from_bytes(data: bytes) -> nn.Module:
+    """The model of a ``teacher_bytes`` blob, in eval mode."""
+    import json
+
+    from safetensors.torch import load
+
+    from mtaffect.configuration_mtaffect import MTAffectConfig
+    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+
+    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+    config = header.get("__metadata__", {}).get(_CONFIG_METADATA)
+    if config is None:
+        raise TeacherError("A teacher blob without its config: it was not written by mtaffect.teachers.teacher_bytes.")
+    model = MTAffectForMultiTaskAffect(MTAffectConfig.from_dict(json.loads(config)))
+    model.load_state_dict(load(data))
+    return model.eval()
+
+
+def save_teacher_file(data: bytes, path: str | os.PathLike) -> None:
+    """Write a ``teacher_bytes`` blob whole or not at all (a kill mid-write leaves no half file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+def load_teacher_file(path: str | os.PathLike) -> nn.Module:
+    """The model of a file ``save_teacher_file`` wrote."""
+    return teacher_from_bytes(Path(path).read_bytes())
+
+
 def get_teacher_record(model: nn.Module, task: str) -> TeacherRecord:
     """The teacher record of ``task`` in ``model.config``; checks the model predicts ``task``.
 

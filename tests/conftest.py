@@ -18,6 +18,9 @@ os.environ.setdefault("WANDB_DISABLED", "true")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the demo tests: no telemetry, no version check
 # The test models are tiny: one thread is fastest and immune to oversubscribed cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Ray (the study's ray backend) reads this when it is imported: every node, the GCS and the
+# cluster address on 127.0.0.1, never the machine's network interface (see the ray_cluster fixture).
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 from pathlib import Path  # noqa: E402
 
@@ -52,6 +55,31 @@ def shared_corpora() -> Path:
     if not SHARED_CORPORA.is_dir():
         pytest.skip(f"{SHARED_CORPORA} is absent (real public corpora are not part of a clone)")
     return SHARED_CORPORA
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One Ray cluster on this machine for the whole session: a head (no CPU: it only schedules)
+    and two one-CPU worker nodes, every address 127.0.0.1 (asserted). Ray start-up costs
+    seconds, so tests share it; a test that removes a node adds one back.
+    """
+    # Set at the top of this file, before anything imports Ray: all traffic on loopback (RAY-NOTES.md).
+    assert os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False, include_dashboard=False)
+    try:
+        assert cluster.address.split(":")[0] == "127.0.0.1", cluster.address
+        addresses = {node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]}
+        assert addresses == {"127.0.0.1"}, addresses
+        yield cluster, workers
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
 
 
 @pytest.fixture(scope="session")
@@ -101,16 +129,19 @@ class CommandLine:
 
         self.root = root
         script = Path(sys.executable).with_name("mtaffect")
-        self.prefix = [str(script)] if script.is_file() and shutil.which(str(script)) else [
-            sys.executable, "-m", "mtaffect.cli.main"]
+        self.script = [str(script)] if script.is_file() and shutil.which(str(script)) else ["-m", "mtaffect.cli.main"]
+        self.prefix = [sys.executable, *self.script]
         self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(
             [str(Path(__file__).resolve().parents[1]), *filter(None, [os.environ.get("PYTHONPATH")])])}
         self.env.pop("MTAFFECT_DEBUG", None)
 
-    def start(self, *argv: str, env: dict[str, str] | None = None):
+    def start(self, *argv: str, env: dict[str, str] | None = None, python_flags: tuple[str, ...] = ()):
+        """Start ``mtaffect ARGV`` (``python_flags`` go to the interpreter, e.g. ``-X importtime``)."""
         import subprocess
+        import sys
 
-        return subprocess.Popen([*self.prefix, *argv], cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        prefix = [sys.executable, *python_flags, *self.script] if python_flags else self.prefix
+        return subprocess.Popen([*prefix, *argv], cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, env={**self.env, **(env or {})}, start_new_session=True)
 
     def finish(self, process, timeout: float = 600):
@@ -120,9 +151,9 @@ class CommandLine:
     def run(self, *argv: str, env: dict[str, str] | None = None, timeout: float = 600):
         return self.finish(self.start(*argv, env=env), timeout)
 
-    def together(self, *commands: tuple[str, ...]):
+    def together(self, *commands: tuple[str, ...], python_flags: dict[int, tuple[str, ...]] | None = None):
         """Run independent commands at once (two cores: their imports overlap); results in order."""
-        processes = [self.start(*argv) for argv in commands]
+        processes = [self.start(*argv, python_flags=(python_flags or {}).get(i, ())) for i, argv in enumerate(commands)]
         return [self.finish(process) for process in processes]
 
 
@@ -193,7 +224,7 @@ def cli(tmp_path_factory):
         ("extract", "text", "utterances.csv", "-o", "corpora/utterances", "--split-column", "split",
          "--sentiment-column", "sentiment", "--id-column", "id", "--text-pooled", "--no-progress", "--threads", "1"),
     )
-    train = commands.run("train", "--corpora", "meld=corpora/meld", "--epochs", "2", "--hidden-size", "16",
+    train = commands.run("train", "--corpora", "meld=corpora/meld", "--epochs", "1", "--hidden-size", "16",
                          "--output-dir", "runs/mt-model", "--threads", "1")
     commands.results = {"convert": convert, "extract": extract, "train": train, "run": commands.finish(run)}
     # What reads the model, the corpora and the study, at once.
@@ -202,8 +233,8 @@ def cli(tmp_path_factory):
         "predict": ("predict", "--model", "runs/mt-model", "--text", "Oh great, another meeting."),
         "weak-label": ("weak-label", "--teacher", "runs/mt-model", "--task", "emotion", "--input", "corpora/utterances",
                        "--output", "corpora/utterances+emotion"),
-        "describe": ("data", "describe", "corpora/meld"),
         "report": ("report", "study", "--output-dir", "merged"),
     }
-    commands.results.update(zip(later, commands.together(*later.values())))
+    # predict runs under -X importtime: its import log shows it loads none of the training stack.
+    commands.results.update(zip(later, commands.together(*later.values(), python_flags={1: ("-X", "importtime")})))
     return commands

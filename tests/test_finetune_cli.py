@@ -110,6 +110,13 @@ def test_train_evaluate_predict_a_text_encoder_on_text_only_corpora_from_the_cli
     prediction = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"emotion", "sentiment", "sarcasm"} <= set(prediction)
 
+    # demo: the app describes what the checkpoint reads (its own encoder), not "nothing from raw media".
+    pytest.importorskip("gradio")
+    from mtaffect.demo import describe_model, load_classifier
+
+    described = describe_model(load_classifier(str(out)))
+    assert f"its own encoder `{tiny_bert}` (fine-tuned: top-1)" in described and "nothing" not in described
+
 
 def test_encoder_flags_write_the_config_file_keys_and_need_an_encoder(tmp_path):
     import argparse

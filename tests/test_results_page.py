@@ -316,6 +316,25 @@ def test_a_study_without_cross_fitting_or_gold_setting(results_dir):
     assert _row(section, "seed")[1:] == [f"weak: {t}" for t in ("meld/emotion", "meld/sentiment", "emorynlp/emotion", "mustard/sarcasm")]
 
 
+def test_the_page_names_the_headline_metrics_of_mtaffect_metrics(results_dir):
+    """One place decides the headline metrics: the page says which of its rows they are, from
+    ``mtaffect.metrics.headline_metrics`` (no one-vs-rest mean among them), and reads without a
+    doubled word or a recorded note that says the opposite of what happened."""
+    from mtaffect.metrics import headline_metrics, is_one_vs_rest
+
+    text = page.render_folder(results_dir)
+    for (corpus, task), metrics in page.SHOWN.items():
+        labels = [m.label for m in headline_metrics(metrics, task=task)]
+        assert labels and metrics[0] == headline_metrics(metrics, task=task)[0].key
+        assert f"{corpus} {task}: {' and '.join(labels)}" in text
+        assert not any(is_one_vs_rest(metric) for metric in metrics)
+    assert "study study" not in text and "left without" not in text
+    assert page._note_text("meld/sentiment: no teacher with the same feature set; left without sentiment labels "
+                           "(gold auxiliary labels kept)") == (
+        "meld/sentiment: no teacher with the same feature set, so no weak sentiment labels; its gold sentiment "
+        "labels (auxiliary) are kept")
+
+
 def test_context_section_shows_the_paired_gain_beside_published_pairs(results_dir):
     assert "## Conversational context" not in page.render_folder(results_dir)  # no summary, no section
     summary = {"meld": {"task": "emotion", "chosen_past": "2", "train_time_ratio": 1.5,

@@ -10,7 +10,8 @@ from datasets import DatasetDict, concatenate_datasets
 
 from mtaffect.data.sources import CorpusSource
 from mtaffect.metrics import PREDICTED_COUNT
-from mtaffect.study import StudyConfig, _fold_means, read_records, run_study
+from mtaffect.study import StudyConfig, read_records, run_study
+from mtaffect.study import fold_means as _fold_means
 
 FOLDS = 2
 

@@ -160,7 +160,7 @@ def test_an_interrupted_overwrite_leaves_the_earlier_study_whole(uninterrupted, 
 
 @pytest.mark.slow
 def test_ctrl_c_stops_every_worker_with_one_line(tmp_path):
-    # Three seeds on two workers: one seed is still queued when Ctrl-C comes.
+    # Three seeds' jobs on two workers: most are still waiting when Ctrl-C comes.
     config = _config_file(tmp_path, seeds=[0, 1, 2], workers=2)
     output = tmp_path / "parallel"
     process = _start(config, output)
@@ -172,8 +172,9 @@ def test_ctrl_c_stops_every_worker_with_one_line(tmp_path):
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("mtaffect run: interrupted;"), err
     assert lines[0].endswith("--resume to continue."), err
-    records = read_records(output / "results.jsonl")
-    assert {r["seed"] for r in records} <= {0, 1}  # the queued seed never started
+    records = read_records(output / "results.jsonl")  # every line whole (a broken one is named)
+    keys = [(r["seed"], r["setting"], r["model"]) for r in records]
+    assert len(keys) == len(set(keys)) and len(records) < 3 * 3 + 3 * 10  # each once; jobs were left
     deadline = time.time() + 15  # the resource tracker outlives the command a moment (a zombie until reaped)
     while time.time() < deadline:
         try:
@@ -183,3 +184,27 @@ def test_ctrl_c_stops_every_worker_with_one_line(tmp_path):
         time.sleep(0.5)
     with pytest.raises(ProcessLookupError):  # no worker is left running
         os.killpg(process.pid, 0)
+
+
+def test_ctrl_c_on_the_ray_backend_then_resume_on_the_local_one(ray_cluster, uninterrupted, tmp_path):
+    """A SIGINT to a Ray driver leaves results.jsonl whole; the local backend finishes the study to the same report."""
+    cluster, _ = ray_cluster
+    paths, _ = uninterrupted
+    output = tmp_path / "ray"
+    config = _config_file(tmp_path)
+    process = _start(config, output, "--address", cluster.address)
+    out, err = _interrupt_after(process, output / "results.jsonl", records=4)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].endswith("Run the same command with --resume to continue."), err
+    before = read_records(output / "results.jsonl")  # every line whole: read_records would name a broken one
+    assert 4 <= len(before) < 13
+    assert main(["run", "--config", str(config), "--output-dir", str(output), "--resume", "--quiet",
+                 "--backend", "local"]) == 0
+    records = read_records(output / "results.jsonl")
+    assert records[: len(before)] == before
+    keys = [(r["seed"], r["setting"], r["model"]) for r in records]
+    assert len(keys) == len(set(keys)) == 13
+    ours, theirs = _comparable(output / "report.json"), _comparable(paths["json"])
+    ours["metadata"].pop("backend"), theirs["metadata"].pop("backend")
+    assert ours == theirs

@@ -5,8 +5,11 @@ per batch), but may mix corpora that share it. Mixing feature sets in one batch 
 need a projection call per sub-batch and ragged bookkeeping for little gain, so the
 sampler groups by feature set instead and the collator refuses mixed batches.
 
-Every label tensor is always present (masked where unknown): the Trainer drops loss and
-labels from evaluation when any name in ``label_names`` is missing from a batch.
+Every label tensor the model reads is present (masked where unknown): the Trainer drops loss
+and labels from evaluation when any name in ``label_names`` is missing from a batch. Which
+ones it reads is ``label_columns_read`` (its tasks' gold columns, and their weak columns when
+it learns from weak labels); a collator built with ``label_columns`` stacks only those, so a
+single-task model's batches do not carry (nor read from Arrow) the other tasks' columns.
 """
 
 from __future__ import annotations
@@ -39,6 +42,22 @@ _VECTOR_COLUMNS = {
 }
 
 
+def label_columns_read(tasks: Sequence[str], weak: bool) -> tuple[str, ...]:
+    """The label columns a model of ``tasks`` reads: their gold columns, and their weak ones if ``weak``.
+
+    Examples:
+        >>> label_columns_read(["sarcasm"], weak=False)
+        ('sarcasm', 'sarcasm_mask')
+        >>> len(label_columns_read(["emotion", "sentiment", "sarcasm"], weak=True)) == len(LABEL_COLUMNS)
+        True
+    """
+    prefixes = tuple(f"{task}_weak" for task in tasks) if weak else ()
+    return tuple(
+        name for name in LABEL_COLUMNS
+        if (name.split("_", 1)[0] in tasks and "_weak" not in name) or name.startswith(prefixes)
+    )
+
+
 def mask_key(modality: str) -> str:
     """Batch key of a modality's attention mask (True on real frames)."""
     return f"{modality}_mask"
@@ -56,11 +75,14 @@ class MTAffectCollator:
             Truncate sequences longer than this (keeps the first frames).
         pad_to_multiple_of: `int`.
             Round the padded length up, which helps tensor-core kernels on GPU.
+        label_columns: `tuple[str, ...]`.
+            The label columns to stack (``label_columns_read``); ``None``: every one.
     """
 
     feature_dims: dict[str, int] = field(default_factory=dict)
     max_length: int | None = None
     pad_to_multiple_of: int | None = None
+    label_columns: tuple[str, ...] | None = None
 
     @classmethod
     def for_dataset(cls, dataset: Any, **kwargs: Any) -> MTAffectCollator:
@@ -87,7 +109,7 @@ class MTAffectCollator:
                 batch[column] = values
                 batch[mask_key(modality)] = mask
         batch.update(self._context(rows))
-        for name in LABEL_COLUMNS:
+        for name in LABEL_COLUMNS if self.label_columns is None else self.label_columns:
             batch[name] = self._stack(name, [row[name] for row in rows])
         return batch
 

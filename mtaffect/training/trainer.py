@@ -8,6 +8,8 @@ multi-GPU). The subclass overrides only:
   (a ``DatasetDict`` works), the default collator batches each feature set with its own
   dims, per-corpus metrics are on by default, and the arguments' loss settings are written
   into ``model.config``;
+* ``train`` -- ``min_steps`` (at least that many optimisation steps) becomes ``max_steps``
+  where ``num_train_epochs`` would give fewer;
 * ``get_train_dataloader`` -- a ``MultiCorpusBatchSampler``
   over a ``CorpusConcatDataset``, rank-aware, so
   accelerate's own batch sharding is switched off for it (as the Trainer does for its
@@ -59,8 +61,8 @@ from torch.utils.data import DataLoader
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import seed_worker, speed_metrics
 
-from mtaffect.data.collator import MTAffectCollator
-from mtaffect.data.schema import MODALITIES, feature_column, feature_dims, get_corpus_info
+from mtaffect.data.collator import MTAffectCollator, label_columns_read
+from mtaffect.data.schema import LABEL_COLUMNS, MODALITIES, feature_column, feature_dims, get_corpus_info
 from mtaffect.metrics import (
     GOLD_LABEL_COLUMNS,
     OUTPUT_NAMES,
@@ -223,9 +225,11 @@ class MultiTaskTrainer(Trainer):
         if args.remove_unused_columns:
             logger.warning("remove_unused_columns=True would drop label columns; MultiTaskTrainer sets it to False.")
             args.remove_unused_columns = False
-        train_dataset = _as_corpora(train_dataset, "train_dataset") if train_dataset is not None else None
+        # The label columns its model reads (None: every one, for a collator of the caller's).
+        self._label_columns = label_columns_of(model) if data_collator is None else None
+        train_dataset = self._reading(_as_corpora(train_dataset, "train_dataset")) if train_dataset is not None else None
         if isinstance(eval_dataset, Mapping):
-            eval_dataset = _as_corpora(eval_dataset, "eval_dataset")
+            eval_dataset = self._reading(_as_corpora(eval_dataset, "eval_dataset"))
         elif eval_dataset is not None:
             eval_dataset = _numpy_format(eval_dataset)
         encoders = getattr(getattr(model, "config", None), "pretrained_encoders", None) or {}
@@ -245,7 +249,7 @@ class MultiTaskTrainer(Trainer):
                 datasets += list(eval_dataset.values())
             elif eval_dataset is not None:
                 datasets.append(eval_dataset)
-            data_collator = FeatureSetCollator.for_datasets(datasets)
+            data_collator = FeatureSetCollator.for_datasets(datasets, label_columns=self._label_columns)
             if encoders:
                 from mtaffect.data.raw_inputs import EncoderInputCollator
 
@@ -272,13 +276,21 @@ class MultiTaskTrainer(Trainer):
             self._loss_terms = loss_terms(self.model)
             self._loss_counts = [0] * len(self._loss_terms)
         if self.args.label_names is None:
-            # Every batch carries every gold column (masked where unknown), which the metrics need.
-            self.label_names = list(GOLD_LABEL_COLUMNS)
+            # Every batch carries the gold columns of the model's tasks (masked where unknown),
+            # which the metrics need.
+            read = self._label_columns
+            self.label_names = [name for name in GOLD_LABEL_COLUMNS if read is None or name in read]
         self.add_callback(_SamplerEpochCallback(self))
         # Hyperparameters and evaluation results flow into the generated model card.
         from mtaffect.modelcard import ModelCardCallback
 
         self.add_callback(ModelCardCallback(self))
+
+    def _reading(self, datasets: dict[str, Any]) -> dict[str, Any]:
+        """Each dataset read without the label columns the model does not read (``label_columns_of``)."""
+        if self._label_columns is None:
+            return datasets
+        return {name: _without_labels(dataset, self._label_columns) for name, dataset in datasets.items()}
 
     def _model_metrics(self, eval_prediction: Any) -> dict[str, float]:
         """The default ``compute_metrics``: read outputs by the heads of the model being evaluated."""
@@ -367,6 +379,31 @@ class MultiTaskTrainer(Trainer):
         return scheduler
 
     # ---- training data -----------------------------------------------------------------
+
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        """``Trainer.train``, with ``min_steps`` turned into ``max_steps`` where the epochs give fewer steps."""
+        self._apply_min_steps()
+        return super().train(*args, **kwargs)
+
+    def _apply_min_steps(self) -> None:
+        minimum = getattr(self.args, "min_steps", 0) or 0
+        if minimum <= 0 or self.args.max_steps > 0 or self.train_dataset is None:
+            return
+        batches = len(self.get_train_batch_sampler(CorpusConcatDataset(self.train_dataset)))
+        planned = math.ceil(self.args.num_train_epochs * max(batches // self.args.gradient_accumulation_steps, 1))
+        if planned >= minimum:
+            return
+        logger.info("%g epoch(s) give %d steps, fewer than min_steps=%d: training %d steps.",
+                    self.args.num_train_epochs, planned, minimum, minimum)
+        self.args.max_steps = minimum
+        # As many evaluations, checkpoints and logs as the epochs asked for, spread over the budget
+        # (per epoch, a 24-row corpus would evaluate and save at every step).
+        interval = max(math.ceil(minimum / max(self.args.num_train_epochs, 1)), 1)
+        for strategy, steps in (("eval_strategy", "eval_steps"), ("save_strategy", "save_steps"),
+                                ("logging_strategy", "logging_steps")):
+            if getattr(getattr(self.args, strategy), "value", getattr(self.args, strategy)) == "epoch":
+                setattr(self.args, strategy, type(getattr(self.args, strategy))("steps"))
+                setattr(self.args, steps, interval)
 
     def get_train_batch_sampler(self, dataset: CorpusConcatDataset) -> MultiCorpusBatchSampler:
         """The batch sampler of the training corpora; override to change the sampling."""
@@ -559,7 +596,7 @@ class MultiTaskTrainer(Trainer):
         if not isinstance(datasets, Mapping):
             return super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
         if override:
-            datasets = _as_corpora(datasets, "eval_dataset")
+            datasets = self._reading(_as_corpora(datasets, "eval_dataset"))
         self._memory_tracker.start()
         metrics: dict[str, float] = {}
         per_corpus: dict[str, dict[str, float]] = {}
@@ -596,66 +633,53 @@ class MultiTaskTrainer(Trainer):
         eval_dataset: Mapping[str, Any],
         selection: Any,
         metric_key_prefix: str = "test",
-    ) -> dict[str, float]:
+    ) -> dict[str, dict[str, dict[str, float]]]:
         """Each corpus' task metrics read with the weights of that task's best validation step.
 
         ``selection`` is the ``mtaffect.training.selection.PerTaskSelection`` callback that
         watched training. A (corpus, task) it has no choice for (no validation labels) is
-        scored with the final weights. The model's weights are restored afterwards. Returns
-        ``<prefix>_<corpus>_<task>_<metric>`` keys, ``<prefix>_<corpus>_primary_score`` and
-        ``<prefix>_combined_score`` as ``evaluate`` does, plus
-        ``<prefix>_<corpus>_<task>_selected_step``.
+        scored with the final weights. The model's weights are restored afterwards.
+
+        Returns:
+            corpus -> task -> metric name (as in the flat keys: ``sarcasm_weighted_f1``,
+            predicted-class counts included) -> value. Each evaluation is also logged with
+            the flat ``<prefix>_<corpus>_<task>_<metric>`` keys, as ``evaluate`` logs them.
         """
-        from mtaffect.metrics import metric_key, split_metric_key
-
-        datasets = _as_corpora(eval_dataset, "eval_dataset")
-        choices = selection.choices()
-        final = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
-        # Each chosen step scores the corpora whose tasks chose it; the final weights score the
-        # corpora with a gold task that has no validation choice (no validation labels).
         from mtaffect.data.schema import gold_tasks
+        from mtaffect.metrics import split_metric_key
 
+        datasets = self._reading(_as_corpora(eval_dataset, "eval_dataset"))
+        choices = selection.choices()
+
+        def wanted_step(corpus: str, task: str) -> int | None:
+            step = choices.get(f"{corpus}/{task}", {}).get("step")
+            return step if step in selection.snapshots else None
+
+        # Each chosen step scores the corpora whose tasks chose it; the final weights (None) score
+        # the corpora with a gold task that has no validation choice (no validation labels).
         plan: dict[int | None, list[str]] = {}
         for corpus, dataset in datasets.items():
-            unchosen = [
-                task for task in gold_tasks(dataset)
-                if choices.get(f"{corpus}/{task}", {}).get("step") not in selection.snapshots
-            ]
-            if unchosen:
+            if any(wanted_step(corpus, task) is None for task in gold_tasks(dataset)):
                 plan.setdefault(None, []).append(corpus)
         for corpus in datasets:
             steps = {choice["step"] for name, choice in choices.items() if name.split("/", 1)[0] == corpus}
             for step in steps:
                 if step in selection.snapshots:
                     plan.setdefault(step, []).append(corpus)
-        result: dict[str, float] = {}
+        final = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        result: dict[str, dict[str, dict[str, float]]] = {corpus: {} for corpus in datasets}
         try:
             for step, corpora in sorted(plan.items(), key=lambda item: -1 if item[0] is None else item[0]):
                 self.model.load_state_dict(final if step is None else selection.snapshots[step])
                 metrics = self.evaluate({name: datasets[name] for name in corpora}, metric_key_prefix=metric_key_prefix)
                 for key, value in metrics.items():
                     parts = split_metric_key(key, list(datasets))
-                    if parts is None or parts.corpus is None or parts.task is None:
+                    if parts is None or parts.corpus is None or parts.task is None or parts.prefix != metric_key_prefix:
                         continue
-                    chosen = choices.get(f"{parts.corpus}/{parts.task}")
-                    wanted = None if chosen is None or chosen["step"] not in selection.snapshots else chosen["step"]
-                    if wanted == step:
-                        result[key] = value
-                        result[metric_key(metric_key_prefix, f"{parts.task}_selected_step", parts.corpus)] = float(
-                            -1 if step is None else step
-                        )
+                    if wanted_step(parts.corpus, parts.task) == step:
+                        result[parts.corpus].setdefault(parts.task, {})[parts.name] = float(value)
         finally:
             self.model.load_state_dict(final)
-        per_corpus: dict[str, dict[str, float]] = {}
-        for corpus in datasets:
-            prefix = f"{metric_key_prefix}_{corpus}_"
-            metrics = {key: value for key, value in result.items() if key.startswith(prefix)}
-            score = primary_score(metrics, prefix=prefix)
-            if math.isfinite(score):
-                result[prefix + PRIMARY_SCORE_KEY] = score
-                metrics[prefix + PRIMARY_SCORE_KEY] = score
-            per_corpus[corpus] = metrics
-        result.update(self.combine_corpus_metrics(per_corpus, metric_key_prefix))
         return result
 
     def combine_corpus_metrics(
@@ -678,6 +702,26 @@ class MultiTaskTrainer(Trainer):
         if losses:
             combined[metric_key(metric_key_prefix, "loss")] = float(np.mean(losses))
         return combined
+
+
+def label_columns_of(model: Any) -> tuple[str, ...] | None:
+    """The label columns ``model`` reads: its tasks' gold columns, and their weak ones when it
+    learns from weak labels (``weak_loss_weight`` > 0); ``None`` for a model without tasks."""
+    config = getattr(model, "config", None)
+    tasks = getattr(config, "tasks", None)
+    if not tasks:
+        return None
+    return label_columns_read(tasks, weak=float(getattr(config, "weak_loss_weight", 0.0) or 0.0) > 0)
+
+
+def _without_labels(dataset: Any, read: Sequence[str]) -> Any:
+    """``dataset`` (numpy-formatted) reading no label column outside ``read``: a batch is built from
+    Arrow column by column, so a column not read costs nothing."""
+    names = getattr(dataset, "column_names", None)
+    if names is None or not hasattr(dataset, "with_format"):
+        return dataset
+    keep = [name for name in names if name not in LABEL_COLUMNS or name in read]
+    return dataset if len(keep) == len(names) else dataset.with_format("numpy", columns=keep)
 
 
 def _is_encoder_parameter(name: str) -> bool:
