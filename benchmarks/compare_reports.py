@@ -3,7 +3,8 @@
 The default study is deterministic, so a change that keeps behaviour must reproduce every
 number of ``report.json``: each (setting, corpus, task, metric) cell's per-seed values, mean
 and std, what validation chose per seed, the weak-label notes and the corpora. Only what
-describes the run, not the result (``wall_time_seconds``, ``workers``), may differ; the
+describes the run, not the result (``wall_time_seconds``, ``workers``, ``model seconds per
+setting``, ``backend``), may differ; the
 recorded config is compared too but reported apart (a renamed field changes it, not the
 numbers).
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 #: Metadata that describes the run (machine, time), not its result.
-RUN_ONLY = ("wall_time_seconds", "workers", "config")
+RUN_ONLY = ("wall_time_seconds", "workers", "config", "model seconds per setting", "backend")
 
 
 def numbers(report: dict[str, Any]) -> dict[str, Any]:

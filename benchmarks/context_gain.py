@@ -72,6 +72,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--report", action="store_true", help="only print the summary of --results")
     parser.add_argument("--summary", type=Path, help="also write the summary as JSON here")
+    parser.add_argument("--cost", type=int, default=0, metavar="REPEATS",
+                        help="instead of the grid: time one training epoch (no evaluation) per setting of --past x "
+                        "--future on each of --names, the settings interleaved, REPEATS times; writes the medians to "
+                        "cost.json next to --results (the summary's training-time ratios then come from it)")
     return parser.parse_args(argv)
 
 
@@ -134,14 +138,40 @@ def train_one(corpus: Any, name: str, task: str, past: int, seed: int, work: Pat
     }
 
 
+def cost(corpus: Any, name: str, task: str, settings: list[tuple[int, int]], repeats: int, work: Path) -> dict[str, float]:
+    """Median seconds of one training epoch per setting ``(K, J)``, interleaved so a shared machine's load hits all alike."""
+    from mtaffect.recipes import fit
+
+    seconds: dict[str, list[float]] = {}
+    for repeat in range(repeats):
+        for past, future in settings:
+            label = str(past) if not future else f"{past}+{future}"
+            output = work / f"cost-{name}-{label}"
+            fitted = fit({name: corpus["train"]}, None, None, output_dir=output,
+                         model={**MODEL, "context": {"past": past, "future": future}}, tasks=[task],
+                         training={**TRAINING, "num_train_epochs": 1, "eval_strategy": "no", "seed": repeat}, quiet=True)
+            seconds.setdefault(label, []).append(float(fitted.train_metrics["train_runtime"]))
+            shutil.rmtree(output, ignore_errors=True)
+    medians = {label: round(statistics.median(values), 2) for label, values in seconds.items()}
+    base = medians.get("0") or next(iter(medians.values()))
+    for label, value in medians.items():
+        print(f"{name} K={label}: {value:.2f} s per training epoch (median of {repeats}; ×{value / base:.2f})")
+    return medians
+
+
 def read(results: Path) -> list[dict[str, Any]]:
     if not results.is_file():
         return []
     return [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
 
 
-def report(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Print the summary of ``records`` and return it (corpus -> per-K means, K*, paired Δ, cost)."""
+def report(records: list[dict[str, Any]], costs: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+    """Print the summary of ``records`` and return it (corpus -> per-K means, K*, paired Δ, cost).
+
+    The training-time ratio of K* to K = 0 comes from ``costs`` (``--cost``'s interleaved medians)
+    where it has both, else from the runs' own ``train_runtime`` (taken at different times on a
+    shared machine: noisy), and the summary says which.
+    """
     from mtaffect.statistics import paired_delta
 
     summary: dict[str, Any] = {}
@@ -182,6 +212,12 @@ def report(records: list[dict[str, Any]]) -> dict[str, Any]:
         base = [by[("0", s)]["train_seconds"] for (k, s) in by if k == "0"]
         with_context = [by[(chosen, s)]["train_seconds"] for (k, s) in by if k == chosen]
         ratio = statistics.mean(with_context) / statistics.mean(base)
+        measured = (costs or {}).get(name, {})
+        entry["train_time_source"] = "train_runtime of the runs"
+        if "0" in measured and chosen in measured:
+            ratio = measured[chosen] / measured["0"]
+            entry["train_time_source"] = "one epoch, interleaved, median (--cost)"
+            entry["epoch_seconds"] = {"0": measured["0"], chosen: measured[chosen]}
         print(f"  K*={chosen} (best mean validation): Δ test = {delta.format(scale=100, digits=2)} points "
               f"(n={delta.n}, better on {delta.improved}); training time ×{ratio:.2f}")
         entry["chosen_past"] = chosen
@@ -194,7 +230,8 @@ def report(records: list[dict[str, Any]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.report:
-        summary = report(read(args.results))
+        cost_file = args.results.parent / "cost.json"
+        summary = report(read(args.results), json.loads(cost_file.read_text()) if cost_file.is_file() else None)
         if args.summary:
             args.summary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         return
@@ -207,6 +244,16 @@ def main(argv: list[str] | None = None) -> None:
     hf_logging.set_verbosity_error()
     args.work.mkdir(parents=True, exist_ok=True)
     args.results.parent.mkdir(parents=True, exist_ok=True)
+    if args.cost:
+        # Written next to --results: the training cost the summary and the results page report.
+        file = args.results.parent / "cost.json"
+        recorded = json.loads(file.read_text()) if file.is_file() else {}
+        for name in args.names:
+            settings = [(k, j) for k in args.past for j in args.future if not (name == "mustard" and j)]
+            measured = cost(load(args, name), name, CORPORA[name][3], settings, args.cost, args.work)
+            recorded[name] = {**recorded.get(name, {}), **measured}  # runs of other grids add their settings
+            file.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+        return
     done = {(r["corpus"], r["past"], r.get("future", 0), r["seed"]) for r in read(args.results)}
     for name in args.names:
         corpus = load(args, name)

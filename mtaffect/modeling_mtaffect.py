@@ -10,7 +10,10 @@ Read top to bottom, this file is the architecture:
 3. **Missing modalities** — a modality absent from the batch, or a row whose sequence is
    empty, is replaced by a learned "missing" embedding, so nothing divides by zero.
 4. **Fusion** — ``concat``: concatenate the modality vectors and mix them with an MLP;
-   ``late``: keep modalities apart and let every task head mix per-modality logits.
+   ``late``: keep modalities apart and let every task head mix per-modality logits. With
+   ``config.context`` the pooled features of the dialogue's context turns (offset and
+   same-speaker embeddings added) go through the same projection and modality encoder, and
+   fusion reads their vector as one more input (``config.fusion_inputs``).
 5. **Task heads** — emotion (logits over the union label space), sentiment (a score
    squashed into the sentiment range), sarcasm (one logit).
 6. **Masked losses** — gold and weak labels, each averaged over the labels that are known

@@ -176,6 +176,8 @@ class Row:
 
 #: The baseline every trained setting has to beat, and the setting that must beat it first.
 PROBE = "linear-probe"
+#: The least gap (metric units) between single-task and the probe that the report calls a weak baseline.
+BELOW_PROBE_MARGIN = 0.005
 
 
 @dataclass
@@ -190,9 +192,10 @@ class BelowProbe:
 
     def message(self) -> str:
         return (f"single-task scores below the linear probe on {self.corpus} {self.task} {self.label} "
-                f"({self.single:.3f} vs {self.probe:.3f}): a logistic regression on the same features beats it, so "
-                "it is undertrained or overfit there, and a multi-task gain over it overstates what multi-tasking "
-                "adds; compare multi-task with the probe too, or give the models more steps (training.min_steps).")
+                f"({self.single:.3f} vs {self.probe:.3f}, more than its spread over seeds): a logistic regression on "
+                "the same features beats it, so it is undertrained or overfit there, and a multi-task gain over it "
+                "overstates what multi-tasking adds; compare multi-task with the probe too, or give the models more "
+                "steps (training.min_steps).")
 
 
 @dataclass
@@ -274,7 +277,8 @@ def build_report(
 
 
 def below_probe(rows: Sequence[Row]) -> list[BelowProbe]:
-    """Headline cells where the single-task mean is worse than the linear probe's.
+    """Headline cells where the single-task mean is worse than the linear probe's by more than
+    single-task's own spread over seeds (its sample std; half a point with one seed).
 
     The multi-task gain is measured against single-task; where a logistic regression on the same
     features beats single-task, that gain is measured against a baseline a reviewer would reject,
@@ -286,8 +290,9 @@ def below_probe(rows: Sequence[Row]) -> list[BelowProbe]:
         if not row.headline or single is None or probe is None or not (math.isfinite(single.mean)
                                                                          and math.isfinite(probe.mean)):
             continue
-        worse = single.mean < probe.mean if row.greater_is_better else single.mean > probe.mean
-        if worse:
+        gap = probe.mean - single.mean if row.greater_is_better else single.mean - probe.mean
+        spread = single.std if single.n_seeds > 1 and math.isfinite(single.std) else 0.0
+        if gap > max(spread, BELOW_PROBE_MARGIN):
             found.append(BelowProbe(row.corpus, row.task, row.label, single.mean, probe.mean))
     return found
 

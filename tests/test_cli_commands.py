@@ -77,11 +77,18 @@ def test_evaluate_prints_headline_metrics_then_the_rest(cli):
 
 
 def test_predict(cli):
+    from test_cli_predict import NOT_FOR_PREDICT
+
     done = cli.results["predict"]
     assert done.code == 0, done
     prediction = json.loads(done.out)
     assert set(prediction) == {"emotion", "sentiment"} and prediction["emotion"]["label"] in (
         "anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
+    # It starts in the time of torch and the model: no other command, no training stack (-X importtime).
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.err.splitlines() if line.startswith("import time:")}
+    assert {"mtaffect.pipeline", "mtaffect.checkpoints", "torch"} <= imported
+    other = ("mtaffect.study", "mtaffect.report", "mtaffect.cli.run", "mtaffect.cli.data", *NOT_FOR_PREDICT)
+    assert sorted(imported & set(other)) == []
 
 
 def test_weak_label_labels_a_corpus_with_the_trained_teacher(cli):

@@ -345,7 +345,14 @@ def test_context_section_shows_the_paired_gain_beside_published_pairs(results_di
     (results_dir / "context" / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     section = _section(page.render_folder(results_dir), "## Conversational context", "## Reproduce")
     assert ("| MELD emotion | `emotion_weighted_f1` | 0, 2, 4 | 55.87 ± 0.35 | K = 2: 56.29 ± 0.37 | "
-            "+0.43 [-0.01, +0.86] | 4 of 5 | ×1.50 |") in section
+            "+0.43 [-0.01, +0.86] | 4 of 5 | ×1.50 (runs at different times: noisy) |") in section
     published = [line for line in section.splitlines() if line.startswith("| MELD emotion | [RoBERTa")]
     assert len(published) == 1
     assert "| 62.638 |" in published[0] and "| 63.535 |" in published[0] and "| +0.90 |" in published[0]
+    runs = [{"steps": 150, "train_seconds": 253.7, "train_examples": {"meld": 2400}, "scores": {"meld_emotion_weighted_f1": 47.2},
+             "options": {"epochs": 1.0, "batch_size": 16, "max_length": 128, "context_past": 0}},
+            {"steps": 150, "train_seconds": 731.9, "train_examples": {"meld": 2400}, "scores": {"meld_emotion_weighted_f1": 39.87},
+             "options": {"epochs": 1.0, "batch_size": 16, "max_length": 128, "context_past": 2}}]
+    (results_dir / "context" / "finetune.json").write_text(json.dumps(runs), encoding="utf-8")
+    section = _section(page.render_folder(results_dir), "## Conversational context", "## Reproduce")
+    assert "| K = 2 | 150 | 732 s | 39.87 | – |" in section and "first 2400 MELD train utterances" in section
