@@ -3,10 +3,11 @@
 Reads the shared MELD, EmoryNLP and MUStARD files (``../shared/corpora``, or ``--corpora``),
 extracts the project's own MiniLM features once (all-MiniLM-L6-v2 sentence embeddings, one
 384-d frame per utterance, ``extractor={"pooled": True}``) with context columns
-(``context={"past": max(--past)}``: MELD and EmoryNLP gather their context turns' features
+(``context={"past": max(--past), "future": max(--future)}``: MELD and EmoryNLP gather their context turns' features
 from the same split, MUStARD's published turns are extracted with the same extractor), and
 kept in ``--work``. Then for every corpus, seed and number of past turns K (``--past``, 0 =
-the context-free model, exactly today's), trains one single-task model as the study trains
+the context-free model, exactly today's) and of following turns J (``--future``, default 0; MUStARD
+has none), trains one single-task model as the study trains
 it: the recipe's settings of ``examples/real_corpora/study.yaml`` (hidden 128, masked mean +
 MLP, concat fusion, dropout 0.2, 6 epochs, learning rate 2e-3, batch 128), evaluated on the
 validation split every epoch, the test numbers read at the best validation epoch
@@ -67,14 +68,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--names", nargs="+", default=list(CORPORA), choices=list(CORPORA))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--past", type=int, nargs="+", default=[0, 2, 4], help="the grid of past turns K")
+    parser.add_argument("--future", type=int, nargs="+", default=[0], help="the grid of following turns J")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--report", action="store_true", help="only print the summary of --results")
     parser.add_argument("--summary", type=Path, help="also write the summary as JSON here")
+    parser.add_argument("--cost", type=int, default=0, metavar="REPEATS",
+                        help="instead of the grid: time one training epoch (no evaluation) per setting of --past x "
+                        "--future on each of --names, the settings interleaved, REPEATS times; writes the medians to "
+                        "cost.json next to --results (the summary's training-time ratios then come from it)")
     return parser.parse_args(argv)
 
 
 def load(args: argparse.Namespace, name: str) -> Any:
-    """The corpus with MiniLM features and ``max(--past)`` context turns, converted once."""
+    """The corpus with MiniLM features and ``max(--past)`` / ``max(--future)`` context turns, converted once."""
     from mtaffect.data.corpora import load_corpus
 
     registry, folder, options, _ = CORPORA[name]
@@ -84,28 +90,29 @@ def load(args: argparse.Namespace, name: str) -> Any:
         args.corpora / folder,
         cache_dir=args.work / "cache",
         extractor={"pooled": True, "batch_size": 64, "device": "cpu"},
-        context={"past": max(args.past)},
+        # "future" only when asked: the same options (and cached conversion) as a past-only run otherwise.
+        context={"past": max(args.past), **({"future": max(args.future)} if name != "mustard" and max(args.future) else {})},
         **options,
     )
     print(f"{name}: {', '.join(f'{s} {len(d)}' for s, d in corpus.items())} ({time.time() - start:.0f} s)", flush=True)
     return corpus
 
 
-def train_one(corpus: Any, name: str, task: str, past: int, seed: int, work: Path) -> dict[str, Any]:
+def train_one(corpus: Any, name: str, task: str, past: int, seed: int, work: Path, future: int = 0) -> dict[str, Any]:
     """One single-task model; validation and test primary scores at the best validation epoch."""
     from mtaffect.metrics import make_compute_metrics
     from mtaffect.recipes import fit
     from mtaffect.training.selection import PerTaskSelection
 
     selection = PerTaskSelection(patience=None)
-    output = work / f"run-{name}-{past}-{seed}"
+    output = work / f"run-{name}-{past}-{future}-{seed}"
     started = time.time()
     fitted = fit(
         {name: corpus["train"]},
         {name: corpus["validation"]},
         None,
         output_dir=output,
-        model={**MODEL, "context": {"past": past}},
+        model={**MODEL, "context": {"past": past, "future": future}},
         tasks=[task],
         training={**TRAINING, "seed": seed},
         callbacks=[selection],
@@ -120,6 +127,7 @@ def train_one(corpus: Any, name: str, task: str, past: int, seed: int, work: Pat
         "corpus": name,
         "task": task,
         "past": past,
+        "future": future,
         "seed": seed,
         "validation": float(best["signed"]),
         "test": float(test[f"test_{name}_primary_score"]),
@@ -130,14 +138,40 @@ def train_one(corpus: Any, name: str, task: str, past: int, seed: int, work: Pat
     }
 
 
+def cost(corpus: Any, name: str, task: str, settings: list[tuple[int, int]], repeats: int, work: Path) -> dict[str, float]:
+    """Median seconds of one training epoch per setting ``(K, J)``, interleaved so a shared machine's load hits all alike."""
+    from mtaffect.recipes import fit
+
+    seconds: dict[str, list[float]] = {}
+    for repeat in range(repeats):
+        for past, future in settings:
+            label = str(past) if not future else f"{past}+{future}"
+            output = work / f"cost-{name}-{label}"
+            fitted = fit({name: corpus["train"]}, None, None, output_dir=output,
+                         model={**MODEL, "context": {"past": past, "future": future}}, tasks=[task],
+                         training={**TRAINING, "num_train_epochs": 1, "eval_strategy": "no", "seed": repeat}, quiet=True)
+            seconds.setdefault(label, []).append(float(fitted.train_metrics["train_runtime"]))
+            shutil.rmtree(output, ignore_errors=True)
+    medians = {label: round(statistics.median(values), 2) for label, values in seconds.items()}
+    base = medians.get("0") or next(iter(medians.values()))
+    for label, value in medians.items():
+        print(f"{name} K={label}: {value:.2f} s per training epoch (median of {repeats}; ×{value / base:.2f})")
+    return medians
+
+
 def read(results: Path) -> list[dict[str, Any]]:
     if not results.is_file():
         return []
     return [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
 
 
-def report(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Print the summary of ``records`` and return it (corpus -> per-K means, K*, paired Δ, cost)."""
+def report(records: list[dict[str, Any]], costs: dict[str, list[dict[str, float]]] | None = None) -> dict[str, Any]:
+    """Print the summary of ``records`` and return it (corpus -> per-K means, K*, paired Δ, cost).
+
+    The training-time ratio of K* to K = 0 comes from ``costs`` (``--cost``'s interleaved medians,
+    corpus -> one dict per run) where one run timed both, else from the runs' own ``train_runtime`` (taken at different times on a
+    shared machine: noisy), and the summary says which.
+    """
     from mtaffect.statistics import paired_delta
 
     summary: dict[str, Any] = {}
@@ -145,8 +179,11 @@ def report(records: list[dict[str, Any]]) -> dict[str, Any]:
         rows = [r for r in records if r["corpus"] == name]
         if not rows:
             continue
-        grid = sorted({r["past"] for r in rows})
-        by = {(r["past"], r["seed"]): r for r in rows}
+        # A setting is "K" (past turns) or "K+J" (and following turns); records without "future" have J = 0.
+        for r in rows:
+            r["setting"] = str(r["past"]) if not r.get("future") else f"{r['past']}+{r['future']}"
+        grid = sorted({r["setting"] for r in rows}, key=lambda k: tuple(int(x) for x in k.split("+")))
+        by = {(r["setting"], r["seed"]): r for r in rows}
         print(f"\n{name} ({rows[0]['task']}, test primary score = weighted F1; mean over seeds)")
         entry: dict[str, Any] = summary.setdefault(name, {"task": rows[0]["task"], "by_past": {}})
         for past in grid:
@@ -164,17 +201,24 @@ def report(records: list[dict[str, Any]]) -> dict[str, Any]:
                 "parameters": by[(past, seeds[0])]["parameters"],
                 "seeds": seeds,
             }
-        candidates = [k for k in grid if k > 0]
-        if 0 not in grid or not candidates:
+        candidates = [k for k in grid if k != "0"]
+        if "0" not in grid or not candidates:
             continue
         chosen = max(candidates, key=lambda k: statistics.mean(by[(k, s)]["validation"] for (kk, s) in by if kk == k))
         delta = paired_delta(
             {s: by[(chosen, s)]["test"] for (k, s) in by if k == chosen},
-            {s: by[(0, s)]["test"] for (k, s) in by if k == 0},
+            {s: by[("0", s)]["test"] for (k, s) in by if k == "0"},
         )
-        base = [by[(0, s)]["train_seconds"] for (k, s) in by if k == 0]
+        base = [by[("0", s)]["train_seconds"] for (k, s) in by if k == "0"]
         with_context = [by[(chosen, s)]["train_seconds"] for (k, s) in by if k == chosen]
         ratio = statistics.mean(with_context) / statistics.mean(base)
+        runs = (costs or {}).get(name, [])
+        measured = next((run for run in reversed(runs) if "0" in run and chosen in run), {})
+        entry["train_time_source"] = "train_runtime of the runs"
+        if measured:
+            ratio = measured[chosen] / measured["0"]
+            entry["train_time_source"] = "one epoch, interleaved, median (--cost)"
+            entry["epoch_seconds"] = {"0": measured["0"], chosen: measured[chosen]}
         print(f"  K*={chosen} (best mean validation): Δ test = {delta.format(scale=100, digits=2)} points "
               f"(n={delta.n}, better on {delta.improved}); training time ×{ratio:.2f}")
         entry["chosen_past"] = chosen
@@ -187,7 +231,8 @@ def report(records: list[dict[str, Any]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.report:
-        summary = report(read(args.results))
+        cost_file = args.results.parent / "cost.json"
+        summary = report(read(args.results), json.loads(cost_file.read_text()) if cost_file.is_file() else None)
         if args.summary:
             args.summary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         return
@@ -200,18 +245,32 @@ def main(argv: list[str] | None = None) -> None:
     hf_logging.set_verbosity_error()
     args.work.mkdir(parents=True, exist_ok=True)
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    done = {(r["corpus"], r["past"], r["seed"]) for r in read(args.results)}
+    if args.cost:
+        # Written next to --results: the training cost the summary and the results page report.
+        file = args.results.parent / "cost.json"
+        recorded = json.loads(file.read_text()) if file.is_file() else {}
+        for name in args.names:
+            settings = [(k, j) for k in args.past for j in args.future if not (name == "mustard" and j)]
+            measured = cost(load(args, name), name, CORPORA[name][3], settings, args.cost, args.work)
+            # One entry per --cost run: a ratio is only taken between settings timed in the same run.
+            runs = [run for run in recorded.get(name, []) if isinstance(run, dict) and set(run) != set(measured)]
+            recorded[name] = [*runs, measured]
+            file.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+        return
+    done = {(r["corpus"], r["past"], r.get("future", 0), r["seed"]) for r in read(args.results)}
     for name in args.names:
         corpus = load(args, name)
         task = CORPORA[name][3]
         for seed in args.seeds:
-            for past in args.past:
-                if (name, past, seed) in done:
+            for past, future in [(k, j) for k in args.past for j in args.future]:
+                if name == "mustard" and future:
+                    continue  # MUStARD publishes no following turns
+                if (name, past, future, seed) in done:
                     continue
-                record = train_one(corpus, name, task, past, seed, args.work)
+                record = train_one(corpus, name, task, past, seed, args.work, future)
                 with args.results.open("a") as handle:
                     handle.write(json.dumps(record, sort_keys=True) + "\n")
-                print(f"{name} K={past} seed {seed}: validation {100 * record['validation']:.2f} "
+                print(f"{name} K={past} J={future} seed {seed}: validation {100 * record['validation']:.2f} "
                       f"test {100 * record['test']:.2f} ({record['seconds']:.0f} s)", flush=True)
     report(read(args.results))
 

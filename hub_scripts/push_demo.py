@@ -142,7 +142,7 @@ def space_card(model_id: str, space_id: str, gradio_version: str) -> str:
         f"Type an utterance, add its audio or video, and see the emotion, sentiment and sarcasm "
         f"[`{model_id}`](https://huggingface.co/{model_id}) predicts, with the label names it was "
         "trained with and which of the inputs it read. The same app runs locally with "
-        f"`mtaffect demo {model_id}`.\n"
+        f"`mtaffect demo --model {model_id}`.\n"
     )
 
 

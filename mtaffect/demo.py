@@ -4,7 +4,7 @@ The app is a thin face on the ``"multimodal-affect"`` pipeline (``mtaffect.pipel
 it shows is exactly what ``pipeline("multimodal-affect", model=...)`` returns for the same
 inputs, with the label names the checkpoint saved, plus which of the given inputs the
 model's feature extractors read (a text-only model ignores an uploaded clip, and says so).
-``mtaffect demo MODEL`` serves it locally; ``hub_scripts/push_demo.py`` publishes it as a
+``mtaffect demo --model MODEL`` serves it locally; ``hub_scripts/push_demo.py`` publishes it as a
 Space whose ``app.py`` is two lines calling ``build_demo``.
 
 Gradio is an optional extra (``pip install "mtaffect[demo]"``); nothing else in mtaffect

@@ -10,7 +10,10 @@ Read top to bottom, this file is the architecture:
 3. **Missing modalities** — a modality absent from the batch, or a row whose sequence is
    empty, is replaced by a learned "missing" embedding, so nothing divides by zero.
 4. **Fusion** — ``concat``: concatenate the modality vectors and mix them with an MLP;
-   ``late``: keep modalities apart and let every task head mix per-modality logits.
+   ``late``: keep modalities apart and let every task head mix per-modality logits. With
+   ``config.context`` the pooled features of the dialogue's context turns (offset and
+   same-speaker embeddings added) go through the same projection and modality encoder, and
+   fusion reads their vector as one more input (``config.fusion_inputs``).
 5. **Task heads** — emotion (logits over the union label space), sentiment (a score
    squashed into the sentiment range), sarcasm (one logit).
 6. **Masked losses** — gold and weak labels, each averaged over the labels that are known
@@ -345,6 +348,18 @@ class MTAffectPreTrainedModel(PreTrainedModel):
             encoder.to(device=self.device)
             self.processors[modality] = _load_processor(modality, name, kwargs)
 
+    def load_encoder_processors(self, **kwargs: Any) -> None:
+        """Load each encoder's tokenizer / feature extractor (not its weights) from its ``name_or_path``.
+
+        For weights restored some other way than ``from_pretrained`` (a state dict, a safetensors
+        blob): the processor never trains, so the encoder's own source gives back the one it had.
+        """
+        for modality, spec in self.config.pretrained_encoders.items():
+            name = spec.get("name_or_path")
+            if not name:
+                raise ValueError(f"pretrained_encoders[{modality!r}] has no name_or_path to load its processor from.")
+            self.processors[modality] = _load_processor(modality, resolve_encoder_path(name), kwargs)
+
     def get_pretrained_encoder(self, modality: str) -> MTAffectPretrainedEncoder:
         """The ``MTAffectPretrainedEncoder`` reading ``modality``."""
         base = getattr(self, self.base_model_prefix, self)
@@ -426,16 +441,37 @@ class MTAffectPreTrainedModel(PreTrainedModel):
         finally:
             self.config.pretrained_encoders = saved_specs
         if kwargs.get("is_main_process", True):
-            import os
-
-            for modality, processor in self.processors.items():
-                processor.save_pretrained(os.path.join(save_directory, PROCESSOR_FOLDERS[modality]))
+            self.save_processors(save_directory)
         try:  # a trust_remote_code copy of this file runs without mtaffect: no card then
             from mtaffect.modelcard import write_model_card
         except ImportError:
             return
         if kwargs.get("is_main_process", True):
             write_model_card(self, save_directory)
+
+    def save_processors(self, save_directory: Any) -> None:
+        """Write each encoder's tokenizer / feature extractor into ``<save_directory>/<modality>_processor/``.
+
+        ``save_pretrained`` calls it; so does any other way of saving the weights (the study's
+        working copies of its teachers), so that the folder can feed raw inputs again.
+        """
+        import os
+
+        for modality, processor in self.processors.items():
+            processor.save_pretrained(os.path.join(save_directory, PROCESSOR_FOLDERS[modality]))
+
+    def load_processors(self, save_directory: Any) -> None:
+        """Read back what ``save_processors`` wrote, for every encoder of the config (an error names a missing one)."""
+        import os
+
+        for modality in self.config.pretrained_encoders:
+            folder = os.path.join(save_directory, PROCESSOR_FOLDERS[modality])
+            if not os.path.isdir(folder):
+                raise FileNotFoundError(
+                    f"{folder}: the {modality} encoder's processor was not saved with these weights "
+                    "(save them with save_pretrained, or call save_processors(folder))."
+                )
+            self.processors[modality] = _load_processor(modality, folder, {})
 
     def push_to_hub(self, repo_id: str, **kwargs: Any) -> Any:
         """Push weights, code and our card (transformers' own push would replace the card)."""

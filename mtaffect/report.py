@@ -174,6 +174,30 @@ class Row:
                     {s: c.values for s, c in self.cells.items()})
 
 
+#: The baseline every trained setting has to beat, and the setting that must beat it first.
+PROBE = "linear-probe"
+#: The least gap (metric units) between single-task and the probe that the report calls a weak baseline.
+BELOW_PROBE_MARGIN = 0.005
+
+
+@dataclass
+class BelowProbe:
+    """A headline cell where single-task scores below the linear probe on the same features."""
+
+    corpus: str
+    task: str
+    label: str
+    single: float
+    probe: float
+
+    def message(self) -> str:
+        return (f"single-task scores below the linear probe on {self.corpus} {self.task} {self.label} "
+                f"({self.single:.3f} vs {self.probe:.3f}, more than its spread over seeds): a logistic regression on "
+                "the same features beats it, so it is undertrained or overfit there, and a multi-task gain over it "
+                "overstates what multi-tasking adds; compare multi-task with the probe too, or give the models more "
+                "steps (training.min_steps).")
+
+
 @dataclass
 class Report:
     """Everything the three report files show."""
@@ -184,6 +208,7 @@ class Report:
     counts: dict[tuple[str, int, str, str], dict[str, float]]
     collapses: list[Collapse]
     seeds: list[int]
+    below_probe: list[BelowProbe] = field(default_factory=list)
 
     @property
     def headline(self) -> list[Row]:
@@ -248,7 +273,28 @@ def build_report(
             first.setdefault((row.corpus, row.task), row)
     claims = assess_claims([row.unit for row in first.values()], settings, BASELINE, margin, primary_tasks)
     seeds = sorted({r.seed for r in results})
-    return Report(settings, rows, claims, dict(counts), find_collapses(counts), seeds)
+    return Report(settings, rows, claims, dict(counts), find_collapses(counts), seeds, below_probe(rows))
+
+
+def below_probe(rows: Sequence[Row]) -> list[BelowProbe]:
+    """Headline cells where the single-task mean is worse than the linear probe's by more than
+    single-task's own spread over seeds (its sample std; half a point with one seed).
+
+    The multi-task gain is measured against single-task; where a logistic regression on the same
+    features beats single-task, that gain is measured against a baseline a reviewer would reject,
+    so the report says where (``BelowProbe.message``).
+    """
+    found = []
+    for row in rows:
+        single, probe = row.cells.get(BASELINE), row.cells.get(PROBE)
+        if not row.headline or single is None or probe is None or not (math.isfinite(single.mean)
+                                                                         and math.isfinite(probe.mean)):
+            continue
+        gap = probe.mean - single.mean if row.greater_is_better else single.mean - probe.mean
+        spread = single.std if single.n_seeds > 1 and math.isfinite(single.std) else 0.0
+        if gap > max(spread, BELOW_PROBE_MARGIN):
+            found.append(BelowProbe(row.corpus, row.task, row.label, single.mean, probe.mean))
+    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,6 +332,7 @@ def write_report(
         "settings": report.settings,
         "claims": [verdict.to_record() for verdict in report.claims],
         "collapses": [asdict(collapse) for collapse in report.collapses],
+        "single_task_below_probe": [asdict(cell) for cell in report.below_probe],
         "headline": [{"corpus": r.corpus, "task": r.task, "metric": r.metric, "label": r.label,
                       "greater_is_better": r.greater_is_better} for r in report.headline],
         "records": [cell.to_record() for row in report.rows for cell in row.cells.values()],
@@ -369,6 +416,9 @@ def markdown_report(report: Report, metadata: Mapping[str, Any] | None = None,
     out.append("")
     for collapse in report.collapses:
         out.append(f"> **Warning — class collapse**: {collapse.message()}")
+        out.append("")
+    for cell in report.below_probe:
+        out.append(f"> **Warning — weak baseline**: {cell.message()}")
         out.append("")
     out += ["## The paper's claims", ""]
     for verdict in report.claims:
@@ -465,6 +515,9 @@ def terminal_summary(report: Report, width: int = 100) -> str:
                                    subsequent_indent="    ", break_on_hyphens=False))
     for collapse in report.collapses:
         lines.append(textwrap.fill("WARNING: " + collapse.message(), width, subsequent_indent="    ",
+                                   break_on_hyphens=False))
+    for cell in report.below_probe:
+        lines.append(textwrap.fill("WARNING: " + cell.message(), width, subsequent_indent="    ",
                                    break_on_hyphens=False))
     return "\n".join(lines)
 

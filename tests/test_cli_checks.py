@@ -200,3 +200,34 @@ def test_verbose_or_mtaffect_debug_shows_the_traceback(capsys, monkeypatch, tmp_
         error = capsys.readouterr().err
         assert "Traceback (most recent call last)" in error and "FileNotFoundError" in error
         assert error.strip().splitlines()[-1].startswith("mtaffect train: error: corpora: 'nowhere'")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["run", "--seeds", "-1"], "--seeds: seed = -1: must be a whole number in [0, 2**32)."),
+    (["run", "--epochs", "0"], "--epochs: num_train_epochs = 0.0: must be a number > 0"),  # 0 was ignored
+    (["run", "--workers", "0"], "'workers' must be >= 1, got 0."),
+    (["run", "--temperature", "0"], "'sampling_temperature' must be > 0, got 0.0."),
+    (["evaluate", "--model", "m", "--corpora", "synthetic_mustard", "--batch-size", "0"], "--batch-size must be >= 1"),
+    (["predict", "--model", "m", "--text", "hi", "--threshold", "2"], "--threshold must be a probability in [0, 1]"),
+    (["weak-label", "--teacher", "t", "--task", "sarcasm", "--input", "i", "--output", "o", "--threshold", "-1"],
+     "--threshold must be a confidence in [0, 1]"),
+])
+def test_values_out_of_range_are_refused_before_any_work(tmp_path, capsys, monkeypatch, argv, message):
+    import mtaffect.cli.run
+
+    def no_study(*args, **kwargs):
+        raise AssertionError("the study started before its values were checked")
+
+    monkeypatch.setattr(mtaffect.cli.run, "run_study", no_study)
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1, error
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_study_that_fails_before_recording_a_model_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--size-scale", "0", "--output-dir", "studies/one", "--seeds", "0"]) == 2
+    assert "size_scale must be > 0" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -34,18 +34,14 @@ def test_data_convert_keeps_an_empty_utterance_as_missing_text(cli):
     assert done.code == 0, done
     # The empty utterance is a warning naming the file, the line and the id, not the end of the conversion.
     assert re.search(r"MELD\.Raw/train_sent_emo\.csv line 7 \(id dia1_utt1\): empty transcript", done.err), done
+    # It prints what `mtaffect data describe` prints: the empty transcript is counted.
+    assert "corpus: meld" in done.out and "[train] 24 examples" in done.out
     assert "empty_transcripts={\"train\": 1}" in done.out and "1 empty" in done.out
     corpus = load_from_disk(str(cli.root / "corpora" / "meld"))
     assert {split: corpus[split].num_rows for split in corpus} == {"train": 24, "validation": 8, "test": 8}
     row = corpus["train"][5]
     assert row["id"] == "dia1_utt1" and row["text"] == "" and row["text_features"] == []
     assert get_corpus_info(corpus).feature_set == "text:all-MiniLM-L6-v2:pooled"
-
-
-def test_data_describe(cli):
-    done = cli.results["describe"]
-    assert done.code == 0, done
-    assert "corpus: meld" in done.out and "[train] 24 examples" in done.out and "1 empty" in done.out
 
 
 def test_extract_writes_a_unified_corpus(cli):
@@ -81,11 +77,18 @@ def test_evaluate_prints_headline_metrics_then_the_rest(cli):
 
 
 def test_predict(cli):
+    from test_cli_predict import NOT_FOR_PREDICT
+
     done = cli.results["predict"]
     assert done.code == 0, done
     prediction = json.loads(done.out)
     assert set(prediction) == {"emotion", "sentiment"} and prediction["emotion"]["label"] in (
         "anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
+    # It starts in the time of torch and the model: no other command, no training stack (-X importtime).
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.err.splitlines() if line.startswith("import time:")}
+    assert {"mtaffect.pipeline", "mtaffect.checkpoints", "torch"} <= imported
+    other = ("mtaffect.study", "mtaffect.report", "mtaffect.cli.run", "mtaffect.cli.data", *NOT_FOR_PREDICT)
+    assert sorted(imported & set(other)) == []
 
 
 def test_weak_label_labels_a_corpus_with_the_trained_teacher(cli):

@@ -159,6 +159,7 @@ NOT_FOR_PREDICT = (
 )
 
 
+@pytest.mark.slow  # tests/test_cli_commands.py::test_predict asserts the same of `mtaffect predict` itself
 def test_predict_imports_only_its_own_command(text_model, tmp_path):
     import subprocess
     import sys

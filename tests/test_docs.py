@@ -454,3 +454,18 @@ def test_recorded_default_run_matches_todays_defaults():
     sizes = {name: (d["train"].num_rows, get_corpus_info(d).feature_set) for name, d in corpora.items()}
     recorded_sizes = {name: (c["train_size"], c["feature_set"]) for name, c in field("corpora").items()}
     assert recorded_sizes == sizes, "the synthetic default corpora changed since the recorded run: rerun it"
+
+
+def test_no_page_describes_polarity_sentiment_or_one_vs_rest_scores_as_the_code_does_not():
+    """What the corpus pages say of sentiment classes and headline metrics is what the code does:
+    MELD's sentiment is a 3-class head (not a clipped, rounded score) and a one-vs-rest mean is
+    never called a headline (``mtaffect.metrics.HEADLINE_METRICS``)."""
+    stale = ("clip to [-1, 1], round", "Sentiment as a score", "per-class acc (mean)", "per-class F1 (mean)",
+             "study study")
+    for page in [REPO / "README.md", *sorted((DOCS / "corpora").glob("*.md")), DOCS / "concepts" / "study.md",
+                 DOCS / "results.md", DOCS / "getting-started.md"]:
+        text = page.read_text(encoding="utf-8")
+        found = [phrase for phrase in stale if phrase in text]
+        assert not found, f"{page.relative_to(REPO)} still says {found}"
+    meld = (DOCS / "corpora" / "meld.md").read_text(encoding="utf-8")
+    assert "Sentiment is 3 classes, not a score" in meld and "empty_transcripts" in meld

@@ -13,6 +13,7 @@ from mtaffect.report import (
     append_results,
     build_report,
     figure_panels,
+    markdown_report,
     read_results,
     terminal_summary,
     write_report,
@@ -272,3 +273,18 @@ def test_weak_vs_gold_is_decided_on_primary_tasks():
     assert primary_tasks_of({"corpora": {"meld": {"primary_task": "emotion", "tasks": ["emotion"]}}}) == {
         "meld": "emotion"}
     assert primary_tasks_of(None) == {}
+
+
+def test_single_task_below_the_linear_probe_is_said_where():
+    results = _study_results()
+    for seed in range(3):  # the probe beats single-task on the emotion corpus' weighted F1 (0.55 vs 0.50), not on sarcasm
+        results.append(Result("linear-probe", seed, "a_very_long_corpus_name_indeed", "emotion", "emotion_weighted_f1", 0.55))
+        results.append(Result("linear-probe", seed, "a_very_long_corpus_name_indeed", "emotion", "emotion_accuracy", 0.40))
+        results.append(Result("linear-probe", seed, "mustard", "sarcasm", "sarcasm_weighted_f1", 0.45))
+    report = build_report(results)
+    assert [(c.corpus, c.label, round(c.single, 3), c.probe) for c in report.below_probe] == [
+        ("a_very_long_corpus_name_indeed", "weighted F1", 0.5, 0.55)]
+    text = " ".join(terminal_summary(report).split())
+    assert "WARNING: single-task scores below the linear probe on a_very_long_corpus_name_indeed emotion weighted" in text
+    assert "Warning — weak baseline" in markdown_report(report)
+    assert build_report(_study_results()).below_probe == []  # no probe, nothing to say

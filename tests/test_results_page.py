@@ -197,7 +197,9 @@ def test_published_numbers_sit_beside_the_study_of_their_protocol(results_dir):
     published = _section(text, "## Published text-only numbers", "## Fine-tuning")
     entries = page.load_published()
     leaderboard = [e for e in entries if "LEADERBOARD.md" in e.get("url", "")]
-    assert sorted((e["corpus"], e["value"]) for e in leaderboard) == [("emorynlp", 34.414), ("meld", 62.638)]
+    assert sorted((e["corpus"], e["value"], e["context"]) for e in leaderboard) == [
+        ("emorynlp", 34.148, True), ("emorynlp", 34.414, False), ("meld", 62.638, False), ("meld", 63.535, True)
+    ]
     assert all(e["fine_tuned"] and "053f22760589d35d9bc9d3e1429ce34664e54b86" in e["url"] for e in leaderboard)
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in published.splitlines()
             if line.startswith("| mustard | sarcasm |")]
@@ -312,3 +314,47 @@ def test_a_study_without_cross_fitting_or_gold_setting(results_dir):
     assert "multi-task-gold runs the same grid" not in section
     assert "This study does no cross-fitting (`cross_fit_folds: null`)" in section
     assert _row(section, "seed")[1:] == [f"weak: {t}" for t in ("meld/emotion", "meld/sentiment", "emorynlp/emotion", "mustard/sarcasm")]
+
+
+def test_the_page_names_the_headline_metrics_of_mtaffect_metrics(results_dir):
+    """One place decides the headline metrics: the page says which of its rows they are, from
+    ``mtaffect.metrics.headline_metrics`` (no one-vs-rest mean among them), and reads without a
+    doubled word or a recorded note that says the opposite of what happened."""
+    from mtaffect.metrics import headline_metrics, is_one_vs_rest
+
+    text = page.render_folder(results_dir)
+    for (corpus, task), metrics in page.SHOWN.items():
+        labels = [m.label for m in headline_metrics(metrics, task=task)]
+        assert labels and metrics[0] == headline_metrics(metrics, task=task)[0].key
+        assert f"{corpus} {task}: {' and '.join(labels)}" in text
+        assert not any(is_one_vs_rest(metric) for metric in metrics)
+    assert "study study" not in text and "left without" not in text
+    assert page._note_text("meld/sentiment: no teacher with the same feature set; left without sentiment labels "
+                           "(gold auxiliary labels kept)") == (
+        "meld/sentiment: no teacher with the same feature set, so no weak sentiment labels; its gold sentiment "
+        "labels (auxiliary) are kept")
+
+
+def test_context_section_shows_the_paired_gain_beside_published_pairs(results_dir):
+    assert "## Conversational context" not in page.render_folder(results_dir)  # no summary, no section
+    summary = {"meld": {"task": "emotion", "chosen_past": "2", "train_time_ratio": 1.5,
+                        "by_past": {"0": {"test": 55.87, "test_std": 0.35, "validation": 51.53, "seeds": [0, 1]},
+                                    "2": {"test": 56.29, "test_std": 0.37, "validation": 51.61, "seeds": [0, 1]},
+                                    "4": {"test": 55.96, "test_std": 0.2, "validation": 50.64, "seeds": [0, 1]}},
+                        "delta": {"mean": 0.43, "low": -0.01, "high": 0.86, "n": 5, "improved": 4}}}
+    (results_dir / "context").mkdir()
+    (results_dir / "context" / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    section = _section(page.render_folder(results_dir), "## Conversational context", "## Reproduce")
+    assert ("| MELD emotion | `emotion_weighted_f1` | 0, 2, 4 | 55.87 ± 0.35 | K = 2: 56.29 ± 0.37 | "
+            "+0.43 [-0.01, +0.86] | 4 of 5 | ×1.50 (runs at different times: noisy) |") in section
+    assert "| MELD emotion | 2 | 51.61 | 56.29 ± 0.37 | 2 |" in section  # every setting, validation beside test
+    published = [line for line in section.splitlines() if line.startswith("| MELD emotion | [RoBERTa")]
+    assert len(published) == 1
+    assert "| 62.638 |" in published[0] and "| 63.535 |" in published[0] and "| +0.90 |" in published[0]
+    runs = [{"steps": 150, "train_seconds": 253.7, "train_examples": {"meld": 2400}, "scores": {"meld_emotion_weighted_f1": 47.2},
+             "options": {"epochs": 1.0, "batch_size": 16, "max_length": 128, "context_past": 0}},
+            {"steps": 150, "train_seconds": 731.9, "train_examples": {"meld": 2400}, "scores": {"meld_emotion_weighted_f1": 39.87},
+             "options": {"epochs": 1.0, "batch_size": 16, "max_length": 128, "context_past": 2}}]
+    (results_dir / "context" / "finetune.json").write_text(json.dumps(runs), encoding="utf-8")
+    section = _section(page.render_folder(results_dir), "## Conversational context", "## Reproduce")
+    assert "| K = 2 | 150 | 732 s | 39.87 | – |" in section and "first 2400 MELD train utterances" in section

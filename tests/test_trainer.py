@@ -322,3 +322,18 @@ def test_train_command_with_only_corpora_learns_above_majority(tmp_path, capsys)
     labels = np.asarray(corpus["test"]["sarcasm"])
     majority = sarcasm_metrics(np.full(len(labels), float(labels.mean() > 0.5)), labels)["weighted_f1"]
     assert score > majority + 0.2, (score, majority)
+
+
+def test_min_steps_gives_a_small_corpus_as_many_steps_as_a_large_one(family, tmp_path):
+    train = {"m": family["synthetic_mustard"]["train"]}  # 19 rows: 5 batches of 4 per epoch
+    args = _args(tmp_path, max_steps=-1, num_train_epochs=2, min_steps=12, eval_strategy="epoch",
+                 logging_strategy="epoch")
+    evaluation = {"m": family["synthetic_mustard"]["validation"]}
+    trainer = MultiTaskTrainer(_model(family), args, train_dataset=train, eval_dataset=evaluation)
+    assert trainer.train().global_step == 12 and trainer.args.max_steps == 12
+    # Two evaluations, as two epochs asked for, spread over the 12 steps (not one per 5-step epoch).
+    assert [log["step"] for log in trainer.state.log_history if "eval_loss" in log] == [6, 12]
+    # More steps from the epochs than the budget: the epochs decide.
+    trainer = MultiTaskTrainer(_model(family), _args(tmp_path, max_steps=-1, num_train_epochs=3, min_steps=4),
+                               train_dataset=train)
+    assert trainer.train().global_step == 3 * len(trainer.train_batch_sampler)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The real-corpus recipe: MELD + EmoryNLP + MUStARD text features (with 4 preceding turns of
-# context per utterance), then the weak-supervision study three times (MUStARD
-# speaker-independent, MUStARD's 5 folds inside the study, and speaker-independent again with
-# conversational context: study-context.yaml).
+# context per utterance), then the weak-supervision study four times (MUStARD
+# speaker-independent, MUStARD's 5 folds inside the study, speaker-independent again with
+# conversational context: study-context.yaml, and with all-MiniLM-L6-v2 fine-tuned inside every
+# model on the published files read text-only: study-finetuned.yaml).
 #
 #   examples/real_corpora/run.sh CORPORA_DIR [WORK_DIR]
 #
@@ -10,8 +11,8 @@
 # and mustard/{sarcasm_data.json,split_indices.p} as published. WORK_DIR (default:
 # mtaffect-real-corpora) receives the unified corpora (meld-minilm/, emorynlp-minilm/,
 # mustard-si-minilm/, mustard-fold{0..4}-minilm/, corpora.json) and the studies' outputs
-# (study-output/, study-5fold-output/ and study-context-output/: report.{json,md,png}, results.jsonl, study.json,
-# machine.json, corpora.json). Then
+# (study-output/, study-5fold-output/, study-context-output/ and study-finetuned-output/:
+# report.{json,md,png}, results.jsonl, study.json, machine.json, corpora.json). Then
 #
 #   python examples/real_corpora/make_results_page.py --docs docs \
 #       --study speaker-independent=WORK_DIR/study-output --study 5-fold=WORK_DIR/study-5fold-output
@@ -24,7 +25,10 @@ work=${2:-mtaffect-real-corpora}
 mkdir -p "$work"
 python "$here/prepare.py" --corpora "$corpora" --output "$work"
 cd "$work"
-for config in study.yaml study-5fold.yaml study-context.yaml; do
+# study-finetuned.yaml reads the published files themselves (text-only: its encoder reads the transcripts).
+mkdir -p published
+for name in meld emorynlp mustard; do ln -sfn "$corpora/$name" "published/$name"; done
+for config in study.yaml study-5fold.yaml study-context.yaml study-finetuned.yaml; do
     output=$(python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['output_dir'])" "$here/$config")
     mtaffect run --config "$here/$config"
     python "$here/record_machine.py" "$output"

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from datasets import Dataset, DatasetDict, load_from_disk
 
+from mtaffect.cli.inputs import set_threads
 from mtaffect.cli.main import command_help
 from mtaffect.data.arrow import sequence_lengths
 from mtaffect.data.corpora import corpus_names, list_corpora, load_corpus
@@ -249,12 +250,7 @@ def _convert_into(folder: Any, corpus: str, input: str | Path, format: str | Non
 
 
 def _convert(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}.")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     options = parse_options(args.option)
     if args.limit is not None:
         options["limit"] = args.limit

@@ -133,6 +133,8 @@ def format_table(table: Mapping[str, Mapping[str, float]]) -> str:
 
 def _evaluate(args: argparse.Namespace) -> int:
     resolve_model(args, "evaluate")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}.")
     if args.output is not None and args.output.exists():
         raise FileExistsError(f"{args.output} exists; mtaffect evaluate writes only new files: pick another --output.")
 

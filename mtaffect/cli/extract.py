@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from mtaffect.cli.inputs import set_threads
 from mtaffect.cli.main import command_help
 from mtaffect.data.corpora.meld import read_meld
 from mtaffect.data.corpora.mmsa import read_mmsa_fet
@@ -133,12 +134,7 @@ def _modalities(args: argparse.Namespace) -> list[str]:
 
 
 def _build(args: argparse.Namespace, modalities: list[str]):
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}.")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     extractors = []
     if "text" in modalities:
         extractors.append(

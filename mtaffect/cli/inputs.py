@@ -70,3 +70,14 @@ def resolve_model(args: argparse.Namespace, command: str) -> str:
               file=sys.stderr)
     args.model = flag or positional
     return args.model
+
+
+def set_threads(threads: int | None) -> None:
+    """``--threads N`` of ``train``, ``data convert`` and ``extract``: torch's CPU threads (``None``: torch's default)."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {threads}.")
+    import torch
+
+    torch.set_num_threads(threads)

@@ -106,6 +106,8 @@ def _utterances(args: argparse.Namespace) -> list[dict[str, Any]]:
 def _predict(args: argparse.Namespace) -> int:
     _refuse_stray(args)
     resolve_model(args, "predict")
+    if not 0.0 <= args.threshold <= 1.0:
+        raise ValueError(f"--threshold must be a probability in [0, 1], got {args.threshold}.")
     if args.output is not None and args.output.exists():
         raise FileExistsError(f"{args.output} exists; mtaffect predict writes only new files: pick another --output.")
     utterances = _utterances(args)

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from mtaffect.cli.encoders import add_encoder_arguments, apply_encoder_arguments
 from mtaffect.cli.main import command_help
 from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES
 from mtaffect.report import build_report, primary_tasks_of, results_from_report, terminal_summary
@@ -37,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--fusion", choices=["concat", "late"], help="fusion of the modalities")
     run.add_argument("--epochs", type=float, help="training epochs per model")
     run.add_argument("--size-scale", type=float, help="synthetic corpora size multiplier")
+    add_encoder_arguments(run)
     run.add_argument("--workers", type=int, help="jobs trained in parallel processes by the local backend "
                      "(default: one per CPU core)")
     run.add_argument("--backend", choices=["local", "ray"], help="who runs the jobs: processes on this machine "
@@ -72,7 +74,7 @@ def build_config(args: argparse.Namespace) -> StudyConfig:
         if config.corpora:
             raise ValueError("--corpora picks synthetic corpora; with --config list corpora in the config file.")
         config.synthetic = {**config.synthetic, "corpora": args.corpora}
-    if args.size_scale:
+    if args.size_scale is not None:
         config.synthetic = {**config.synthetic, "size_scale": args.size_scale}
     if args.weak_loss_weights:
         config.weak_loss_weights = args.weak_loss_weights
@@ -80,23 +82,71 @@ def build_config(args: argparse.Namespace) -> StudyConfig:
         config.weak_label_modes = args.weak_label_modes
     if args.sampling:
         config.corpus_sampling = args.sampling
-    if args.temperature:
+    if args.temperature is not None:
         config.sampling_temperature = args.temperature
     for flag, key in (("hidden_size", "hidden_size"), ("encoder", "encoder_type"), ("fusion", "fusion")):
         value = getattr(args, flag)
         if value is not None:
             config.model = {**config.model, key: value}
-    if args.workers:
+    model, training = dict(config.model), dict(config.training)
+    apply_encoder_arguments(args, model, training)  # the same keys as the config file's model / training
+    config.model, config.training = model, training
+    if args.workers is not None:
         config.workers = args.workers
     if args.backend or args.address:
         if args.backend == "local" and args.address:
             raise ValueError("--address names a Ray cluster: use it with --backend ray (or alone).")
         config.backend = {"name": "ray", **({"address": args.address} if args.address else {})} if (
             args.backend == "ray" or args.address) else {"name": "local"}
-    if args.epochs:
+    if args.epochs is not None:
         config.training = {**config.training, "num_train_epochs": args.epochs}
     config.validate()
+    check_training(config, args)
     return config
+
+
+#: Study training fields the ``mtaffect run`` flags set, and those flags.
+TRAINING_FLAGS: dict[str, str] = {
+    "num_train_epochs": "--epochs",
+    "seed": "--seeds",
+    "encoder_learning_rate": "--encoder-learning-rate",
+}
+
+
+def check_training(config: StudyConfig, args: argparse.Namespace) -> None:
+    """The training arguments of every model of the study, checked before anything is trained.
+
+    Built as each model's will be (the recipe's defaults, the config's ``training``, each seed),
+    so that a value out of range (``--epochs 0``, ``--seeds -1``, ``training.learning_rate: -1e-3``)
+    fails in one line naming the flag or the config key, not after the first models trained.
+    """
+    from mtaffect.recipes import training_arguments
+    from mtaffect.training.arguments import MultiTaskTrainingArgumentError
+
+    for seed in config.seeds:
+        try:
+            training_arguments({**config.training, "seed": seed, "output_dir": "."})
+        except MultiTaskTrainingArgumentError as error:
+            flag = TRAINING_FLAGS.get(error.field)
+            given = flag and getattr(args, flag.lstrip("-").replace("-", "_"), None) is not None
+            where = flag if given else (f"{args.config}: " if args.config else "") + (
+                "seeds" if error.field == "seed" else f"training.{error.field}")
+            raise ValueError(f"{where}: {error.field} = {error.value!r}: {error.requirement}.") from None
+        except ValueError as error:
+            raise ValueError((f"{args.config}: training: " if args.config else "training: ") + str(error)) from None
+
+
+def _remove_if_nothing_recorded(created: list[Path]) -> None:
+    """After a failed study: the folders this command created, if no model was recorded in them
+    (a study that recorded models keeps them, for --resume)."""
+    import shutil
+
+    output = created[0] if created else None
+    if output is not None and output.is_dir() and not (output / "results.jsonl").is_file():
+        shutil.rmtree(output, ignore_errors=True)
+    for folder in created[1:]:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def _print_progress(event: StudyProgress) -> None:
@@ -123,6 +173,8 @@ def _run(args: argparse.Namespace) -> int:
         return _print_plan(config)
     source = "config " + str(args.config) if args.config else "the embedded synthetic corpora"
     print(f"mtaffect run: the weak-supervision study on {source}, seeds {config.seeds}", flush=True)
+    output = Path(config.output_dir)
+    created = [folder for folder in (output, *output.parents) if not folder.exists()]
     try:
         paths = run_study(
             config, progress=None if args.quiet else _print_progress, resume=args.resume, overwrite=args.overwrite
@@ -130,6 +182,9 @@ def _run(args: argparse.Namespace) -> int:
     except StudyInterrupted as interrupted:
         print(f"\nmtaffect run: {interrupted}", file=sys.stderr, flush=True)
         return 130
+    except Exception:
+        _remove_if_nothing_recorded(created)
+        raise
     payload = json.loads(paths["json"].read_text(encoding="utf-8"))
     report = build_report(results_from_report(payload), primary_tasks=primary_tasks_of(payload.get("metadata")))
     print()

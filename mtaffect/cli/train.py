@@ -25,7 +25,7 @@ from accelerate import PartialState
 from transformers.trainer_utils import get_last_checkpoint
 
 from mtaffect.cli.encoders import add_encoder_arguments, apply_encoder_arguments
-from mtaffect.cli.inputs import load_corpora, pick_split
+from mtaffect.cli.inputs import load_corpora, pick_split, set_threads
 from mtaffect.cli.main import command_help
 from mtaffect.config_files import check_values, field_types, read_mapping_file
 from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES, MTAffectConfig
@@ -194,17 +194,7 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
     settings["model"] = model
     context_flags(args, model)
     training = dict(settings.get("training") or {})
-    flags = {
-        "output_dir": args.output_dir,
-        "num_train_epochs": args.epochs,
-        "max_steps": args.max_steps,
-        "per_device_train_batch_size": args.batch_size,
-        "learning_rate": args.learning_rate,
-        "corpus_sampling": args.sampling,
-        "sampling_temperature": args.temperature,
-        "batch_composition": args.composition,
-        "seed": args.seed,
-    }
+    flags = {key: _flag_value(args, flag) for key, flag in TRAINING_FLAGS.items()}
     training.update({key: value for key, value in flags.items() if value is not None})
     apply_encoder_arguments(args, model, training)
     training.setdefault("output_dir", DEFAULT_OUTPUT_DIR)
@@ -226,6 +216,7 @@ TRAINING_FLAGS: dict[str, str] = {
     "sampling_temperature": "--temperature",
     "batch_composition": "--composition",
     "seed": "--seed",
+    "encoder_learning_rate": "--encoder-learning-rate",
 }
 #: ``MTAffectConfig`` argument -> the ``mtaffect train`` flag that sets it.
 MODEL_FLAGS: dict[str, str] = {
@@ -236,10 +227,15 @@ MODEL_FLAGS: dict[str, str] = {
 }
 
 
+def _flag_value(args: argparse.Namespace, flag: str) -> Any:
+    """The value of ``--some-flag`` (``args.some_flag``)."""
+    return getattr(args, flag.lstrip("-").replace("-", "_"), None)
+
+
 def _origin(field: str, args: argparse.Namespace, section: str, flags: dict[str, str]) -> str:
     """Where a value came from, as the user wrote it: its flag, ``FILE: section.field``, or ``-- --field``."""
     flag = flags.get(field)
-    if flag and getattr(args, flag.lstrip("-").replace("-", "_"), None) is not None:
+    if flag and _flag_value(args, flag) is not None:
         return flag
     if f"--{field}" in (args.training_args or []):
         return f"-- --{field}"
@@ -275,18 +271,8 @@ def check_training(settings: dict[str, Any], training: dict[str, Any], args: arg
         raise ValueError(f"{where}: {error}") from None
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads is None:
-        return
-    if threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {threads}.")
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 def _train(args: argparse.Namespace) -> int:
-    _set_threads(args.threads)
+    set_threads(args.threads)
     settings = build_settings(args)
     training = dict(settings["training"])
     target = Path(training.pop("output_dir"))

@@ -79,6 +79,10 @@ def _check_paths(source: Path, target: Path) -> None:
 def _weak_label(args: argparse.Namespace) -> int:
     from datasets import DatasetDict, load_from_disk
 
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise ValueError(f"--threshold must be a confidence in [0, 1], got {args.threshold}.")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}.")
     source, target = Path(args.input), Path(args.output)
     _check_paths(source, target)
     folder = OutputFolder(target, command="mtaffect weak-label", overwrite=args.overwrite)

@@ -53,6 +53,7 @@ RANGE_CHECKS: dict[str, tuple[Any, str]] = {
     "seed": (lambda v: isinstance(v, int) and 0 <= v < 2**32, "must be a whole number in [0, 2**32)"),
     "dataloader_num_workers": (lambda v: isinstance(v, int) and v >= 0, "must be a whole number >= 0"),
     "save_total_limit": (lambda v: v is None or (isinstance(v, int) and v >= 1), "must be a whole number >= 1 (or unset)"),
+    "min_steps": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "must be a whole number >= 0"),
 }
 
 
@@ -75,6 +76,14 @@ class MultiTaskTrainingArguments(TrainingArguments):
         encoder_warmup_steps: `float`.
             Warm-up of the encoder learning rate: steps (>= 1) or a ratio of the training steps
             (< 1), like ``warmup_steps``. Unset: the same warm-up as the rest.
+        min_steps: `int`, defaults to `0`.
+            At least this many optimisation steps: where ``num_train_epochs`` gives fewer (a small
+            corpus trained alone), training runs more epochs, up to this budget. It makes the
+            settings of a study comparable: a single-task model on a corpus of 400 rows gets as
+            many steps as the multi-task model on the union, and each task's best step is still
+            chosen on validation. Per-epoch evaluations, checkpoints and logs then come every
+            ``min_steps / num_train_epochs`` steps (as many as the epochs asked for). ``0``: the
+            epochs decide; ``max_steps`` > 0 wins over both.
         cache_frozen_encoders: `bool`, defaults to `True`.
             Run each frozen pretrained encoder once per example and train on its cached outputs
             (``mtaffect.training.encoder_cache``) instead of re-encoding every epoch.
@@ -113,6 +122,11 @@ class MultiTaskTrainingArguments(TrainingArguments):
     encoder_warmup_steps: float | None = field(
         default=None,
         metadata={"help": "Warm-up of the encoder learning rate: steps (>= 1) or a ratio (< 1). Unset: warmup_steps."},
+    )
+    min_steps: int = field(
+        default=0,
+        metadata={"help": "At least this many optimisation steps: more epochs where num_train_epochs gives fewer "
+                  "(0: the epochs decide; max_steps > 0 wins)."},
     )
     cache_frozen_encoders: bool = field(
         default=True,

@@ -8,6 +8,8 @@ multi-GPU). The subclass overrides only:
   (a ``DatasetDict`` works), the default collator batches each feature set with its own
   dims, per-corpus metrics are on by default, and the arguments' loss settings are written
   into ``model.config``;
+* ``train`` -- ``min_steps`` (at least that many optimisation steps) becomes ``max_steps``
+  where ``num_train_epochs`` would give fewer;
 * ``get_train_dataloader`` -- a ``MultiCorpusBatchSampler``
   over a ``CorpusConcatDataset``, rank-aware, so
   accelerate's own batch sharding is switched off for it (as the Trainer does for its
@@ -377,6 +379,31 @@ class MultiTaskTrainer(Trainer):
         return scheduler
 
     # ---- training data -----------------------------------------------------------------
+
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        """``Trainer.train``, with ``min_steps`` turned into ``max_steps`` where the epochs give fewer steps."""
+        self._apply_min_steps()
+        return super().train(*args, **kwargs)
+
+    def _apply_min_steps(self) -> None:
+        minimum = getattr(self.args, "min_steps", 0) or 0
+        if minimum <= 0 or self.args.max_steps > 0 or self.train_dataset is None:
+            return
+        batches = len(self.get_train_batch_sampler(CorpusConcatDataset(self.train_dataset)))
+        planned = math.ceil(self.args.num_train_epochs * max(batches // self.args.gradient_accumulation_steps, 1))
+        if planned >= minimum:
+            return
+        logger.info("%g epoch(s) give %d steps, fewer than min_steps=%d: training %d steps.",
+                    self.args.num_train_epochs, planned, minimum, minimum)
+        self.args.max_steps = minimum
+        # As many evaluations, checkpoints and logs as the epochs asked for, spread over the budget
+        # (per epoch, a 24-row corpus would evaluate and save at every step).
+        interval = max(math.ceil(minimum / max(self.args.num_train_epochs, 1)), 1)
+        for strategy, steps in (("eval_strategy", "eval_steps"), ("save_strategy", "save_steps"),
+                                ("logging_strategy", "logging_steps")):
+            if getattr(getattr(self.args, strategy), "value", getattr(self.args, strategy)) == "epoch":
+                setattr(self.args, strategy, type(getattr(self.args, strategy))("steps"))
+                setattr(self.args, steps, interval)
 
     def get_train_batch_sampler(self, dataset: CorpusConcatDataset) -> MultiCorpusBatchSampler:
         """The batch sampler of the training corpora; override to change the sampling."""
