@@ -165,11 +165,11 @@ def read(results: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
 
 
-def report(records: list[dict[str, Any]], costs: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+def report(records: list[dict[str, Any]], costs: dict[str, list[dict[str, float]]] | None = None) -> dict[str, Any]:
     """Print the summary of ``records`` and return it (corpus -> per-K means, K*, paired Δ, cost).
 
-    The training-time ratio of K* to K = 0 comes from ``costs`` (``--cost``'s interleaved medians)
-    where it has both, else from the runs' own ``train_runtime`` (taken at different times on a
+    The training-time ratio of K* to K = 0 comes from ``costs`` (``--cost``'s interleaved medians,
+    corpus -> one dict per run) where one run timed both, else from the runs' own ``train_runtime`` (taken at different times on a
     shared machine: noisy), and the summary says which.
     """
     from mtaffect.statistics import paired_delta
@@ -212,9 +212,10 @@ def report(records: list[dict[str, Any]], costs: dict[str, dict[str, float]] | N
         base = [by[("0", s)]["train_seconds"] for (k, s) in by if k == "0"]
         with_context = [by[(chosen, s)]["train_seconds"] for (k, s) in by if k == chosen]
         ratio = statistics.mean(with_context) / statistics.mean(base)
-        measured = (costs or {}).get(name, {})
+        runs = (costs or {}).get(name, [])
+        measured = next((run for run in reversed(runs) if "0" in run and chosen in run), {})
         entry["train_time_source"] = "train_runtime of the runs"
-        if "0" in measured and chosen in measured:
+        if measured:
             ratio = measured[chosen] / measured["0"]
             entry["train_time_source"] = "one epoch, interleaved, median (--cost)"
             entry["epoch_seconds"] = {"0": measured["0"], chosen: measured[chosen]}
@@ -251,7 +252,9 @@ def main(argv: list[str] | None = None) -> None:
         for name in args.names:
             settings = [(k, j) for k in args.past for j in args.future if not (name == "mustard" and j)]
             measured = cost(load(args, name), name, CORPORA[name][3], settings, args.cost, args.work)
-            recorded[name] = {**recorded.get(name, {}), **measured}  # runs of other grids add their settings
+            # One entry per --cost run: a ratio is only taken between settings timed in the same run.
+            runs = [run for run in recorded.get(name, []) if isinstance(run, dict) and set(run) != set(measured)]
+            recorded[name] = [*runs, measured]
             file.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
         return
     done = {(r["corpus"], r["past"], r.get("future", 0), r["seed"]) for r in read(args.results)}

@@ -245,15 +245,14 @@ def test_k0_trains_to_the_same_numbers_on_a_corpus_with_context(tmp_path, fake_e
     plain = load_corpus("table", tmp_path / "talk.csv", cache_dir=tmp_path / "a", **options)
     with_context = load_corpus("table", tmp_path / "talk.csv", cache_dir=tmp_path / "b", context={"past": 2}, **options)
     scores = {}
-    for name, corpus, context in (("plain", plain, None), ("k0", with_context, {"past": 0}), ("k2", with_context, {"past": 2})):
+    for name, corpus, context in (("plain", plain, None), ("k0", with_context, {"past": 0})):
         fitted = fit({"talk": corpus["train"]}, {"talk": corpus["validation"]}, {"talk": corpus["test"]},
                      output_dir=tmp_path / name, quiet=True,
                      model={"hidden_size": 8, "encoder_type": "mean", "context": context},
                      training={"num_train_epochs": 1, "per_device_train_batch_size": 8, "disable_tqdm": True,
                                "save_strategy": "no", "load_best_model_at_end": False})
         scores[name] = (fitted.train_metrics["train_loss"], fitted.test_metrics["test_talk_primary_score"])
-    assert scores["k0"] == scores["plain"]
-    assert scores["k2"] != scores["plain"]  # the same corpus, read with its context turns
+    assert scores["k0"] == scores["plain"]  # (that a model with K > 0 reads the turns: the tests above)
 
 
 # --------------------------------------------------------------------------------------------

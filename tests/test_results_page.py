@@ -338,14 +338,16 @@ def test_the_page_names_the_headline_metrics_of_mtaffect_metrics(results_dir):
 def test_context_section_shows_the_paired_gain_beside_published_pairs(results_dir):
     assert "## Conversational context" not in page.render_folder(results_dir)  # no summary, no section
     summary = {"meld": {"task": "emotion", "chosen_past": "2", "train_time_ratio": 1.5,
-                        "by_past": {"0": {"test": 55.87, "test_std": 0.35}, "2": {"test": 56.29, "test_std": 0.37},
-                                    "4": {"test": 55.96, "test_std": 0.2}},
+                        "by_past": {"0": {"test": 55.87, "test_std": 0.35, "validation": 51.53, "seeds": [0, 1]},
+                                    "2": {"test": 56.29, "test_std": 0.37, "validation": 51.61, "seeds": [0, 1]},
+                                    "4": {"test": 55.96, "test_std": 0.2, "validation": 50.64, "seeds": [0, 1]}},
                         "delta": {"mean": 0.43, "low": -0.01, "high": 0.86, "n": 5, "improved": 4}}}
     (results_dir / "context").mkdir()
     (results_dir / "context" / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     section = _section(page.render_folder(results_dir), "## Conversational context", "## Reproduce")
     assert ("| MELD emotion | `emotion_weighted_f1` | 0, 2, 4 | 55.87 ± 0.35 | K = 2: 56.29 ± 0.37 | "
             "+0.43 [-0.01, +0.86] | 4 of 5 | ×1.50 (runs at different times: noisy) |") in section
+    assert "| MELD emotion | 2 | 51.61 | 56.29 ± 0.37 | 2 |" in section  # every setting, validation beside test
     published = [line for line in section.splitlines() if line.startswith("| MELD emotion | [RoBERTa")]
     assert len(published) == 1
     assert "| 62.638 |" in published[0] and "| 63.535 |" in published[0] and "| +0.90 |" in published[0]

@@ -736,7 +736,8 @@ def _context_section(
         grid = ", ".join(sorted(by_past, key=lambda k: tuple(int(x) for x in k.split("+"))))
         seconds = entry.get("epoch_seconds")
         cost = f"×{entry.get('train_time_ratio', float('nan')):.2f}"
-        cost += (f" ({seconds['0']:.1f} → {seconds[str(chosen)]:.1f} s per epoch)" if seconds
+        digits = 2 if seconds and min(seconds.values()) < 1 else 1
+        cost += (f" ({seconds['0']:.{digits}f} → {seconds[str(chosen)]:.{digits}f} s per epoch)" if seconds
                  else " (runs at different times: noisy)")
         rows.append([
             f"{names.get(corpus, corpus)} {entry['task']}", f"`{metrics.get(entry['task'], entry['task'])}`", grid,
@@ -744,6 +745,16 @@ def _context_section(
         ])
     lines += _table(["corpus, task", "metric", "settings (K past + J following turns)", "without context",
                      "with context", "Δ (95% CI), points", "seeds better", "training time"], rows)
+    every = []
+    for corpus, entry in summary.items():
+        for label, record in sorted(entry.get("by_past", {}).items(), key=lambda kv: tuple(int(x) for x in kv[0].split("+"))):
+            std = record.get("test_std")
+            every.append([f"{names.get(corpus, corpus)} {entry['task']}", label.replace("+", " + ") if "+" in label else label,
+                          f"{record['validation']:.2f}", f"{record['test']:.2f}" + (f" ± {std:.2f}" if std is not None else ""),
+                          str(len(record.get("seeds", [])))])
+    if every:
+        lines += ["", "Every setting (K past + J following turns; the choice reads the validation column only):", ""]
+        lines += _table(["corpus, task", "setting", "validation (mean)", "test (mean ± std)", "seeds"], every)
     pairs = []
     for corpus, task in {(e["corpus"], e["task"]) for e in published if "context" in e}:
         free = [e for e in published if (e["corpus"], e["task"]) == (corpus, task) and e.get("context") is False]

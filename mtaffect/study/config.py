@@ -22,7 +22,7 @@ from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES
 from mtaffect.data.corpora.synthetic import make_synthetic_family
 from mtaffect.data.schema import get_corpus_info, gold_tasks, validate_corpus
 from mtaffect.data.sources import CorpusSource, load_sources, parse_sources
-from mtaffect.recipes import TRAINING_DEFAULTS
+from mtaffect.recipes import ENCODER_TRAINING_DEFAULTS, TRAINING_DEFAULTS, model_encoders, trains_an_encoder
 from mtaffect.tasks import check_task
 
 logger = logging.getLogger(__name__)
@@ -192,6 +192,12 @@ class StudyConfig:
                 if key == "training":  # a config's own training: the recipe's defaults, not the default study's budget
                     base = {name: value for name, value in base.items() if name not in STEP_BUDGET}
                 values[key] = {**base, **(values[key] or {})}
+        if trains_an_encoder(model_encoders(values.get("model") or {})):
+            # A fine-tuned encoder's schedule (mtaffect.recipes.ENCODER_TRAINING_DEFAULTS) under what the file sets
+            # (its own schedule: not the default study's step budget either).
+            given = dict(payload.get("training") or {})
+            recipe = {name: value for name, value in defaults.training.items() if name not in STEP_BUDGET}
+            values["training"] = {**recipe, **ENCODER_TRAINING_DEFAULTS, **given}
         config = cls(corpora=corpora, **values)
         config.validate(where)
         return config
@@ -324,10 +330,12 @@ def load_study_folds(config: StudyConfig) -> list[dict[str, DatasetDict]]:
     if not config.corpora:
         return [_checked(make_synthetic_family(**config.synthetic))]
     folded = [source for source in config.corpora if source.folds is not None]
-    plain = load_sources([source for source in config.corpora if source.folds is None])
+    # A model whose text encoder reads the transcripts takes published text corpora without features.
+    raw_text = "text" in model_encoders(config.model)
+    plain = load_sources([source for source in config.corpora if source.folds is None], raw_text=raw_text)
     if not folded:
         return [_checked({source.name: plain[source.name] for source in config.corpora})]
-    versions = [load_sources([fold])[folded[0].name] for fold in folded[0].fold_sources()]
+    versions = [load_sources([fold], raw_text=raw_text)[folded[0].name] for fold in folded[0].fold_sources()]
     return [
         _checked({source.name: version if source is folded[0] else plain[source.name] for source in config.corpora})
         for version in versions

@@ -86,7 +86,10 @@ def train_and_evaluate(
     from mtaffect.training.selection import PerTaskSelection
 
     started = time.time()
-    selection = PerTaskSelection(patience=config.patience)
+    # A model that fine-tunes an encoder keeps each task's best step on disk (only what trains;
+    # the frozen part is shared), not a copy of the encoder per task in memory.
+    snapshots = work_dir / "selection" if config.model.get("pretrained_encoders") else None
+    selection = PerTaskSelection(patience=config.patience, snapshot_dir=snapshots)
     fitted = fit(
         train,
         validation,
