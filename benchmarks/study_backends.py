@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--workers", type=int, default=2, help="local processes = Ray CPUs (default 2)")
     parser.add_argument("--output-dir", type=Path, default=None)
+    parser.add_argument("--ray-first", action="store_true", help="run the ray backend first (on a shared "
+                        "machine, whichever runs second meets another load: run both orders)")
     args = parser.parse_args(argv)
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # before Ray starts: every address 127.0.0.1
 
@@ -56,24 +58,27 @@ def main(argv: list[str] | None = None) -> int:
 
     root = args.output_dir or Path(tempfile.mkdtemp(prefix="mtaffect-backends-"))
     local = StudyConfig(seeds=args.seeds, workers=args.workers, output_dir=str(root / "local"))
-    started = time.time()
-    local_paths = run_study(local)
-    local_wall = time.time() - started
-
-    started = time.time()
-    ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
-    assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
-    ray_start = time.time() - started
     remote = StudyConfig(seeds=args.seeds, workers=args.workers, output_dir=str(root / "ray"),
                          backend={"name": "ray"})
-    ray_paths = run_study(remote)
-    ray_wall = time.time() - started
-    ray.shutdown()
+    walls: dict[str, float] = {}
+    paths: dict[str, dict] = {}
+    for backend in ("ray", "local") if args.ray_first else ("local", "ray"):
+        started = time.time()
+        if backend == "ray":
+            ray.init(address="local", num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
+            assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
+            ray_start = time.time() - started
+        paths[backend] = run_study(remote if backend == "ray" else local)
+        walls[backend] = time.time() - started
+        if backend == "ray":
+            ray.shutdown()
+    local_paths, ray_paths, local_wall, ray_wall = paths["local"], paths["ray"], walls["local"], walls["ray"]
 
     differences = same(cells(local_paths["json"]), cells(ray_paths["json"]))
     summary = plan_study(local, root / "local" / RESULTS_FILE)
     path, chain = summary.critical
-    print(f"seeds {args.seeds}, {args.workers} workers, {len(summary.jobs)} jobs")
+    print(f"seeds {args.seeds}, {args.workers} workers, {len(summary.jobs)} jobs, "
+          f"{'ray' if args.ray_first else 'local'} first; load average now {os.getloadavg()[0]:.1f}")
     print(f"local wall: {local_wall:.1f} s")
     print(f"ray wall:   {ray_wall:.1f} s (of which Ray start-up {ray_start:.1f} s)")
     print(f"ray / local wall: {ray_wall / local_wall:.3f}")

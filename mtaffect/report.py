@@ -189,13 +189,23 @@ class BelowProbe:
     label: str
     single: float
     probe: float
+    #: Whether the gap exceeds single-task's spread over seeds (a weak baseline, not noise).
+    beyond_spread: bool = True
 
     def message(self) -> str:
-        return (f"single-task scores below the linear probe on {self.corpus} {self.task} {self.label} "
-                f"({self.single:.3f} vs {self.probe:.3f}, more than its spread over seeds): a logistic regression on "
-                "the same features beats it, so it is undertrained or overfit there, and a multi-task gain over it "
-                "overstates what multi-tasking adds; compare multi-task with the probe too, or give the models more "
-                "steps (training.min_steps).")
+        where = f"single-task scores below the linear probe on {self.corpus} {self.task} {self.label} "
+        if not self.beyond_spread:
+            return (where + f"({self.single:.3f} vs {self.probe:.3f}), by less than its spread over seeds: "
+                    "within the noise of these seeds, but a multi-task gain there is no gain over the probe.")
+        return (where + f"({self.single:.3f} vs {self.probe:.3f}, more than its spread over seeds): a logistic "
+                "regression on the same features beats it, so it is undertrained or overfit there, and a multi-task "
+                "gain over it overstates what multi-tasking adds; compare multi-task with the probe too, or give the "
+                "models more steps (training.min_steps).")
+
+    @property
+    def kind(self) -> str:
+        """``WARNING`` for a weak baseline, ``NOTE`` for a gap within the seeds' noise."""
+        return "WARNING" if self.beyond_spread else "NOTE"
 
 
 @dataclass
@@ -277,8 +287,9 @@ def build_report(
 
 
 def below_probe(rows: Sequence[Row]) -> list[BelowProbe]:
-    """Headline cells where the single-task mean is worse than the linear probe's by more than
-    single-task's own spread over seeds (its sample std; half a point with one seed).
+    """Headline cells where the single-task mean is worse than the linear probe's, each marked
+    ``beyond_spread`` when the gap exceeds single-task's own spread over seeds (its sample std;
+    half a point with one seed).
 
     The multi-task gain is measured against single-task; where a logistic regression on the same
     features beats single-task, that gain is measured against a baseline a reviewer would reject,
@@ -292,8 +303,9 @@ def below_probe(rows: Sequence[Row]) -> list[BelowProbe]:
             continue
         gap = probe.mean - single.mean if row.greater_is_better else single.mean - probe.mean
         spread = single.std if single.n_seeds > 1 and math.isfinite(single.std) else 0.0
-        if gap > max(spread, BELOW_PROBE_MARGIN):
-            found.append(BelowProbe(row.corpus, row.task, row.label, single.mean, probe.mean))
+        if gap > 0:
+            found.append(BelowProbe(row.corpus, row.task, row.label, single.mean, probe.mean,
+                                    beyond_spread=gap > max(spread, BELOW_PROBE_MARGIN)))
     return found
 
 
@@ -418,7 +430,8 @@ def markdown_report(report: Report, metadata: Mapping[str, Any] | None = None,
         out.append(f"> **Warning — class collapse**: {collapse.message()}")
         out.append("")
     for cell in report.below_probe:
-        out.append(f"> **Warning — weak baseline**: {cell.message()}")
+        kind = "Warning — weak baseline" if cell.beyond_spread else "Note — baseline"
+        out.append(f"> **{kind}**: {cell.message()}")
         out.append("")
     out += ["## The paper's claims", ""]
     for verdict in report.claims:
@@ -517,7 +530,7 @@ def terminal_summary(report: Report, width: int = 100) -> str:
         lines.append(textwrap.fill("WARNING: " + collapse.message(), width, subsequent_indent="    ",
                                    break_on_hyphens=False))
     for cell in report.below_probe:
-        lines.append(textwrap.fill("WARNING: " + cell.message(), width, subsequent_indent="    ",
+        lines.append(textwrap.fill(f"{cell.kind}: " + cell.message(), width, subsequent_indent="    ",
                                    break_on_hyphens=False))
     return "\n".join(lines)
 

@@ -163,7 +163,9 @@ def teacher_bytes(model: nn.Module) -> bytes:
 
     What the study hands from a teaching job to the jobs it teaches (through the process pool
     or Ray's object store) and keeps under ``teachers/`` until the study is done; the weights
-    read back bit for bit (``teacher_from_bytes``). Releases go through ``save_pretrained``.
+    read back bit for bit (``teacher_from_bytes``), with the tokenizer / feature extractor of
+    each pretrained encoder loaded again from the encoder's ``name_or_path``. Releases go through
+    ``save_pretrained``, which writes the processors beside the weights.
     """
     from safetensors.torch import save
 
@@ -186,6 +188,10 @@ def teacher_from_bytes(data: bytes) -> nn.Module:
         raise TeacherError("A teacher blob without its config: it was not written by mtaffect.teachers.teacher_bytes.")
     model = MTAffectForMultiTaskAffect(MTAffectConfig.from_dict(json.loads(config)))
     model.load_state_dict(load(data))
+    if model.config.pretrained_encoders:
+        # The tokenizer / feature extractor never trains: the encoder's own source gives it back,
+        # so a teacher that reads raw text can label another corpus (and a resumed study's too).
+        model.load_encoder_processors()
     return model.eval()
 
 

@@ -215,9 +215,11 @@ def cli(tmp_path_factory):
         for i in range(12):
             writer.writerow([f"u{i}", f"utterance number {i}, {'good' if i % 2 else 'bad'} news", "test" if i % 4 == 0
                              else "train", "1" if i % 2 else "-1"])
-    run = commands.start("run", "--corpora", "synthetic_mustard", "synthetic_iemocap", "--size-scale", "0.05",
-                         "--seeds", "0", "--epochs", "1", "--workers", "1", "--weak-loss-weights", "1.0",
-                         "--hidden-size", "8", "--output-dir", "study")
+    # A one-seed study of two tiny corpora (its own training settings: one epoch, no step budget).
+    (root / "study.yaml").write_text(
+        "synthetic: {size_scale: 0.05, corpora: [synthetic_mustard, synthetic_iemocap]}\nseeds: [0]\nworkers: 1\n"
+        "weak_loss_weights: [1.0]\nmodel: {hidden_size: 8}\ntraining: {num_train_epochs: 1}\n")
+    run = commands.start("run", "--config", "study.yaml", "--output-dir", "study")
     convert, extract = commands.together(
         ("data", "convert", "--corpus", "meld", "--input", "MELD.Raw", "--output", "corpora/meld",
          "--option", "extractor.pooled=true"),

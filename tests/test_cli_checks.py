@@ -231,3 +231,16 @@ def test_a_study_that_fails_before_recording_a_model_leaves_no_folder(tmp_path, 
     assert main(["run", "--size-scale", "0", "--output-dir", "studies/one", "--seeds", "0"]) == 2
     assert "size_scale must be > 0" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_study_checks_every_training_argument_before_it_trains(tmp_path):
+    from mtaffect.study import StudyConfig, run_study
+
+    with pytest.raises(ValueError, match=r"study config: training.learning_rate: learning_rate = -0.001: must be"):
+        StudyConfig.from_dict({"training": {"learning_rate": -1e-3}})
+    config = StudyConfig(seeds=[0], training={"learning_rate": -1e-3}, output_dir=str(tmp_path / "study"))
+    with pytest.raises(ValueError, match="learning_rate = -0.001"):  # before a probe or a teacher trains
+        run_study(config)
+    assert not (tmp_path / "study").exists()
+    with pytest.raises(ValueError, match=r"seeds: seed = -1"):
+        StudyConfig(seeds=[-1]).validate()

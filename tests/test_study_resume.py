@@ -186,8 +186,13 @@ def test_ctrl_c_stops_every_worker_with_one_line(tmp_path):
         os.killpg(process.pid, 0)
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_the_ray_backend_then_resume_on_the_local_one(ray_cluster, uninterrupted, tmp_path):
-    """A SIGINT to a Ray driver leaves results.jsonl whole; the local backend finishes the study to the same report."""
+    """A SIGINT to a Ray driver leaves results.jsonl whole; the local backend finishes the study to the same report.
+
+    Slow (a driver process of its own: ~35 s on 2 shared cores); the fast suite has the local
+    Ctrl-C test above and the Ray node-loss test (tests/test_study.py).
+    """
     cluster, _ = ray_cluster
     paths, _ = uninterrupted
     output = tmp_path / "ray"

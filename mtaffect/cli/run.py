@@ -100,8 +100,8 @@ def build_config(args: argparse.Namespace) -> StudyConfig:
             args.backend == "ray" or args.address) else {"name": "local"}
     if args.epochs is not None:
         config.training = {**config.training, "num_train_epochs": args.epochs}
+    check_training(config, args)  # first: it names the flag (StudyConfig.validate names the config key)
     config.validate()
-    check_training(config, args)
     return config
 
 
@@ -114,26 +114,11 @@ TRAINING_FLAGS: dict[str, str] = {
 
 
 def check_training(config: StudyConfig, args: argparse.Namespace) -> None:
-    """The training arguments of every model of the study, checked before anything is trained.
-
-    Built as each model's will be (the recipe's defaults, the config's ``training``, each seed),
-    so that a value out of range (``--epochs 0``, ``--seeds -1``, ``training.learning_rate: -1e-3``)
-    fails in one line naming the flag or the config key, not after the first models trained.
-    """
-    from mtaffect.recipes import training_arguments
-    from mtaffect.training.arguments import MultiTaskTrainingArgumentError
-
-    for seed in config.seeds:
-        try:
-            training_arguments({**config.training, "seed": seed, "output_dir": "."})
-        except MultiTaskTrainingArgumentError as error:
-            flag = TRAINING_FLAGS.get(error.field)
-            given = flag and getattr(args, flag.lstrip("-").replace("-", "_"), None) is not None
-            where = flag if given else (f"{args.config}: " if args.config else "") + (
-                "seeds" if error.field == "seed" else f"training.{error.field}")
-            raise ValueError(f"{where}: {error.field} = {error.value!r}: {error.requirement}.") from None
-        except ValueError as error:
-            raise ValueError((f"{args.config}: training: " if args.config else "training: ") + str(error)) from None
+    """The training arguments of every model, checked before anything is trained
+    (``StudyConfig.check_training``), naming the flag a value came from."""
+    given = {field: flag for field, flag in TRAINING_FLAGS.items()
+             if getattr(args, flag.lstrip("-").replace("-", "_"), None) is not None}
+    config.check_training(str(args.config) if args.config else "study config", given)
 
 
 def _remove_if_nothing_recorded(created: list[Path]) -> None:
@@ -142,7 +127,7 @@ def _remove_if_nothing_recorded(created: list[Path]) -> None:
     import shutil
 
     output = created[0] if created else None
-    if output is not None and output.is_dir() and not (output / "results.jsonl").is_file():
+    if output is not None and output.is_dir() and not (output / RESULTS_FILE).is_file():
         shutil.rmtree(output, ignore_errors=True)
     for folder in created[1:]:
         if folder.is_dir() and not any(folder.iterdir()):

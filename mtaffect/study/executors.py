@@ -318,7 +318,8 @@ class RayExecutor:
         import ray
 
         if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+            # No address: a fresh instance here ("local"), never another session's running cluster.
+            ray.init(address=self.address or "local", include_dashboard=False, log_to_driver=False,
                      logging_level=logging.WARNING, configure_logging=False)
             self._started_here = True
         cpus = float(ray.cluster_resources().get("CPU", 1))

@@ -86,7 +86,10 @@ def train_and_evaluate(
     from mtaffect.training.selection import PerTaskSelection
 
     started = time.time()
-    selection = PerTaskSelection(patience=config.patience)
+    # A model that fine-tunes an encoder keeps each task's best step on disk (only what trains;
+    # the frozen part is shared), not a copy of the encoder per task in memory.
+    snapshots = work_dir / "selection" if config.model.get("pretrained_encoders") else None
+    selection = PerTaskSelection(patience=config.patience, snapshot_dir=snapshots)
     fitted = fit(
         train,
         validation,
@@ -315,8 +318,8 @@ def weak_labelled(
             out[name], note = _cross_fitted(out[name], name, task, plan.own_fold(name, fold), models, config, mode,
                                             threshold)
         elif source == "":
-            note = (f"{name}/{task}: no teacher with the same feature set; left without {task} labels"
-                    + (" (gold auxiliary labels kept)" if auxiliary else ""))
+            note = (f"{name}/{task}: no teacher with the same feature set, so no weak {task} labels"
+                    + (f"; its gold {task} labels (auxiliary) are kept" if auxiliary else ""))
         else:
             teacher = models[("single-task", seed, plan.own_fold(source, fold), source, task, None, None)]
             out[name] = add_weak_labels(out[name], teacher, task, mode=mode, threshold=threshold,

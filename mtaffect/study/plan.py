@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from datasets import DatasetDict
 
+from mtaffect.data.schema import feature_dims
 from mtaffect.study.config import StudyConfig, corpus_tasks
 from mtaffect.tasks import TASK_NAMES
 from mtaffect.teachers import choose_teacher
@@ -177,7 +178,8 @@ class StudyPlan:
             ],
             replaces_gold=bool(cross_fit) or any(teachers.get((folds[0], name, task)) is not None
                                                  for name, own in tasks.items() for task in own[1:]),
-            probe=config.linear_probe,
+            # The probe reads features: a study on text-only corpora (its models read the transcripts) has none.
+            probe=config.linear_probe and all(feature_dims(next(iter(c.values())).features) for c in corpora.values()),
             folds=folded[0].num_folds if folded else 1,
             fold_corpus=folded[0].name if folded else None,
             cross_fit=cross_fit,

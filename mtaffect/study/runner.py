@@ -184,7 +184,7 @@ def _execute(executor: Executor, ledger: Ledger, todo: Sequence[Job], config: St
         step += 1
         now = time.time()
         clock.started(job.key, now)
-        seed = job.seed if job.setting != "linear-probe" else job.seeds[0]
+        seed = job.seeds[0] if job.setting in ("linear-probe", "cross-fit teacher") else job.seed
         event = StudyProgress(step, len(todo), seed, job.shown, job.detail, now - start, clock.remaining(now))
         logger.info("[%d/%d] seed %d %s %s", step, len(todo), seed, job.shown, job.detail)
         if progress:
