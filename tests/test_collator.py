@@ -97,3 +97,30 @@ def test_row_without_a_modality_is_an_empty_sequence():
     batch = MTAffectCollator()([with_visual, _row(3)])
     assert batch["visual_features"].shape == (2, 2, 5)
     assert batch["visual_mask"].tolist() == [[True, True], [False, False]]
+
+
+def test_a_model_reads_only_its_label_columns(tiny_family, tmp_path):
+    """A single-task model's batches carry its task's gold columns only; the values are the full batch's."""
+    from mtaffect.configuration_mtaffect import MTAffectConfig
+    from mtaffect.data.collator import label_columns_read
+    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+    from mtaffect.training import MultiTaskTrainer, MultiTaskTrainingArguments
+
+    assert label_columns_read(["sarcasm"], weak=False) == ("sarcasm", "sarcasm_mask")
+    assert set(label_columns_read(["sentiment"], weak=True)) == {
+        name for name in LABEL_COLUMNS if name.startswith("sentiment")}
+    corpus = tiny_family["synthetic_mustard"]
+    model = MTAffectForMultiTaskAffect(MTAffectConfig.from_corpora({"m": corpus}, tasks=["sarcasm"], hidden_size=8,
+                                                                   num_heads=2, weak_loss_weight=0.0))
+    args = MultiTaskTrainingArguments(str(tmp_path), per_device_train_batch_size=4, report_to="none", use_cpu=True)
+    trainer = MultiTaskTrainer(model, args, train_dataset={"m": corpus["train"]}, eval_dataset={"m": corpus["validation"]})
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert {name for name in batch if name in LABEL_COLUMNS} == {"sarcasm", "sarcasm_mask"}
+    assert trainer.label_names == ["sarcasm", "sarcasm_mask"]
+    full = MTAffectCollator.for_dataset(corpus["train"])(corpus["train"].with_format("numpy").select(range(4)))
+    rows = corpus["train"].with_format("numpy", columns=["feature_set", "text_features", *label_columns_read(["sarcasm"], False)])
+    lean = MTAffectCollator.for_dataset(corpus["train"], label_columns=("sarcasm", "sarcasm_mask"))(rows.select(range(4)))
+    assert torch.equal(lean["sarcasm"], full["sarcasm"]) and torch.equal(lean["text_features"], full["text_features"])
+    assert "emotion" in full and "emotion" not in lean
+    metrics = trainer.evaluate()
+    assert "eval_m_sarcasm_weighted_f1" in metrics  # the metrics still read the task's gold labels
