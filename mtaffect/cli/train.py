@@ -380,16 +380,12 @@ def load_context_corpora(settings: dict[str, Any], raw_text: bool = False) -> di
     say otherwise; a converted folder keeps the context columns it was saved with. A model with
     context and no corpus holding context columns is an error, raised before training.
     """
-    from mtaffect.data.context import has_context
+    from mtaffect.data.context import ContextOptions, has_context
     from mtaffect.data.corpora.registry import detect_format, get_format
     from mtaffect.data.sources import load_sources, parse_sources
 
-    context = (settings.get("model") or {}).get("context")
-    past = future = 0
-    if isinstance(context, int) and not isinstance(context, bool):
-        past = context
-    elif isinstance(context, dict):
-        past, future = int(context.get("past") or 0), int(context.get("future") or 0)
+    options = ContextOptions.from_value((settings.get("model") or {}).get("context"), where="model.context")
+    past, future = options.past, options.future
     if not past and not future:
         return load_corpora(settings, raw_text=raw_text)
     sources = []
