@@ -54,7 +54,8 @@ from mtaffect.statistics import (
 logger = logging.getLogger(__name__)
 
 #: The settings a study compares, in report order (others found in the results follow).
-SETTINGS: tuple[str, ...] = ("linear-probe", "single-task", "multi-task", "multi-task-weak", "multi-task-gold")
+SETTINGS: tuple[str, ...] = ("linear-probe", "single-task", "multi-task", "multi-task-weak", "multi-task-gold",
+                             "single-task + context", "multi-task + context")
 BASELINE = "single-task"
 #: (setting, reference) pairs reported as paired Δs, where both ran.
 COMPARISONS: tuple[tuple[str, str], ...] = (
@@ -63,6 +64,10 @@ COMPARISONS: tuple[tuple[str, str], ...] = (
     ("multi-task-gold", "single-task"),
     ("multi-task-weak", "multi-task-gold"),
     ("single-task", "linear-probe"),
+    # What conversational context is worth (a study with a context_grid), for each kind of model.
+    ("single-task + context", "single-task"),
+    ("multi-task + context", "multi-task"),
+    ("multi-task + context", "single-task + context"),
 )
 #: Short names for narrow places (the terminal, the figure's axes).
 SHORT_NAMES: dict[str, str] = {
@@ -71,6 +76,8 @@ SHORT_NAMES: dict[str, str] = {
     "multi-task": "multi",
     "multi-task-weak": "weak",
     "multi-task-gold": "gold",
+    "single-task + context": "single+ctx",
+    "multi-task + context": "multi+ctx",
 }
 
 

@@ -314,7 +314,8 @@ def test_recipe_context_study_reads_the_folders_prepare_writes_with_context(tmp_
     monkeypatch.chdir(tmp_path)
     config = StudyConfig.from_file(examples / "study-context.yaml")
     plain = StudyConfig.from_file(examples / "study.yaml")
-    assert config.model == {**plain.model, "context": {"past": 2, "future": 0, "speakers": True}}
+    assert config.model == plain.model and config.context_grid == [2, 4]
+    assert max(config.context_grid) <= 4  # what prepare.py stores
     assert [(s.name, s.path) for s in config.corpora] == [(s.name, s.path) for s in plain.corpora]
     assert config.seeds == plain.seeds and config.output_dir != plain.output_dir
     prepare = (examples / "prepare.py").read_text(encoding="utf-8")
@@ -368,3 +369,114 @@ def test_train_flags_set_the_model_context_and_refuse_corpora_without_it(tmp_pat
                           "features": {"text": str(tmp_path / "t.npz")}}}
     corpora = load_context_corpora({"corpora": {"talk": source}, "model": {"context": {"past": 3}}})
     assert corpora["talk"]["train"][2]["context_text"] == ["a", "b"]
+
+
+# --------------------------------------------------------------------------------------------
+# Context as a setting of the study (context_grid): with and without, K chosen on validation
+
+
+def _dialogue_table(path, label_space, labels, seed):
+    """A small conversational table corpus (dialogues of 5 turns, two speakers, three splits)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    n = 60
+    pd.DataFrame({
+        "text": [" ".join(rng.choice(["ah", "oh", "no way", "fine", "sure thing"], size=rng.integers(1, 4)))
+                 for _ in range(n)],
+        "label": [labels[i % len(labels)] for i in range(n)],
+        "who": [["Al", "Bo"][i % 2] for i in range(n)],
+        "dialogue": [f"d{i // 5}" for i in range(n)],
+        "split": ["train"] * 40 + ["validation"] * 10 + ["test"] * 10,
+    }).to_csv(path, index=False)
+    return {"loader": "table", "path": str(path),
+            "options": {"label_space": label_space, "speaker_column": "who", "dialogue_column": "dialogue",
+                        "cache_dir": str(path.parent / f"cache-{path.stem}")}}
+
+
+def _context_study(tmp_path, **overrides):
+    from mtaffect.study import StudyConfig
+
+    corpora = {"talk": _dialogue_table(tmp_path / "talk.csv", "emotion/meld", ["joy", "anger", "neutral"], 0),
+               "sarc": _dialogue_table(tmp_path / "sarc.csv", "sarcasm/binary", [0, 1], 1)}
+    payload = {"corpora": [{"name": name, **source} for name, source in corpora.items()], "seeds": [0],
+               "context_grid": [1, 2], "model": {"hidden_size": 8, "encoder_type": "mean"},
+               "training": {"num_train_epochs": 1, "per_device_train_batch_size": 8},
+               "weak_loss_weights": [1.0], "cross_fit_folds": None, "workers": 1,
+               "output_dir": str(tmp_path / "out"), **overrides}
+    return StudyConfig.from_dict(payload)
+
+
+def test_a_context_grid_adds_context_settings_chosen_on_validation_and_paired_with_none(tmp_path, fake_extract,
+                                                                                        monkeypatch):
+    import json
+
+    from mtaffect.study import job as study_job
+    from mtaffect.study import run_study
+    from mtaffect.study.job import study_inputs
+    from mtaffect.study.plan import jobs
+    from mtaffect.study.records import read_records
+
+    built = []  # (corpora trained on, the model's context) of every model the study fits
+
+    def fit(train, *args, model, **kwargs):
+        built.append((tuple(sorted(train)), model.get("context")))
+        return fitted(train, *args, model=model, **kwargs)
+
+    fitted = study_job.fit
+    monkeypatch.setattr(study_job, "fit", fit)
+    config = _context_study(tmp_path)
+    run_study(config)
+    records = read_records(tmp_path / "out" / "results.jsonl")
+    one = {"future": 0, "speakers": True}
+    # Every model without context but one per (model, K): single-task per corpus, the union (gold, then weak).
+    assert sorted(built, key=str) == sorted(
+        [(("sarc",), None), (("talk",), None), (("sarc", "talk"), None), (("sarc", "talk"), None)]
+        + [(c, {"past": k, **one}) for c in (("sarc",), ("talk",), ("sarc", "talk")) for k in (1, 2)], key=str)
+    by = {(r["setting"], r["model"]): r for r in records if r.get("record") == "model"}
+    # One candidate per (model, K), each reading its K turns; the choice per task on validation.
+    for name, task in (("talk", "emotion"), ("sarc", "sarcasm")):
+        candidates = {k: by[("single-task + context candidate", f"{name}/{task} context past={k}")] for k in (1, 2)}
+        chosen = by[("single-task + context", f"{name}/{task}")]
+        best = max(candidates, key=lambda k: candidates[k]["validation_scores"][f"{name}/{task}"])
+        assert chosen["chosen"]["per task"] == {f"{name}/{task}": f"context past={best}"}
+        assert chosen["results"] == candidates[best]["results"]
+    union = {k: by[("multi-task + context candidate", f"union, context past={k}")] for k in (1, 2)}
+    choice = by[("multi-task + context", "chosen per task")]
+    for key, picked in choice["chosen"]["per task"].items():
+        k = int(picked.rsplit("=", 1)[1])
+        assert union[k]["validation_scores"][key] == max(u["validation_scores"][key] for u in union.values())
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert {"single-task + context", "multi-task + context"} <= set(report["settings"])
+    assert {"single-task + context candidate", "multi-task + context candidate"}.isdisjoint(report["settings"])
+    compared = {(d["setting"], d["reference"]) for d in report["deltas"]}
+    assert {("single-task + context", "single-task"), ("multi-task + context", "multi-task")} <= compared
+    chosen_context = report["metadata"]["chosen on validation (per seed)"]["0"]["context"]
+    assert set(chosen_context["single-task + context"]) == {"talk/emotion", "sarc/sarcasm"}
+    plan_jobs = [job.setting for job in jobs(study_inputs(config).plan, config)]
+    assert plan_jobs.count("single-task + context candidate") == 4 and plan_jobs.count("multi-task + context candidate") == 2
+    # Resuming trains nothing more and writes the same report.
+    run_study(config, resume=True)
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["records"] == report["records"]
+    assert len(read_records(tmp_path / "out" / "results.jsonl")) == len(records)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"context_grid": [0]}, "reads no turns"),
+    ({"context_grid": [2, {"past": 2}]}, "twice"),
+    ({"context_grid": [2], "model": {"hidden_size": 8, "context": {"past": 1}}}, "set one of the two"),
+    ({"context_grid": ["two"]}, "context_grid\\[0\\]"),
+])
+def test_a_context_grid_is_checked_before_anything_trains(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        _context_study(tmp_path, **overrides)
+
+
+def test_a_context_grid_on_corpora_without_dialogues_is_refused(tmp_path):
+    from mtaffect.study import StudyConfig, run_study
+
+    config = StudyConfig(seeds=[0], synthetic={"size_scale": 0.05, "corpora": ["synthetic_mustard"]}, context_grid=[2],
+                         workers=1, output_dir=str(tmp_path / "out"))
+    with pytest.raises(ValueError, match="no corpus of the study has context columns"):
+        run_study(config)
+    assert StudyConfig(context_grid=[]).fingerprint() == StudyConfig().fingerprint()

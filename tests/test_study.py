@@ -366,10 +366,10 @@ def test_the_plan_is_one_list_of_jobs_with_their_dependencies(tiny_family):
     # MOSEI's and MELD's auxiliary tasks come from their own cross-fitted teachers (seed-free).
     # MUStARD's emotion comes from MOSEI's seed-1 single-task model, MOSEI's sarcasm from MUStARD's;
     # MOSEI's and MELD's auxiliary tasks from their own cross-fitted teachers (once per study, seed-free).
-    cross_fitted = {("cross-fit teacher", 0, None, name, task, None, j)
+    cross_fitted = {("cross-fit teacher", 0, None, name, task, None, j, None)
                     for name, task in (("synthetic_mosei", "emotion"), ("synthetic_meld", "sentiment")) for j in range(2)}
-    assert {("single-task", 1, None, "synthetic_mosei", "emotion", None, None),
-            ("single-task", 1, None, "synthetic_mustard", "sarcasm", None, None)} | cross_fitted <= set(weak.deps)
+    assert {("single-task", 1, None, "synthetic_mosei", "emotion", None, None, None),
+            ("single-task", 1, None, "synthetic_mustard", "sarcasm", None, None, None)} | cross_fitted <= set(weak.deps)
     assert {dep for dep in weak.deps if dep[0] == "cross-fit teacher"} == cross_fitted
     assert all(dep[:2] == ("single-task", 1) for dep in weak.deps if dep not in cross_fitted)
     gold = next(job for job in listed if job.setting == "multi-task-gold candidate" and job.seed == 1)

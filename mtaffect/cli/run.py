@@ -39,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--epochs", type=float, help="training epochs per model")
     run.add_argument("--size-scale", type=float, help="synthetic corpora size multiplier")
     add_encoder_arguments(run)
+    run.add_argument("--context-grid", type=int, nargs="+", metavar="K",
+                     help="also train every single-task and multi-task model with K preceding turns of conversational "
+                     "context, K chosen per task on validation, and report them beside the context-free ones "
+                     "(context_grid; corpora with dialogues: meld, emorynlp, mustard, tables with dialogue_column)")
     run.add_argument("--workers", type=int, help="jobs trained in parallel processes by the local backend "
                      "(default: one per CPU core)")
     run.add_argument("--backend", choices=["local", "ray"], help="who runs the jobs: processes on this machine "
@@ -91,6 +95,8 @@ def build_config(args: argparse.Namespace) -> StudyConfig:
     model, training = dict(config.model), dict(config.training)
     apply_encoder_arguments(args, model, training)  # the same keys as the config file's model / training
     config.model, config.training = model, training
+    if args.context_grid:
+        config.context_grid = list(args.context_grid)
     if args.workers is not None:
         config.workers = args.workers
     if args.backend or args.address:

@@ -17,7 +17,6 @@ import argparse
 import logging
 import shutil
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -381,26 +380,13 @@ def load_context_corpora(settings: dict[str, Any], raw_text: bool = False) -> di
     context and no corpus holding context columns is an error, raised before training.
     """
     from mtaffect.data.context import ContextOptions, has_context
-    from mtaffect.data.corpora.registry import detect_format, get_format
     from mtaffect.data.sources import load_sources, parse_sources
 
     options = ContextOptions.from_value((settings.get("model") or {}).get("context"), where="model.context")
     past, future = options.past, options.future
     if not past and not future:
         return load_corpora(settings, raw_text=raw_text)
-    sources = []
-    for source in parse_sources(settings["corpora"]):
-        if source.path is not None and source.synthetic is None and source.hub is None and "context" not in source.options:
-            try:
-                name = source.loader or source.name
-                entry = get_format(name, source.format or detect_format(name, source.path))
-            except (ValueError, OSError):
-                entry = None
-            if entry is not None and "context" in entry.option_names():
-                # MUStARD publishes preceding turns only.
-                wanted = {"past": past, "future": 0 if entry.corpus == "mustard" else future}
-                source = replace(source, options={**source.options, "context": wanted})
-        sources.append(source)
+    sources = [source.with_context(past, future) for source in parse_sources(settings["corpora"])]
     corpora = load_sources(sources, settings.get("synthetic"), raw_text=raw_text)
     if not any(has_context(split) for corpus in corpora.values() for split in corpus.values()):
         raise ValueError(

@@ -183,14 +183,40 @@ class CorpusSource:
             options["extract_text"] = False
         return load_corpus(self.loader or self.name, self.path, format=self.format, **options)
 
-    def _takes_option(self, option: str) -> bool:
-        """Whether the registered loader reading ``path`` takes ``option``."""
+    def with_context(self, past: int, future: int = 0) -> CorpusSource:
+        """This source asking its loader for ``past`` / ``future`` turns of conversational context.
+
+        Only a source read from published files by a loader with a ``context`` option (MELD,
+        EmoryNLP, MUStARD, tables) whose own options do not set one changes; any other is
+        returned as it is (a converted folder keeps the context columns it was saved with). A
+        model reads up to its own ``context`` turns of what a corpus holds, so loading the most
+        any model reads serves them all.
+
+        Examples:
+            >>> CorpusSource.parse("synthetic_mustard").with_context(2).options
+            {}
+        """
+        if (not past and not future) or self.path is None or self.synthetic or self.hub or "context" in self.options:
+            return self
+        entry = self._format_entry()
+        if entry is None or "context" not in entry.option_names():
+            return self
+        # MUStARD publishes preceding turns only.
+        wanted = {"past": past, "future": 0 if entry.corpus == "mustard" else future}
+        return replace(self, options={**self.options, "context": wanted})
+
+    def _format_entry(self) -> Any:
+        """The registered loader entry reading ``path`` (``None`` where none matches: ``load_corpus`` says why)."""
         try:
             name = self.loader or self.name
-            entry = get_format(name, self.format or detect_format(name, self.path))
+            return get_format(name, self.format or detect_format(name, self.path))
         except (ValueError, OSError):
-            return False  # load_corpus, called next, says what is wrong
-        return option in entry.option_names()
+            return None
+
+    def _takes_option(self, option: str) -> bool:
+        """Whether the registered loader reading ``path`` takes ``option``."""
+        entry = self._format_entry()
+        return entry is not None and option in entry.option_names()
 
 
 def parse_sources(values: Iterable[Any] | Mapping[str, Any], where: str = "corpora") -> list[CorpusSource]:

@@ -19,6 +19,7 @@ from datasets import DatasetDict
 
 from mtaffect.config_files import check_values, field_types, read_mapping_file
 from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES
+from mtaffect.data.context import ContextOptions
 from mtaffect.data.corpora.synthetic import make_synthetic_family
 from mtaffect.data.schema import get_corpus_info, gold_tasks, validate_corpus
 from mtaffect.data.sources import CorpusSource, load_sources, parse_sources
@@ -60,7 +61,8 @@ _NOT_IN_FINGERPRINT = frozenset({"seeds", "workers", "backend", "resources_per_j
 #: The executors that run a study's jobs (``mtaffect.study.executors``).
 BACKENDS = ("local", "ray")
 #: The settings a study trains, each a kind of job (``resources_per_job`` may differ per setting).
-JOB_SETTINGS = ("linear-probe", "cross-fit teacher", "single-task", "multi-task", "multi-task-weak", "multi-task-gold")
+JOB_SETTINGS = ("linear-probe", "cross-fit teacher", "single-task", "multi-task", "multi-task-weak", "multi-task-gold",
+                "single-task + context", "multi-task + context")
 
 
 @dataclass
@@ -111,6 +113,14 @@ class StudyConfig:
         cross_fit_seed: seed of the folds and of the cross-fitted teachers' training. They are
             trained once per study, not per training seed: every seed reads the same weak
             labels, as it reads the same corpora.
+        context_grid: conversational context compared against none (``mtaffect.data.context``):
+            each entry a number of past turns or ``{past: K, future: J, speakers: true}``. Every
+            single-task and multi-task (gold labels) model is trained again with each, and per
+            (corpus, task) the one best on that task's validation split is reported as
+            ``single-task + context`` / ``multi-task + context``, paired by seed with the
+            context-free models. Teachers stay context-free. Corpora read from their published
+            files get the most turns any entry reads; ``model.context`` (every model reads the
+            same context) cannot be set as well. Empty: no context settings.
     """
 
     corpora: list[CorpusSource] = field(default_factory=list)
@@ -145,6 +155,7 @@ class StudyConfig:
     linear_probe: bool = True
     cross_fit_folds: int | None = 5
     cross_fit_seed: int = 0
+    context_grid: list[Any] = field(default_factory=list)
 
     @classmethod
     def from_file(cls, path: str | Path) -> StudyConfig:
@@ -236,8 +247,30 @@ class StudyConfig:
             if key in self.training:
                 raise ValueError(f"{where}: training.{key} is set by the study (output_dir: the study's own; seed: 'seeds').")
         self.check_training(where)
+        self.context_options(where)
         _check_backend(self.backend, where)
         job_resources(self.resources_per_job, "single-task", where)
+
+    def context_options(self, where: str = "study config") -> list[ContextOptions]:
+        """The ``context_grid`` entries as ``ContextOptions``, checked: each reads some context, none twice,
+        and not beside ``model.context``."""
+        options = [ContextOptions.from_value(value, where=f"{where}: context_grid[{i}]")
+                   for i, value in enumerate(self.context_grid or [])]
+        for i, option in enumerate(options):
+            if not option.enabled:
+                raise ValueError(f"{where}: context_grid[{i}] reads no turns ({self.context_grid[i]!r}); the study "
+                                 "compares against the context-free models itself: list only K > 0.")
+            if option in options[:i]:
+                raise ValueError(f"{where}: context_grid lists {self.context_grid[i]!r} twice.")
+        if options and ContextOptions.from_value(self.model.get("context"), where=f"{where}: model.context").enabled:
+            raise ValueError(f"{where}: model.context makes every model read context, context_grid compares context "
+                             "against none: set one of the two.")
+        return options
+
+    def context_turns(self) -> tuple[int, int]:
+        """The most (past, future) turns any of the study's models reads: what its corpora are loaded with."""
+        options = [ContextOptions.from_value(self.model.get("context")), *self.context_options()]
+        return max(o.past for o in options), max(o.future for o in options)
 
     def check_training(self, where: str = "study config", names: Mapping[str, str] | None = None) -> None:
         """Every model's training arguments, built as each job builds them, before anything is trained
@@ -313,6 +346,8 @@ def config_record(config: StudyConfig) -> dict[str, Any]:
     """The config as ``study.json`` holds it (the output folder left out: a study can be moved)."""
     record = asdict(config)
     record.pop("output_dir", None)
+    if not record["context_grid"]:
+        del record["context_grid"]  # a study without one keeps the record (and fingerprint) it had before the field
     return record
 
 
@@ -332,10 +367,13 @@ def load_study_folds(config: StudyConfig) -> list[dict[str, DatasetDict]]:
     folded = [source for source in config.corpora if source.folds is not None]
     # A model whose text encoder reads the transcripts takes published text corpora without features.
     raw_text = "text" in model_encoders(config.model)
-    plain = load_sources([source for source in config.corpora if source.folds is None], raw_text=raw_text)
+    past, future = config.context_turns()
+    plain = load_sources([source.with_context(past, future) for source in config.corpora if source.folds is None],
+                         raw_text=raw_text)
     if not folded:
         return [_checked({source.name: plain[source.name] for source in config.corpora})]
-    versions = [load_sources([fold], raw_text=raw_text)[folded[0].name] for fold in folded[0].fold_sources()]
+    versions = [load_sources([fold.with_context(past, future)], raw_text=raw_text)[folded[0].name]
+                for fold in folded[0].fold_sources()]
     return [
         _checked({source.name: version if source is folded[0] else plain[source.name] for source in config.corpora})
         for version in versions

@@ -28,7 +28,16 @@ from mtaffect.data.schema import get_corpus_info
 from mtaffect.metrics import make_compute_metrics
 from mtaffect.recipes import fit
 from mtaffect.study.config import StudyConfig, load_study_folds
-from mtaffect.study.plan import CANDIDATE, Job, JobKey, StudyPlan, fold_tag, weak_label_sources
+from mtaffect.study.plan import (
+    CANDIDATE,
+    GOLD_CANDIDATE,
+    SINGLE_CONTEXT_CANDIDATE,
+    Job,
+    JobKey,
+    StudyPlan,
+    fold_tag,
+    weak_label_sources,
+)
 from mtaffect.study.records import TrainedModel, model_record, probe_record
 from mtaffect.teachers import record_as_teacher, teacher_bytes, teacher_from_bytes
 from mtaffect.weak_labels import add_weak_labels
@@ -71,6 +80,7 @@ def train_and_evaluate(
     weak_loss_weight: float = 0.0,
     weak_label_mode: str = "soft",
     all_corpora: Mapping[str, DatasetDict] | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> TrainedModel:
     """Train one model with the recipe (``mtaffect.recipes.fit``); each (corpus, task) is scored on test at its own best validation step.
 
@@ -81,7 +91,8 @@ def train_and_evaluate(
     (early stopping after ``config.patience`` evaluations without any task improving) and
     ``MultiTaskTrainer.evaluate_per_task`` reads each task's test metrics with the weights of
     its best validation step. The validation score (what λ is chosen on) is the mean over
-    (corpus, task) of those best validation scores.
+    (corpus, task) of those best validation scores. ``context``: the model's conversational
+    context (a context candidate's; otherwise ``config.model``'s).
     """
     from mtaffect.training.selection import PerTaskSelection
 
@@ -95,7 +106,8 @@ def train_and_evaluate(
         validation,
         None,
         output_dir=work_dir,
-        model={**config.model, "weak_loss_weight": weak_loss_weight, "weak_label_mode": weak_label_mode},
+        model={**config.model, **({"context": dict(context)} if context else {}), "weak_loss_weight": weak_loss_weight,
+               "weak_label_mode": weak_label_mode},
         tasks=tasks,
         training={
             **STUDY_TRAINING_DEFAULTS,
@@ -205,8 +217,8 @@ def run_job(job: Job, config: StudyConfig, teachers: Mapping[JobKey, bytes]) -> 
         with study_environment(config.torch_threads):
             if job.setting == "linear-probe":
                 result = _probe(job, config, inputs)
-            elif job.setting in ("single-task", "cross-fit teacher"):
-                result = _teacher(job, config, inputs, work)
+            elif job.setting in ("single-task", "cross-fit teacher", SINGLE_CONTEXT_CANDIDATE):
+                result = _alone(job, config, inputs, work)
             else:
                 result = _union(job, config, inputs, teachers, work)
     finally:
@@ -233,8 +245,9 @@ def _probe(job: Job, config: StudyConfig, inputs: StudyInputs) -> JobResult:
                       for i, seed in enumerate(job.seeds)])
 
 
-def _teacher(job: Job, config: StudyConfig, inputs: StudyInputs, work: Path) -> JobResult:
-    """A single-task model (a baseline, and a teacher of its seed) or one cross-fitted teacher."""
+def _alone(job: Job, config: StudyConfig, inputs: StudyInputs, work: Path) -> JobResult:
+    """A model of one corpus: single-task (a baseline, and a teacher of its seed), one cross-fitted
+    teacher, or a single-task context candidate (a baseline only: teachers stay context-free)."""
     from mtaffect.teachers import cross_fit_splits
 
     name, task = job.corpus, job.task
@@ -243,30 +256,33 @@ def _teacher(job: Job, config: StudyConfig, inputs: StudyInputs, work: Path) -> 
     # A cross-fitted teacher selects on the validation rows outside its fold; it has no test of its own.
     test = part["validation"] if job.setting == "cross-fit teacher" else corpus["test"]
     trained = train_and_evaluate({name: part["train"]}, {name: part["validation"]}, {name: test}, [task], config,
-                                 job.seed, work, all_corpora={name: corpus})
-    record_as_teacher(trained.model, task, {name: part})
+                                 job.seed, work, all_corpora={name: corpus}, context=job.context_options)
     study = config.fingerprint()
-    if job.setting == "single-task":
-        record = model_record(study, job.seed, "single-task", job.model, trained, {name: [task]}, fold=job.fold)
+    if job.setting != "cross-fit teacher":
+        record = model_record(study, job.seed, job.setting, job.model, trained, {name: [task]}, fold=job.fold)
     else:
         record = {"record": "teacher", "study": study, "seed": job.seeds[0], "setting": job.setting, "model": job.model,
                   "fold": job.fold, "validation_combined_score": trained.validation_score,
                   "seconds": round(trained.seconds, 2)}
+    if not job.teaches:
+        return JobResult([record])
+    record_as_teacher(trained.model, task, {name: part})
     return JobResult([record], teacher_bytes(trained.model))
 
 
 def _union(job: Job, config: StudyConfig, inputs: StudyInputs, teachers: Mapping[JobKey, bytes], work: Path) -> JobResult:
-    """A model of the union: the multi-task control (gold labels only) or a candidate of the grid."""
+    """A model of the union: gold labels only (the multi-task control, a multi-task context candidate)
+    or a weak / gold candidate of the grid."""
     plan, corpora = inputs.plan, inputs.at(job.fold)
     weight, mode, threshold = job.point or (0.0, "soft", None)
     labelled, notes = corpora, []
-    if job.setting != "multi-task":
+    if job.setting in (CANDIDATE, GOLD_CANDIDATE):
         replace_auxiliary = job.setting == CANDIDATE
         labelled, notes = _weak_corpora(job, config, inputs, teachers, mode, threshold, replace_auxiliary)
     trained = train_and_evaluate(
         {n: c["train"] for n, c in labelled.items()}, {n: c["validation"] for n, c in labelled.items()},
         {n: c["test"] for n, c in corpora.items()}, plan.study_tasks, config, job.seed, work,
-        weak_loss_weight=weight, weak_label_mode=mode, all_corpora=labelled,
+        weak_loss_weight=weight, weak_label_mode=mode, all_corpora=labelled, context=job.context_options,
     )
     extra = {"weak_notes": notes} if job.setting == CANDIDATE else {}
     return JobResult([model_record(config.fingerprint(), job.seed, job.setting, job.model, trained, plan.tasks,
@@ -321,7 +337,7 @@ def weak_labelled(
             note = (f"{name}/{task}: no teacher with the same feature set, so no weak {task} labels"
                     + (f"; its gold {task} labels (auxiliary) are kept" if auxiliary else ""))
         else:
-            teacher = models[("single-task", seed, plan.own_fold(source, fold), source, task, None, None)]
+            teacher = models[("single-task", seed, plan.own_fold(source, fold), source, task, None, None, None)]
             out[name] = add_weak_labels(out[name], teacher, task, mode=mode, threshold=threshold,
                                         ablation="replace" if auxiliary else None, cache=False, convert=True)
             rule = get_corpus_info(out[name]).notes.get("weak_labels", {}).get(task, {}).get("conversion", "none")
@@ -341,7 +357,7 @@ def _cross_fitted(corpus: DatasetDict, name: str, task: str, fold: int | None, m
 
     k, seed = int(config.cross_fit_folds or 0), config.cross_fit_seed
     folds, parts = cross_fit_splits(corpus, k, seed)
-    teachers = [models[("cross-fit teacher", seed, fold, name, task, None, j)] for j in range(k)]
+    teachers = [models[("cross-fit teacher", seed, fold, name, task, None, j, None)] for j in range(k)]
     seen = [{split: [str(i) for i in column_values(part[split], "id")] for split in part} for part in parts]
     fitted = CrossFittedTeachers(task, teachers, folds, seen, seed)
     labelled = add_cross_fitted_weak_labels(corpus, fitted, mode=mode, threshold=threshold)

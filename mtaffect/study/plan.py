@@ -8,7 +8,10 @@ For every seed (see ``mtaffect.study`` for what each setting means):
 * a **single-task** job per (corpus, task[, fold]) and seed: a baseline and a teacher;
 * per fold of the union: the **multi-task** control, a **multi-task-weak candidate** per grid
   point (λ, mode, threshold), the choice per task among them, and the same for
-  **multi-task-gold** where some corpus has a gold auxiliary task to replace.
+  **multi-task-gold** where some corpus has a gold auxiliary task to replace;
+* with a ``context_grid``: a **single-task + context candidate** per single-task model and
+  context option and a **multi-task + context candidate** per union fold and option (gold
+  labels only, like the multi-task control), each followed by its choice per task.
 
 Each ``Job`` has a key (a tuple) and the keys of the jobs it depends on: a weak candidate
 waits for the teachers that weak-label its corpora (its seed's single-task models of the
@@ -22,9 +25,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from datasets import DatasetDict
 
+from mtaffect.data.context import ContextOptions, has_context
 from mtaffect.data.schema import feature_dims
 from mtaffect.study.config import StudyConfig, corpus_tasks
 from mtaffect.tasks import TASK_NAMES
@@ -36,11 +41,24 @@ CANDIDATE = "multi-task-weak candidate"
 #: The setting of the multi-task-gold models (one per grid point some corpus' primary task chose).
 GOLD_CANDIDATE = "multi-task-gold candidate"
 #: The settings of the per-task choices, by the setting of the candidates they choose among.
-CHOICE_OF = {CANDIDATE: "multi-task-weak", GOLD_CANDIDATE: "multi-task-gold"}
+#: The settings of a single-task / multi-task model with conversational context, one per
+#: ``context_grid`` option; the one chosen per task is recorded again as ``single-task + context``
+#: / ``multi-task + context``.
+SINGLE_CONTEXT_CANDIDATE = "single-task + context candidate"
+MULTI_CONTEXT_CANDIDATE = "multi-task + context candidate"
+CONTEXT_CANDIDATES = (SINGLE_CONTEXT_CANDIDATE, MULTI_CONTEXT_CANDIDATE)
+#: The settings of the per-task choices, by the setting of the candidates they choose among.
+CHOICE_OF = {CANDIDATE: "multi-task-weak", GOLD_CANDIDATE: "multi-task-gold",
+             SINGLE_CONTEXT_CANDIDATE: "single-task + context", MULTI_CONTEXT_CANDIDATE: "multi-task + context"}
+#: Every candidate setting: its models are recorded for resuming, the report shows the choices.
+CANDIDATES = tuple(CHOICE_OF)
 
 GridPoint = tuple[float, str, "float | None"]
-#: (setting, seed, fold, corpus, task, grid point, part): what names a job.
-JobKey = tuple[str, "int | None", "int | None", "str | None", "str | None", "GridPoint | None", "int | None"]
+#: A ``context_grid`` option as (past, future, speakers): hashable, part of a candidate's key.
+ContextPoint = tuple[int, int, bool]
+#: (setting, seed, fold, corpus, task, grid point, part, context): what names a job.
+JobKey = tuple[str, "int | None", "int | None", "str | None", "str | None", "GridPoint | None", "int | None",
+               "ContextPoint | None"]
 
 
 def fold_tag(fold: int | None) -> str:
@@ -49,6 +67,16 @@ def fold_tag(fold: int | None) -> str:
 
 def grid_name(weight: float, mode: str, threshold: float | None) -> str:
     return f"λ={weight} mode={mode} threshold={threshold}"
+
+
+def context_name(point: ContextPoint) -> str:
+    """``context past=2`` (``future=1``, ``no speakers`` where they differ from the defaults)."""
+    past, future, speakers = point
+    return f"context past={past}" + (f" future={future}" if future else "") + ("" if speakers else " no speakers")
+
+
+def context_point(options: ContextOptions) -> ContextPoint:
+    return (options.past, options.future, options.speakers)
 
 
 @dataclass(frozen=True)
@@ -65,6 +93,7 @@ class Job:
         task: its one task.
         point: the grid point (λ, mode, threshold) of a candidate.
         part: which of the K cross-fitted teachers.
+        context: the context option (past, future, speakers) of a context candidate.
         deps: keys of the jobs it needs first.
         seeds: the seeds its records are written for (a probe: every seed; others: their own).
         k: the number of cross-fitted teachers (names a cross-fit teacher's record).
@@ -77,13 +106,27 @@ class Job:
     task: str | None = None
     point: GridPoint | None = None
     part: int | None = None
+    context: ContextPoint | None = None
     deps: tuple[JobKey, ...] = ()
     seeds: tuple[int, ...] = ()
     k: int = 0
 
     @property
     def key(self) -> JobKey:
-        return (self.setting, self.seed, self.fold, self.corpus, self.task, self.point, self.part)
+        return (self.setting, self.seed, self.fold, self.corpus, self.task, self.point, self.part, self.context)
+
+    @property
+    def choice_point(self) -> GridPoint | ContextPoint | None:
+        """What a per-task choice picks this candidate by: its context option or its grid point."""
+        return self.context if self.setting in CONTEXT_CANDIDATES else self.point
+
+    @property
+    def context_options(self) -> dict[str, Any] | None:
+        """The model's ``context`` (``MTAffectConfig``) for a context candidate, else ``None``."""
+        if self.context is None:
+            return None
+        past, future, speakers = self.context
+        return {"past": past, "future": future, "speakers": speakers}
 
     @property
     def trains(self) -> bool:
@@ -98,8 +141,12 @@ class Job:
     @property
     def model(self) -> str:
         """The ``model`` field of its record (what ``results.jsonl`` has always called it)."""
-        if self.setting in ("linear-probe", "single-task"):
+        if self.setting in ("linear-probe", "single-task", CHOICE_OF[SINGLE_CONTEXT_CANDIDATE]):
             return f"{self.corpus}/{self.task}"
+        if self.setting == SINGLE_CONTEXT_CANDIDATE:
+            return f"{self.corpus}/{self.task} {context_name(self.context)}"
+        if self.setting == MULTI_CONTEXT_CANDIDATE:
+            return f"union, {context_name(self.context)}"
         if self.setting == "cross-fit teacher":
             return f"{self.corpus}/{self.task} {(self.part or 0) + 1}/{self.k}{fold_tag(self.fold)}"
         if self.setting == "multi-task":
@@ -153,6 +200,8 @@ class StudyPlan:
     #: Per fold of the union: which corpus' single-task model weak-labels (corpus, task) where
     #: no cross-fit does (``choose_teacher``, which weighs the corpora of that fold).
     teachers: dict[tuple[int | None, str, str], str | None] = field(default_factory=dict)
+    #: The ``context_grid`` options (none: the study has no context settings).
+    contexts: list[ContextPoint] = field(default_factory=list)
 
     @classmethod
     def build(cls, corpora: Mapping[str, DatasetDict], config: StudyConfig,
@@ -166,6 +215,13 @@ class StudyPlan:
         folds = list(range(len(versions))) if folded and len(versions) > 1 else [None]
         teachers = {(fold, name, task): choose_teacher(name, task, versions[fold or 0], tasks)
                     for fold in folds for name, own in tasks.items() for task in study_tasks if task not in own[:1]}
+        contexts = [context_point(option) for option in config.context_options()]
+        if contexts and not any(has_context(split) for corpus in corpora.values() for split in corpus.values()):
+            raise ValueError(
+                f"context_grid {config.context_grid} compares models with conversational context, but no corpus of the "
+                "study has context columns: give corpora read by a loader with dialogues (meld, emorynlp, mustard, a "
+                "table with dialogue_column) or folders saved from load_corpus(..., context={'past': K})."
+            )
         return cls(
             tasks=tasks,
             study_tasks=study_tasks,
@@ -176,6 +232,7 @@ class StudyPlan:
                 for mode in config.weak_label_modes
                 for threshold in config.weak_thresholds
             ],
+            contexts=contexts,
             replaces_gold=bool(cross_fit) or any(teachers.get((folds[0], name, task)) is not None
                                                  for name, own in tasks.items() for task in own[1:]),
             # The probe reads features: a study on text-only corpora (its models read the transcripts) has none.
@@ -207,8 +264,8 @@ class StudyPlan:
     def models_per_seed(self) -> int:
         """Models trained per seed: a probe per (corpus, task) when on, then every model."""
         alone = sum(len(self.corpus_folds(name)) for name, _ in self.pairs)
-        union = 1 + len(self.grid) * (2 if self.replaces_gold else 1)
-        return (alone if self.probe else 0) + alone + union * len(self.union_folds)
+        union = 1 + len(self.grid) * (2 if self.replaces_gold else 1) + len(self.contexts)
+        return (alone if self.probe else 0) + alone * (1 + len(self.contexts)) + union * len(self.union_folds)
 
 
 def jobs(plan: StudyPlan, config: StudyConfig) -> list[Job]:
@@ -221,14 +278,27 @@ def jobs(plan: StudyPlan, config: StudyConfig) -> list[Job]:
             for n, t in plan.cross_fit for f in plan.corpus_folds(n) for j in range(k)]
     for seed in seeds:
         out += [Job("single-task", seed, f, n, t, seeds=(seed,)) for n, t, f in alone]
+        for n, t, f in alone if plan.contexts else []:
+            out += _choice(SINGLE_CONTEXT_CANDIDATE, [Job(SINGLE_CONTEXT_CANDIDATE, seed, f, n, t, context=c, seeds=(seed,))
+                                                      for c in plan.contexts])
         for fold in plan.union_folds:
             out.append(Job("multi-task", seed, fold, seeds=(seed,)))
+            out += _choice(MULTI_CONTEXT_CANDIDATE, [Job(MULTI_CONTEXT_CANDIDATE, seed, fold, context=c, seeds=(seed,))
+                                                     for c in plan.contexts])
             for setting in (CANDIDATE, GOLD_CANDIDATE) if plan.replaces_gold else (CANDIDATE,):
                 deps = tuple(_teacher_keys(plan, config, seed, fold, replace_auxiliary=setting == CANDIDATE))
-                candidates = [Job(setting, seed, fold, point=point, deps=deps, seeds=(seed,)) for point in plan.grid]
-                out += candidates
-                out.append(Job(CHOICE_OF[setting], seed, fold, deps=tuple(c.key for c in candidates), seeds=(seed,)))
+                out += _choice(setting, [Job(setting, seed, fold, point=point, deps=deps, seeds=(seed,))
+                                         for point in plan.grid])
     return out
+
+
+def _choice(setting: str, candidates: list[Job]) -> list[Job]:
+    """``candidates`` then the job choosing among them per task (none without candidates)."""
+    if not candidates:
+        return []
+    first = candidates[0]
+    return [*candidates, Job(CHOICE_OF[setting], first.seed, first.fold, first.corpus, first.task,
+                             deps=tuple(c.key for c in candidates), seeds=first.seeds)]
 
 
 def _teacher_keys(plan: StudyPlan, config: StudyConfig, seed: int, fold: int | None,
@@ -239,10 +309,10 @@ def _teacher_keys(plan: StudyPlan, config: StudyConfig, seed: int, fold: int | N
         if source == "":
             continue
         if source is None:  # its own cross-fitted teachers
-            yield from (("cross-fit teacher", config.cross_fit_seed, own, name, task, None, j)
+            yield from (("cross-fit teacher", config.cross_fit_seed, own, name, task, None, j, None)
                         for j in range(int(config.cross_fit_folds or 0)))
         else:
-            yield ("single-task", seed, own, source, task, None, None)
+            yield ("single-task", seed, own, source, task, None, None, None)
 
 
 def weak_label_sources(plan: StudyPlan, fold: int | None, replace_auxiliary: bool) -> list[tuple[str, str, str | None]]:
@@ -280,7 +350,7 @@ def job_work(job: Job, rows: Mapping[str, int], config: StudyConfig) -> float:
         return 0.0
     if job.setting == "linear-probe":
         return float(rows.get(job.corpus, 0))
-    if job.setting == "single-task":
+    if job.setting in ("single-task", SINGLE_CONTEXT_CANDIDATE):
         return rows.get(job.corpus, 0) * epochs
     if job.setting == "cross-fit teacher":  # trained on (K-1)/K of the rows
         return rows.get(job.corpus, 0) * epochs * (1 - 1 / max(job.k, 2))

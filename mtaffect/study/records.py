@@ -19,7 +19,22 @@ from typing import Any
 
 from mtaffect.report import Result
 from mtaffect.study.config import _NOT_IN_FINGERPRINT, StudyConfig, config_record
-from mtaffect.study.plan import CANDIDATE, GOLD_CANDIDATE, GridPoint, Job, StudyPlan, fold_tag, grid_name
+from mtaffect.study.plan import (
+    CANDIDATE,
+    CANDIDATES,
+    CHOICE_OF,
+    CONTEXT_CANDIDATES,
+    ContextPoint,
+    GridPoint,
+    Job,
+    StudyPlan,
+    context_name,
+    fold_tag,
+    grid_name,
+)
+
+#: The per-task choices among context candidates (``single-task + context``, ``multi-task + context``).
+CONTEXT_CHOICES = tuple(CHOICE_OF[setting] for setting in CONTEXT_CANDIDATES)
 
 logger = logging.getLogger(__name__)
 
@@ -153,17 +168,17 @@ def records_results(records: Sequence[Mapping[str, Any]]) -> list[Result]:
     """
     by_seed: dict[int, list[Mapping[str, Any]]] = {}
     for record in records:
-        if record["setting"] not in (CANDIDATE, GOLD_CANDIDATE):
+        if record["setting"] not in CANDIDATES:
             by_seed.setdefault(int(record["seed"]), []).append(record)
     return [result for seed, group in by_seed.items() for result in fold_means(seed, group)[0]]
 
 
 
 def choose_per_task(
-    candidates: Sequence[tuple[tuple[float, str, float | None], Mapping[str, Any]]],
+    candidates: Sequence[tuple[Any, Mapping[str, Any]]],
     pairs: Sequence[tuple[str, str]],
-) -> dict[str, tuple[float, str, float | None]]:
-    """Per (corpus, task): the grid point whose model scored best on *that* task's validation split.
+) -> dict[str, Any]:
+    """Per (corpus, task): the grid point (or context option) whose model scored best on *that* task's validation split.
 
     A task without a validation score of its own in these models (an auxiliary task whose gold
     labels were replaced, so its validation split has none) falls back to the mean over tasks.
@@ -299,18 +314,23 @@ def _score(value: float) -> float:
     return value if value == value else float("-inf")  # nan ranks last
 
 
-def choice_record(job: Job, candidates: Sequence[tuple[GridPoint, Mapping[str, Any]]], plan: StudyPlan) -> dict[str, Any]:
-    """The record of a per-task choice: each (corpus, task)'s numbers from the grid point that
-    scored best on that task's own validation split (``choose_per_task``)."""
-    per_task = choose_per_task(candidates, plan.pairs)
-    chosen: dict[str, Any] = {"per task": {key: grid_name(*point) for key, point in per_task.items()}}
+def choice_record(job: Job, candidates: Sequence[tuple[GridPoint | ContextPoint, Mapping[str, Any]]],
+                  plan: StudyPlan) -> dict[str, Any]:
+    """The record of a per-task choice: each (corpus, task)'s numbers from the grid point (context
+    option) that scored best on that task's own validation split (``choose_per_task``). A single-task
+    context choice chooses for its own (corpus, task) only."""
+    context = job.setting in CONTEXT_CHOICES
+    name = context_name if context else (lambda point: grid_name(*point))
+    per_task = choose_per_task(candidates, [(job.corpus, job.task)] if job.corpus else plan.pairs)
+    chosen: dict[str, Any] = {"per task": {key: name(point) for key, point in per_task.items()}}
     extra: dict[str, Any] = {}
-    if job.setting == "multi-task-weak":
+    if job.setting == "multi-task-weak" or context:
         chosen["validation"] = {
-            key: {grid_name(*point): _rounded(c.get("validation_scores", {}).get(key, c["validation_combined_score"]))
+            key: {name(point): _rounded(c.get("validation_scores", {}).get(key, c["validation_combined_score"]))
                   for point, c in candidates}
             for key in per_task
         }
+    if job.setting == "multi-task-weak":
         extra["weak_notes"] = candidate_notes(record for _, record in candidates)
     return composite(dict(candidates), per_task, setting=job.setting, model=job.model, chosen=chosen, **extra)
 
@@ -338,10 +358,14 @@ class SeedOutcome:
 def seed_outcome(seed: int, seed_jobs: Sequence[Job], records: Mapping[RecordKey, Mapping[str, Any]]) -> SeedOutcome:
     """One seed's numbers, choices and notes from its jobs' records, in plan order (whichever run trained them)."""
     keys = [(job, (job.setting, seed, job.model, job.fold)) for job in seed_jobs
-            if job.setting not in (CANDIDATE, GOLD_CANDIDATE, "cross-fit teacher")]
+            if job.setting not in (*CANDIDATES, "cross-fit teacher")]
     results, collapses = fold_means(seed, [records[key] for _, key in keys])
     choices = {str(job.fold): records[key]["chosen"] for job, key in keys if job.setting == "multi-task-weak"}
     chosen: dict[str, Any] = dict(choices["None"]) if list(choices) == ["None"] else {"per fold": choices}
+    for job, key in keys:  # the context each task chose, per setting (and fold)
+        if job.setting in CONTEXT_CHOICES:
+            context = chosen.setdefault("context", {}).setdefault(f"{job.setting}{fold_tag(job.fold)}", {})
+            context.update(records[key]["chosen"]["per task"])
     chosen["selected steps"] = {
         f"{job.setting} {job.model}{fold_tag(job.fold)}": records[key].get("selected_steps", {}) for job, key in keys
     }

@@ -266,7 +266,7 @@ class Ledger:
                 continue
             candidates = [self.by_key[dep] for dep in job.deps]
             if all(self.recorded(c) for c in candidates):
-                records = [(c.point, self.records[c.record_keys()[0]]) for c in candidates]
+                records = [(c.choice_point, self.records[c.record_keys()[0]]) for c in candidates]
                 record = choice_record(job, records, _plan_of(self.config))
                 self.records[record_key(record)] = record
                 append_record(self.results_path, record)
