@@ -22,7 +22,7 @@ from typing import Any
 from mtaffect.cli.inputs import add_model_argument, load_corpora, pick_split, resolve_model
 from mtaffect.cli.main import command_help
 from mtaffect.data.schema import canonical_split, feature_dims, get_corpus_info, gold_tasks
-from mtaffect.metrics import split_metric_key
+from mtaffect.metrics import make_compute_metrics, split_metric_key
 from mtaffect.recipes import load_model, training_arguments
 from mtaffect.training import MultiTaskTrainer
 from mtaffect.training.trainer import COMBINED_SCORE
@@ -107,7 +107,7 @@ def format_table(table: Mapping[str, Mapping[str, float]]) -> str:
     """One block per corpus: the literature's headline metrics (``mtaffect.metrics.headline_metrics``,
     the same as report.md, ``mtaffect run`` and the model card), then every other metric, named
     (``metric_label``: one-vs-rest scores say so)."""
-    from mtaffect.metrics import headline_metrics, metric_label, order_metrics
+    from mtaffect.metrics import headline_metrics, is_predicted_count, metric_label, order_metrics
 
     lines = []
     for corpus, values in table.items():
@@ -117,6 +117,8 @@ def format_table(table: Mapping[str, Mapping[str, float]]) -> str:
 
         def line(metric: str, label: str, values: Mapping[str, float] = values, width: int = width) -> str:
             value = values[metric]
+            if is_predicted_count(metric) and math.isfinite(value):  # a count of test rows, not a score
+                return f"    {metric:<{width}}  {int(value):>7}  rows predicted as this class"
             shown = f"{value:.4f}" if math.isfinite(value) else "nan"
             return f"    {metric:<{width}}  {shown:>7}  {label}"
 
@@ -155,7 +157,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         training = training_arguments(
             {"output_dir": scratch, "per_device_eval_batch_size": args.batch_size}, evaluation=False
         )
-        trainer = MultiTaskTrainer(model=model, args=training)
+        # How often each class was predicted rides along: a collapsed model shows itself in the table.
+        trainer = MultiTaskTrainer(model=model, args=training, compute_metrics=make_compute_metrics(include_counts=True))
         metrics = trainer.evaluate(eval_dataset=splits, metric_key_prefix=split)
     table = metrics_by_corpus(metrics, list(splits), split)
     combined = metrics.get(f"{split}_{COMBINED_SCORE}")
