@@ -366,9 +366,11 @@ class PlanSummary:
     def lines(self) -> list[str]:
         """The printout: jobs and cost per setting, total work, critical path, fewest workers."""
         unit = "s" if self.unit == "s" else ""
-        out = [f"{'setting':<28}{'jobs':>6}{'each':>12}{'total':>12}"]
-        for setting, (count, total) in self.per_setting().items():
-            out.append(f"{setting:<28}{count:>6}{f'{total / count:.1f}{unit}':>12}{f'{total:.1f}{unit}':>12}")
+        table = self.per_setting()
+        width = max([28, *(len(setting) + 2 for setting in table)])
+        out = [f"{'setting':<{width}}{'jobs':>6}{'each':>12}{'total':>12}"]
+        for setting, (count, total) in table.items():
+            out.append(f"{setting:<{width}}{count:>6}{f'{total / count:.1f}{unit}':>12}{f'{total:.1f}{unit}':>12}")
         path, chain = self.critical
         share = f" ({path / self.total:.1%} of the work)" if self.total else ""
         out += [
