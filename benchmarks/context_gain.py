@@ -40,7 +40,11 @@ CORPORA: dict[str, tuple[str, str, dict[str, Any], str]] = {
     "meld": ("meld", "meld", {}, "emotion"),
     "emorynlp": ("emorynlp", "emorynlp", {}, "emotion"),
     "mustard": ("mustard", "mustard", {"protocol": "speaker_independent"}, "sarcasm"),
+    # MUStARD's speaker-dependent protocol: 5 folds (split_indices.p), a seed's number is the mean over them.
+    "mustard-5fold": ("mustard", "mustard", {"protocol": "fold"}, "sarcasm"),
 }
+#: Corpora cross-validated over folds: name -> number of folds (the loader's ``fold`` option).
+FOLDS: dict[str, int] = {"mustard-5fold": 5}
 #: The recipe's model and training settings (examples/real_corpora/study.yaml).
 MODEL = {"hidden_size": 128, "encoder_type": "mean", "num_layers": 1, "fusion": "concat", "dropout": 0.2}
 TRAINING = {
@@ -79,11 +83,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load(args: argparse.Namespace, name: str) -> Any:
-    """The corpus with MiniLM features and ``max(--past)`` / ``max(--future)`` context turns, converted once."""
+def load(args: argparse.Namespace, name: str, fold: int | None = None) -> Any:
+    """The corpus (its ``fold``) with MiniLM features and ``max(--past)`` / ``max(--future)`` context turns, converted once."""
     from mtaffect.data.corpora import load_corpus
 
     registry, folder, options, _ = CORPORA[name]
+    options = {**options, **({"fold": fold} if fold is not None else {})}
     start = time.time()
     corpus = load_corpus(
         registry,
@@ -91,21 +96,23 @@ def load(args: argparse.Namespace, name: str) -> Any:
         cache_dir=args.work / "cache",
         extractor={"pooled": True, "batch_size": 64, "device": "cpu"},
         # "future" only when asked: the same options (and cached conversion) as a past-only run otherwise.
-        context={"past": max(args.past), **({"future": max(args.future)} if name != "mustard" and max(args.future) else {})},
+        context={"past": max(args.past), **({"future": max(args.future)} if registry != "mustard" and max(args.future) else {})},
         **options,
     )
-    print(f"{name}: {', '.join(f'{s} {len(d)}' for s, d in corpus.items())} ({time.time() - start:.0f} s)", flush=True)
+    where = "" if fold is None else f" fold {fold}"
+    print(f"{name}{where}: {', '.join(f'{s} {len(d)}' for s, d in corpus.items())} ({time.time() - start:.0f} s)", flush=True)
     return corpus
 
 
-def train_one(corpus: Any, name: str, task: str, past: int, seed: int, work: Path, future: int = 0) -> dict[str, Any]:
-    """One single-task model; validation and test primary scores at the best validation epoch."""
+def train_one(corpus: Any, name: str, task: str, past: int, seed: int, work: Path, future: int = 0,
+              fold: int | None = None) -> dict[str, Any]:
+    """One single-task model (of ``fold``); validation and test primary scores at the best validation epoch."""
     from mtaffect.metrics import make_compute_metrics
     from mtaffect.recipes import fit
     from mtaffect.training.selection import PerTaskSelection
 
     selection = PerTaskSelection(patience=None)
-    output = work / f"run-{name}-{past}-{future}-{seed}"
+    output = work / f"run-{name}-{past}-{future}-{seed}-{fold}"
     started = time.time()
     fitted = fit(
         {name: corpus["train"]},
@@ -135,6 +142,7 @@ def train_one(corpus: Any, name: str, task: str, past: int, seed: int, work: Pat
         "train_seconds": train_seconds,
         "seconds": round(time.time() - started, 1),
         "parameters": sum(p.numel() for p in fitted.model.parameters()),
+        **({"fold": fold} if fold is not None else {}),
     }
 
 
@@ -165,6 +173,20 @@ def read(results: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
 
 
+def fold_means(rows: list[dict[str, Any]], folds: int) -> list[dict[str, Any]]:
+    """One row per (setting, seed): validation, test and seconds averaged over the ``folds`` folds (incomplete seeds left out)."""
+    groups: dict[tuple[int, int, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["past"], r.get("future", 0), r["seed"]), []).append(r)
+    out = []
+    for members in groups.values():
+        if len({m["fold"] for m in members}) < folds:
+            continue
+        mean = {key: statistics.mean(m[key] for m in members) for key in ("validation", "test", "train_seconds")}
+        out.append({**members[0], **mean, "folds": folds})
+    return out
+
+
 def report(records: list[dict[str, Any]], costs: dict[str, list[dict[str, float]]] | None = None) -> dict[str, Any]:
     """Print the summary of ``records`` and return it (corpus -> per-K means, K*, paired Δ, cost).
 
@@ -177,6 +199,8 @@ def report(records: list[dict[str, Any]], costs: dict[str, list[dict[str, float]
     summary: dict[str, Any] = {}
     for name in CORPORA:
         rows = [r for r in records if r["corpus"] == name]
+        if name in FOLDS:
+            rows = fold_means(rows, FOLDS[name])
         if not rows:
             continue
         # A setting is "K" (past turns) or "K+J" (and following turns); records without "future" have J = 0.
@@ -184,7 +208,8 @@ def report(records: list[dict[str, Any]], costs: dict[str, list[dict[str, float]
             r["setting"] = str(r["past"]) if not r.get("future") else f"{r['past']}+{r['future']}"
         grid = sorted({r["setting"] for r in rows}, key=lambda k: tuple(int(x) for x in k.split("+")))
         by = {(r["setting"], r["seed"]): r for r in rows}
-        print(f"\n{name} ({rows[0]['task']}, test primary score = weighted F1; mean over seeds)")
+        over = f"; a seed's score is the mean over {FOLDS[name]} folds" if name in FOLDS else ""
+        print(f"\n{name} ({rows[0]['task']}, test primary score = weighted F1; mean over seeds{over})")
         entry: dict[str, Any] = summary.setdefault(name, {"task": rows[0]["task"], "by_past": {}})
         for past in grid:
             seeds = sorted(s for (k, s) in by if k == past)
@@ -250,28 +275,31 @@ def main(argv: list[str] | None = None) -> None:
         file = args.results.parent / "cost.json"
         recorded = json.loads(file.read_text()) if file.is_file() else {}
         for name in args.names:
-            settings = [(k, j) for k in args.past for j in args.future if not (name == "mustard" and j)]
-            measured = cost(load(args, name), name, CORPORA[name][3], settings, args.cost, args.work)
+            settings = [(k, j) for k in args.past for j in args.future if not (CORPORA[name][0] == "mustard" and j)]
+            measured = cost(load(args, name, 0 if name in FOLDS else None), name, CORPORA[name][3], settings, args.cost,
+                            args.work)
             # One entry per --cost run: a ratio is only taken between settings timed in the same run.
             runs = [run for run in recorded.get(name, []) if isinstance(run, dict) and set(run) != set(measured)]
             recorded[name] = [*runs, measured]
             file.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
         return
-    done = {(r["corpus"], r["past"], r.get("future", 0), r["seed"]) for r in read(args.results)}
+    done = {(r["corpus"], r["past"], r.get("future", 0), r["seed"], r.get("fold")) for r in read(args.results)}
     for name in args.names:
-        corpus = load(args, name)
         task = CORPORA[name][3]
-        for seed in args.seeds:
-            for past, future in [(k, j) for k in args.past for j in args.future]:
-                if name == "mustard" and future:
-                    continue  # MUStARD publishes no following turns
-                if (name, past, future, seed) in done:
-                    continue
-                record = train_one(corpus, name, task, past, seed, args.work, future)
-                with args.results.open("a") as handle:
-                    handle.write(json.dumps(record, sort_keys=True) + "\n")
-                print(f"{name} K={past} J={future} seed {seed}: validation {100 * record['validation']:.2f} "
-                      f"test {100 * record['test']:.2f} ({record['seconds']:.0f} s)", flush=True)
+        for fold in range(FOLDS[name]) if name in FOLDS else [None]:
+            corpus = load(args, name, fold)
+            for seed in args.seeds:
+                for past, future in [(k, j) for k in args.past for j in args.future]:
+                    if CORPORA[name][0] == "mustard" and future:
+                        continue  # MUStARD publishes no following turns
+                    if (name, past, future, seed, fold) in done:
+                        continue
+                    record = train_one(corpus, name, task, past, seed, args.work, future, fold)
+                    with args.results.open("a") as handle:
+                        handle.write(json.dumps(record, sort_keys=True) + "\n")
+                    where = "" if fold is None else f" fold {fold}"
+                    print(f"{name}{where} K={past} J={future} seed {seed}: validation {100 * record['validation']:.2f} "
+                          f"test {100 * record['test']:.2f} ({record['seconds']:.0f} s)", flush=True)
     report(read(args.results))
 
 
