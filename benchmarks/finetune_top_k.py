@@ -10,8 +10,15 @@ the one-off encoding of the cache is inside ``train_seconds``, since the Trainer
 and ``top-K − full`` as paired differences with 95% t-intervals. Runs are appended to
 ``--results`` (resumable) like the parity benchmark's.
 
+``--full-from parity.json`` takes the full fine-tuning runs from the parity benchmark's results
+instead of training them again: its mtaffect side is this very run (the same function,
+``finetune="full"``), so a record with the same setting and seed is reused as it stands, and
+the table says so. Only the ``top-K`` runs are trained then.
+
     python benchmarks/finetune_top_k.py --train-limit 3000 --epochs 2 --seeds 0 1 --top 2 \\
         --results top_k.json --threads 1
+    python benchmarks/finetune_top_k.py --epochs 2 --seeds 0 1 2 --top 2 --results top_k_full.json \\
+        --full-from parity.json --threads 1
 """
 
 from __future__ import annotations
@@ -57,8 +64,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hidden-size", type=int, default=128)
     parser.add_argument("--pooling", default="mean", choices=["mean", "cls"])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--full-from", type=Path, help="the parity benchmark's results: its mtaffect runs with the same "
+                        "setting are the full fine-tuning runs (not trained again)")
     parser.add_argument("--table", action="store_true", help="only print the table of what --results holds")
     return parser.parse_args(argv)
+
+
+def reused_full_runs(parity: Path, setting: dict[str, Any], seeds: list[int]) -> list[dict[str, Any]]:
+    """The parity benchmark's mtaffect runs of ``setting`` (full fine-tuning, the same code) as full records."""
+    return [{**{k: v for k, v in r.items() if k != "side"}, "finetune": "full", "from": str(parity)}
+            for r in PARITY.load_results(parity)
+            if r.get("side") == "mtaffect" and r["setting"] == setting and r["seed"] in seeds]
 
 
 def table(records: list[dict[str, Any]], top: str) -> str:
@@ -74,6 +90,8 @@ def table(records: list[dict[str, Any]], top: str) -> str:
         f, t = by_mode["full"].get(seed), by_mode[top].get(seed)
         score = [100 * r["weighted_f1"] if r else math.nan for r in (f, t)]
         times = [f"{r['train_seconds']:.0f} / {r['cpu_seconds']:.0f}" if r else "–" for r in (f, t)]
+        if f and f.get("from"):
+            times[0] += " (parity run)"
         lines.append(f"| {seed} | {score[0]:.2f} | {score[1]:.2f} | {score[1] - score[0]:+.2f} | {times[0]} | {times[1]} |")
     paired = sorted(set(by_mode["full"]) & set(by_mode[top]))
     if paired:
@@ -91,6 +109,11 @@ def main() -> None:
     options = parse_args()
     top = f"top-{options.top}"
     setting = {key: getattr(options, key) for key in PARITY.SETTING_KEYS}
+    if options.full_from is not None:
+        recorded = {(r["finetune"], r["seed"]) for r in PARITY.load_results(options.results) if r["setting"] == setting}
+        for record in reused_full_runs(options.full_from, setting, options.seeds):
+            if ("full", record["seed"]) not in recorded:
+                PARITY.append_result(options.results, record)
     if options.table:
         records = [r for r in PARITY.load_results(options.results) if r["setting"] == setting]
         print(table(records, top))
