@@ -108,3 +108,46 @@ def test_panels_and_summary_of_a_prediction():
     assert summarize(prediction).splitlines()[2:] == [
         "- **emotion**: joy (0.70)", "- **sentiment**: positive (score +1.25)", "- **sarcasm**: not sarcastic (p = 0.20)",
     ]
+
+
+@pytest.fixture(scope="module")
+def context_checkpoint(tmp_path_factory, minilm_checkpoint):
+    """A tiny MiniLM-feature model that reads the utterance's 2 preceding turns (``config.context``), saved."""
+    import torch
+
+    from mtaffect.configuration_mtaffect import MTAffectConfig
+    from mtaffect.data.extract import feature_set_name
+    from mtaffect.modeling_mtaffect import MTAffectForMultiTaskAffect
+
+    _, _, text_extractor, _ = minilm_checkpoint
+    name = feature_set_name([text_extractor])
+    config = MTAffectConfig(feature_sets={name: {"text": text_extractor.dim}}, hidden_size=8, num_heads=2,
+                            emotion_labels=["neutral", "joy", "anger"], context={"past": 2})
+    config.feature_extractors = {name: {"text": text_extractor.describe()}}
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("demo-context-checkpoint")
+    MTAffectForMultiTaskAffect(config).eval().save_pretrained(folder)
+    return folder
+
+
+def test_the_context_boxes_reach_the_model_as_the_pipelines_turns(context_checkpoint):
+    from gradio_client import Client
+    from transformers import pipeline
+
+    import mtaffect.pipeline  # noqa: F401
+
+    demo = build_demo(str(context_checkpoint))
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        text, turns = "Oh. Great.", "Ross: I got us tickets to the opera.\nChandler: The opera?"
+        *_, raw = client.predict(text, None, None, 0.5, "Chandler", turns, api_name=f"/{API_NAME}")
+        *_, alone = client.predict(text, None, None, 0.5, "", "", api_name=f"/{API_NAME}")
+    finally:
+        demo.close()
+    classifier = pipeline("multimodal-affect", model=str(context_checkpoint))
+    given = [{"speaker": "Ross", "text": "I got us tickets to the opera."}, {"speaker": "Chandler", "text": "The opera?"}]
+    assert raw == json.loads(json.dumps(classifier({"text": text, "speaker": "Chandler", "context": given})))
+    assert alone == json.loads(json.dumps(classifier(text)))
+    assert raw["emotion"]["scores"] != alone["emotion"]["scores"]  # the turns did reach the model
