@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -386,22 +386,46 @@ def choose_teacher(
     task: str,
     corpora: Mapping[str, DatasetDict],
     tasks: Mapping[str, list[str]],
+    raw_modalities: Sequence[str] = (),
 ) -> str | None:
     """The corpus whose single-task model labels ``task`` on ``target``.
 
-    Another corpus with gold ``task`` labels and the same feature set (a teacher can only
-    read features its input projection was trained on); the largest training split wins,
+    Another corpus with gold ``task`` labels whose model can read ``target``: with the same
+    feature set (a teacher can only read features its input projection was trained on) or,
+    for models whose pretrained encoders read ``raw_modalities`` themselves
+    (``pretrained_encoders``), where neither corpus has features and both have the same raw
+    inputs (a text encoder reads any corpus' transcripts). The largest training split wins,
     ties broken by name. ``None`` when there is none.
+
+    Examples:
+        >>> from datasets import Dataset, DatasetDict
+        >>> talk = lambda n: DatasetDict({"train": Dataset.from_dict({"text": ["a"] * n})})
+        >>> corpora = {"meld": talk(5), "emorynlp": talk(3), "mustard": talk(2)}
+        >>> tasks = {"meld": ["emotion"], "emorynlp": ["emotion"], "mustard": ["sarcasm"]}
+        >>> choose_teacher("mustard", "emotion", corpora, tasks, raw_modalities=["text"])
+        'meld'
     """
-    feature_set = get_corpus_info(corpora[target]).feature_set
+    reads = _what_a_teacher_reads(corpora[target], raw_modalities)
     candidates = [
         name
         for name, own in tasks.items()
-        if name != target and task in own and get_corpus_info(corpora[name]).feature_set == feature_set
+        if name != target and task in own and _what_a_teacher_reads(corpora[name], raw_modalities) == reads
     ]
     if not candidates:
         return None
     return max(candidates, key=lambda name: (corpora[name]["train"].num_rows, name))
+
+
+def _what_a_teacher_reads(corpus: DatasetDict, raw_modalities: Sequence[str]) -> tuple[str, Any]:
+    """A corpus' inputs as a model reads them: its raw inputs (no features, encoders for them) or its feature set."""
+    from mtaffect.data.raw_inputs import RAW_COLUMNS
+
+    split = next(iter(corpus.values()))
+    if raw_modalities and not feature_dims(split.features):
+        raw = tuple(sorted(m for m in raw_modalities if RAW_COLUMNS[m] in split.column_names))
+        if raw:
+            return ("raw", raw)
+    return ("features", get_corpus_info(corpus).feature_set)
 
 
 # --------------------------------------------------------------------------------------------

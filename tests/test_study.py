@@ -183,6 +183,29 @@ def test_teacher_is_never_the_target_and_shares_its_feature_set(tiny_family):
     assert choose_teacher("synthetic_mustard", "sarcasm", tiny_family, tasks) is None
 
 
+def test_a_text_encoder_teacher_reads_any_text_only_corpus_but_not_features(tiny_family):
+    """Text-only corpora (each its own feature-less "feature set") share their raw transcripts: a model whose
+    pretrained encoder reads text can teach across them; a feature corpus stays with its own feature set."""
+    from datasets import Dataset, DatasetDict
+
+    from mtaffect.data.schema import CorpusInfo, set_corpus_info
+
+    def text_only(name: str, rows: int) -> DatasetDict:
+        corpus = DatasetDict({"train": Dataset.from_dict({"id": [f"{name}-{i}" for i in range(rows)],
+                                                          "text": ["oh"] * rows})})
+        set_corpus_info(corpus, CorpusInfo(corpus=name, feature_set=f"{name}-text", dims={}, tasks=[]))
+        return corpus
+
+    corpora = {"meld": text_only("meld", 5), "emorynlp": text_only("emorynlp", 3), "mustard": text_only("mustard", 2),
+               "synthetic_mosei": tiny_family["synthetic_mosei"]}
+    tasks = {"meld": ["emotion", "sentiment"], "emorynlp": ["emotion"], "mustard": ["sarcasm"],
+             "synthetic_mosei": ["sentiment", "emotion"]}
+    assert choose_teacher("mustard", "emotion", corpora, tasks, raw_modalities=["text"]) == "meld"  # the largest
+    assert choose_teacher("meld", "sarcasm", corpora, tasks, raw_modalities=["text"]) == "mustard"
+    assert choose_teacher("mustard", "emotion", corpora, tasks) is None  # a feature model: no shared feature set
+    assert choose_teacher("synthetic_mosei", "sarcasm", corpora, tasks, raw_modalities=["text"]) is None
+
+
 def test_gold_setting_only_when_some_auxiliary_label_can_be_replaced(tiny_family):
     from mtaffect.study import StudyPlan
 

@@ -31,6 +31,7 @@ from datasets import DatasetDict
 
 from mtaffect.data.context import ContextOptions, has_context
 from mtaffect.data.schema import feature_dims
+from mtaffect.recipes import model_encoders
 from mtaffect.study.config import StudyConfig, corpus_tasks
 from mtaffect.tasks import TASK_NAMES
 from mtaffect.teachers import choose_teacher
@@ -213,7 +214,9 @@ class StudyPlan:
         study_tasks = [t for t in TASK_NAMES if any(t in own for own in tasks.values())]
         versions = list(by_fold or [corpora])
         folds = list(range(len(versions))) if folded and len(versions) > 1 else [None]
-        teachers = {(fold, name, task): choose_teacher(name, task, versions[fold or 0], tasks)
+        # A model with pretrained encoders reads the raw inputs of text-only corpora (any corpus' transcripts).
+        raw = list(model_encoders(config.model))
+        teachers = {(fold, name, task): choose_teacher(name, task, versions[fold or 0], tasks, raw_modalities=raw)
                     for fold in folds for name, own in tasks.items() for task in study_tasks if task not in own[:1]}
         contexts = [context_point(option) for option in config.context_options()]
         if contexts and not any(has_context(split) for corpus in corpora.values() for split in corpus.values()):
