@@ -81,7 +81,10 @@ def test_an_encoder_study_reads_text_only_corpora_with_the_encoder_schedule_and_
     assert study.training["warmup_steps"] == ENCODER_TRAINING_DEFAULTS["warmup_steps"]
     corpora = load_study_corpora(study)  # the published files, no features extracted
     assert all(not info.dims for info in (get_corpus_info(c) for c in corpora.values()))
-    assert StudyPlan.build(corpora, study).probe is False  # the probe reads features: none here
+    plan = StudyPlan.build(corpora, study)
+    assert plan.probe is False  # the probe reads features: none here
+    # The encoder reads any corpus' transcripts: each corpus' single-task model teaches the other.
+    assert plan.teacher_of(None, "mustard", "emotion") == "meld" and plan.teacher_of(None, "meld", "sarcasm") == "mustard"
 
 
 def test_a_teacher_blob_of_an_encoder_model_labels_raw_text(tiny_bert):  # noqa: F811
@@ -106,6 +109,11 @@ def test_an_encoder_study_runs_and_resumes_after_an_interrupt_to_the_same_report
     records = read_records(whole["results"])
     settings = {record.get("setting") for record in records}
     assert {"single-task", "multi-task", "multi-task-weak", "multi-task-gold"} <= settings, settings
+    weak = next(r for r in records if r.get("setting") == "multi-task-weak")
+    assert any("weak labels from the meld single-task model" in note for note in weak["weak_notes"]), weak["weak_notes"]
+    gold = next(r for r in records if r.get("setting") == "multi-task-gold")
+    multi = next(r for r in records if r.get("setting") == "multi-task")
+    assert gold["results"] != multi["results"]  # the teachers' labels reached it: not the multi-task model again
     report = _comparable(whole["json"])
 
     interrupted = config(tmp_path, tiny_bert, str(tmp_path / "resumed"))
