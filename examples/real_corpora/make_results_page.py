@@ -661,6 +661,29 @@ def _list_text(value: Any) -> str:
     return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
+def _epochs(study: Study) -> Any:
+    return (study.meta.get("training") or study.run_config.get("training") or {}).get("num_train_epochs", "?")
+
+
+def _is_cut(study: Study) -> bool:
+    """Whether a study with an encoder inside trains less of it, on shorter inputs or for fewer epochs than
+    the library's defaults for an encoder that trains (``ENCODER_DEFAULTS``, ``ENCODER_TRAINING_DEFAULTS``)."""
+    from mtaffect.configuration_mtaffect import ENCODER_DEFAULTS
+    from mtaffect.recipes import ENCODER_TRAINING_DEFAULTS
+
+    epochs = _epochs(study)
+    if isinstance(epochs, (int, float)) and epochs < ENCODER_TRAINING_DEFAULTS["num_train_epochs"]:
+        return True
+    for modality, spec in study.encoders.items():
+        defaults = ENCODER_DEFAULTS.get(modality, {})
+        if spec.get("finetune", defaults.get("finetune")) != defaults.get("finetune"):
+            return True
+        length = spec.get("max_length", defaults.get("max_length"))
+        if isinstance(length, (int, float)) and length < defaults.get("max_length", length):
+            return True
+    return False
+
+
 def _cut(study: Study, reference: Study | None) -> list[str]:
     """What the config of a study with an encoder inside cut to fit a CPU, beside the library's encoder
     defaults and the frozen-feature study's grid (all read from the configs as run and from mtaffect)."""
@@ -700,7 +723,7 @@ def _cut(study: Study, reference: Study | None) -> list[str]:
                           else _list_text(other)) + f" ({cite})"
         rows.append([label, text, other_text])
     lines = [
-        "### What was cut to fit the CPU",
+        "### What was cut to fit the CPU" if _is_cut(study) else "### The schedule",
         "",
         f"The config as run ([study.json]({study.link('study.json')})) beside the library's schedule for a model "
         "whose encoder trains" + (f" and {cite}'s grid (frozen features)" if reference else "") + ":",
@@ -882,13 +905,18 @@ def _claims_summary(studies: Sequence[Study]) -> list[str]:
     notes = []
     for study in studies:
         if study.encoders:
-            training = study.meta.get("training") or study.run_config.get("training") or {}
+            epochs = _epochs(study)
+            reference = _frozen_reference(study, studies)
+            fewer = reference is not None and len(study.seeds) < len(reference.seeds)
             notes.append(
                 f"The {study.title[0].lower() + study.title[1:]} decides them on {len(study.seeds)} seeds of a "
-                f"schedule cut to fit a CPU ({training.get('num_train_epochs', '?')} epoch(s), λ candidates "
+                + ("schedule cut to fit a CPU" if _is_cut(study) else "schedule")
+                + f" ({epochs} epoch{'' if str(epochs) == '1' else 's'}, λ candidates "
                 f"{_list_text(study.run_config.get('weak_loss_weights'))}, "
-                f"{study.run_config.get('cross_fit_folds') or 'no'} cross-fitted teachers; see its section): "
-                "a first look at a trained encoder, with wider intervals than five seeds give.")
+                f"{study.run_config.get('cross_fit_folds') or 'no'} cross-fitted teachers; see its section)"
+                + (f", fewer than the {reference.title}'s {len(reference.seeds)}, so its intervals are wider"
+                   if fewer else "")
+                + ": a first look at a trained encoder.")
         if any(s in study.settings for s in CONTEXT_SETTINGS):
             notes.append(
                 f"The {study.title[0].lower() + study.title[1:]} decides them on its context-free settings; no claim "
