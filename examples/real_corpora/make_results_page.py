@@ -81,6 +81,7 @@ INTRO: dict[str, str] = {
     "context": "is the speaker-independent study with two more settings, the single-task and multi-task models "
     "trained again reading the utterance's preceding turns too (how many: chosen on validation)",
 }
+#: How the page names the corpora in prose and table headers.
 NAMES = {"meld": "MELD", "emorynlp": "EmoryNLP", "mustard": "MUStARD"}
 #: A study's files copied into docs/results/<study>/ (report.json is required).
 COPIED = ("report.json", "report.md", "report.png", "results.jsonl", "study.json", "machine.json", "corpora.json")
