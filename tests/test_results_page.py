@@ -8,6 +8,13 @@ and deltas of the page's metrics (no predicted counts, no selected steps), ``res
 with the multi-task-gold choice records only, ``study.json``, ``corpora.json`` and (first
 study) ``machine.json``. The numbers asserted here are recomputed from the reports' per-seed
 values with numpy and scipy, independently of ``mtaffect.statistics``.
+
+The fine-tuned-encoder and context studies are derived from the speaker-independent one the
+way ``mtaffect run`` writes theirs (the structure of the reports that ``tests/test_study_encoders.py``
+and ``tests/test_context.py`` make): its per-seed numbers, moved, written again by
+``mtaffect.report.write_report`` (so the deltas, intervals and verdicts are the report's), with
+the config and choices such a study records (``model.pretrained_encoders`` and no probe; a
+``context_grid`` with the K each task chose per seed).
 """
 
 from __future__ import annotations
@@ -38,14 +45,103 @@ def _load_page_module():
 page = _load_page_module()
 
 
+#: The fixture studies under tests/data/results_page/ (the others are derived from the first).
+RECORDED = ("speaker-independent", "5-fold")
+ENCODER = {"name_or_path": "sentence-transformers/all-MiniLM-L6-v2", "finetune": "top-2", "max_length": 48, "pooling": "mean"}
+
+
 @pytest.fixture()
 def results_dir(tmp_path):
     """A docs/results/ with both fixture studies and the recorded fine-tuning results."""
     target = tmp_path / "results"
-    for name in page.STUDIES:
+    for name in RECORDED:
         shutil.copytree(FIXTURE / name, target / name)
     shutil.copyfile(REPO / "docs" / "results" / "finetune.json", target / "finetune.json")
     return target
+
+
+def _derive(folder: Path, results: list, metadata: dict, choices: list[dict]) -> None:
+    """A study folder as ``mtaffect run`` leaves it: report.{json,md,png} by ``write_report``, study.json, results.jsonl."""
+    from mtaffect.report import write_report
+
+    write_report(results, folder, metadata=metadata)
+    (folder / "study.json").write_text(json.dumps(metadata["config"], indent=1), encoding="utf-8")
+    (folder / "results.jsonl").write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in choices),
+                                          encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def derived(tmp_path_factory):
+    """The fine-tuned-encoder study and the context study, derived from the speaker-independent fixture."""
+    from mtaffect.report import Result, results_from_report
+
+    root = tmp_path_factory.mktemp("derived")
+    source = _report("speaker-independent")
+    gold = [json.loads(line) for line in (FIXTURE / "speaker-independent" / "results.jsonl").read_text().splitlines()]
+    rng = np.random.default_rng(7)
+    moved = lambda value: float(np.clip(value + rng.normal(0.01, 0.03), 0, 1))  # noqa: E731
+
+    # An encoder inside every model: no probe, the recipe's cut schedule (top-2, 1 epoch, one λ), the published files.
+    results = [Result(r.setting, r.seed, r.corpus, r.task, r.metric, moved(r.value))
+               for r in results_from_report(source) if r.setting != "linear-probe"]
+    meta = copy.deepcopy(source["metadata"])
+    config = meta["config"]
+    config["corpora"] = [dict(c, path=f"published/{c['name']}") for c in config["corpora"]]
+    config["model"] = meta["model"] = {"hidden_size": 128, "fusion": "concat", "dropout": 0.1,
+                                       "pretrained_encoders": {"text": ENCODER}}
+    config["training"] = meta["training"] = {"num_train_epochs": 1, "learning_rate": 1e-3, "encoder_learning_rate": 1e-4}
+    config.update(weak_loss_weights=[1.0], linear_probe=False, output_dir="study-finetuned-output")
+    meta["settings"] = [s for s in meta["settings"] if s != "linear-probe"]
+    one_weight = lambda value: json.loads(json.dumps(value, ensure_ascii=False).replace("λ=0.5", "λ=1.0"))  # noqa: E731
+    meta["chosen on validation (per seed)"] = one_weight(meta["chosen on validation (per seed)"])
+    for corpus in meta["corpora"].values():
+        corpus["feature_set"] = "text"
+    _derive(root / "fine-tuned", results, meta, one_weight(gold))
+
+    # The same study with context settings: each (corpus, task) reads the K its validation chose, per seed.
+    results = results_from_report(source)
+    results += [Result(f"{r.setting} + context", r.seed, r.corpus, r.task, r.metric, moved(r.value))
+                for r in results if r.setting in ("single-task", "multi-task")]
+    meta = copy.deepcopy(source["metadata"])
+    meta["config"].update(context_grid=[2, 4], output_dir="study-context-output")
+    meta["settings"] = [*meta["settings"], "single-task + context", "multi-task + context"]
+    tasks = list(meta["chosen on validation (per seed)"]["0"]["per task"])
+    for seed, choice in meta["chosen on validation (per seed)"].items():
+        choice["context"] = {setting: {task: f"context past={(2, 4)[(int(seed) + i + j) % 2]}" for j, task in enumerate(tasks)}
+                             for i, setting in enumerate(("single-task + context", "multi-task + context"))}
+    _derive(root / "context-study", results, meta, gold)
+    shutil.copyfile(FIXTURE / "speaker-independent" / "corpora.json", root / "context-study" / "corpora.json")
+    return root
+
+
+@pytest.fixture()
+def all_studies(results_dir, derived):
+    """docs/results/ with the four studies (the context study in its own folder, beside context_gain.py's)."""
+    for folder in ("fine-tuned", "context-study"):
+        shutil.copytree(derived / folder, results_dir / folder)
+    return results_dir
+
+
+def _study_report(results_dir: Path, folder: str) -> dict:
+    return json.loads((results_dir / folder / "report.json").read_text(encoding="utf-8"))
+
+
+def _mean_std(values) -> str:
+    values = list(values)
+    return f"{100 * np.mean(values):.2f} ± {100 * np.std(values, ddof=1):.2f}"
+
+
+def _delta_cell(a: dict[str, float], b: dict[str, float]) -> str:
+    """A paired Δ cell, recomputed with numpy and scipy from the two settings' per-seed values."""
+    diffs = np.array([a[s] - b[s] for s in sorted(a) if s in b])
+    if np.all(diffs == 0):
+        return f"0.00 on every seed ({len(diffs)})"
+    mean = diffs.mean()
+    half = stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / math.sqrt(len(diffs))
+    interval = f"{100 * mean:+.2f} [{100 * (mean - half):+.2f}, {100 * (mean + half):+.2f}]"
+    if mean - half > 0 or mean + half < 0:
+        interval = f"**{interval}**"
+    return f"{interval} {int((diffs > 0).sum())}/{len(diffs)}"
 
 
 def _report(name: str) -> dict:
@@ -229,7 +325,7 @@ def test_script_copies_the_studies_and_writes_the_page(tmp_path, capsys):
                "--study", f"5-fold={work / 'study-5fold-output'}",
                "--finetune", str(REPO / "docs" / "results" / "finetune.json")])
     assert (docs / "results.md").read_text(encoding="utf-8") == page.render_folder(docs / "results")
-    for name in page.STUDIES:
+    for name in RECORDED:
         assert {p.name for p in (docs / "results" / name).iterdir()} >= {"report.json", "results.jsonl", "study.json", "corpora.json"}
     # Rebuilding from the copies alone gives the same page.
     before = (docs / "results.md").read_text(encoding="utf-8")
@@ -358,3 +454,171 @@ def test_context_section_shows_the_paired_gain_beside_published_pairs(results_di
     (results_dir / "context" / "finetune.json").write_text(json.dumps(runs), encoding="utf-8")
     section = _section(page.render_folder(results_dir), "## Conversational context", "## Reproduce")
     assert "| K = 2 | 150 | 732 s | 39.87 | – |" in section and "first 2400 MELD train utterances" in section
+
+
+def test_the_new_studies_are_named_but_not_shown_until_recorded(results_dir):
+    text = page.render_folder(results_dir)
+    for title, config in (("fine-tuned-encoder study", "study-finetuned.yaml"), ("context study", "study-context.yaml")):
+        assert f"The {title} (`examples/real_corpora/{config}`) is not recorded here yet." in text
+    assert "## Fine-tuned-encoder study" not in text and "## Context study" not in text
+    assert "(where it ran)" not in text and "| Fine-tuned-encoder study |" not in text
+    reproduce = _section(text, "## Reproduce")
+    assert ("    --study fine-tuned=mtaffect-real-corpora/study-finetuned-output \\\n"
+            "    --study context=mtaffect-real-corpora/study-context-output\n") in reproduce
+
+
+def test_fine_tuned_study_has_no_probe_names_its_cut_schedule_and_sits_beside_published_fine_tuned(all_studies):
+    text = page.render_folder(all_studies)
+    report, si = _study_report(all_studies, "fine-tuned"), _report("speaker-independent")
+    intro = text[: text.index("## The paper's claims, in short")]
+    assert "in two studies: **Speaker-independent study** (3 seeds); **5-fold study** (3 seeds)" in intro
+    assert "The **Fine-tuned-encoder study** (3 seeds) reads the published transcripts instead" in intro
+    assert "fine-tuned-encoder study (`examples" not in intro and "Each compares the linear probe (where it ran)," in intro
+    summary = _section(text, "## The paper's claims, in short", "## Speaker-independent study")
+    header = _row(summary, "claim", "comparison")
+    claim = report["claims"][0]
+    assert _row(summary, claim["claim"], claim["comparison"])[header.index("Fine-tuned-encoder study")] == f"**{claim['verdict']}**"
+    assert ("The fine-tuned-encoder study decides them on 3 seeds of a schedule cut to fit a CPU (1 epoch, λ candidates "
+            "1.0, 2 cross-fitted teachers; see its section): a first look at a trained encoder.") in summary
+
+    section = _section(text, "## Fine-tuned-encoder study", "## Context study")
+    assert "[report.json](results/fine-tuned/report.json)" in section
+    # No linear probe anywhere in its tables: there are no features for one.
+    results = _section(section, "### Results", "### Paired differences")
+    assert _row(results, "corpus", "task", "metric")[3:] == ["single-task", "multi-task", "multi-task-weak", "multi-task-gold"]
+    assert "no `linear-probe`: the models read the text itself" in results and "`linear-probe` is a logistic" not in results
+    assert "linear-probe" not in _section(section, "### Paired differences", "### Beside")
+    row = _row(results, "meld", "emotion", "`emotion_weighted_f1`")
+    assert row[4] == _mean_std(_values(report, "meld", "emotion", "emotion_weighted_f1", "multi-task").values())
+    deltas = _section(section, "### Paired differences", "### Beside")
+    assert _row(deltas, "corpus", "task", "metric")[3:] == [f"{s} − {r}" for s, r in page.COMPARISONS if r != "linear-probe"]
+    assert _row(deltas, "mustard", "sarcasm", "`sarcasm_weighted_f1`")[3] == _delta_cell(
+        *(_values(report, "mustard", "sarcasm", "sarcasm_weighted_f1", s) for s in ("multi-task", "single-task")))
+
+    # What was cut, read from the config as run, beside the library's defaults and the frozen study's grid.
+    cut = _section(section, "### What was cut to fit the CPU", "### Results")
+    assert "[study.json](results/fine-tuned/study.json)" in cut
+    assert _row(cut, "text encoder")[1:] == ["`sentence-transformers/all-MiniLM-L6-v2`",
+                                             "frozen features `synthetic-cmu` (the Speaker-independent study)"]
+    assert _row(cut, "text encoder fine-tuning (`finetune`)")[1:3] == ["`top-2`", "`full` (the library's default: every layer trains)"]
+    assert _row(cut, "text input length (`max_length`, tokens)")[1] == "48"
+    assert _row(cut, "epochs (`training.num_train_epochs`)")[1:3] == ["1", "3 (the library's default for a model whose encoder trains, `mtaffect.recipes.ENCODER_TRAINING_DEFAULTS`)"]
+    assert _row(cut, "λ candidates (`weak_loss_weights`)")[1:3] == ["1.0", "0.5, 1.0 (the Speaker-independent study)"]
+    assert _row(cut, "cross-fitted teachers (`cross_fit_folds`)")[1] == "2"
+    assert _row(cut, "seeds")[1] == "3 (0, 1, 2)"
+
+    # Beside the frozen-feature study and the published fine-tuned models that read one utterance.
+    beside = _section(section, "### Beside frozen features and published fine-tuned models", "### The paper's claims")
+    header = _row(beside, "model")
+    assert header[1:] == ["MELD emotion `emotion_weighted_f1`", "MELD sentiment `sentiment_weighted_f1`",
+                          "EmoryNLP emotion `emotion_weighted_f1`", "MUStARD sarcasm `sarcasm_weighted_f1`"]
+    ours = _row(beside, "this study (encoder fine-tuned: `top-2`): multi-task-weak")
+    frozen = _row(beside, "Speaker-independent study (frozen features): linear-probe")
+    for (corpus, task, metric), mine, theirs in zip((("meld", "emotion", "emotion_weighted_f1"),
+                                                     ("meld", "sentiment", "sentiment_weighted_f1"),
+                                                     ("emorynlp", "emotion", "emotion_weighted_f1"),
+                                                     ("mustard", "sarcasm", "sarcasm_weighted_f1")), ours[1:], frozen[1:]):
+        assert mine == _mean_std(_values(report, corpus, task, metric, "multi-task-weak").values())
+        assert theirs == _mean_std(_values(si, corpus, task, metric, "linear-probe").values())
+    entries = page.load_published()
+    utterance = next(e for e in entries if e.get("context") is False and e["corpus"] == "meld")
+    published = _row(beside, f"published: [{utterance['model']}]({utterance['url']})")
+    assert published[1:] == ["62.638", "–", "34.414", "–"]  # one row for the model published on MELD and EmoryNLP
+    assert "| 63.46 |" in beside and "63.535" not in beside and "34.148" not in beside  # no context-aware model here
+    assert "not a like-for-like comparison" in beside
+    # One λ: the one each task chose, for weak and gold labels alike.
+    choices = _section(section, "### λ chosen on validation", "![")
+    assert _row(choices, "0")[1:] == ["1.0"] * 8 and "### Context chosen" not in section
+
+
+def test_context_study_shows_its_settings_paired_deltas_chosen_k_and_published_pairs(all_studies):
+    text = page.render_folder(all_studies)
+    report = _study_report(all_studies, "context-study")
+    intro = text[: text.index("## The paper's claims, in short")]
+    assert "The **Context study** (3 seeds) is the speaker-independent study with two more settings" in intro
+    summary = _section(text, "## The paper's claims, in short", "## Speaker-independent study")
+    assert "The context study decides them on its context-free settings; no claim reads `single-task + context` or `multi-task + context`" in summary
+
+    section = _section(text, "## Context study", "## Published text-only numbers")
+    assert "[report.json](results/context-study/report.json)" in section and "(results/context-study/report.png)" in section
+    results = _section(section, "### Results", "### Paired differences")
+    header = _row(results, "corpus", "task", "metric")
+    assert header[3:] == ["linear-probe", "single-task", "multi-task", "multi-task-weak", "multi-task-gold",
+                          "single-task + context", "multi-task + context"]
+    assert "K chosen per corpus × task on validation among 2, 4 (`context_grid`)" in results
+    for corpus, task, metric in (("meld", "emotion", "emotion_weighted_f1"), ("mustard", "sarcasm", "sarcasm_accuracy")):
+        row = _row(results, corpus, task, f"`{metric}`")
+        for setting in ("single-task + context", "multi-task + context"):
+            assert row[header.index(setting)] == _mean_std(_values(report, corpus, task, metric, setting).values())
+
+    # The weak-supervision Δs as before; context's three paired Δs in their own table, with their intervals.
+    deltas = _section(section, "### Paired differences", "### Beside")
+    assert _row(deltas, "corpus", "task", "metric")[3:] == [f"{s} − {r}" for s, r in page.COMPARISONS]
+    context = _section(deltas, "What conversational context adds")
+    assert _row(context, "corpus", "task", "metric")[3:] == [
+        "single-task + context − single-task", "multi-task + context − multi-task",
+        "multi-task + context − single-task + context"]
+    checked = 0
+    for corpus, task, metric in (("meld", "emotion", "emotion_weighted_f1"), ("meld", "sentiment", "sentiment_weighted_f1"),
+                                 ("emorynlp", "emotion", "emotion_weighted_f1"), ("mustard", "sarcasm", "sarcasm_weighted_f1")):
+        row = _row(context, corpus, task, f"`{metric}`")
+        for (setting, reference), cell in zip(page.CONTEXT_COMPARISONS, row[3:]):
+            assert cell == _delta_cell(*(_values(report, corpus, task, metric, s) for s in (setting, reference))), (
+                corpus, setting, reference)
+            assert "[" in cell  # an interval: three seeds paired
+            checked += 1
+    assert checked == 12
+
+    # The K each task chose per seed, as the report recorded it.
+    choices = _section(section, "### Context chosen on validation", "![")
+    assert _row(choices, "setting", "corpus/task")[2:] == ["seed 0", "seed 1", "seed 2"]
+    chosen = report["metadata"]["chosen on validation (per seed)"]
+    for setting in ("single-task + context", "multi-task + context"):
+        for task in ("meld/emotion", "meld/sentiment", "emorynlp/emotion", "mustard/sarcasm"):
+            expected = [f"K = {chosen[seed]['context'][setting][task].removeprefix('context past=')}" for seed in "012"]
+            assert _row(choices, setting, task)[2:] == expected
+    assert {"K = 2", "K = 4"} <= set(_row(choices, "single-task + context", "meld/emotion")[2:])
+
+    # Beside the published models without and with context (EmoBERTa's 01-utt and all-utt-SPEAKER).
+    beside = _section(section, "### Beside published models with and without context", "### The paper's claims")
+    assert _row(beside, "model")[1:] == ["reads context", "MELD emotion `emotion_weighted_f1`",
+                                         "EmoryNLP emotion `emotion_weighted_f1`"]
+    entries = page.load_published()
+    without = next(e for e in entries if e.get("context") is False)
+    with_ = next(e for e in entries if e.get("context") is True)
+    assert _row(beside, f"published: [{without['model']}]({without['url']})")[1:] == ["no", "62.638", "34.414"]
+    assert _row(beside, f"published: [{with_['model']}]({with_['url']})")[1:] == ["yes", "63.535", "34.148"]
+    ours = _row(beside, "this study: multi-task + context")
+    assert ours[1] == "yes (K chosen on validation)"
+    assert ours[2:] == [_mean_std(_values(report, c, "emotion", "emotion_weighted_f1", "multi-task + context").values())
+                        for c in ("meld", "emorynlp")]
+    assert _row(beside, "this study: single-task")[1] == "no" and "63.46" not in beside  # no context key: not a pair
+
+    # The other studies render as they did without the new ones.
+    for title, end in (("## Speaker-independent study", "## 5-fold study"), ("## 5-fold study", "## Fine-tuned-encoder study")):
+        assert _section(text, title, end) == _section(page.render_folder(_without_new(all_studies)), title,
+                                                      "## Published" if end != "## 5-fold study" else end)
+
+
+def _without_new(results_dir: Path) -> Path:
+    target = results_dir.parent / "without-new"
+    if not target.exists():
+        shutil.copytree(results_dir, target, ignore=shutil.ignore_patterns("fine-tuned", "context-study"))
+    return target
+
+
+def test_the_context_study_is_copied_beside_context_gains_records(results_dir, derived, tmp_path):
+    """``--study context=...`` copies into docs/results/context-study/: docs/results/context/ holds
+    benchmarks/context_gain.py's results.jsonl, which the study's own would overwrite."""
+    docs = tmp_path / "docs"
+    shutil.copytree(results_dir, docs / "results")
+    (docs / "results" / "context").mkdir()
+    (docs / "results" / "context" / "results.jsonl").write_text('{"context_gain": true}\n', encoding="utf-8")
+    page.main(["--docs", str(docs), "--study", f"context={derived / 'context-study'}",
+               "--study", f"fine-tuned={derived / 'fine-tuned'}"])
+    assert (docs / "results" / "context" / "results.jsonl").read_text(encoding="utf-8") == '{"context_gain": true}\n'
+    assert (docs / "results" / "context-study" / "report.json").read_bytes() == (derived / "context-study" / "report.json").read_bytes()
+    text = (docs / "results.md").read_text(encoding="utf-8")
+    assert text == page.render_folder(docs / "results")
+    assert "## Context study" in text and "## Fine-tuned-encoder study" in text and "not recorded here yet" not in text
+    assert page.load_study(docs / "results" / "context-study").title == "Context study"

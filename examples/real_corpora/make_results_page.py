@@ -2,17 +2,28 @@
 
     python examples/real_corpora/make_results_page.py \\
         --study speaker-independent=WORK_DIR/study-output \\
-        --study 5-fold=WORK_DIR/study-5fold-output --docs docs
+        --study 5-fold=WORK_DIR/study-5fold-output \\
+        --study fine-tuned=WORK_DIR/study-finetuned-output \\
+        --study context=WORK_DIR/study-context-output --docs docs
 
 copies each study's ``report.json``, ``report.md``, ``report.png``, ``results.jsonl``,
 ``study.json`` (and ``machine.json``, ``corpora.json`` when present; ``corpora.json`` is also
-looked for one folder up, where ``prepare.py`` writes it) into ``docs/results/<study>/`` and
-writes ``docs/results.md`` from those copies, ``docs/results/finetune.json``
-(``examples/finetune_meld.py``'s numbers, ``--finetune FILE`` copies a new one) and
-``published.yaml`` (published numbers with their sources), and ``docs/results/context/summary.json``
-(``benchmarks/context_gain.py``'s paired comparison of single-task models with and without
-conversational context, when present). Without ``--study``
-(``--docs docs`` only) the page is regenerated from the copies already in ``docs/results/``.
+looked for one folder up, where ``prepare.py`` writes it) into ``docs/results/<study>/`` (the
+context study into ``docs/results/context-study/``: ``docs/results/context/`` holds
+``benchmarks/context_gain.py``'s files) and writes ``docs/results.md`` from those copies,
+``docs/results/finetune.json`` (``examples/finetune_meld.py``'s numbers, ``--finetune FILE``
+copies a new one) and ``published.yaml`` (published numbers with their sources), and
+``docs/results/context/summary.json`` (``benchmarks/context_gain.py``'s paired comparison of
+single-task models with and without conversational context, when present). Without ``--study``
+(``--docs docs`` only) the page is regenerated from the copies already in ``docs/results/``; a
+study not copied yet is named as such.
+
+Each study gets the same section, generic over the settings and paired comparisons its report
+holds (the known ones first, in the report's order): the fine-tuned-encoder study (an encoder
+inside the model, no linear probe) also says what its config cut to fit a CPU and sits beside
+the frozen-feature study and the published fine-tuned models; a study with context settings
+(``context_grid``) also shows the K each task chose on validation and the published models
+with and without context.
 
 Every number on the page comes from those files; nothing is typed by hand, and no statistic
 is computed here: means and stds over seeds, the paired per-seed differences with their 95%
@@ -38,7 +49,12 @@ PUBLISHED = HERE / "published.yaml"
 STUDIES: dict[str, tuple[str, str]] = {
     "speaker-independent": ("Speaker-independent study", "examples/real_corpora/study.yaml"),
     "5-fold": ("5-fold study", "examples/real_corpora/study-5fold.yaml"),
+    "fine-tuned": ("Fine-tuned-encoder study", "examples/real_corpora/study-finetuned.yaml"),
+    "context": ("Context study", "examples/real_corpora/study-context.yaml"),
 }
+#: A study's folder under docs/results/ where it is not the study's name: docs/results/context/ holds
+#: benchmarks/context_gain.py's results.jsonl, which the context study's own would overwrite.
+FOLDERS: dict[str, str] = {"context": "context-study"}
 #: What sets each study apart (the page's words; the numbers are the reports').
 PROTOCOLS: dict[str, str] = {
     "speaker-independent": "MUStARD on its speaker-independent split: the *Friends* utterances are the test set, "
@@ -46,7 +62,27 @@ PROTOCOLS: dict[str, str] = {
     "5-fold": "MUStARD on its speaker-dependent 5-fold cross-validation (`split_indices.p`), run inside the one "
     "study: every model that reads MUStARD is trained once per fold and each seed's number is the mean over "
     "the folds.",
+    "fine-tuned": "The speaker-independent study's corpora and MUStARD protocol (*Friends* = test), read as published "
+    "(text only, no feature files): all-MiniLM-L6-v2 sits inside every model, teachers included "
+    "(`model.pretrained_encoders`), and is fine-tuned with it on the transcripts. No linear probe: it reads "
+    "features, which these corpora do not have.",
+    "context": "The speaker-independent study (same features, MUStARD's *Friends* = test) with conversational "
+    "context as a setting: every single-task and multi-task model is trained again reading the pooled features "
+    "of the utterance's K preceding turns as well, one candidate per K of the config's `context_grid`; for each "
+    "corpus × task the K its validation split prefers is reported as `single-task + context` / `multi-task + "
+    "context` and paired by seed with the context-free models of the same study. The teachers read no context, "
+    "so multi-task-weak and multi-task-gold are context-free.",
 }
+#: What the intro says of a study beside the frozen-feature ones (those not named here differ in protocol only).
+INTRO: dict[str, str] = {
+    "fine-tuned": "reads the published transcripts instead and fine-tunes all-MiniLM-L6-v2 inside every model, on "
+    "a schedule cut to fit a CPU (its section says what was cut) and with no linear probe (there are no features "
+    "for one)",
+    "context": "is the speaker-independent study with two more settings, the single-task and multi-task models "
+    "trained again reading the utterance's preceding turns too (how many: chosen on validation)",
+}
+#: How the page names the corpora in prose and table headers.
+NAMES = {"meld": "MELD", "emorynlp": "EmoryNLP", "mustard": "MUStARD"}
 #: A study's files copied into docs/results/<study>/ (report.json is required).
 COPIED = ("report.json", "report.md", "report.png", "results.jsonl", "study.json", "machine.json", "corpora.json")
 FINETUNE = "finetune.json"
@@ -60,7 +96,9 @@ FINETUNE_SCORES: tuple[tuple[str, str, str], ...] = (
     ("meld", "sentiment", "sentiment_weighted_f1"),
     ("mustard", "sarcasm", "sarcasm_weighted_f1"),
 )
+#: The settings in the order the page shows them (as ``mtaffect.report`` orders them); a report's others follow.
 SETTINGS = ("linear-probe", "single-task", "multi-task", "multi-task-weak", "multi-task-gold")
+CONTEXT_SETTINGS = ("single-task + context", "multi-task + context")
 #: The paired comparisons the Δ table shows, (setting, reference), as the report names them.
 COMPARISONS: tuple[tuple[str, str], ...] = (
     ("multi-task", "single-task"),
@@ -68,6 +106,12 @@ COMPARISONS: tuple[tuple[str, str], ...] = (
     ("multi-task-gold", "single-task"),
     ("multi-task-weak", "multi-task-gold"),
     ("single-task", "linear-probe"),
+)
+#: What context adds (a study with a context_grid), shown in a table of their own under the Δ table.
+CONTEXT_COMPARISONS: tuple[tuple[str, str], ...] = (
+    ("single-task + context", "single-task"),
+    ("multi-task + context", "multi-task"),
+    ("multi-task + context", "single-task + context"),
 )
 #: (corpus, task) -> metrics shown, the first one is the headline (what the field reports).
 SHOWN: dict[tuple[str, str], tuple[str, ...]] = {
@@ -145,15 +189,35 @@ class Study:
 
     @property
     def settings(self) -> list[str]:
+        """The settings the report holds: the known ones in the page's order, then any other in the report's."""
         ran = self.report.get("settings") or self.meta.get("settings") or []
-        return [s for s in SETTINGS if s in ran]
+        known = (*SETTINGS, *CONTEXT_SETTINGS)
+        return [s for s in known if s in ran] + [s for s in ran if s not in known]
+
+    @property
+    def comparisons(self) -> list[tuple[str, str]]:
+        """The (setting, reference) pairs the report's deltas hold: the known ones first, in the page's order."""
+        paired = list(dict.fromkeys((d["setting"], d["reference"]) for d in self.report.get("deltas", [])))
+        known = (*COMPARISONS, *CONTEXT_COMPARISONS)
+        return [c for c in known if c in paired] + [c for c in paired if c not in known]
+
+    @property
+    def encoders(self) -> dict[str, Any]:
+        """The pretrained encoders inside the model (``model.pretrained_encoders``): none for frozen features."""
+        model = self.meta.get("model") or self.run_config.get("model") or {}
+        return dict(model.get("pretrained_encoders") or {})
 
     @property
     def seeds(self) -> list[int]:
         return list(self.meta.get("seeds", []))
 
     def link(self, file: str) -> str:
-        return f"results/{self.name}/{file}"
+        return f"results/{study_folder(self.name)}/{file}"
+
+
+def study_folder(name: str) -> str:
+    """A study's folder under docs/results/."""
+    return FOLDERS.get(name, name)
 
 
 # ---- formatting --------------------------------------------------------------------------------
@@ -380,8 +444,7 @@ def _results_table(study: Study) -> list[str]:
         "",
         f"Test-split scores in %, **mean ± std over the {n} seeds**"
         + (" (each seed's number: the mean over the folds)" if study.meta.get("cross-validated corpus") else "")
-        + "; `linear-probe` is a logistic regression on the same features (regularisation chosen on validation), "
-        "the baseline every trained setting has to beat. " + _headline_sentence() + "",
+        + _probe_sentence(study) + _headline_sentence() + _context_sentence(study),
         "",
     ]
     lines += _table(["corpus", "task", "metric", *settings], rows)
@@ -389,15 +452,45 @@ def _results_table(study: Study) -> list[str]:
     return lines
 
 
-def _delta_table(study: Study) -> list[str]:
-    deltas = study.deltas
-    present = [c for c in COMPARISONS if any(key[3:] == c for key in deltas)]
-    rows = []
+def _probe_sentence(study: Study) -> str:
+    """What the linear probe is, or why the study has none (an encoder inside the model reads no features)."""
+    if "linear-probe" in study.settings:
+        return ("; `linear-probe` is a logistic regression on the same features (regularisation chosen on "
+                "validation), the baseline every trained setting has to beat. ")
+    if study.encoders:
+        return ("; no `linear-probe`: the models read the text itself, and there are no features for a probe to "
+                "read. ")
+    return "; no `linear-probe` (the config ran none). "
+
+
+def _context_sentence(study: Study) -> str:
+    """What the context settings are, where the study has them."""
+    present = [s for s in CONTEXT_SETTINGS if s in study.settings]
+    if not present:
+        return ""
+    grid = study.run_config.get("context_grid") or []
+    return (f" {' and '.join(f'`{s}`' for s in present)}: the same models reading the utterance's K preceding "
+            "turns as well, K chosen per corpus × task on validation"
+            + (f" among {', '.join(map(str, grid))} (`context_grid`)" if grid else "")
+            + "; the K each chose: below.")
+
+
+def _delta_rows(study: Study, comparisons: Sequence[tuple[str, str]]) -> list[list[str]]:
+    """One row per corpus × task shown (its headline metric) with a Δ for any of ``comparisons``."""
+    deltas, rows = study.deltas, []
     for (corpus, task), metrics in SHOWN.items():
         metric = metrics[0]
-        cells = [_delta_text(deltas.get((corpus, task, metric, *c))) for c in present]
+        cells = [_delta_text(deltas.get((corpus, task, metric, *c))) for c in comparisons]
         if any(cell != "–" for cell in cells):
             rows.append([corpus, task, f"`{metric}`", *cells])
+    return rows
+
+
+def _delta_table(study: Study) -> list[str]:
+    deltas, present = study.deltas, study.comparisons
+    main = [c for c in present if c in COMPARISONS]
+    context = [c for c in present if c in CONTEXT_COMPARISONS]
+    others = [c for c in present if c not in main and c not in context]
     confidence = next(iter(deltas.values()), {}).get("confidence", 0.95)
     lines = [
         "### Paired differences",
@@ -407,8 +500,20 @@ def _delta_table(study: Study) -> list[str]:
         "the seeds on which the setting beat the reference / the seeds paired.",
         "",
     ]
-    lines += _table(["corpus", "task", "metric", *(f"{s} − {r}" for s, r in present)], rows)
+    lines += _table(["corpus", "task", "metric", *(f"{s} − {r}" for s, r in main)], _delta_rows(study, main))
     lines.append("")
+    if context:
+        lines += [
+            "What conversational context adds, on the same seeds: each model with context minus the same model "
+            "without, and the multi-task model with context minus the single-task model with context:",
+            "",
+        ]
+        lines += _table(["corpus", "task", "metric", *(f"{s} − {r}" for s, r in context)], _delta_rows(study, context))
+        lines.append("")
+    if others:
+        lines += ["Other pairs the report compares:", ""]
+        lines += _table(["corpus", "task", "metric", *(f"{s} − {r}" for s, r in others)], _delta_rows(study, others))
+        lines.append("")
     same = _weak_gold_same(study)
     if same is not None:
         lines += same
@@ -545,7 +650,215 @@ def _choices(study: Study) -> list[str]:
     return lines
 
 
-def _study_section(study: Study) -> list[str]:
+def _frozen_reference(study: Study, studies: Sequence[Study]) -> Study | None:
+    """The frozen-feature study a study with an encoder inside is set beside: the speaker-independent one
+    (the same corpora and MUStARD protocol)."""
+    if not study.encoders:
+        return None
+    return next((s for s in studies if s.name == "speaker-independent" and not s.encoders), None)
+
+
+def _list_text(value: Any) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _epochs(study: Study) -> Any:
+    return (study.meta.get("training") or study.run_config.get("training") or {}).get("num_train_epochs", "?")
+
+
+def _is_cut(study: Study) -> bool:
+    """Whether a study with an encoder inside trains less of it, on shorter inputs or for fewer epochs than
+    the library's defaults for an encoder that trains (``ENCODER_DEFAULTS``, ``ENCODER_TRAINING_DEFAULTS``)."""
+    from mtaffect.configuration_mtaffect import ENCODER_DEFAULTS
+    from mtaffect.recipes import ENCODER_TRAINING_DEFAULTS
+
+    epochs = _epochs(study)
+    if isinstance(epochs, (int, float)) and epochs < ENCODER_TRAINING_DEFAULTS["num_train_epochs"]:
+        return True
+    for modality, spec in study.encoders.items():
+        defaults = ENCODER_DEFAULTS.get(modality, {})
+        if spec.get("finetune", defaults.get("finetune")) != defaults.get("finetune"):
+            return True
+        length = spec.get("max_length", defaults.get("max_length"))
+        if isinstance(length, (int, float)) and length < defaults.get("max_length", length):
+            return True
+    return False
+
+
+def _cut(study: Study, reference: Study | None) -> list[str]:
+    """What the config of a study with an encoder inside cut to fit a CPU, beside the library's encoder
+    defaults and the frozen-feature study's grid (all read from the configs as run and from mtaffect)."""
+    from mtaffect.configuration_mtaffect import ENCODER_DEFAULTS
+    from mtaffect.recipes import ENCODER_TRAINING_DEFAULTS
+
+    config = study.run_config
+    training = study.meta.get("training") or config.get("training") or {}
+    cite = f"the {reference.title}" if reference else ""
+    rows = []
+    for modality, spec in study.encoders.items():
+        defaults = ENCODER_DEFAULTS.get(modality, {})
+        features = sorted({str(info.get("feature_set")) for info in (reference.meta.get("corpora") or {}).values()}
+                          if reference else [])
+        rows.append([f"{modality} encoder", f"`{spec.get('name_or_path', '?')}`",
+                     f"frozen features {', '.join(f'`{f}`' for f in features)} ({cite})" if features else "–"])
+        rows.append([f"{modality} encoder fine-tuning (`finetune`)", f"`{spec.get('finetune', defaults.get('finetune'))}`",
+                     f"`{defaults.get('finetune', '?')}` (the library's default: every layer trains)"])
+        unit = "tokens" if modality == "text" else "seconds"
+        rows.append([f"{modality} input length (`max_length`, {unit})", str(spec.get("max_length", defaults.get("max_length"))),
+                     f"{defaults.get('max_length', '?')} (the library's default)"])
+    rows.append(["epochs (`training.num_train_epochs`)", str(training.get("num_train_epochs", "?")),
+                 f"{ENCODER_TRAINING_DEFAULTS['num_train_epochs']} (the library's default for a model whose encoder "
+                 "trains, `mtaffect.recipes.ENCODER_TRAINING_DEFAULTS`)"])
+    theirs = reference.run_config if reference else {}
+    for label, key in (("λ candidates (`weak_loss_weights`)", "weak_loss_weights"),
+                       ("cross-fitted teachers (`cross_fit_folds`)", "cross_fit_folds"),
+                       ("seeds", "seeds")):
+        ours = config.get(key) if key != "seeds" else (config.get("seeds") or study.seeds)
+        other = theirs.get(key) if key != "seeds" else (theirs.get("seeds") or (reference.seeds if reference else None))
+        text = "none" if ours is None else _list_text(ours)
+        if key == "seeds" and isinstance(ours, list):
+            text = f"{len(ours)} ({text})"
+        other_text = "–"
+        if reference is not None and other is not None:
+            other_text = (f"{len(other)} ({_list_text(other)})" if key == "seeds" and isinstance(other, list)
+                          else _list_text(other)) + f" ({cite})"
+        rows.append([label, text, other_text])
+    lines = [
+        "### What was cut to fit the CPU" if _is_cut(study) else "### The schedule",
+        "",
+        f"The config as run ([study.json]({study.link('study.json')})) beside the library's schedule for a model "
+        "whose encoder trains" + (f" and {cite}'s grid (frozen features)" if reference else "") + ":",
+        "",
+    ]
+    lines += _table(["", "this study (as run)", "for comparison"], rows)
+    lines.append("")
+    return lines
+
+
+def _published_rows(
+    published: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, str]], keep: Any, context: bool = True
+) -> list[list[str]]:
+    """Published numbers, one row per model and source, one column per (corpus, task, metric) (the rows of
+    ``_finetune_section`` and ``_context_section``, merged: a model published on two corpora is one row)."""
+    merged: dict[tuple[str, str], dict[tuple[str, str, str], Any]] = {}
+    entries: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for entry in published:
+        key = (entry["corpus"], entry["task"], entry["metric"])
+        if entry.get("value") is None or key not in columns or not keep(entry):
+            continue
+        model = (entry["model"], entry.get("url", ""))
+        merged.setdefault(model, {})[key] = entry["value"]
+        entries.setdefault(model, entry)
+    rows = []
+    for (model, url), values in merged.items():
+        entry = entries[(model, url)]
+        label = f"published: [{model}]({url})" if url else f"published: {model}"
+        reads = [{True: "yes", False: "no"}.get(entry.get("context"), "–")] if context else []
+        rows.append([label, *reads, *(str(values[c]) if c in values else "–" for c in columns)])
+    return rows
+
+
+def _ours_rows(
+    label: str, study: Study, settings: Sequence[str], columns: Sequence[tuple[str, str, str]], context: bool = True
+) -> list[list[str]]:
+    """A study's settings as rows (mean ± std over its seeds), optionally with whether each reads context."""
+    records, n = study.records, len(study.seeds)
+    return [[f"{label}: {setting}",
+             *(["yes (K chosen on validation)" if setting in CONTEXT_SETTINGS else "no"] if context else []),
+             *(_cell_text(records.get((c, t, m, setting)), n) for c, t, m in columns)]
+            for setting in settings if setting in study.settings]
+
+
+def _column_header(columns: Sequence[tuple[str, str, str]]) -> list[str]:
+    return [f"{NAMES.get(c, c)} {t} `{m}`" for c, t, m in columns]
+
+
+def _encoder_beside(study: Study, reference: Study | None, published: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A study with an encoder inside beside the frozen-feature study and the published fine-tuned models."""
+    records = study.records
+    columns = [(c, t, m[0]) for (c, t), m in SHOWN.items() if any(key[:3] == (c, t, m[0]) for key in records)]
+    tuned = ", ".join(f"`{spec.get('finetune', '?')}`" for spec in study.encoders.values())
+    rows = _ours_rows(f"this study (encoder fine-tuned: {tuned})", study, study.settings, columns, context=False)
+    if reference is not None:
+        rows += _ours_rows(f"{reference.title} (frozen features)", reference, reference.settings, columns, context=False)
+    rows += _published_rows(published, columns, lambda e: e.get("fine_tuned") and e.get("context") is not True,
+                            context=False)
+    lines = [
+        "### Beside frozen features and published fine-tuned models",
+        "",
+        "Test scores in % on each task's headline metric: this study's (mean ± std over its seeds)"
+        + (f", the {reference.title}'s on the same corpora and protocol with the encoder frozen" if reference else "")
+        + ", and the published fine-tuned models that read one utterance (no dialogue context; the sources are in "
+        "the published numbers' list below). Those train RoBERTa-base (125M parameters, about 5x MiniLM) end to end "
+        "on full schedules; this study's is cut (above), so it is a first look at a trained encoder, not a "
+        "like-for-like comparison with them.",
+        "",
+    ]
+    lines += _table(["model", *_column_header(columns)], rows)
+    lines.append("")
+    return lines
+
+
+def _context_beside(study: Study, published: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A study's settings with and without context beside the published models with and without context."""
+    keys = {(e["corpus"], e["task"], e["metric"]) for e in published if "context" in e and e.get("value") is not None}
+    columns = [(c, t, m) for (c, t), metrics in SHOWN.items() for m in metrics if (c, t, m) in keys]
+    if not columns:
+        return []
+    settings = ("single-task", "single-task + context", "multi-task", "multi-task + context")
+    rows = _ours_rows("this study", study, settings, columns)
+    rows += _published_rows(published, columns, lambda e: "context" in e)
+    lines = [
+        "### Beside published models with and without context",
+        "",
+        "Test scores in %: this study's single-task and multi-task models without and with context (mean ± std "
+        "over its seeds; the paired Δs are above) and published models that read the utterance alone or with the "
+        "dialogue's other turns (the sources are in the published numbers' list below). Those fine-tune "
+        "RoBERTa-base end to end on the utterance and its dialogue; this study's models read frozen sentence "
+        "embeddings of the utterance and of its K preceding turns.",
+        "",
+    ]
+    lines += _table(["model", "reads context", *_column_header(columns)], rows)
+    lines.append("")
+    return lines
+
+
+_CONTEXT_POINT = re.compile(r"context past=(?P<past>\d+)")
+
+
+def _context_choices(study: Study) -> list[str]:
+    """The K each context setting chose per corpus × task and seed (the report's ``chosen on validation``)."""
+    chosen = study.meta.get("chosen on validation (per seed)", {})
+    by_row: dict[tuple[str, str], dict[str, str]] = {}  # (setting, corpus/task) -> seed -> K
+    for seed, choice in chosen.items():
+        for setting, per_task in (choice.get("context") or {}).items():
+            for task, point in per_task.items():
+                match = _CONTEXT_POINT.fullmatch(str(point).strip())
+                by_row.setdefault((setting, task), {})[str(seed)] = (
+                    f"K = {match['past']}" if match else str(point).removeprefix("context "))
+    if not by_row:
+        return []
+    order = {s: i for i, s in enumerate(study.settings)}
+    ordered = sorted(by_row, key=lambda key: order.get(key[0].split(" (")[0], len(order)))  # stable: tasks keep their order
+    seeds = [str(s) for s in study.seeds] or list(dict.fromkeys(s for row in by_row.values() for s in row))
+    grid = study.run_config.get("context_grid") or []
+    lines = [
+        "### Context chosen on validation",
+        "",
+        "For each corpus × task and seed, the number K of preceding turns whose model scored best on that task's "
+        "validation split" + (f", among {', '.join(map(str, grid))} (`context_grid`)" if grid else "")
+        + "; the setting's test score on that task is that model's.",
+        "",
+    ]
+    lines += _table(["setting", "corpus/task", *(f"seed {s}" for s in seeds)],
+                    [[setting, task, *(by_row[(setting, task)].get(s, "–") for s in seeds)] for setting, task in ordered])
+    lines.append("")
+    return lines
+
+
+def _study_section(
+    study: Study, studies: Sequence[Study] = (), published: Sequence[Mapping[str, Any]] = ()
+) -> list[str]:
     lines = [f"## {study.title}", ""]
     if study.name in PROTOCOLS:
         lines += [PROTOCOLS[study.name], ""]
@@ -553,11 +866,19 @@ def _study_section(study: Study) -> list[str]:
     lines += [f"Report files: {files}.", ""]
     lines += _partial(study)
     lines += _what_ran(study)
+    reference = _frozen_reference(study, studies)
+    if study.encoders:
+        lines += _cut(study, reference)
     lines += _results_table(study)
     lines += _delta_table(study)
+    if study.encoders:
+        lines += _encoder_beside(study, reference, published)
+    if any(s in study.settings for s in CONTEXT_SETTINGS):
+        lines += _context_beside(study, published)
     lines += _claims(study)
     lines += _collapses(study)
     lines += _choices(study)
+    lines += _context_choices(study)
     lines += [f"![{study.title}: Δ over single-task per setting]({study.link('report.png')})", ""]
     return lines
 
@@ -582,6 +903,28 @@ def _claims_summary(studies: Sequence[Study]) -> list[str]:
     ]
     lines += _table(["claim", "comparison", *(s.title for s in studies)], rows)
     lines.append("")
+    notes = []
+    for study in studies:
+        if study.encoders:
+            epochs = _epochs(study)
+            reference = _frozen_reference(study, studies)
+            fewer = reference is not None and len(study.seeds) < len(reference.seeds)
+            notes.append(
+                f"The {study.title[0].lower() + study.title[1:]} decides them on {len(study.seeds)} seeds of a "
+                + ("schedule cut to fit a CPU" if _is_cut(study) else "schedule")
+                + f" ({epochs} epoch{'' if str(epochs) == '1' else 's'}, λ candidates "
+                f"{_list_text(study.run_config.get('weak_loss_weights'))}, "
+                f"{study.run_config.get('cross_fit_folds') or 'no'} cross-fitted teachers; see its section)"
+                + (f", fewer than the {reference.title}'s {len(reference.seeds)}, so its intervals are wider"
+                   if fewer else "")
+                + ": a first look at a trained encoder.")
+        if any(s in study.settings for s in CONTEXT_SETTINGS):
+            notes.append(
+                f"The {study.title[0].lower() + study.title[1:]} decides them on its context-free settings; no claim "
+                f"reads {' or '.join(f'`{s}`' for s in CONTEXT_SETTINGS if s in study.settings)}: what context adds "
+                "is in its section.")
+    if notes:
+        lines += [" ".join(notes), ""]
     return lines
 
 
@@ -611,7 +954,7 @@ def _published_section(studies: Sequence[Study], published: Sequence[Mapping[str
     lines += [
         "Published numbers for the same corpus, split and metric, each read in its source (in brackets, below). "
         "Beside them, this recipe's numbers (mean ± std over seeds, %) from the study named; "
-        "`not run` marks a protocol neither study ran.",
+        f"`not run` marks a protocol {'neither study' if len(studies) <= 2 else 'no study here'} ran.",
         "",
     ]
     lines += _table(["corpus", "task", "published model", "protocol", "metric", "published", "our study",
@@ -631,7 +974,11 @@ def _published_section(studies: Sequence[Study], published: Sequence[Mapping[str
         "fine-tuned rows train RoBERTa-base (125M parameters) end to end on the same one utterance (\"01-utt\": no "
         "dialogue context; conversational models read the context and report more), with model selection on "
         "validation and 5 seeds. MUStARD's speaker-independent and 5-fold numbers are not comparable with each "
-        "other: the two studies run one protocol each.",
+        "other: the two studies run one protocol each."
+        + "".join(f" The {s.title[0].lower() + s.title[1:]}'s numbers are set beside "
+                  + ("the published fine-tuned models" if s.encoders else "the published models with and without context")
+                  + " in its own section." for s in studies
+                  if s.encoders or any(c in s.settings for c in CONTEXT_SETTINGS)),
         "",
     ]
     return lines
@@ -805,7 +1152,8 @@ def render(
     if not studies:
         raise ValueError("no study to build the results page from.")
     corpora = list(dict.fromkeys(c for s in studies for c in s.meta.get("corpora", {})))
-    names = {"meld": "MELD", "emorynlp": "EmoryNLP", "mustard": "MUStARD"}
+    names = NAMES
+    base = [s for s in studies if s.name not in INTRO]  # frozen features; they differ in protocol only
     lines: list[str] = [
         GENERATED_NOTE,
         "",
@@ -815,14 +1163,18 @@ def render(
         "[`mtaffect run`](concepts/study.md) on public text corpora — MELD (emotion, with sentiment as its "
         "auxiliary task), EmoryNLP (emotion, its own 7 labels) and MUStARD (sarcasm) — with all-MiniLM-L6-v2 "
         "sentence embeddings as the only features, in "
-        + {1: "one study", 2: "two studies"}.get(len(studies), f"{len(studies)} studies") + ": "
-        + "; ".join(f"**{s.title}** ({len(s.seeds)} seeds)" for s in studies)
-        + (". They differ in MUStARD's protocol only" if len(studies) > 1 else "")
+        + {0: "no study recorded here yet", 1: "one study", 2: "two studies"}.get(len(base), f"{len(base)} studies")
+        + (": " if base else "")
+        + "; ".join(f"**{s.title}** ({len(s.seeds)} seeds)" for s in base)
+        + (". They differ in MUStARD's protocol only" if len(base) > 1 else "")
+        + "".join(f". The **{s.title}** ({len(s.seeds)} seeds) {INTRO[s.name]}" for s in studies if s.name in INTRO)
         + "".join(f". The {title[0].lower() + title[1:]} (`{config}`) is not recorded here yet"
                   for name, (title, config) in STUDIES.items() if name not in {s.name for s in studies})
         + "".join(f". The {s.title[0].lower() + s.title[1:]} runs no multi-task-gold (see its section)"
                   for s in studies if "multi-task-gold" not in s.settings)
-        + ". Each compares the linear probe, single-task models, "
+        + ". Each compares the linear probe"
+        + ("" if all("linear-probe" in s.settings for s in studies) else " (where it ran)")
+        + ", single-task models, "
         "the multi-task model on the union of the corpora, and the multi-task model with weak labels from "
         "teachers (multi-task-weak) or with the gold auxiliary labels kept (multi-task-gold); every model is "
         "kept at its best step on validation and scored once on test.",
@@ -830,7 +1182,7 @@ def render(
     ]
     lines += _claims_summary(studies)
     for study in studies:
-        lines += _study_section(study)
+        lines += _study_section(study, studies, published)
     lines += _published_section(studies, published)
     if finetune:
         lines += _finetune_section(finetune, studies[0], published)
@@ -844,7 +1196,9 @@ def render(
         "examples/real_corpora/run.sh /path/to/corpora mtaffect-real-corpora   # meld/, emorynlp/, mustard/ as published",
         "python examples/real_corpora/make_results_page.py --docs docs \\",
         "    --study speaker-independent=mtaffect-real-corpora/study-output \\",
-        "    --study 5-fold=mtaffect-real-corpora/study-5fold-output",
+        "    --study 5-fold=mtaffect-real-corpora/study-5fold-output \\",
+        "    --study fine-tuned=mtaffect-real-corpora/study-finetuned-output \\",
+        "    --study context=mtaffect-real-corpora/study-context-output",
         *([
             "# conversational context (single-task, with and without; writes docs/results/context/)",
             "python benchmarks/context_gain.py --work /tmp/ctx --results docs/results/context/results.jsonl",
@@ -898,23 +1252,27 @@ def _gold_choices(results: Path) -> dict[str, dict[str, dict[str, str]]] | None:
     return choices or None
 
 
-def load_study(folder: Path) -> Study:
-    """A study from its folder (``docs/results/<study>/``)."""
+def load_study(folder: Path, name: str | None = None) -> Study:
+    """A study from its folder (``docs/results/<study>/``; ``name``: the study's, by default the one whose
+    folder it is)."""
     report = _read_json(folder / "report.json")
     if report is None:
         raise FileNotFoundError(f"{folder / 'report.json'}: no study report to build the page from.")
+    if name is None:
+        name = next((study for study, other in FOLDERS.items() if other == folder.name), folder.name)
     return Study(
-        folder.name, report, _read_json(folder / "machine.json"), _read_json(folder / "corpora.json"),
+        name, report, _read_json(folder / "machine.json"), _read_json(folder / "corpora.json"),
         _read_json(folder / "study.json"), _gold_choices(folder / "results.jsonl"),
     )
 
 
 def render_folder(results_dir: Path, published: Path = PUBLISHED) -> str:
     """The page for the files in ``results_dir`` (``docs/results``): every study of ``STUDIES`` found there."""
-    studies = [load_study(results_dir / name) for name in STUDIES if (results_dir / name / "report.json").is_file()]
+    studies = [load_study(results_dir / study_folder(name), name) for name in STUDIES
+               if (results_dir / study_folder(name) / "report.json").is_file()]
     if not studies:
         raise FileNotFoundError(
-            f"{results_dir}: no study folder ({', '.join(STUDIES)}) with a report.json; copy the studies with "
+            f"{results_dir}: no study folder ({', '.join(map(study_folder, STUDIES))}) with a report.json; copy the studies with "
             "--study NAME=STUDY_OUTPUT_DIR."
         )
     return render(studies, load_published(published), _read_json(results_dir / FINETUNE),
@@ -958,7 +1316,7 @@ def main(argv: list[str] | None = None) -> None:
     results_dir = args.docs / "results"
     try:
         for name, folder in args.study:
-            copy_study(folder, results_dir / name)
+            copy_study(folder, results_dir / study_folder(name))
         if args.finetune is not None:
             if not args.finetune.is_file():
                 raise FileNotFoundError(f"{args.finetune}: no such file.")

@@ -15,9 +15,11 @@
 # report.{json,md,png}, results.jsonl, study.json, machine.json, corpora.json). Then
 #
 #   python examples/real_corpora/make_results_page.py --docs docs \
-#       --study speaker-independent=WORK_DIR/study-output --study 5-fold=WORK_DIR/study-5fold-output
+#       --study speaker-independent=WORK_DIR/study-output --study 5-fold=WORK_DIR/study-5fold-output \
+#       --study fine-tuned=WORK_DIR/study-finetuned-output --study context=WORK_DIR/study-context-output
 #
-# copies both into docs/results/<study>/ and regenerates docs/results.md from their report.json.
+# copies the four into docs/results/<study>/ (the context study into docs/results/context-study/) and
+# regenerates docs/results.md from their report.json.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 corpora=$(cd "${1:?usage: run.sh CORPORA_DIR [WORK_DIR]}" && pwd)
