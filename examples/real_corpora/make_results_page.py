@@ -1048,7 +1048,7 @@ def _context_section(
     summary: Mapping[str, Any], published: Sequence[Mapping[str, Any]], finetune: Sequence[Mapping[str, Any]] | None = None
 ) -> list[str]:
     """Single-task models with and without conversational context (benchmarks/context_gain.py's summary)."""
-    names = {"meld": "MELD", "emorynlp": "EmoryNLP", "mustard": "MUStARD"}
+    names = {"meld": "MELD", "emorynlp": "EmoryNLP", "mustard": "MUStARD", "mustard-5fold": "MUStARD (5-fold)"}
     metrics = {"emotion": "emotion_weighted_f1", "sarcasm": "sarcasm_weighted_f1"}
     lines = [
         "## Conversational context",
@@ -1060,7 +1060,10 @@ def _context_section(
         "chosen on the mean validation score among the grid's settings with context, and the paired per-seed "
         "difference with its 95% t-interval "
         "(`mtaffect.statistics.paired_delta`). Records: [results.jsonl](results/context/results.jsonl). "
-        "MUStARD: speaker-independent protocol (no following turns). Training time: with context over "
+        "MUStARD: speaker-independent protocol (no following turns)"
+        + ("; MUStARD (5-fold): its speaker-dependent 5-fold protocol, each seed's score the mean over the folds"
+           if "mustard-5fold" in summary else "")
+        + ". Training time: with context over "
         "without, one training epoch each, interleaved and repeated (`--cost`, the median), on a shared CPU.",
         "",
     ]
