@@ -111,12 +111,13 @@ def train_one(corpus: Any, name: str, task: str, past: int, seed: int, work: Pat
     from mtaffect.recipes import fit
     from mtaffect.training.selection import PerTaskSelection
 
+    key = CORPORA[name][0]  # the corpus' own name inside the model and its metric keys ("mustard", not "mustard-5fold")
     selection = PerTaskSelection(patience=None)
     output = work / f"run-{name}-{past}-{future}-{seed}-{fold}"
     started = time.time()
     fitted = fit(
-        {name: corpus["train"]},
-        {name: corpus["validation"]},
+        {key: corpus["train"]},
+        {key: corpus["validation"]},
         None,
         output_dir=output,
         model={**MODEL, "context": {"past": past, "future": future}},
@@ -127,7 +128,7 @@ def train_one(corpus: Any, name: str, task: str, past: int, seed: int, work: Pat
         compute_metrics=make_compute_metrics(),
     )
     train_seconds = float(fitted.train_metrics.get("train_runtime", math.nan))
-    test = fitted.trainer.evaluate_per_task({name: corpus["test"]}, selection, metric_key_prefix="test")
+    test = fitted.trainer.evaluate_per_task({key: corpus["test"]}, selection, metric_key_prefix="test")
     shutil.rmtree(output, ignore_errors=True)
     best = next(iter(selection.best.values()))
     return {
@@ -137,7 +138,7 @@ def train_one(corpus: Any, name: str, task: str, past: int, seed: int, work: Pat
         "future": future,
         "seed": seed,
         "validation": float(best["signed"]),
-        "test": float(test[f"test_{name}_primary_score"]),
+        "test": float(test[f"test_{key}_primary_score"]),
         "best_epoch_step": int(best.get("step", -1)),
         "train_seconds": train_seconds,
         "seconds": round(time.time() - started, 1),
@@ -155,7 +156,7 @@ def cost(corpus: Any, name: str, task: str, settings: list[tuple[int, int]], rep
         for past, future in settings:
             label = str(past) if not future else f"{past}+{future}"
             output = work / f"cost-{name}-{label}"
-            fitted = fit({name: corpus["train"]}, None, None, output_dir=output,
+            fitted = fit({CORPORA[name][0]: corpus["train"]}, None, None, output_dir=output,
                          model={**MODEL, "context": {"past": past, "future": future}}, tasks=[task],
                          training={**TRAINING, "num_train_epochs": 1, "eval_strategy": "no", "seed": repeat}, quiet=True)
             seconds.setdefault(label, []).append(float(fitted.train_metrics["train_runtime"]))
