@@ -107,7 +107,7 @@ def load(args: argparse.Namespace, name: str, fold: int | None = None) -> Any:
 def train_one(corpus: Any, name: str, task: str, past: int, seed: int, work: Path, future: int = 0,
               fold: int | None = None) -> dict[str, Any]:
     """One single-task model (of ``fold``); validation and test primary scores at the best validation epoch."""
-    from mtaffect.metrics import make_compute_metrics
+    from mtaffect.metrics import make_compute_metrics, primary_score
     from mtaffect.recipes import fit
     from mtaffect.training.selection import PerTaskSelection
 
@@ -138,7 +138,7 @@ def train_one(corpus: Any, name: str, task: str, past: int, seed: int, work: Pat
         "future": future,
         "seed": seed,
         "validation": float(best["signed"]),
-        "test": float(test[f"test_{key}_primary_score"]),
+        "test": primary_score(test[key][task]),  # weighted F1 on these corpora (mtaffect.metrics.PRIMARY_METRICS)
         "best_epoch_step": int(best.get("step", -1)),
         "train_seconds": train_seconds,
         "seconds": round(time.time() - started, 1),
