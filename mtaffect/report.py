@@ -661,7 +661,9 @@ def report_figure(report: Report) -> Any:
             scores.set_ylim(low - pad, high + pad)
         scores.set_xlim(-0.6, len(panel.settings) - 0.4)
         scores.set_xticks(range(len(panel.settings)))
-        scores.set_xticklabels([_tick_label(panel, s) for s in panel.settings], fontsize=8)
+        # More than five settings (a study with context settings): slanted, so the names do not overlap.
+        slanted = {"rotation": 30, "ha": "right"} if len(panel.settings) > 5 else {}
+        scores.set_xticklabels([_tick_label(panel, s) for s in panel.settings], fontsize=8, **slanted)
         scores.tick_params(axis="y", labelsize=8)
         scores.grid(axis="y", alpha=0.3)
         arrow = "  (lower is better)" if not row.greater_is_better else ""
