@@ -379,7 +379,7 @@ def load_context_corpora(settings: dict[str, Any], raw_text: bool = False) -> di
     say otherwise; a converted folder keeps the context columns it was saved with. A model with
     context and no corpus holding context columns is an error, raised before training.
     """
-    from mtaffect.data.context import ContextOptions, has_context
+    from mtaffect.data.context import ContextOptions, require_context
     from mtaffect.data.sources import load_sources, parse_sources
 
     options = ContextOptions.from_value((settings.get("model") or {}).get("context"), where="model.context")
@@ -388,12 +388,7 @@ def load_context_corpora(settings: dict[str, Any], raw_text: bool = False) -> di
         return load_corpora(settings, raw_text=raw_text)
     sources = [source.with_context(past, future) for source in parse_sources(settings["corpora"])]
     corpora = load_sources(sources, settings.get("synthetic"), raw_text=raw_text)
-    if not any(has_context(split) for corpus in corpora.values() for split in corpus.values()):
-        raise ValueError(
-            f"model.context asks for {past} past / {future} future turns, but no corpus has context columns: "
-            "give corpora read by a loader with dialogues (meld, emorynlp, mustard, a table with dialogue_column) "
-            "or folders saved from load_corpus(..., context={'past': K})."
-        )
+    require_context(corpora, f"model.context asks for {past} past / {future} future turns")
     return corpora
 
 

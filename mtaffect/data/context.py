@@ -302,6 +302,23 @@ def has_context(dataset: Any) -> bool:
     return CONTEXT_POSITION in getattr(dataset, "column_names", ())
 
 
+def require_context(corpora: Mapping[str, Any], asked: str, among: str = "no corpus") -> None:
+    """Refuse ``corpora`` (name -> ``DatasetDict``) when no split of any carries context columns.
+
+    A model with context trained on them would learn only its "no context" embedding.
+
+    Args:
+        asked: what asked for context (``"model.context asks for 2 past turns"``), opening the message.
+        among: how the message names the corpora (``"no corpus of the study"``).
+    """
+    if not any(has_context(split) for corpus in corpora.values() for split in corpus.values()):
+        raise ValueError(
+            f"{asked}, but {among} has context columns: give corpora read by a loader with dialogues (meld, "
+            "emorynlp, mustard, a table with dialogue_column) or folders saved from load_corpus(..., "
+            "context={'past': K})."
+        )
+
+
 def context_dims(features: Mapping[str, Any]) -> dict[str, int]:
     """Modality -> dim of the pooled context features a dataset's ``features`` hold."""
     dims = {}

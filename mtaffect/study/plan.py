@@ -29,7 +29,7 @@ from typing import Any
 
 from datasets import DatasetDict
 
-from mtaffect.data.context import ContextOptions, has_context
+from mtaffect.data.context import ContextOptions, require_context
 from mtaffect.data.schema import feature_dims
 from mtaffect.recipes import model_encoders
 from mtaffect.study.config import StudyConfig, corpus_tasks
@@ -219,12 +219,9 @@ class StudyPlan:
         teachers = {(fold, name, task): choose_teacher(name, task, versions[fold or 0], tasks, raw_modalities=raw)
                     for fold in folds for name, own in tasks.items() for task in study_tasks if task not in own[:1]}
         contexts = [context_point(option) for option in config.context_options()]
-        if contexts and not any(has_context(split) for corpus in corpora.values() for split in corpus.values()):
-            raise ValueError(
-                f"context_grid {config.context_grid} compares models with conversational context, but no corpus of the "
-                "study has context columns: give corpora read by a loader with dialogues (meld, emorynlp, mustard, a "
-                "table with dialogue_column) or folders saved from load_corpus(..., context={'past': K})."
-            )
+        if contexts:
+            require_context(corpora, f"context_grid {config.context_grid} compares models with conversational context",
+                            among="no corpus of the study")
         return cls(
             tasks=tasks,
             study_tasks=study_tasks,
