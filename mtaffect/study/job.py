@@ -35,7 +35,9 @@ from mtaffect.study.plan import (
     Job,
     JobKey,
     StudyPlan,
+    cross_fit_key,
     fold_tag,
+    single_task_key,
     weak_label_sources,
 )
 from mtaffect.study.records import TrainedModel, model_record, probe_record
@@ -337,7 +339,7 @@ def weak_labelled(
             note = (f"{name}/{task}: no teacher with the same feature set, so no weak {task} labels"
                     + (f"; its gold {task} labels (auxiliary) are kept" if auxiliary else ""))
         else:
-            teacher = models[("single-task", seed, plan.own_fold(source, fold), source, task, None, None, None)]
+            teacher = models[single_task_key(seed, plan.own_fold(source, fold), source, task)]
             out[name] = add_weak_labels(out[name], teacher, task, mode=mode, threshold=threshold,
                                         ablation="replace" if auxiliary else None, cache=False, convert=True)
             rule = get_corpus_info(out[name]).notes.get("weak_labels", {}).get(task, {}).get("conversion", "none")
@@ -357,7 +359,7 @@ def _cross_fitted(corpus: DatasetDict, name: str, task: str, fold: int | None, m
 
     k, seed = int(config.cross_fit_folds or 0), config.cross_fit_seed
     folds, parts = cross_fit_splits(corpus, k, seed)
-    teachers = [models[("cross-fit teacher", seed, fold, name, task, None, j, None)] for j in range(k)]
+    teachers = [models[cross_fit_key(seed, fold, name, task, j)] for j in range(k)]
     seen = [{split: [str(i) for i in column_values(part[split], "id")] for split in part} for part in parts]
     fitted = CrossFittedTeachers(task, teachers, folds, seen, seed)
     labelled = add_cross_fitted_weak_labels(corpus, fitted, mode=mode, threshold=threshold)

@@ -301,6 +301,16 @@ def _choice(setting: str, candidates: list[Job]) -> list[Job]:
                              deps=tuple(c.key for c in candidates), seeds=first.seeds)]
 
 
+def single_task_key(seed: int | None, fold: int | None, corpus: str, task: str) -> JobKey:
+    """The key of the single-task job of (seed, fold, corpus, task): the teacher a weak-label job reads."""
+    return Job("single-task", seed, fold, corpus, task).key
+
+
+def cross_fit_key(seed: int, fold: int | None, corpus: str, task: str, part: int) -> JobKey:
+    """The key of cross-fitted teacher ``part`` of (corpus, task) in ``fold`` (``seed``: the study's cross-fit seed)."""
+    return Job("cross-fit teacher", seed, fold, corpus, task, part=part).key
+
+
 def _teacher_keys(plan: StudyPlan, config: StudyConfig, seed: int, fold: int | None,
                   replace_auxiliary: bool) -> Iterable[JobKey]:
     """The teachers a union model of (seed, fold) reads (``weak_label_sources``), as job keys."""
@@ -309,10 +319,10 @@ def _teacher_keys(plan: StudyPlan, config: StudyConfig, seed: int, fold: int | N
         if source == "":
             continue
         if source is None:  # its own cross-fitted teachers
-            yield from (("cross-fit teacher", config.cross_fit_seed, own, name, task, None, j, None)
+            yield from (cross_fit_key(config.cross_fit_seed, own, name, task, j)
                         for j in range(int(config.cross_fit_folds or 0)))
         else:
-            yield ("single-task", seed, own, source, task, None, None, None)
+            yield single_task_key(seed, own, source, task)
 
 
 def weak_label_sources(plan: StudyPlan, fold: int | None, replace_auxiliary: bool) -> list[tuple[str, str, str | None]]:
