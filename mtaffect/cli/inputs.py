@@ -81,3 +81,8 @@ def set_threads(threads: int | None) -> None:
     import torch
 
     torch.set_num_threads(threads)
+
+
+def flag_value(args: argparse.Namespace, flag: str) -> Any:
+    """The value of ``--some-flag`` (``args.some_flag``; ``None`` where the command has no such flag)."""
+    return getattr(args, flag.lstrip("-").replace("-", "_"), None)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from mtaffect.cli.encoders import add_encoder_arguments, apply_encoder_arguments
+from mtaffect.cli.inputs import flag_value
 from mtaffect.cli.main import command_help
 from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES
 from mtaffect.report import build_report, primary_tasks_of, results_from_report, terminal_summary
@@ -122,8 +123,7 @@ TRAINING_FLAGS: dict[str, str] = {
 def check_training(config: StudyConfig, args: argparse.Namespace) -> None:
     """The training arguments of every model, checked before anything is trained
     (``StudyConfig.check_training``), naming the flag a value came from."""
-    given = {field: flag for field, flag in TRAINING_FLAGS.items()
-             if getattr(args, flag.lstrip("-").replace("-", "_"), None) is not None}
+    given = {field: flag for field, flag in TRAINING_FLAGS.items() if flag_value(args, flag) is not None}
     config.check_training(str(args.config) if args.config else "study config", given)
 
 

@@ -24,7 +24,7 @@ from accelerate import PartialState
 from transformers.trainer_utils import get_last_checkpoint
 
 from mtaffect.cli.encoders import add_encoder_arguments, apply_encoder_arguments
-from mtaffect.cli.inputs import load_corpora, pick_split, set_threads
+from mtaffect.cli.inputs import flag_value, load_corpora, pick_split, set_threads
 from mtaffect.cli.main import command_help
 from mtaffect.config_files import check_values, field_types, read_mapping_file
 from mtaffect.configuration_mtaffect import WEAK_LABEL_MODES, MTAffectConfig
@@ -193,7 +193,7 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
     settings["model"] = model
     context_flags(args, model)
     training = dict(settings.get("training") or {})
-    flags = {key: _flag_value(args, flag) for key, flag in TRAINING_FLAGS.items()}
+    flags = {key: flag_value(args, flag) for key, flag in TRAINING_FLAGS.items()}
     training.update({key: value for key, value in flags.items() if value is not None})
     apply_encoder_arguments(args, model, training)
     training.setdefault("output_dir", DEFAULT_OUTPUT_DIR)
@@ -226,15 +226,10 @@ MODEL_FLAGS: dict[str, str] = {
 }
 
 
-def _flag_value(args: argparse.Namespace, flag: str) -> Any:
-    """The value of ``--some-flag`` (``args.some_flag``)."""
-    return getattr(args, flag.lstrip("-").replace("-", "_"), None)
-
-
 def _origin(field: str, args: argparse.Namespace, section: str, flags: dict[str, str]) -> str:
     """Where a value came from, as the user wrote it: its flag, ``FILE: section.field``, or ``-- --field``."""
     flag = flags.get(field)
-    if flag and _flag_value(args, flag) is not None:
+    if flag and flag_value(args, flag) is not None:
         return flag
     if f"--{field}" in (args.training_args or []):
         return f"-- --{field}"
