@@ -1048,7 +1048,7 @@ def _context_section(
     summary: Mapping[str, Any], published: Sequence[Mapping[str, Any]], finetune: Sequence[Mapping[str, Any]] | None = None
 ) -> list[str]:
     """Single-task models with and without conversational context (benchmarks/context_gain.py's summary)."""
-    names = {"meld": "MELD", "emorynlp": "EmoryNLP", "mustard": "MUStARD", "mustard-5fold": "MUStARD (5-fold)"}
+    names = {**NAMES, "mustard-5fold": "MUStARD (5-fold)"}  # context_gain.py's 5-fold protocol
     metrics = {"emotion": "emotion_weighted_f1", "sarcasm": "sarcasm_weighted_f1"}
     lines = [
         "## Conversational context",
